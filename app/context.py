@@ -1,0 +1,46 @@
+"""The per-request context handed to every resolver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from app.auth import Principal
+from app.clock import Clock
+from app.db import Database
+from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.loaders import Loaders
+
+
+@dataclass
+class Context:
+    """Who is calling (principal), the database, the clock, and this request's loaders.
+
+    Loaders are built per request so nothing is cached across callers or environments.
+    """
+
+    db: Database
+    principal: Principal
+    settings: Settings
+    clock: Clock
+    request_id: str
+    services: Any = None
+    _loaders: Loaders | None = field(default=None, repr=False)
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            from app.loaders import Loaders
+
+            self._loaders = Loaders(self.db, self.principal.environment_pk)
+        return self._loaders
+
+    @property
+    def environment_pk(self) -> Any:
+        return self.principal.environment_pk
+
+    def now(self) -> datetime:
+        return self.clock.now()

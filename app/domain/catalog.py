@@ -1,0 +1,585 @@
+"""Catalog operations: create, update, archive and publish features, products, plans, add-ons.
+
+Each function runs inside the caller's transaction (it never commits) and raises DomainError
+on a client mistake, so the whole mutation rolls back and nothing is half-written.
+
+Versions: a package's published versions are frozen. Edits go to its draft (created from the
+latest published version on the first edit); `publish_package` turns the draft into version
+n+1 and records whether existing subscriptions should move to it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain import catalog_rules as rules
+from app.errors import DomainError, ErrorCode
+from app.models import Feature, Package, PackageVersion, Product
+from app.store import catalog as store
+
+PLAN = "PLAN"
+ADDON = "ADDON"
+_NOT_FOUND = {PLAN: ErrorCode.PLAN_NOT_FOUND, ADDON: ErrorCode.ADDON_NOT_FOUND}
+_LABEL = {PLAN: "plan", ADDON: "add-on"}
+
+
+def feature_definition(feature: Feature) -> dict[str, Any]:
+    """A feature row in canonical (document) form."""
+    out: dict[str, Any] = {"id": feature.id, "name": feature.name, "type": feature.type}
+    if feature.description:
+        out["description"] = feature.description
+    for key, value in (
+        ("unit", feature.unit),
+        ("unitPlural", feature.unit_plural),
+        ("valueType", feature.value_type),
+        ("enumValues", feature.enum_values),
+        ("meter", feature.meter),
+    ):
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def _apply_feature(feature: Feature, canonical: Mapping[str, Any]) -> None:
+    feature.name = canonical["name"]
+    feature.description = canonical.get("description", "")
+    feature.type = canonical["type"]
+    feature.unit = canonical.get("unit")
+    feature.unit_plural = canonical.get("unitPlural")
+    feature.value_type = canonical.get("valueType")
+    feature.enum_values = canonical.get("enumValues")
+    feature.meter = canonical.get("meter")
+
+
+# --- features -----------------------------------------------------------------------------
+
+
+async def create_feature(
+    session: AsyncSession, env: uuid.UUID, raw: Mapping[str, Any], now: datetime
+) -> Feature:
+    canonical = rules.canonical_feature(raw)
+    if await store.get_feature(session, env, canonical["id"]) is not None:
+        raise DomainError(
+            ErrorCode.DUPLICATE_ID, f"feature {canonical['id']!r} already exists", ["id"]
+        )
+    feature = Feature(
+        environment_pk=env,
+        id=canonical["id"],
+        name=canonical["name"],
+        type=canonical["type"],
+        created_at=now,
+        updated_at=now,
+    )
+    _apply_feature(feature, canonical)
+    await store.add(session, feature)
+    return feature
+
+
+async def require_feature(
+    session: AsyncSession, env: uuid.UUID, feature_id: str, *, lock: bool = False
+) -> Feature:
+    feature = await store.get_feature(session, env, feature_id, lock=lock)
+    if feature is None:
+        raise DomainError(ErrorCode.FEATURE_NOT_FOUND, f"no feature {feature_id!r}", ["id"])
+    return feature
+
+
+async def update_feature(
+    session: AsyncSession,
+    env: uuid.UUID,
+    feature_id: str,
+    changes: Mapping[str, Any],
+    now: datetime,
+) -> Feature:
+    """Change a feature's name, description, units, enum values or meter. Its type is fixed:
+    entitlements were validated against it."""
+    feature = await require_feature(session, env, feature_id, lock=True)
+    merged = {**feature_definition(feature), **{k: v for k, v in changes.items() if k != "id"}}
+    if merged["type"] != feature.type:
+        raise DomainError(ErrorCode.INVALID_INPUT, "a feature's type cannot change", ["type"])
+    canonical = rules.canonical_feature(merged)
+    removed = set(feature.enum_values or []) - set(canonical.get("enumValues") or [])
+    if removed:
+        users = await _packages_using_feature(session, env, feature.id)
+        for package, entitlement in users:
+            if removed & set(entitlement.get("enumValues") or []):
+                raise DomainError(
+                    ErrorCode.INVALID_INPUT,
+                    f"enum values {sorted(removed)} are used by "
+                    f"{_LABEL[package.kind]} {package.id!r}",
+                    ["enumValues"],
+                )
+    if canonical != feature_definition(feature):
+        _apply_feature(feature, canonical)
+        feature.archived_at = None if changes.get("unarchive") else feature.archived_at
+        feature.updated_at = now
+        await store.add(session, feature)
+    return feature
+
+
+async def _packages_using_feature(
+    session: AsyncSession, env: uuid.UUID, feature_id: str
+) -> list[tuple[Package, dict[str, Any]]]:
+    """Live packages whose draft or latest version has an entitlement to the feature."""
+    packages = [p for p in await store.all_packages(session, env) if p.archived_at is None]
+    versions = await store.versions_by_package_pks(session, [p.pk for p in packages])
+    found = []
+    for package in packages:
+        for version in versions.get(package.pk, [])[:2]:
+            entitlement = version.content.get("entitlements", {}).get(feature_id)
+            if entitlement is not None:
+                found.append((package, entitlement))
+                break
+    return found
+
+
+async def archive_feature(
+    session: AsyncSession, env: uuid.UUID, feature_id: str, now: datetime
+) -> Feature:
+    """Archive a feature no live plan or add-on grants any more (old versions may keep it)."""
+    feature = await require_feature(session, env, feature_id, lock=True)
+    users = await _packages_using_feature(session, env, feature_id)
+    if users:
+        names = ", ".join(f"{_LABEL[p.kind]} {p.id!r}" for p, _ in users)
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"feature {feature_id!r} is still granted by {names}", ["id"]
+        )
+    if feature.archived_at is None:
+        feature.archived_at = now
+        feature.updated_at = now
+        await store.add(session, feature)
+    return feature
+
+
+# --- products -----------------------------------------------------------------------------
+
+PRODUCT_KEYS = (
+    "id",
+    "name",
+    "description",
+    "multipleSubscriptions",
+    "defaultPlan",
+    "downgradeToDefaultPlan",
+)
+
+
+async def require_product(
+    session: AsyncSession, env: uuid.UUID, product_id: str, *, lock: bool = False
+) -> Product:
+    product = await store.get_product(session, env, product_id, lock=lock)
+    if product is None:
+        raise DomainError(ErrorCode.PRODUCT_NOT_FOUND, f"no product {product_id!r}", ["productId"])
+    return product
+
+
+async def _check_product_fields(
+    session: AsyncSession, env: uuid.UUID, product: Product, raw: Mapping[str, Any]
+) -> None:
+    for key in raw:
+        if key not in PRODUCT_KEYS:
+            raise DomainError(ErrorCode.INVALID_INPUT, f"unknown option {key!r}", [key])
+    if "name" in raw:
+        product.name = rules.check_name(raw["name"], ["name"], product.id)
+    if "description" in raw:
+        product.description = rules.check_name(raw["description"], ["description"])
+    for key, attr in (
+        ("multipleSubscriptions", "multiple_subscriptions"),
+        ("downgradeToDefaultPlan", "downgrade_to_default"),
+    ):
+        if raw.get(key) is not None:
+            if not isinstance(raw[key], bool):
+                raise DomainError(ErrorCode.INVALID_INPUT, "must be true or false", [key])
+            setattr(product, attr, raw[key])
+    if "defaultPlan" in raw:
+        default_plan = raw["defaultPlan"]
+        if default_plan is not None:
+            plan = await store.get_package(session, env, PLAN, str(default_plan))
+            if plan is None or plan.product_pk != product.pk or plan.archived_at is not None:
+                raise DomainError(
+                    ErrorCode.PLAN_NOT_FOUND,
+                    f"no plan {default_plan!r} in product {product.id!r}",
+                    ["defaultPlan"],
+                )
+        product.default_plan_id = default_plan
+
+
+async def create_product(
+    session: AsyncSession, env: uuid.UUID, raw: Mapping[str, Any], now: datetime
+) -> Product:
+    product_id = rules.check_id(raw.get("id"), ["id"], "productId")
+    if await store.get_product(session, env, product_id) is not None:
+        raise DomainError(ErrorCode.DUPLICATE_ID, f"product {product_id!r} already exists", ["id"])
+    product = Product(
+        environment_pk=env, id=product_id, name=product_id, created_at=now, updated_at=now
+    )
+    await _check_product_fields(session, env, product, raw)
+    await store.add(session, product)
+    return product
+
+
+async def update_product(
+    session: AsyncSession,
+    env: uuid.UUID,
+    product_id: str,
+    changes: Mapping[str, Any],
+    now: datetime,
+) -> Product:
+    product = await require_product(session, env, product_id, lock=True)
+    await _check_product_fields(
+        session, env, product, {k: v for k, v in changes.items() if k != "id"}
+    )
+    product.updated_at = now
+    await store.add(session, product)
+    return product
+
+
+async def archive_product(
+    session: AsyncSession, env: uuid.UUID, product_id: str, now: datetime
+) -> Product:
+    """Archive a product and, with it, its plans and add-ons."""
+    product = await require_product(session, env, product_id, lock=True)
+    if product.archived_at is None:
+        product.archived_at = now
+        product.updated_at = now
+        for package in await store.packages_of_product(session, product.pk):
+            if package.archived_at is None:
+                package.archived_at = now
+                package.updated_at = now
+                session.add(package)
+        await store.add(session, product)
+    return product
+
+
+# --- packages (plans and add-ons) ---------------------------------------------------------
+
+PLAN_CONTENT_KEYS = ("parent", "pricingType", "trial", "entitlements", "prices")
+ADDON_CONTENT_KEYS = ("maxQuantity", "compatiblePlans", "entitlements", "prices")
+PACKAGE_KEYS = ("id", "productId", "name", "description")
+
+
+def content_keys(kind: str) -> tuple[str, ...]:
+    return PLAN_CONTENT_KEYS if kind == PLAN else ADDON_CONTENT_KEYS
+
+
+async def require_package(
+    session: AsyncSession, env: uuid.UUID, kind: str, package_id: str, *, lock: bool = False
+) -> Package:
+    package = await store.get_package(session, env, kind, package_id, lock=lock)
+    if package is None:
+        raise DomainError(_NOT_FOUND[kind], f"no {_LABEL[kind]} {package_id!r}", ["id"])
+    return package
+
+
+async def current_content(session: AsyncSession, package: Package) -> dict[str, Any]:
+    """The content edits start from: the draft if there is one, else the latest version."""
+    draft = await store.get_draft(session, package.pk)
+    if draft is not None:
+        return dict(draft.content)
+    if package.latest_version is not None:
+        latest = await store.get_version(session, package.pk, package.latest_version)
+        if latest is not None:
+            return dict(latest.content)
+    return {}
+
+
+async def _latest_content(session: AsyncSession, package: Package) -> dict[str, Any] | None:
+    if package.latest_version is None:
+        return None
+    latest = await store.get_version(session, package.pk, package.latest_version)
+    return None if latest is None else dict(latest.content)
+
+
+async def _plan_parents(session: AsyncSession, product_pk: uuid.UUID) -> dict[str, str | None]:
+    """Each live plan of a product and its parent as it would be after publishing drafts."""
+    plans = [
+        p
+        for p in await store.packages_of_product(session, product_pk, PLAN)
+        if p.archived_at is None
+    ]
+    versions = await store.versions_by_package_pks(session, [p.pk for p in plans])
+    return {
+        p.id: (versions[p.pk][0].content.get("parent") if versions.get(p.pk) else None)
+        for p in plans
+    }
+
+
+async def canonical_content(
+    session: AsyncSession, env: uuid.UUID, package: Package, raw: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Check a package's versioned content against the catalog; return it canonical."""
+    for key in raw:
+        if key not in content_keys(package.kind):
+            raise DomainError(ErrorCode.INVALID_INPUT, f"unknown option {key!r}", [key])
+    features = {
+        f.id: feature_definition(f)
+        for f in (await store.all_features(session, env)).values()
+        if f.archived_at is None
+    }
+    parents = await _plan_parents(session, package.product_pk)
+    out: dict[str, Any] = {}
+    custom = False
+    if package.kind == PLAN:
+        pricing = rules.check_choice(
+            raw.get("pricingType") or "PAID", rules.PRICING_TYPES, ["pricingType"]
+        )
+        out["pricingType"] = pricing
+        custom = pricing == "CUSTOM"
+        parent = raw.get("parent")
+        if parent is not None:
+            if parent == package.id:
+                raise DomainError(
+                    ErrorCode.CIRCULAR_PLAN_PARENT, "a plan cannot be its own parent", ["parent"]
+                )
+            if parent not in parents:
+                raise DomainError(
+                    ErrorCode.PLAN_NOT_FOUND,
+                    f"no plan {parent!r} in this plan's product",
+                    ["parent"],
+                )
+            parents[package.id] = str(parent)
+            cycle = rules.find_parent_cycle(package.id, parents.get)
+            if cycle is not None:
+                raise DomainError(
+                    ErrorCode.CIRCULAR_PLAN_PARENT,
+                    "parent plans form a cycle: " + " -> ".join(cycle),
+                    ["parent"],
+                )
+            out["parent"] = parent
+        trial = rules.canonical_trial(raw.get("trial"), ["trial"])
+        if trial is not None:
+            if pricing == "FREE":
+                raise DomainError(ErrorCode.INVALID_INPUT, "a FREE plan has no trial", ["trial"])
+            out["trial"] = trial
+    else:
+        quantity = raw.get("maxQuantity", 1)
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, "maxQuantity must be a whole number >= 1", ["maxQuantity"]
+            )
+        out["maxQuantity"] = quantity
+        compatible = raw.get("compatiblePlans") or []
+        if not isinstance(compatible, list):
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, "must be a list of plan ids", ["compatiblePlans"]
+            )
+        for i, plan_id in enumerate(compatible):
+            if plan_id not in parents:
+                raise DomainError(
+                    ErrorCode.PLAN_NOT_FOUND,
+                    f"no plan {plan_id!r} in this add-on's product",
+                    ["compatiblePlans", i],
+                )
+        if compatible:
+            out["compatiblePlans"] = sorted(set(compatible))
+
+    entitlements = raw.get("entitlements") or {}
+    if not isinstance(entitlements, Mapping):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "entitlements must map featureId to options", ["entitlements"]
+        )
+    canonical_entitlements = {}
+    for feature_id in sorted(entitlements):
+        feature = features.get(feature_id)
+        if feature is None:
+            raise DomainError(
+                ErrorCode.FEATURE_NOT_FOUND,
+                f"no feature {feature_id!r}",
+                ["entitlements", feature_id],
+            )
+        canonical_entitlements[feature_id] = rules.canonical_entitlement(
+            entitlements[feature_id],
+            feature,
+            ["entitlements", feature_id],
+            on_addon=package.kind == ADDON,
+            custom_plan=custom,
+        )
+    if canonical_entitlements:
+        out["entitlements"] = canonical_entitlements
+
+    prices = raw.get("prices") or []
+    if not isinstance(prices, list):
+        raise DomainError(ErrorCode.INVALID_INPUT, "prices must be a list", ["prices"])
+    if prices and out.get("pricingType") == "FREE":
+        raise DomainError(ErrorCode.INVALID_PRICE, "a FREE plan has no prices", ["prices"])
+    canonical_prices = []
+    seen = set()
+    for i, raw_price in enumerate(prices):
+        price = rules.canonical_price(
+            raw_price, ["prices", i], lambda fid: features.get(fid, {}).get("type")
+        )
+        identity = (
+            price["model"],
+            price["billingPeriod"],
+            price["currency"],
+            price.get("featureId"),
+        )
+        if identity in seen:
+            raise DomainError(
+                ErrorCode.INVALID_PRICE,
+                "two prices for the same model, period, currency and feature",
+                ["prices", i],
+            )
+        seen.add(identity)
+        canonical_prices.append(price)
+    if canonical_prices:
+        out["prices"] = canonical_prices
+    return out
+
+
+async def create_package(
+    session: AsyncSession, env: uuid.UUID, kind: str, raw: Mapping[str, Any], now: datetime
+) -> Package:
+    """Create a plan or add-on with its first draft (publish it to make version 1)."""
+    package_id = rules.check_id(raw.get("id"), ["id"], f"{_LABEL[kind]} id")
+    if await store.get_package(session, env, kind, package_id) is not None:
+        raise DomainError(
+            ErrorCode.DUPLICATE_ID, f"{_LABEL[kind]} {package_id!r} already exists", ["id"]
+        )
+    product_id = raw.get("productId")
+    if not isinstance(product_id, str):
+        raise DomainError(ErrorCode.INVALID_INPUT, "productId is required", ["productId"])
+    product = await require_product(session, env, product_id)
+    if product.archived_at is not None:
+        raise DomainError(ErrorCode.ARCHIVED, f"product {product_id!r} is archived", ["productId"])
+    package = Package(
+        environment_pk=env,
+        kind=kind,
+        id=package_id,
+        product_pk=product.pk,
+        name=rules.check_name(raw.get("name"), ["name"], package_id),
+        description=rules.check_name(raw.get("description"), ["description"]),
+        created_at=now,
+        updated_at=now,
+    )
+    await store.add(session, package)
+    content = await canonical_content(
+        session, env, package, {k: v for k, v in raw.items() if k not in PACKAGE_KEYS}
+    )
+    await store.add(
+        session,
+        PackageVersion(package_pk=package.pk, content=content, created_at=now, updated_at=now),
+    )
+    return package
+
+
+async def update_package(
+    session: AsyncSession,
+    env: uuid.UUID,
+    kind: str,
+    package_id: str,
+    changes: Mapping[str, Any],
+    now: datetime,
+) -> Package:
+    """Rename the package, and/or edit its draft (created from the latest version)."""
+    package = await require_package(session, env, kind, package_id, lock=True)
+    if package.archived_at is not None:
+        raise DomainError(ErrorCode.ARCHIVED, f"{_LABEL[kind]} {package_id!r} is archived", ["id"])
+    for key in ("name", "description"):
+        if changes.get(key) is not None:
+            setattr(package, key, rules.check_name(changes[key], [key]))
+    edits = {k: v for k, v in changes.items() if k not in PACKAGE_KEYS}
+    if edits:
+        base = await current_content(session, package)
+        content = await canonical_content(session, env, package, {**base, **edits})
+        draft = await store.get_draft(session, package.pk)
+        if draft is None and content == await _latest_content(session, package):
+            pass  # no change against the published version: no draft needed
+        else:
+            if draft is None:
+                draft = PackageVersion(package_pk=package.pk, content=content, created_at=now)
+            draft.content = content
+            draft.updated_at = now
+            await store.add(session, draft)
+    package.updated_at = now
+    await store.add(session, package)
+    return package
+
+
+async def publish_package(
+    session: AsyncSession,
+    env: uuid.UUID,
+    kind: str,
+    package_id: str,
+    now: datetime,
+    migrate_existing: bool = False,
+) -> PackageVersion:
+    """Freeze the draft as version n+1. Its content is re-checked against today's catalog."""
+    package = await require_package(session, env, kind, package_id, lock=True)
+    if package.archived_at is not None:
+        raise DomainError(ErrorCode.ARCHIVED, f"{_LABEL[kind]} {package_id!r} is archived", ["id"])
+    draft = await store.get_draft(session, package.pk)
+    if draft is None:
+        raise DomainError(
+            ErrorCode.NOTHING_TO_PUBLISH,
+            f"{_LABEL[kind]} {package_id!r} has no draft to publish",
+            ["id"],
+        )
+    draft.content = await canonical_content(session, env, package, draft.content)
+    if package.latest_version is not None and draft.content == await _latest_content(
+        session, package
+    ):
+        raise DomainError(
+            ErrorCode.NOTHING_TO_PUBLISH, "the draft is the same as the latest version", ["id"]
+        )
+    number = (package.latest_version or 0) + 1
+    draft.version = number
+    draft.migrate_existing = migrate_existing
+    draft.published_at = now
+    draft.updated_at = now
+    package.latest_version = number
+    package.updated_at = now
+    await store.add(session, draft, package)
+    return draft
+
+
+async def discard_draft(
+    session: AsyncSession, env: uuid.UUID, kind: str, package_id: str, now: datetime
+) -> Package:
+    package = await require_package(session, env, kind, package_id, lock=True)
+    draft = await store.get_draft(session, package.pk)
+    if draft is None or package.latest_version is None:
+        raise DomainError(
+            ErrorCode.NOTHING_TO_PUBLISH,
+            "no draft to discard (a never-published package keeps its draft)",
+            ["id"],
+        )
+    await store.delete_version(session, draft)
+    package.updated_at = now
+    await store.add(session, package)
+    return package
+
+
+async def archive_package(
+    session: AsyncSession, env: uuid.UUID, kind: str, package_id: str, now: datetime
+) -> Package:
+    """Archive a plan or add-on: no new subscriptions; existing ones keep their version.
+    A plan that is a product's default or another live plan's parent cannot be archived."""
+    package = await require_package(session, env, kind, package_id, lock=True)
+    if package.archived_at is not None:
+        return package
+    if kind == PLAN:
+        parents = await _plan_parents(session, package.product_pk)
+        children = sorted(p for p, parent in parents.items() if parent == package_id)
+        if children:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                f"plan {package_id!r} is the parent of {', '.join(children)}",
+                ["id"],
+            )
+        products = await store.products_by_pks(session, env, [package.product_pk])
+        product = products[package.product_pk]
+        if product.default_plan_id == package_id:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                f"plan {package_id!r} is the default plan of product {product.id!r}",
+                ["id"],
+            )
+    package.archived_at = now
+    package.updated_at = now
+    await store.add(session, package)
+    return package

@@ -1,0 +1,514 @@
+"""The rules of the catalog: what a valid feature, entitlement, price and package look like.
+
+Everything here is pure: it takes plain dicts (from GraphQL inputs or a catalog document),
+checks them, and returns their *canonical* form — the form stored in a package version and
+written by `exportCatalog`. Canonical means: options at their default are left out, numbers
+that are whole are ints, money is a decimal string with at least two places. Two documents
+that mean the same thing have the same canonical form, which is what makes `applyCatalog`
+idempotent.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import pycountry
+
+from app.errors import DomainError, ErrorCode
+
+Path = Sequence[str | int]
+
+FEATURE_TYPES = ("BOOLEAN", "CONFIGURATION", "METERED")
+VALUE_TYPES = ("NUMBER", "ENUM")
+AGGREGATIONS = ("COUNT", "SUM", "MAX", "UNIQUE_COUNT", "LATEST")
+FILTER_OPERATORS = ("EQUALS", "NOT_EQUALS", "IN", "NOT_IN")
+RESET_PERIODS = ("HOUR", "DAY", "WEEK", "MONTH", "YEAR")
+RESET_ANCHORS = ("SUBSCRIPTION_START", "CALENDAR")
+PRICING_TYPES = ("FREE", "PAID", "CUSTOM")
+TRIAL_END_BEHAVIORS = ("CONVERT_TO_PAID", "CANCEL")
+ADDON_BEHAVIORS = ("INCREMENT", "OVERRIDE")
+PRICE_MODELS = ("FLAT_FEE", "PER_UNIT", "USAGE_BASED")
+BILLING_PERIODS = ("MONTHLY", "ANNUALLY")
+TIER_MODES = ("VOLUME", "GRADUATED")
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}$")
+MAX_NAME = 200
+MAX_TRIAL_DAYS = 3650
+MAX_MONEY_PLACES = 6
+
+
+def invalid(message: str, path: Path, code: ErrorCode = ErrorCode.INVALID_INPUT) -> DomainError:
+    return DomainError(code, message, list(path))
+
+
+def check_id(value: Any, path: Path, what: str = "id") -> str:
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise invalid(
+            f"{what} must be 1-100 characters: letters, digits, '_', '-', '.', ':' "
+            f"(starting with a letter or digit); got {value!r}",
+            path,
+        )
+    return value
+
+
+def check_name(value: Any, path: Path, default: str = "") -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str) or len(value) > MAX_NAME:
+        raise invalid(f"must be a string of at most {MAX_NAME} characters", path)
+    return value
+
+
+def check_choice(value: Any, choices: Sequence[str], path: Path) -> str:
+    if value not in choices:
+        raise invalid(f"must be one of {', '.join(choices)}; got {value!r}", path)
+    return str(value)
+
+
+def _check_bool(value: Any, path: Path) -> bool:
+    if not isinstance(value, bool):
+        raise invalid("must be true or false", path)
+    return value
+
+
+def canonical_number(value: Any, path: Path, *, minimum: float | None = 0) -> int | float:
+    """A finite number (never a bool), as an int when it is whole."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise invalid(f"must be a number; got {value!r}", path)
+    if not math.isfinite(value):
+        raise invalid("must be a finite number", path)
+    if minimum is not None and value < minimum:
+        raise invalid(f"must be at least {minimum}; got {value}", path)
+    if float(value).is_integer() and abs(value) < 2**53:
+        return int(value)
+    return float(value)
+
+
+def canonical_money(value: Any, path: Path) -> str:
+    """Exact decimal money, never a float: "49" and "49.00" are both "49.00"."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise invalid('money must be a decimal string such as "49.00", not a float', path)
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise invalid(f"not a decimal amount: {value!r}", path) from None
+    if not amount.is_finite():
+        raise invalid("amount must be finite", path)
+    if amount < 0:
+        raise invalid(f"amount must not be negative; got {value}", path)
+    exponent = amount.as_tuple().exponent
+    assert isinstance(exponent, int)
+    if -exponent > MAX_MONEY_PLACES:
+        raise invalid(f"amount has more than {MAX_MONEY_PLACES} decimal places", path)
+    if exponent > -2:
+        amount = amount.quantize(Decimal("0.01"))
+    return str(amount)
+
+
+def check_currency(value: Any, path: Path) -> str:
+    if not isinstance(value, str) or pycountry.currencies.get(alpha_3=value.upper()) is None:
+        raise invalid(f"not an ISO 4217 currency code: {value!r}", path, ErrorCode.INVALID_CURRENCY)
+    return value.upper()
+
+
+def _reject_unknown(data: Mapping[str, Any], allowed: Sequence[str], path: Path) -> None:
+    for key in data:
+        if key not in allowed:
+            raise invalid(f"unknown option {key!r}; allowed: {', '.join(allowed)}", [*path, key])
+
+
+def _mapping(value: Any, path: Path) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise invalid("must be an object", path)
+    return value
+
+
+# --- features -----------------------------------------------------------------------------
+
+FEATURE_KEYS = (
+    "id",
+    "name",
+    "description",
+    "type",
+    "unit",
+    "unitPlural",
+    "valueType",
+    "enumValues",
+    "meter",
+)
+
+
+def canonical_meter(raw: Any, path: Path) -> dict[str, Any]:
+    meter = _mapping(raw, path)
+    _reject_unknown(meter, ("eventName", "aggregation", "field", "filters"), path)
+    event = meter.get("eventName")
+    if not isinstance(event, str) or not event.strip() or len(event) > MAX_NAME:
+        raise invalid("a meter needs an eventName", [*path, "eventName"])
+    aggregation = check_choice(
+        meter.get("aggregation", "COUNT"), AGGREGATIONS, [*path, "aggregation"]
+    )
+    out: dict[str, Any] = {"eventName": event, "aggregation": aggregation}
+    field = meter.get("field")
+    if aggregation != "COUNT":
+        if not isinstance(field, str) or not field:
+            raise invalid(
+                f"aggregation {aggregation} needs the field it aggregates", [*path, "field"]
+            )
+        out["field"] = field
+    elif field is not None:
+        raise invalid("COUNT aggregates no field", [*path, "field"])
+    filters = meter.get("filters") or []
+    if not isinstance(filters, list):
+        raise invalid("filters must be a list", [*path, "filters"])
+    canonical_filters = []
+    for i, raw_filter in enumerate(filters):
+        fpath = [*path, "filters", i]
+        flt = _mapping(raw_filter, fpath)
+        _reject_unknown(flt, ("dimension", "operator", "values"), fpath)
+        dimension = flt.get("dimension")
+        if not isinstance(dimension, str) or not dimension:
+            raise invalid("a filter needs a dimension", [*fpath, "dimension"])
+        operator = check_choice(flt.get("operator", "IN"), FILTER_OPERATORS, [*fpath, "operator"])
+        values = flt.get("values")
+        if (
+            not isinstance(values, list)
+            or not values
+            or not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in values)
+        ):
+            raise invalid("a filter needs a non-empty list of values", [*fpath, "values"])
+        if operator in ("EQUALS", "NOT_EQUALS") and len(values) != 1:
+            raise invalid(f"{operator} takes exactly one value", [*fpath, "values"])
+        canonical_filters.append(
+            {"dimension": dimension, "operator": operator, "values": [str(v) for v in values]}
+        )
+    if canonical_filters:
+        out["filters"] = canonical_filters
+    return out
+
+
+def canonical_feature(raw: Mapping[str, Any], path: Path = ()) -> dict[str, Any]:
+    """Check a feature definition; return it canonical (id, name, type + type's options)."""
+    _reject_unknown(raw, FEATURE_KEYS, path)
+    feature_id = check_id(raw.get("id"), [*path, "id"], "featureId")
+    ftype = check_choice(raw.get("type"), FEATURE_TYPES, [*path, "type"])
+    out: dict[str, Any] = {
+        "id": feature_id,
+        "name": check_name(raw.get("name"), [*path, "name"], feature_id),
+        "type": ftype,
+    }
+    description = check_name(raw.get("description"), [*path, "description"])
+    if description:
+        out["description"] = description
+    metered_only = ("unit", "unitPlural", "meter")
+    config_only = ("valueType", "enumValues")
+    for key in metered_only if ftype != "METERED" else ():
+        if raw.get(key) is not None:
+            raise invalid(f"{key} applies to METERED features only", [*path, key])
+    for key in config_only if ftype != "CONFIGURATION" else ():
+        if raw.get(key) is not None:
+            raise invalid(f"{key} applies to CONFIGURATION features only", [*path, key])
+    if ftype == "METERED":
+        for key in ("unit", "unitPlural"):
+            if raw.get(key) is not None:
+                out[key] = check_name(raw[key], [*path, key])
+        if raw.get("meter") is not None:
+            out["meter"] = canonical_meter(raw["meter"], [*path, "meter"])
+    if ftype == "CONFIGURATION":
+        value_type = check_choice(
+            raw.get("valueType") or "NUMBER", VALUE_TYPES, [*path, "valueType"]
+        )
+        out["valueType"] = value_type
+        values = raw.get("enumValues")
+        if value_type == "ENUM":
+            if (
+                not isinstance(values, list)
+                or not values
+                or not all(isinstance(v, str) and v for v in values)
+            ):
+                raise invalid(
+                    "an ENUM feature needs a non-empty list of enumValues", [*path, "enumValues"]
+                )
+            if len(set(values)) != len(values):
+                raise invalid("enumValues must be unique", [*path, "enumValues"])
+            out["enumValues"] = list(values)
+        elif values is not None:
+            raise invalid("enumValues apply to ENUM features only", [*path, "enumValues"])
+    return out
+
+
+# --- entitlements -------------------------------------------------------------------------
+
+ENTITLEMENT_KEYS = (
+    "limit",
+    "unlimited",
+    "softLimit",
+    "resetPeriod",
+    "resetAnchor",
+    "value",
+    "enumValues",
+    "variable",
+    "behavior",
+)
+
+
+def canonical_entitlement(
+    raw: Any,
+    feature: Mapping[str, Any],
+    path: Path,
+    *,
+    on_addon: bool = False,
+    custom_plan: bool = False,
+) -> dict[str, Any]:
+    """Check one entitlement (a feature's configuration on a package) against its feature."""
+    data = _mapping(raw, path)
+    _reject_unknown(data, ENTITLEMENT_KEYS, path)
+
+    def bad(message: str, key: str) -> DomainError:
+        return invalid(message, [*path, key], ErrorCode.INVALID_ENTITLEMENT)
+
+    def not_for(keys: Sequence[str], why: str) -> None:
+        for key in keys:
+            if data.get(key) not in (None, False):
+                raise bad(f"{key} {why}", key)
+
+    out: dict[str, Any] = {}
+    variable = bool(data.get("variable")) and _check_bool(data["variable"], [*path, "variable"])
+    if variable:
+        if on_addon or not custom_plan:
+            raise bad("only entitlements of CUSTOM plans may be variable", "variable")
+        out["variable"] = True
+    if on_addon:
+        out_behavior = check_choice(
+            data.get("behavior") or "INCREMENT", ADDON_BEHAVIORS, [*path, "behavior"]
+        )
+        if out_behavior != "INCREMENT":
+            out["behavior"] = out_behavior
+    elif data.get("behavior") is not None:
+        raise bad("behavior applies to add-on entitlements only", "behavior")
+
+    ftype = feature["type"]
+    if ftype == "BOOLEAN":
+        not_for(
+            (
+                "limit",
+                "unlimited",
+                "softLimit",
+                "resetPeriod",
+                "resetAnchor",
+                "value",
+                "enumValues",
+            ),
+            "does not apply to a BOOLEAN feature",
+        )
+        if "behavior" in out:
+            raise bad("a BOOLEAN feature cannot be overridden by an add-on", "behavior")
+        return out
+
+    if ftype == "METERED":
+        not_for(("value", "enumValues"), "does not apply to a METERED feature (use limit)")
+        unlimited = data.get("unlimited") is not None and _check_bool(
+            data["unlimited"], [*path, "unlimited"]
+        )
+        if unlimited and data.get("limit") is not None:
+            raise bad("give either a limit or unlimited, not both", "limit")
+        if unlimited:
+            if on_addon and "behavior" not in out:
+                raise bad("an unlimited add-on entitlement must use behavior OVERRIDE", "unlimited")
+            out["unlimited"] = True
+        elif data.get("limit") is not None:
+            out["limit"] = canonical_number(data["limit"], [*path, "limit"])
+        elif not variable:
+            raise bad("a METERED entitlement needs a limit or unlimited", "limit")
+        if data.get("softLimit") is not None and _check_bool(
+            data["softLimit"], [*path, "softLimit"]
+        ):
+            out["softLimit"] = True
+        if data.get("resetPeriod") is not None:
+            out["resetPeriod"] = check_choice(
+                data["resetPeriod"], RESET_PERIODS, [*path, "resetPeriod"]
+            )
+            anchor = check_choice(
+                data.get("resetAnchor") or "SUBSCRIPTION_START",
+                RESET_ANCHORS,
+                [*path, "resetAnchor"],
+            )
+            if anchor != "SUBSCRIPTION_START":
+                out["resetAnchor"] = anchor
+        elif data.get("resetAnchor") is not None:
+            raise bad("resetAnchor needs a resetPeriod", "resetAnchor")
+        return out
+
+    # CONFIGURATION
+    not_for(
+        ("limit", "unlimited", "softLimit", "resetPeriod", "resetAnchor"),
+        "does not apply to a CONFIGURATION feature",
+    )
+    if feature.get("valueType", "NUMBER") == "ENUM":
+        not_for(("value",), "does not apply to an ENUM feature (use enumValues)")
+        values = data.get("enumValues")
+        if values is None:
+            if not variable:
+                raise bad("an ENUM entitlement needs enumValues", "enumValues")
+            return out
+        allowed = feature.get("enumValues") or []
+        if not isinstance(values, list) or not values:
+            raise bad("enumValues must be a non-empty list", "enumValues")
+        for i, v in enumerate(values):
+            if v not in allowed:
+                raise invalid(
+                    f"{v!r} is not one of the feature's values {allowed}",
+                    [*path, "enumValues", i],
+                    ErrorCode.INVALID_ENTITLEMENT,
+                )
+        out["enumValues"] = sorted(set(values), key=allowed.index)
+        return out
+    not_for(("enumValues",), "does not apply to a NUMBER feature (use value)")
+    if data.get("value") is None:
+        if not variable:
+            raise bad("a CONFIGURATION entitlement needs a value", "value")
+        return out
+    out["value"] = canonical_number(data["value"], [*path, "value"], minimum=None)
+    return out
+
+
+# --- prices -------------------------------------------------------------------------------
+
+PRICE_KEYS = ("model", "billingPeriod", "amount", "currency", "featureId", "tierMode", "tiers")
+
+
+def canonical_price(
+    raw: Any, path: Path, feature_type_of: Callable[[str], str | None]
+) -> dict[str, Any]:
+    """Check one price. `feature_type_of(id)` returns a feature's type, or None if unknown."""
+    data = _mapping(raw, path)
+    _reject_unknown(data, PRICE_KEYS, path)
+
+    def bad(message: str, key: str) -> DomainError:
+        return invalid(message, [*path, key], ErrorCode.INVALID_PRICE)
+
+    model = check_choice(data.get("model", "FLAT_FEE"), PRICE_MODELS, [*path, "model"])
+    out: dict[str, Any] = {
+        "model": model,
+        "billingPeriod": check_choice(
+            data.get("billingPeriod", "MONTHLY"), BILLING_PERIODS, [*path, "billingPeriod"]
+        ),
+        "currency": check_currency(data.get("currency"), [*path, "currency"]),
+    }
+    if model == "FLAT_FEE":
+        for key in ("featureId", "tierMode", "tiers"):
+            if data.get(key) is not None:
+                raise bad(f"{key} does not apply to a FLAT_FEE price", key)
+    else:
+        feature_id = data.get("featureId")
+        ftype = feature_type_of(feature_id) if isinstance(feature_id, str) else None
+        if ftype is None:
+            raise invalid(
+                f"a {model} price needs the featureId of an existing feature",
+                [*path, "featureId"],
+                ErrorCode.FEATURE_NOT_FOUND,
+            )
+        if ftype != "METERED":
+            raise bad(f"a {model} price must be for a METERED feature", "featureId")
+        out["featureId"] = feature_id
+    tiers = data.get("tiers")
+    if tiers is not None:
+        if model == "FLAT_FEE":
+            raise bad("tiers need a PER_UNIT or USAGE_BASED price", "tiers")
+        if data.get("amount") is not None:
+            raise bad("give either amount (per unit) or tiers, not both", "amount")
+        out["tierMode"] = check_choice(
+            data.get("tierMode") or "GRADUATED", TIER_MODES, [*path, "tierMode"]
+        )
+        out["tiers"] = canonical_tiers(tiers, [*path, "tiers"])
+        return out
+    if data.get("tierMode") is not None:
+        raise bad("tierMode needs tiers", "tierMode")
+    if data.get("amount") is None:
+        raise bad("a price needs an amount (or tiers)", "amount")
+    out["amount"] = canonical_money(data["amount"], [*path, "amount"])
+    return out
+
+
+def canonical_tiers(raw: Any, path: Path) -> list[dict[str, Any]]:
+    """Tiers in ascending `upTo`; the last tier is open-ended (upTo null)."""
+    if not isinstance(raw, list) or not raw:
+        raise invalid("tiers must be a non-empty list", path, ErrorCode.INVALID_PRICE)
+    out: list[dict[str, Any]] = []
+    previous = 0.0
+    for i, raw_tier in enumerate(raw):
+        tpath = [*path, i]
+        tier = _mapping(raw_tier, tpath)
+        _reject_unknown(tier, ("upTo", "unitAmount", "flatAmount"), tpath)
+        last = i == len(raw) - 1
+        up_to = tier.get("upTo")
+        canonical: dict[str, Any] = {}
+        if up_to is None:
+            if not last:
+                raise invalid(
+                    "only the last tier may be open-ended",
+                    [*tpath, "upTo"],
+                    ErrorCode.INVALID_PRICE,
+                )
+        else:
+            bound = canonical_number(up_to, [*tpath, "upTo"])
+            if bound <= previous:
+                raise invalid(
+                    "tiers must have increasing upTo bounds",
+                    [*tpath, "upTo"],
+                    ErrorCode.INVALID_PRICE,
+                )
+            if last:
+                raise invalid(
+                    "the last tier must be open-ended (no upTo)",
+                    [*tpath, "upTo"],
+                    ErrorCode.INVALID_PRICE,
+                )
+            previous = float(bound)
+            canonical["upTo"] = bound
+        if tier.get("unitAmount") is None and tier.get("flatAmount") is None:
+            raise invalid(
+                "a tier needs unitAmount and/or flatAmount", tpath, ErrorCode.INVALID_PRICE
+            )
+        for key in ("unitAmount", "flatAmount"):
+            if tier.get(key) is not None:
+                canonical[key] = canonical_money(tier[key], [*tpath, key])
+        out.append(canonical)
+    return out
+
+
+# --- packages -----------------------------------------------------------------------------
+
+
+def canonical_trial(raw: Any, path: Path) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    trial = _mapping(raw, path)
+    _reject_unknown(trial, ("days", "endBehavior"), path)
+    days = trial.get("days")
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_TRIAL_DAYS:
+        raise invalid(
+            f"trial days must be a whole number from 1 to {MAX_TRIAL_DAYS}", [*path, "days"]
+        )
+    behavior = check_choice(
+        trial.get("endBehavior") or "CONVERT_TO_PAID", TRIAL_END_BEHAVIORS, [*path, "endBehavior"]
+    )
+    return {"days": days, "endBehavior": behavior}
+
+
+def find_parent_cycle(plan_id: str, parent_of: Callable[[str], str | None]) -> list[str] | None:
+    """Follow parents from `plan_id`; return the cycle's path if it comes back to a plan
+    already seen, else None."""
+    seen = [plan_id]
+    current = parent_of(plan_id)
+    while current is not None:
+        if current in seen:
+            return [*seen, current]
+        seen.append(current)
+        current = parent_of(current)
+    return None

@@ -1,0 +1,215 @@
+"""The GraphQL endpoint over HTTP: body limits, authentication, batching, error masking.
+
+Written as a plain Starlette endpoint (rather than strawberry's ASGI view) so that auth (401),
+limits (413, 400) and the response encoding are ours and cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.auth import Principal
+from app.clock import Clock
+from app.context import Context
+from app.db import Database
+from app.settings import Settings
+from app.store.tenancy import principal_for_key
+
+log = logging.getLogger("allot.http")
+
+AUTH_CACHE_SECONDS = 5.0
+
+
+def json_response(payload: Any, status: int = 200, request_id: str | None = None) -> Response:
+    headers = {"X-Request-Id": request_id} if request_id else None
+    return Response(
+        orjson.dumps(payload), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def error_body(message: str, code: str, request_id: str | None = None) -> dict[str, Any]:
+    extensions: dict[str, Any] = {"code": code}
+    if request_id:
+        extensions["requestId"] = request_id
+    return {"errors": [{"message": message, "extensions": extensions}]}
+
+
+@dataclass
+class Services:
+    """What every request needs, built once by the app's lifespan."""
+
+    db: Database
+    settings: Settings
+    clock: Clock
+    schema: Any
+    _auth_cache: dict[str, tuple[Principal, float]] = field(default_factory=dict)
+
+    async def authenticate(self, request: Request) -> Principal | None:
+        """The principal for the request's key (Bearer or X-API-Key), or None.
+
+        Found keys are cached for a few seconds per process, so the hot path skips a round
+        trip; revoking a key through this process drops it from the cache at once, other
+        processes see a revocation within AUTH_CACHE_SECONDS."""
+        secret = request.headers.get("x-api-key")
+        if not secret:
+            header = request.headers.get("authorization", "")
+            scheme, _, value = header.partition(" ")
+            if scheme.lower() == "bearer":
+                secret = value.strip()
+        if not secret or len(secret) > 200:
+            return None
+        now = time.monotonic()
+        cached = self._auth_cache.get(secret)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        pool = await self.db.pool()
+        async with pool.acquire() as conn:
+            principal = await principal_for_key(conn, secret)
+        if principal is None:
+            self._auth_cache.pop(secret, None)
+            return None
+        if len(self._auth_cache) > 10_000:
+            self._auth_cache.clear()
+        self._auth_cache[secret] = (principal, now + AUTH_CACHE_SECONDS)
+        return principal
+
+    def forget_key(self, key_pk: uuid.UUID) -> None:
+        for secret, (principal, _) in list(self._auth_cache.items()):
+            if principal.key_pk == key_pk:
+                del self._auth_cache[secret]
+
+    def context(self, principal: Principal, request_id: str) -> Context:
+        return Context(
+            db=self.db,
+            principal=principal,
+            settings=self.settings,
+            clock=self.clock,
+            request_id=request_id,
+            services=self,
+        )
+
+
+def unauthenticated(request_id: str) -> Response:
+    return json_response(
+        error_body(
+            "A valid API key is required (Authorization: Bearer <key> or X-API-Key).",
+            "UNAUTHENTICATED",
+            request_id,
+        ),
+        status=401,
+        request_id=request_id,
+    )
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None when it exceeds `limit` bytes (checked while reading)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
+    formatted = dict(error.formatted)
+    original = error.original_error
+    extensions = dict(formatted.get("extensions") or {})
+    if original is not None and hasattr(original, "extensions"):
+        extensions.update(original.extensions or {})
+    if "code" not in extensions:
+        extensions["code"] = "BAD_REQUEST" if error.path is None else "INTERNAL_SERVER_ERROR"
+    if extensions["code"] == "INTERNAL_SERVER_ERROR":
+        extensions["requestId"] = request_id
+    formatted["extensions"] = extensions
+    return formatted
+
+
+async def _execute_one(
+    services: Services, payload: Any, context: Context
+) -> tuple[dict[str, Any], bool]:
+    """Run one operation. Returns its response body and whether it was a request error."""
+    if not isinstance(payload, dict):
+        return error_body("Each request must be a JSON object.", "BAD_REQUEST"), True
+    query = payload.get("query")
+    variables = payload.get("variables")
+    operation_name = payload.get("operationName")
+    if not isinstance(query, str) or not query.strip():
+        return error_body("`query` must be a non-empty string.", "BAD_REQUEST"), True
+    if variables is not None and not isinstance(variables, dict):
+        return error_body("`variables` must be an object.", "BAD_REQUEST"), True
+    if operation_name is not None and not isinstance(operation_name, str):
+        return error_body("`operationName` must be a string.", "BAD_REQUEST"), True
+    result = await services.schema.execute(
+        query, variable_values=variables, context_value=context, operation_name=operation_name
+    )
+    body: dict[str, Any] = {}
+    if result.errors:
+        body["errors"] = [_format_error(e, context.request_id) for e in result.errors]
+    body["data"] = result.data
+    request_error = (
+        result.data is None and bool(result.errors) and all(e.path is None for e in result.errors)
+    )
+    return body, request_error
+
+
+async def graphql_post(request: Request) -> Response:
+    services: Services = request.app.state.services
+    request_id = uuid.uuid4().hex[:16]
+    principal = await services.authenticate(request)
+    if principal is None:
+        return unauthenticated(request_id)
+    body = await read_limited_body(request, services.settings.max_body_bytes)
+    if body is None:
+        return json_response(
+            error_body(
+                f"Request body over {services.settings.max_body_bytes} bytes.",
+                "PAYLOAD_TOO_LARGE",
+                request_id,
+            ),
+            status=413,
+            request_id=request_id,
+        )
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json_response(
+            error_body("The body is not valid JSON.", "BAD_REQUEST", request_id),
+            status=400,
+            request_id=request_id,
+        )
+    context = services.context(principal, request_id)
+    if isinstance(payload, list):
+        if not payload or len(payload) > services.settings.max_batch:
+            return json_response(
+                error_body(
+                    f"A batch holds 1 to {services.settings.max_batch} operations.",
+                    "BAD_REQUEST",
+                    request_id,
+                ),
+                status=400,
+                request_id=request_id,
+            )
+        results = []
+        for item in payload:
+            # Each operation of a batch gets fresh loaders: nothing leaks between them.
+            results.append(
+                (await _execute_one(services, item, services.context(principal, request_id)))[0]
+            )
+        return json_response(results, request_id=request_id)
+    result, request_error = await _execute_one(services, payload, context)
+    return json_response(result, status=400 if request_error else 200, request_id=request_id)

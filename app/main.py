@@ -1,0 +1,71 @@
+"""The Starlette application: lifespan owns the database; routes /graphql, /healthz, /v1."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from app.clock import Clock
+from app.db import Database
+from app.graphiql import graphiql_html, static_files_dir
+from app.http import Services, graphql_post, json_response
+from app.schema.root import build_schema
+from app.settings import Settings
+
+log = logging.getLogger("allot")
+
+
+async def healthz(request: Request) -> Response:
+    services: Services = request.app.state.services
+    try:
+        await services.db.ping()
+    except Exception:  # the database is down: report, don't crash
+        log.exception("health check failed")
+        return json_response({"status": "unavailable", "database": "down"}, status=503)
+    return json_response({"status": "ok", "database": "up"})
+
+
+async def graphiql(request: Request) -> Response:
+    return HTMLResponse(graphiql_html())
+
+
+async def not_found(request: Request, exc: Any) -> Response:
+    return PlainTextResponse("Not found", status_code=404)
+
+
+def create_app(
+    database_url: str, settings: Settings | None = None, clock: Clock | None = None
+) -> Starlette:
+    """Build the app for a database URL (the CLI resolves embedded vs external before)."""
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        db = Database(database_url, pool_size=settings.pool_size)
+        app.state.services = Services(
+            db=db, settings=settings, clock=clock or Clock(), schema=build_schema(settings)
+        )
+        try:
+            yield
+        finally:
+            await db.close()
+
+    routes = [
+        Route("/graphql", graphql_post, methods=["POST"]),
+        Route("/graphql", graphiql, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Mount(
+            "/static/graphiql",
+            app=StaticFiles(directory=static_files_dir()),
+            name="graphiql-static",
+        ),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})

@@ -1,0 +1,396 @@
+"""Catalog queries and mutations: thin, input → domain call in one transaction → payload."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types import Info
+
+from app.context import Context
+from app.domain import catalog as domain
+from app.errors import DomainError, DomainErrors
+from app.models import Package
+from app.schema.catalog_inputs import (
+    AddonPayload,
+    CreateAddonInput,
+    CreateFeatureInput,
+    CreatePlanInput,
+    CreateProductInput,
+    FeaturePayload,
+    IdInput,
+    PlanPayload,
+    ProductPayload,
+    PublishInput,
+    UpdateAddonInput,
+    UpdateFeatureInput,
+    UpdatePlanInput,
+    UpdateProductInput,
+)
+from app.schema.catalog_types import (
+    Addon,
+    Feature,
+    Plan,
+    Product,
+    feature_view,
+    package_view,
+    product_view,
+)
+from app.schema.common import (
+    Connection,
+    ServerKeyOnly,
+    UserError,
+    connection,
+    decode_cursor,
+    page_size,
+    user_errors,
+)
+from app.store import catalog as store
+
+T = TypeVar("T")
+Work = Callable[[AsyncSession, Any, datetime], Awaitable[T]]
+
+
+async def in_transaction(
+    info: Info[Context, None], work: Work[T]
+) -> tuple[T | None, list[UserError]]:
+    """Run `work` as the mutation's one transaction; a DomainError rolls it all back."""
+    ctx = info.context
+    try:
+        async with ctx.db.transaction() as session:
+            return await work(session, ctx.environment_pk, ctx.now()), []
+    except (DomainError, DomainErrors) as error:
+        return None, user_errors(error)
+
+
+async def package_views(session: AsyncSession, env: Any, packages: list[Package]) -> list[Any]:
+    """GraphQL objects for packages, loading their versions and products in two queries."""
+    versions = await store.versions_by_package_pks(session, [p.pk for p in packages])
+    products = await store.products_by_pks(session, env, list({p.product_pk for p in packages}))
+    return [package_view(p, products[p.product_pk].id, versions.get(p.pk, [])) for p in packages]
+
+
+async def package_view_of(session: AsyncSession, env: Any, package: Package) -> Any:
+    return (await package_views(session, env, [package]))[0]
+
+
+def _cap(info: Info[Context, None]) -> int:
+    return info.context.settings.max_page_size
+
+
+@strawberry.type
+class CatalogQuery:
+    @strawberry.field(description="Features of the environment, by id.")
+    async def features(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        include_archived: bool = False,
+    ) -> Connection[Feature]:
+        ctx = info.context
+        size = page_size(first, _cap(info))
+        async with ctx.db.session() as session:
+            page = await store.list_features(
+                session, ctx.environment_pk, size, decode_cursor(after), include_archived
+            )
+        return connection(page.items, page.has_next, page.total, feature_view)
+
+    @strawberry.field(description="One feature by its id.")
+    async def feature(self, info: Info[Context, None], id: str) -> Feature | None:
+        row = await info.context.loaders.feature_by_id.load(id)
+        return None if row is None else feature_view(row)
+
+    @strawberry.field(description="Products of the environment, by id.")
+    async def products(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        include_archived: bool = False,
+    ) -> Connection[Product]:
+        ctx = info.context
+        size = page_size(first, _cap(info))
+        async with ctx.db.session() as session:
+            page = await store.list_products(
+                session, ctx.environment_pk, size, decode_cursor(after), include_archived
+            )
+        return connection(page.items, page.has_next, page.total, product_view)
+
+    @strawberry.field(description="One product by its id.")
+    async def product(self, info: Info[Context, None], id: str) -> Product | None:
+        ctx = info.context
+        async with ctx.db.session() as session:
+            row = await store.get_product(session, ctx.environment_pk, id)
+        return None if row is None else product_view(row)
+
+    async def _packages(
+        self,
+        info: Info[Context, None],
+        kind: str,
+        first: int | None,
+        after: str | None,
+        product_id: str | None,
+        include_archived: bool,
+    ) -> Connection[Any]:
+        ctx = info.context
+        size = page_size(first, _cap(info))
+        async with ctx.db.session() as session:
+            product_pk = None
+            if product_id is not None:
+                product = await store.get_product(session, ctx.environment_pk, product_id)
+                if product is None:
+                    return connection([], False, 0, lambda r: r)
+                product_pk = product.pk
+            page = await store.list_packages(
+                session,
+                ctx.environment_pk,
+                kind,
+                size,
+                decode_cursor(after),
+                product_pk,
+                include_archived,
+            )
+            views = await package_views(session, ctx.environment_pk, page.items)
+        by_id = {v.id: v for v in views}
+        return connection(page.items, page.has_next, page.total, lambda r: by_id[r.id])
+
+    @strawberry.field(description="Plans of the environment (optionally of one product).")
+    async def plans(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        product_id: str | None = None,
+        include_archived: bool = False,
+    ) -> Connection[Plan]:
+        return await self._packages(info, domain.PLAN, first, after, product_id, include_archived)
+
+    @strawberry.field(description="One plan by its id.")
+    async def plan(self, info: Info[Context, None], id: str) -> Plan | None:
+        return await self._package(info, domain.PLAN, id)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Add-ons of the environment (optionally of one product).")
+    async def addons(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        product_id: str | None = None,
+        include_archived: bool = False,
+    ) -> Connection[Addon]:
+        return await self._packages(info, domain.ADDON, first, after, product_id, include_archived)
+
+    @strawberry.field(description="One add-on by its id.")
+    async def addon(self, info: Info[Context, None], id: str) -> Addon | None:
+        return await self._package(info, domain.ADDON, id)  # type: ignore[no-any-return]
+
+    async def _package(self, info: Info[Context, None], kind: str, package_id: str) -> Any:
+        ctx = info.context
+        async with ctx.db.session() as session:
+            package = await store.get_package(session, ctx.environment_pk, kind, package_id)
+            if package is None:
+                return None
+            return await package_view_of(session, ctx.environment_pk, package)
+
+
+def _feature_payload(result: tuple[Any, list[UserError]]) -> FeaturePayload:
+    row, errors = result
+    return FeaturePayload(feature=feature_view(row) if row is not None else None, errors=errors)
+
+
+def _product_payload(result: tuple[Any, list[UserError]]) -> ProductPayload:
+    row, errors = result
+    return ProductPayload(product=product_view(row) if row is not None else None, errors=errors)
+
+
+server_mutation = strawberry.mutation(permission_classes=[ServerKeyOnly])
+
+
+@strawberry.type
+class CatalogMutation:
+    @strawberry.mutation(description="Create a feature.", permission_classes=[ServerKeyOnly])
+    async def create_feature(
+        self, info: Info[Context, None], input: CreateFeatureInput
+    ) -> FeaturePayload:
+        return _feature_payload(
+            await in_transaction(
+                info, lambda s, env, now: domain.create_feature(s, env, input.to_dict(), now)
+            )
+        )
+
+    @strawberry.mutation(
+        description="Change a feature (its type is fixed).", permission_classes=[ServerKeyOnly]
+    )
+    async def update_feature(
+        self, info: Info[Context, None], input: UpdateFeatureInput
+    ) -> FeaturePayload:
+        return _feature_payload(
+            await in_transaction(
+                info,
+                lambda s, env, now: domain.update_feature(s, env, input.id, input.to_dict(), now),
+            )
+        )
+
+    @strawberry.mutation(
+        description="Archive a feature no live plan or add-on grants.",
+        permission_classes=[ServerKeyOnly],
+    )
+    async def archive_feature(self, info: Info[Context, None], input: IdInput) -> FeaturePayload:
+        return _feature_payload(
+            await in_transaction(
+                info, lambda s, env, now: domain.archive_feature(s, env, input.id, now)
+            )
+        )
+
+    @strawberry.mutation(description="Create a product.", permission_classes=[ServerKeyOnly])
+    async def create_product(
+        self, info: Info[Context, None], input: CreateProductInput
+    ) -> ProductPayload:
+        return _product_payload(
+            await in_transaction(
+                info, lambda s, env, now: domain.create_product(s, env, input.to_dict(), now)
+            )
+        )
+
+    @strawberry.mutation(description="Change a product.", permission_classes=[ServerKeyOnly])
+    async def update_product(
+        self, info: Info[Context, None], input: UpdateProductInput
+    ) -> ProductPayload:
+        return _product_payload(
+            await in_transaction(
+                info,
+                lambda s, env, now: domain.update_product(s, env, input.id, input.to_dict(), now),
+            )
+        )
+
+    @strawberry.mutation(
+        description="Archive a product with its plans and add-ons.",
+        permission_classes=[ServerKeyOnly],
+    )
+    async def archive_product(self, info: Info[Context, None], input: IdInput) -> ProductPayload:
+        return _product_payload(
+            await in_transaction(
+                info, lambda s, env, now: domain.archive_product(s, env, input.id, now)
+            )
+        )
+
+    # --- plans and add-ons share their lifecycle ----------------------------------------
+
+    @strawberry.mutation(
+        description="Create a plan (a draft unless `publish` is true).",
+        permission_classes=[ServerKeyOnly],
+    )
+    async def create_plan(self, info: Info[Context, None], input: CreatePlanInput) -> PlanPayload:
+        plan, errors = await _create(info, domain.PLAN, input.to_dict(), input.publish)
+        return PlanPayload(plan=plan, errors=errors)
+
+    @strawberry.mutation(
+        description="Edit a plan: name now, versioned content in its draft.",
+        permission_classes=[ServerKeyOnly],
+    )
+    async def update_plan(self, info: Info[Context, None], input: UpdatePlanInput) -> PlanPayload:
+        plan, errors = await _lifecycle(info, domain.PLAN, input.id, "update", input.to_dict())
+        return PlanPayload(plan=plan, errors=errors)
+
+    @strawberry.mutation(
+        description="Publish a plan's draft as its next version.",
+        permission_classes=[ServerKeyOnly],
+    )
+    async def publish_plan(self, info: Info[Context, None], input: PublishInput) -> PlanPayload:
+        plan, errors = await _lifecycle(
+            info, domain.PLAN, input.id, "publish", input.migrate_existing_subscriptions
+        )
+        return PlanPayload(plan=plan, errors=errors)
+
+    @strawberry.mutation(
+        description="Throw away a plan's unpublished draft.", permission_classes=[ServerKeyOnly]
+    )
+    async def discard_plan_draft(self, info: Info[Context, None], input: IdInput) -> PlanPayload:
+        plan, errors = await _lifecycle(info, domain.PLAN, input.id, "discard")
+        return PlanPayload(plan=plan, errors=errors)
+
+    @strawberry.mutation(
+        description="Archive a plan: no new subscriptions.", permission_classes=[ServerKeyOnly]
+    )
+    async def archive_plan(self, info: Info[Context, None], input: IdInput) -> PlanPayload:
+        plan, errors = await _lifecycle(info, domain.PLAN, input.id, "archive")
+        return PlanPayload(plan=plan, errors=errors)
+
+    @strawberry.mutation(
+        description="Create an add-on (a draft unless `publish` is true).",
+        permission_classes=[ServerKeyOnly],
+    )
+    async def create_addon(
+        self, info: Info[Context, None], input: CreateAddonInput
+    ) -> AddonPayload:
+        addon, errors = await _create(info, domain.ADDON, input.to_dict(), input.publish)
+        return AddonPayload(addon=addon, errors=errors)
+
+    @strawberry.mutation(
+        description="Edit an add-on: name now, versioned content in its draft.",
+        permission_classes=[ServerKeyOnly],
+    )
+    async def update_addon(
+        self, info: Info[Context, None], input: UpdateAddonInput
+    ) -> AddonPayload:
+        addon, errors = await _lifecycle(info, domain.ADDON, input.id, "update", input.to_dict())
+        return AddonPayload(addon=addon, errors=errors)
+
+    @strawberry.mutation(
+        description="Publish an add-on's draft as its next version.",
+        permission_classes=[ServerKeyOnly],
+    )
+    async def publish_addon(self, info: Info[Context, None], input: PublishInput) -> AddonPayload:
+        addon, errors = await _lifecycle(
+            info, domain.ADDON, input.id, "publish", input.migrate_existing_subscriptions
+        )
+        return AddonPayload(addon=addon, errors=errors)
+
+    @strawberry.mutation(
+        description="Throw away an add-on's unpublished draft.", permission_classes=[ServerKeyOnly]
+    )
+    async def discard_addon_draft(self, info: Info[Context, None], input: IdInput) -> AddonPayload:
+        addon, errors = await _lifecycle(info, domain.ADDON, input.id, "discard")
+        return AddonPayload(addon=addon, errors=errors)
+
+    @strawberry.mutation(
+        description="Archive an add-on: it can no longer be added.",
+        permission_classes=[ServerKeyOnly],
+    )
+    async def archive_addon(self, info: Info[Context, None], input: IdInput) -> AddonPayload:
+        addon, errors = await _lifecycle(info, domain.ADDON, input.id, "archive")
+        return AddonPayload(addon=addon, errors=errors)
+
+
+async def _create(
+    info: Info[Context, None], kind: str, raw: dict[str, Any], publish: bool
+) -> tuple[Any, list[UserError]]:
+    async def work(session: AsyncSession, env: Any, now: datetime) -> Any:
+        package = await domain.create_package(session, env, kind, raw, now)
+        if publish:
+            await domain.publish_package(session, env, kind, package.id, now)
+        return await package_view_of(session, env, package)
+
+    return await in_transaction(info, work)
+
+
+async def _lifecycle(
+    info: Info[Context, None], kind: str, package_id: str, action: str, argument: Any = None
+) -> tuple[Any, list[UserError]]:
+    async def work(session: AsyncSession, env: Any, now: datetime) -> Any:
+        if action == "update":
+            await domain.update_package(session, env, kind, package_id, argument, now)
+        elif action == "publish":
+            await domain.publish_package(session, env, kind, package_id, now, bool(argument))
+        elif action == "discard":
+            await domain.discard_draft(session, env, kind, package_id, now)
+        else:
+            await domain.archive_package(session, env, kind, package_id, now)
+        package = await domain.require_package(session, env, kind, package_id)
+        return await package_view_of(session, env, package)
+
+    return await in_transaction(info, work)

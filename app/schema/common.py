@@ -1,0 +1,121 @@
+"""Shared GraphQL building blocks: errors, scalars, connections, permissions."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from strawberry.permission import BasePermission
+from strawberry.scalars import JSON as StrawberryJSON
+from strawberry.types import Info
+
+from app.errors import DomainError, DomainErrors
+from app.errors import ErrorCode as DomainErrorCode
+
+ErrorCode = strawberry.enum(
+    DomainErrorCode,
+    name="ErrorCode",
+    description="Machine-readable reason a mutation was refused.",
+)
+
+# Money is `Decimal` (strawberry's built-in scalar: a string such as "49.00", never a float).
+DecimalScalar = Decimal
+JSON = StrawberryJSON
+
+
+@strawberry.type(description="A client mistake that made a mutation change nothing.")
+class UserError:
+    code: DomainErrorCode = strawberry.field(description="What went wrong, as a stable code.")
+    message: str = strawberry.field(description="What went wrong, for humans.")
+    field: list[str] | None = strawberry.field(
+        description='Path of the offending input (e.g. ["entitlements", "seats", "limit"]).'
+    )
+
+
+def user_errors(error: DomainError | DomainErrors) -> list[UserError]:
+    errors = error.errors if isinstance(error, DomainErrors) else [error]
+    return [UserError(code=e.code, message=e.message, field=e.field) for e in errors]
+
+
+@strawberry.type(description="Where a page of a connection ends.")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="True when more items follow.")
+    end_cursor: str | None = strawberry.field(description="Pass as `after` for the next page.")
+
+
+N = TypeVar("N")
+
+
+@strawberry.type(description="An item of a connection and its cursor.")
+class Edge(Generic[N]):
+    cursor: str = strawberry.field(description="Opaque position of this item.")
+    node: N = strawberry.field(description="The item.")
+
+
+@strawberry.type(description="A page of a list.")
+class Connection(Generic[N]):
+    edges: list[Edge[N]] = strawberry.field(description="The items of this page.")
+    page_info: PageInfo = strawberry.field(description="Paging information.")
+    total_count: int = strawberry.field(description="How many items the whole list has.")
+
+
+def encode_cursor(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    try:
+        return base64.urlsafe_b64decode(cursor.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise DomainError(DomainErrorCode.INVALID_INPUT, "malformed cursor", ["after"]) from None
+
+
+def page_size(first: int | None, cap: int = 100) -> int:
+    if first is None:
+        return min(20, cap)
+    if first < 0 or first > cap:
+        raise ClientError(f"`first` must be between 0 and {cap}", "INVALID_INPUT")
+    return first
+
+
+def connection(
+    rows: Sequence[Any],
+    has_next: bool,
+    total: int,
+    to_node: Callable[[Any], N],
+    key: Callable[[Any], str] = lambda r: str(r.id),
+) -> Connection[N]:
+    edges = [Edge(cursor=encode_cursor(key(r)), node=to_node(r)) for r in rows]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None),
+        total_count=total,
+    )
+
+
+class ClientError(Exception):
+    """A top-level GraphQL error meant for the client (shown, not masked)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.extensions = {"code": code}
+
+
+class ServerKeyOnly(BasePermission):
+    """Publishable (client) keys may only check entitlements and read the catalog."""
+
+    message = "This operation needs a server key; client keys are read-only."
+    error_extensions = {"code": "FORBIDDEN"}
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        return bool(info.context.principal.is_server)
+
+
+def enum_of(python_enum: type[Enum], description: str) -> Any:
+    return strawberry.enum(python_enum, description=description)

@@ -1,0 +1,77 @@
+"""The schema: every area's query and mutation roots merged, with the limits and caches."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from app.resolvers.catalog import CatalogMutation, CatalogQuery
+from app.resolvers.tenancy import TenancyMutation, TenancyQuery
+from app.schema.common import ClientError
+from app.settings import Settings
+
+log = logging.getLogger("allot.graphql")
+
+QUERY_ROOTS: tuple[type, ...] = (TenancyQuery, CatalogQuery)
+MUTATION_ROOTS: tuple[type, ...] = (TenancyMutation, CatalogMutation)
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    """Mask unexpected exceptions only: GraphQL syntax/validation errors and errors meant for
+    the client (permissions, ClientError) are shown as they are."""
+    original = error.original_error
+    if original is None or isinstance(original, ClientError | GraphQLError):
+        return False
+    if getattr(original, "extensions", None):
+        return False
+    log.error("internal error at %s", error.path, exc_info=original)
+    return True
+
+
+class MaskInternalErrors(MaskErrors):
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        return GraphQLError(
+            message="Internal server error.",
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": "INTERNAL_SERVER_ERROR"},
+        )
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    settings = settings or Settings()
+    query: Any = merge_types("Query", QUERY_ROOTS)
+    mutation: Any = merge_types("Mutation", MUTATION_ROOTS)
+    return strawberry.Schema(
+        query=query,
+        mutation=mutation,
+        config=StrawberryConfig(auto_camel_case=True),
+        extensions=[
+            # Factories: a fresh extension per request; the caches live at module level.
+            lambda: ParserCache(maxsize=512),
+            lambda: ValidationCache(maxsize=512),
+            lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+            lambda: MaskInternalErrors(should_mask_error=_should_mask),
+        ],
+    )
+
+
+def schema_sdl() -> str:
+    return str(build_schema().as_str()) + "\n"

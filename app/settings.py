@@ -1,0 +1,45 @@
+"""Configuration from the environment: one frozen object, read once per process."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob the service reads from its environment.
+
+    `database_url` empty means: start (or reuse) the embedded PostgreSQL in `data_dir`.
+    """
+
+    database_url: str = ""
+    data_dir: Path = field(default_factory=lambda: Path(".allot"))
+    pool_size: int = 4
+    max_body_bytes: int = 1_000_000
+    max_query_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 5_000
+    max_batch: int = 10
+    max_page_size: int = 100
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            database_url=os.environ.get("DATABASE_URL", ""),
+            data_dir=Path(os.environ.get("ALLOT_DATA_DIR", ".allot")),
+            pool_size=_int("ALLOT_POOL_SIZE", 4),
+            max_body_bytes=_int("ALLOT_MAX_BODY_BYTES", 1_000_000),
+            max_query_depth=_int("ALLOT_MAX_QUERY_DEPTH", 12),
+            max_aliases=_int("ALLOT_MAX_ALIASES", 30),
+            max_tokens=_int("ALLOT_MAX_TOKENS", 5_000),
+            max_batch=_int("ALLOT_MAX_BATCH", 10),
+            log_level=os.environ.get("ALLOT_LOG_LEVEL", "INFO"),
+        )

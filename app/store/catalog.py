@@ -1,0 +1,227 @@
+"""SQL for the catalog: features, products, packages (plans, add-ons) and their versions.
+
+Every function takes the environment it is scoped to; nothing here reads across environments.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Feature, Package, PackageVersion, Product
+
+T = TypeVar("T")
+
+
+@dataclass
+class Page(Generic[T]):
+    """One page of a list ordered by user id: the rows, whether more follow, the total."""
+
+    items: list[T]
+    has_next: bool
+    total: int
+
+
+async def _page(
+    session: AsyncSession, model: Any, filters: Sequence[Any], first: int, after: str | None
+) -> Page[Any]:
+    query = select(model).where(*filters)
+    if after is not None:
+        query = query.where(model.id > after)
+    rows = list((await session.execute(query.order_by(model.id).limit(first + 1))).scalars())
+    total = await session.execute(select(func.count()).select_from(model).where(*filters))
+    return Page(items=rows[:first], has_next=len(rows) > first, total=int(total.scalar_one()))
+
+
+def _active(model: Any, include_archived: bool) -> list[Any]:
+    return [] if include_archived else [model.archived_at.is_(None)]
+
+
+# --- features -----------------------------------------------------------------------------
+
+
+async def get_feature(
+    session: AsyncSession, environment_pk: uuid.UUID, feature_id: str, *, lock: bool = False
+) -> Feature | None:
+    query = select(Feature).where(
+        Feature.environment_pk == environment_pk, Feature.id == feature_id
+    )
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalars().first()
+
+
+async def features_by_ids(
+    session: AsyncSession, environment_pk: uuid.UUID, ids: Sequence[str]
+) -> dict[str, Feature]:
+    query = select(Feature).where(
+        Feature.environment_pk == environment_pk, Feature.id.in_(list(ids))
+    )  # type: ignore[attr-defined]
+    return {f.id: f for f in (await session.execute(query)).scalars()}
+
+
+async def all_features(session: AsyncSession, environment_pk: uuid.UUID) -> dict[str, Feature]:
+    query = select(Feature).where(Feature.environment_pk == environment_pk)
+    return {f.id: f for f in (await session.execute(query.order_by(Feature.id))).scalars()}
+
+
+async def list_features(
+    session: AsyncSession,
+    environment_pk: uuid.UUID,
+    first: int,
+    after: str | None,
+    include_archived: bool = False,
+) -> Page[Feature]:
+    filters = [Feature.environment_pk == environment_pk, *_active(Feature, include_archived)]
+    return await _page(session, Feature, filters, first, after)
+
+
+# --- products -----------------------------------------------------------------------------
+
+
+async def get_product(
+    session: AsyncSession, environment_pk: uuid.UUID, product_id: str, *, lock: bool = False
+) -> Product | None:
+    query = select(Product).where(
+        Product.environment_pk == environment_pk, Product.id == product_id
+    )
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalars().first()
+
+
+async def products_by_pks(
+    session: AsyncSession, environment_pk: uuid.UUID, pks: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Product]:
+    query = select(Product).where(
+        Product.environment_pk == environment_pk, Product.pk.in_(list(pks))
+    )  # type: ignore[attr-defined]
+    return {p.pk: p for p in (await session.execute(query)).scalars()}
+
+
+async def all_products(session: AsyncSession, environment_pk: uuid.UUID) -> dict[str, Product]:
+    query = select(Product).where(Product.environment_pk == environment_pk)
+    return {p.id: p for p in (await session.execute(query.order_by(Product.id))).scalars()}
+
+
+async def list_products(
+    session: AsyncSession,
+    environment_pk: uuid.UUID,
+    first: int,
+    after: str | None,
+    include_archived: bool = False,
+) -> Page[Product]:
+    filters = [Product.environment_pk == environment_pk, *_active(Product, include_archived)]
+    return await _page(session, Product, filters, first, after)
+
+
+# --- packages -----------------------------------------------------------------------------
+
+
+async def get_package(
+    session: AsyncSession,
+    environment_pk: uuid.UUID,
+    kind: str,
+    package_id: str,
+    *,
+    lock: bool = False,
+) -> Package | None:
+    query = select(Package).where(
+        Package.environment_pk == environment_pk, Package.kind == kind, Package.id == package_id
+    )
+    if lock:
+        # Serialises concurrent edits/publishes of one package: version numbers stay dense.
+        query = query.with_for_update()
+    return (await session.execute(query)).scalars().first()
+
+
+async def packages_by_ids(
+    session: AsyncSession, environment_pk: uuid.UUID, kind: str, ids: Sequence[str]
+) -> dict[str, Package]:
+    query = select(Package).where(
+        Package.environment_pk == environment_pk, Package.kind == kind, Package.id.in_(list(ids))
+    )  # type: ignore[attr-defined]
+    return {p.id: p for p in (await session.execute(query)).scalars()}
+
+
+async def packages_of_product(
+    session: AsyncSession, product_pk: uuid.UUID, kind: str | None = None
+) -> list[Package]:
+    query = select(Package).where(Package.product_pk == product_pk)
+    if kind is not None:
+        query = query.where(Package.kind == kind)
+    return list((await session.execute(query.order_by(Package.id))).scalars())
+
+
+async def all_packages(session: AsyncSession, environment_pk: uuid.UUID) -> list[Package]:
+    query = select(Package).where(Package.environment_pk == environment_pk)
+    return list((await session.execute(query.order_by(Package.kind, Package.id))).scalars())
+
+
+async def list_packages(
+    session: AsyncSession,
+    environment_pk: uuid.UUID,
+    kind: str,
+    first: int,
+    after: str | None,
+    product_pk: uuid.UUID | None = None,
+    include_archived: bool = False,
+) -> Page[Package]:
+    filters = [
+        Package.environment_pk == environment_pk,
+        Package.kind == kind,
+        *_active(Package, include_archived),
+    ]
+    if product_pk is not None:
+        filters.append(Package.product_pk == product_pk)
+    return await _page(session, Package, filters, first, after)
+
+
+# --- versions -----------------------------------------------------------------------------
+
+
+async def get_draft(session: AsyncSession, package_pk: uuid.UUID) -> PackageVersion | None:
+    query = select(PackageVersion).where(
+        PackageVersion.package_pk == package_pk, PackageVersion.version.is_(None)
+    )  # type: ignore[union-attr]
+    return (await session.execute(query)).scalars().first()
+
+
+async def get_version(
+    session: AsyncSession, package_pk: uuid.UUID, version: int
+) -> PackageVersion | None:
+    query = select(PackageVersion).where(
+        PackageVersion.package_pk == package_pk, PackageVersion.version == version
+    )
+    return (await session.execute(query)).scalars().first()
+
+
+async def versions_by_package_pks(
+    session: AsyncSession, package_pks: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[PackageVersion]]:
+    """Every version of each package, newest first, the draft (if any) before them."""
+    query = select(PackageVersion).where(
+        PackageVersion.package_pk.in_(list(package_pks))  # type: ignore[attr-defined]
+    )
+    found: dict[uuid.UUID, list[PackageVersion]] = {}
+    for v in (await session.execute(query)).scalars():
+        found.setdefault(v.package_pk, []).append(v)
+    for versions in found.values():
+        versions.sort(key=lambda v: -1 if v.version is None else -v.version - 1)
+        versions.sort(key=lambda v: v.version is not None)
+    return found
+
+
+async def delete_version(session: AsyncSession, version: PackageVersion) -> None:
+    await session.execute(delete(PackageVersion).where(PackageVersion.pk == version.pk))
+
+
+async def add(session: AsyncSession, *rows: Any) -> None:
+    """Insert new rows (or write changed ones) and send them now, so later reads see them."""
+    session.add_all(rows)
+    await session.flush()

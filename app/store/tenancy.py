@@ -1,0 +1,104 @@
+"""SQL for accounts, environments and API keys."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import KeyKind, Principal, display_prefix, generate_key, hash_key
+from app.models import Account, ApiKey, Environment
+
+
+async def count_accounts(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count()).select_from(Account))).scalar_one())
+
+
+async def create_account(session: AsyncSession, name: str) -> Account:
+    account = Account(name=name)
+    session.add(account)
+    await session.flush()
+    return account
+
+
+async def create_environment(
+    session: AsyncSession, account_pk: uuid.UUID, slug: str, name: str
+) -> Environment:
+    environment = Environment(account_pk=account_pk, slug=slug, name=name)
+    session.add(environment)
+    await session.flush()
+    return environment
+
+
+async def find_environment(
+    session: AsyncSession, slug: str, account_pk: uuid.UUID | None = None
+) -> Environment | None:
+    query = select(Environment).where(Environment.slug == slug)
+    if account_pk is not None:
+        query = query.where(Environment.account_pk == account_pk)
+    query = query.order_by(Environment.created_at).limit(1)
+    return (await session.execute(query)).scalars().first()
+
+
+async def list_environments(session: AsyncSession, account_pk: uuid.UUID) -> list[Environment]:
+    query = select(Environment).where(Environment.account_pk == account_pk)
+    return list((await session.execute(query.order_by(Environment.created_at))).scalars())
+
+
+async def create_api_key(
+    session: AsyncSession, environment_pk: uuid.UUID, kind: KeyKind, name: str = ""
+) -> tuple[ApiKey, str]:
+    """Create a key; returns the row and the secret (the only time it exists in clear)."""
+    secret = generate_key(kind)
+    key = ApiKey(
+        environment_pk=environment_pk,
+        kind=kind.value,
+        name=name,
+        key_hash=hash_key(secret),
+        prefix=display_prefix(secret),
+    )
+    session.add(key)
+    await session.flush()
+    return key, secret
+
+
+async def list_api_keys(session: AsyncSession, environment_pk: uuid.UUID) -> list[ApiKey]:
+    query = select(ApiKey).where(ApiKey.environment_pk == environment_pk)
+    return list((await session.execute(query.order_by(ApiKey.created_at))).scalars())
+
+
+async def revoke_api_key(
+    session: AsyncSession, environment_pk: uuid.UUID, key_pk: uuid.UUID, at: datetime
+) -> ApiKey | None:
+    result = await session.execute(
+        update(ApiKey)
+        .where(ApiKey.environment_pk == environment_pk, ApiKey.pk == key_pk)
+        .where(ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
+        .values(revoked_at=at)
+        .returning(ApiKey)
+    )
+    return result.scalars().first()
+
+
+_PRINCIPAL_SQL = """
+SELECT k.pk, k.kind, k.environment_pk, e.slug, e.account_pk
+FROM api_keys k JOIN environments e ON e.pk = k.environment_pk
+WHERE k.key_hash = $1 AND k.revoked_at IS NULL
+"""
+
+
+async def principal_for_key(conn: asyncpg.Connection, secret: str) -> Principal | None:
+    """The hot path of every request: one indexed lookup by the key's hash."""
+    row = await conn.fetchrow(_PRINCIPAL_SQL, hash_key(secret))
+    if row is None:
+        return None
+    return Principal(
+        key_pk=row["pk"],
+        kind=KeyKind(row["kind"]),
+        environment_pk=row["environment_pk"],
+        environment_slug=row["slug"],
+        account_pk=row["account_pk"],
+    )

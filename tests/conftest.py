@@ -1,0 +1,88 @@
+"""Test fixtures: one real PostgreSQL, migrated once per session; a fresh tenant per test.
+
+Without DATABASE_URL (or ALLOT_TEST_DATABASE_URL) the tests start the embedded PostgreSQL in
+.allot-test/. Each session creates its own database, so runs never see each other's data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from app.db import Database, EmbeddedPostgres, replace_database, to_asyncpg_dsn
+from app.main import create_app
+from app.migrate import upgrade
+from app.settings import Settings
+from tests.support import GraphQLClient, Tenant, make_tenant
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """A URL of the PostgreSQL server the tests use (any database on it)."""
+    url = os.environ.get("ALLOT_TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if url:
+        yield to_asyncpg_dsn(url)
+        return
+    embedded = EmbeddedPostgres(ROOT / ".allot-test")
+    yield embedded.dsn("postgres")
+
+
+async def _admin(server_url: str, sql: str) -> None:
+    conn = await asyncpg.connect(replace_database(server_url, "postgres"))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    """A fresh database for this session, migrated to head through Alembic."""
+    name = f"allot_test_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    url = replace_database(server_url, name)
+    upgrade(url)
+    yield url
+    asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    yield database
+    await database.close()
+
+
+@pytest.fixture(scope="session")
+async def app(database_url: str) -> AsyncIterator[Starlette]:
+    application = create_app(database_url, Settings())
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://allot.test") as client:
+        yield client
+
+
+@pytest.fixture
+async def tenant(db: Database) -> Tenant:
+    return await make_tenant(db)
+
+
+@pytest.fixture
+def gql(http: httpx.AsyncClient, tenant: Tenant) -> GraphQLClient:
+    """A client with the tenant's development server key."""
+    return GraphQLClient(http, tenant.server_key)
