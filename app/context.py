@@ -35,7 +35,7 @@ class Context:
         if self._loaders is None:
             from app.loaders import Loaders
 
-            self._loaders = Loaders(self.db, self.principal.environment_pk)
+            self._loaders = Loaders(self.db, self.principal.environment_pk, self.clock)
         return self._loaders
 
     @property

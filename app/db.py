@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
+import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
 from app.settings import Settings
@@ -103,6 +104,17 @@ def socket_host(url: str) -> str | None:
     return hosts[0] if hosts else None
 
 
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    """JSON columns arrive as Python values on the raw pool too."""
+    for kind in ("json", "jsonb"):
+        await conn.set_type_codec(
+            kind,
+            encoder=lambda v: orjson.dumps(v).decode(),
+            decoder=orjson.loads,
+            schema="pg_catalog",
+        )
+
+
 class Database:
     """The engine (ORM/Core work) and a raw asyncpg pool (hot paths), sharing one URL."""
 
@@ -120,7 +132,7 @@ class Database:
     async def pool(self) -> asyncpg.Pool:
         if self._pool is None:
             self._pool = await asyncpg.create_pool(
-                self.url, min_size=1, max_size=self._pool_size * 2
+                self.url, min_size=1, max_size=self._pool_size * 2, init=_init_connection
             )
         return self._pool
 

@@ -125,17 +125,23 @@ async def update_feature(
 async def _packages_using_feature(
     session: AsyncSession, env: uuid.UUID, feature_id: str
 ) -> list[tuple[Package, dict[str, Any]]]:
-    """Live packages whose draft or latest version has an entitlement to the feature."""
+    """Live packages whose draft or latest version has an entitlement to the feature (older
+    versions may keep it: they are frozen, and subscriptions on them keep working)."""
     packages = [p for p in await store.all_packages(session, env) if p.archived_at is None]
     versions = await store.versions_by_package_pks(session, [p.pk for p in packages])
     found = []
     for package in packages:
-        for version in versions.get(package.pk, [])[:2]:
+        for version in _draft_and_latest(package, versions.get(package.pk, [])):
             entitlement = version.content.get("entitlements", {}).get(feature_id)
             if entitlement is not None:
                 found.append((package, entitlement))
                 break
     return found
+
+
+def _draft_and_latest(package: Package, versions: list[PackageVersion]) -> list[PackageVersion]:
+    """The versions of a package that still matter for new subscriptions and edits."""
+    return [v for v in versions if v.version is None or v.version == package.latest_version]
 
 
 async def archive_feature(
@@ -169,11 +175,16 @@ PRODUCT_KEYS = (
 
 
 async def require_product(
-    session: AsyncSession, env: uuid.UUID, product_id: str, *, lock: bool = False
+    session: AsyncSession,
+    env: uuid.UUID,
+    product_id: str,
+    *,
+    lock: bool = False,
+    field: str = "productId",
 ) -> Product:
     product = await store.get_product(session, env, product_id, lock=lock)
     if product is None:
-        raise DomainError(ErrorCode.PRODUCT_NOT_FOUND, f"no product {product_id!r}", ["productId"])
+        raise DomainError(ErrorCode.PRODUCT_NOT_FOUND, f"no product {product_id!r}", [field])
     return product
 
 
@@ -229,7 +240,7 @@ async def update_product(
     changes: Mapping[str, Any],
     now: datetime,
 ) -> Product:
-    product = await require_product(session, env, product_id, lock=True)
+    product = await require_product(session, env, product_id, lock=True, field="id")
     await _check_product_fields(
         session, env, product, {k: v for k, v in changes.items() if k != "id"}
     )
@@ -242,7 +253,7 @@ async def archive_product(
     session: AsyncSession, env: uuid.UUID, product_id: str, now: datetime
 ) -> Product:
     """Archive a product and, with it, its plans and add-ons."""
-    product = await require_product(session, env, product_id, lock=True)
+    product = await require_product(session, env, product_id, lock=True, field="id")
     if product.archived_at is None:
         product.archived_at = now
         product.updated_at = now
@@ -306,6 +317,23 @@ async def _plan_parents(session: AsyncSession, product_pk: uuid.UUID) -> dict[st
         p.id: (versions[p.pk][0].content.get("parent") if versions.get(p.pk) else None)
         for p in plans
     }
+
+
+async def _children_of(session: AsyncSession, plan: Package) -> list[str]:
+    """Live plans whose draft or latest version names `plan` as parent."""
+    plans = [
+        p
+        for p in await store.packages_of_product(session, plan.product_pk, PLAN)
+        if p.archived_at is None and p.pk != plan.pk
+    ]
+    versions = await store.versions_by_package_pks(session, [p.pk for p in plans])
+    return sorted(
+        p.id
+        for p in plans
+        if any(
+            v.content.get("parent") == plan.id for v in _draft_and_latest(p, versions.get(p.pk, []))
+        )
+    )
 
 
 async def canonical_content(
@@ -487,8 +515,10 @@ async def update_package(
         base = await current_content(session, package)
         content = await canonical_content(session, env, package, {**base, **edits})
         draft = await store.get_draft(session, package.pk)
-        if draft is None and content == await _latest_content(session, package):
-            pass  # no change against the published version: no draft needed
+        if content == await _latest_content(session, package):
+            # Same as the published version: no draft needed (an edit back drops the draft).
+            if draft is not None:
+                await store.delete_version(session, draft)
         else:
             if draft is None:
                 draft = PackageVersion(package_pk=package.pk, content=content, created_at=now)
@@ -563,8 +593,7 @@ async def archive_package(
     if package.archived_at is not None:
         return package
     if kind == PLAN:
-        parents = await _plan_parents(session, package.product_pk)
-        children = sorted(p for p, parent in parents.items() if parent == package_id)
+        children = await _children_of(session, package)
         if children:
             raise DomainError(
                 ErrorCode.INVALID_INPUT,

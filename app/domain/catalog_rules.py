@@ -35,10 +35,12 @@ PRICE_MODELS = ("FLAT_FEE", "PER_UNIT", "USAGE_BASED")
 BILLING_PERIODS = ("MONTHLY", "ANNUALLY")
 TIER_MODES = ("VOLUME", "GRADUATED")
 
+MONEY_PATTERN = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}$")
 MAX_NAME = 200
 MAX_TRIAL_DAYS = 3650
 MAX_MONEY_PLACES = 6
+MAX_MONEY_DIGITS = 15  # whole-number digits: amounts stay below 10**15 (a quadrillion)
 
 
 def invalid(message: str, path: Path, code: ErrorCode = ErrorCode.INVALID_INPUT) -> DomainError:
@@ -46,7 +48,7 @@ def invalid(message: str, path: Path, code: ErrorCode = ErrorCode.INVALID_INPUT)
 
 
 def check_id(value: Any, path: Path, what: str = "id") -> str:
-    if not isinstance(value, str) or not ID_PATTERN.match(value):
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
         raise invalid(
             f"{what} must be 1-100 characters: letters, digits, '_', '-', '.', ':' "
             f"(starting with a letter or digit); got {value!r}",
@@ -63,56 +65,80 @@ def check_name(value: Any, path: Path, default: str = "") -> str:
     return value
 
 
-def check_choice(value: Any, choices: Sequence[str], path: Path) -> str:
+def check_choice(
+    value: Any, choices: Sequence[str], path: Path, code: ErrorCode = ErrorCode.INVALID_INPUT
+) -> str:
     if value not in choices:
-        raise invalid(f"must be one of {', '.join(choices)}; got {value!r}", path)
+        raise invalid(f"must be one of {', '.join(choices)}; got {value!r}", path, code)
     return str(value)
 
 
-def _check_bool(value: Any, path: Path) -> bool:
+def _check_bool(value: Any, path: Path, code: ErrorCode = ErrorCode.INVALID_INPUT) -> bool:
     if not isinstance(value, bool):
-        raise invalid("must be true or false", path)
+        raise invalid("must be true or false", path, code)
     return value
 
 
-def canonical_number(value: Any, path: Path, *, minimum: float | None = 0) -> int | float:
+def canonical_number(
+    value: Any,
+    path: Path,
+    *,
+    minimum: float | None = 0,
+    code: ErrorCode = ErrorCode.INVALID_INPUT,
+) -> int | float:
     """A finite number (never a bool), as an int when it is whole."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise invalid(f"must be a number; got {value!r}", path)
+        raise invalid(f"must be a number; got {value!r}", path, code)
     if not math.isfinite(value):
-        raise invalid("must be a finite number", path)
+        raise invalid("must be a finite number", path, code)
     if minimum is not None and value < minimum:
-        raise invalid(f"must be at least {minimum}; got {value}", path)
+        raise invalid(f"must be at least {minimum}; got {value}", path, code)
     if float(value).is_integer() and abs(value) < 2**53:
         return int(value)
     return float(value)
 
 
-def canonical_money(value: Any, path: Path) -> str:
-    """Exact decimal money, never a float: "49" and "49.00" are both "49.00"."""
-    if isinstance(value, bool) or isinstance(value, float):
-        raise invalid('money must be a decimal string such as "49.00", not a float', path)
+def canonical_money(value: Any, path: Path, code: ErrorCode = ErrorCode.INVALID_PRICE) -> str:
+    """Exact decimal money, never a float: "49", "49.0" and "49.000" are all "49.00";
+    "0.001" stays "0.001". At most MAX_MONEY_PLACES significant decimal places (trailing
+    zeros do not count) and below 10**MAX_MONEY_DIGITS."""
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise invalid('money must be a decimal string such as "49.00", not a float', path, code)
+    text = str(value).strip()
+    if not MONEY_PATTERN.fullmatch(text):
+        raise invalid(f"not a decimal amount: {value!r}", path, code)
     try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise invalid(f"not a decimal amount: {value!r}", path) from None
-    if not amount.is_finite():
-        raise invalid("amount must be finite", path)
+        amount = Decimal(text)
+    except InvalidOperation:  # pragma: no cover - the pattern admits only valid decimals
+        raise invalid(f"not a decimal amount: {value!r}", path, code) from None
     if amount < 0:
-        raise invalid(f"amount must not be negative; got {value}", path)
-    exponent = amount.as_tuple().exponent
+        raise invalid(f"amount must not be negative; got {value}", path, code)
+    if amount >= Decimal(10) ** MAX_MONEY_DIGITS:
+        raise invalid(f"amount must be below 10^{MAX_MONEY_DIGITS}; got {value}", path, code)
+    if amount == 0:
+        return "0.00"  # also "-0", "0E-9"
+    # Drop trailing zeros exactly (Decimal.normalize would round to the context precision).
+    _, digits, exponent = amount.as_tuple()
     assert isinstance(exponent, int)
+    kept = list(digits)
+    while exponent < 0 and kept[-1] == 0:
+        kept.pop()
+        exponent += 1
     if -exponent > MAX_MONEY_PLACES:
-        raise invalid(f"amount has more than {MAX_MONEY_PLACES} decimal places", path)
+        raise invalid(f"amount has more than {MAX_MONEY_PLACES} decimal places", path, code)
+    amount = Decimal((0, tuple(kept), exponent))
     if exponent > -2:
+        # At most 15 + 2 digits: well within the default context precision (28).
         amount = amount.quantize(Decimal("0.01"))
     return str(amount)
 
 
 def check_currency(value: Any, path: Path) -> str:
-    if not isinstance(value, str) or pycountry.currencies.get(alpha_3=value.upper()) is None:
+    """An ISO 4217 code, upper-cased. XXX ("no currency involved") is no currency to price in."""
+    code = value.upper() if isinstance(value, str) else None
+    if code is None or code == "XXX" or pycountry.currencies.get(alpha_3=code) is None:
         raise invalid(f"not an ISO 4217 currency code: {value!r}", path, ErrorCode.INVALID_CURRENCY)
-    return value.upper()
+    return code
 
 
 def _reject_unknown(data: Mapping[str, Any], allowed: Sequence[str], path: Path) -> None:
@@ -269,8 +295,10 @@ def canonical_entitlement(
     data = _mapping(raw, path)
     _reject_unknown(data, ENTITLEMENT_KEYS, path)
 
+    code = ErrorCode.INVALID_ENTITLEMENT
+
     def bad(message: str, key: str) -> DomainError:
-        return invalid(message, [*path, key], ErrorCode.INVALID_ENTITLEMENT)
+        return invalid(message, [*path, key], code)
 
     def not_for(keys: Sequence[str], why: str) -> None:
         for key in keys:
@@ -278,14 +306,16 @@ def canonical_entitlement(
                 raise bad(f"{key} {why}", key)
 
     out: dict[str, Any] = {}
-    variable = bool(data.get("variable")) and _check_bool(data["variable"], [*path, "variable"])
+    variable = data.get("variable") is not None and _check_bool(
+        data["variable"], [*path, "variable"], code
+    )
     if variable:
         if on_addon or not custom_plan:
             raise bad("only entitlements of CUSTOM plans may be variable", "variable")
         out["variable"] = True
     if on_addon:
         out_behavior = check_choice(
-            data.get("behavior") or "INCREMENT", ADDON_BEHAVIORS, [*path, "behavior"]
+            data.get("behavior") or "INCREMENT", ADDON_BEHAVIORS, [*path, "behavior"], code
         )
         if out_behavior != "INCREMENT":
             out["behavior"] = out_behavior
@@ -313,7 +343,7 @@ def canonical_entitlement(
     if ftype == "METERED":
         not_for(("value", "enumValues"), "does not apply to a METERED feature (use limit)")
         unlimited = data.get("unlimited") is not None and _check_bool(
-            data["unlimited"], [*path, "unlimited"]
+            data["unlimited"], [*path, "unlimited"], code
         )
         if unlimited and data.get("limit") is not None:
             raise bad("give either a limit or unlimited, not both", "limit")
@@ -322,21 +352,22 @@ def canonical_entitlement(
                 raise bad("an unlimited add-on entitlement must use behavior OVERRIDE", "unlimited")
             out["unlimited"] = True
         elif data.get("limit") is not None:
-            out["limit"] = canonical_number(data["limit"], [*path, "limit"])
+            out["limit"] = canonical_number(data["limit"], [*path, "limit"], code=code)
         elif not variable:
             raise bad("a METERED entitlement needs a limit or unlimited", "limit")
         if data.get("softLimit") is not None and _check_bool(
-            data["softLimit"], [*path, "softLimit"]
+            data["softLimit"], [*path, "softLimit"], code
         ):
             out["softLimit"] = True
         if data.get("resetPeriod") is not None:
             out["resetPeriod"] = check_choice(
-                data["resetPeriod"], RESET_PERIODS, [*path, "resetPeriod"]
+                data["resetPeriod"], RESET_PERIODS, [*path, "resetPeriod"], code
             )
             anchor = check_choice(
                 data.get("resetAnchor") or "SUBSCRIPTION_START",
                 RESET_ANCHORS,
                 [*path, "resetAnchor"],
+                code,
             )
             if anchor != "SUBSCRIPTION_START":
                 out["resetAnchor"] = anchor
@@ -373,7 +404,7 @@ def canonical_entitlement(
         if not variable:
             raise bad("a CONFIGURATION entitlement needs a value", "value")
         return out
-    out["value"] = canonical_number(data["value"], [*path, "value"], minimum=None)
+    out["value"] = canonical_number(data["value"], [*path, "value"], minimum=None, code=code)
     return out
 
 
@@ -389,14 +420,16 @@ def canonical_price(
     data = _mapping(raw, path)
     _reject_unknown(data, PRICE_KEYS, path)
 
-    def bad(message: str, key: str) -> DomainError:
-        return invalid(message, [*path, key], ErrorCode.INVALID_PRICE)
+    code = ErrorCode.INVALID_PRICE
 
-    model = check_choice(data.get("model", "FLAT_FEE"), PRICE_MODELS, [*path, "model"])
+    def bad(message: str, key: str) -> DomainError:
+        return invalid(message, [*path, key], code)
+
+    model = check_choice(data.get("model", "FLAT_FEE"), PRICE_MODELS, [*path, "model"], code)
     out: dict[str, Any] = {
         "model": model,
         "billingPeriod": check_choice(
-            data.get("billingPeriod", "MONTHLY"), BILLING_PERIODS, [*path, "billingPeriod"]
+            data.get("billingPeriod", "MONTHLY"), BILLING_PERIODS, [*path, "billingPeriod"], code
         ),
         "currency": check_currency(data.get("currency"), [*path, "currency"]),
     }
@@ -423,7 +456,7 @@ def canonical_price(
         if data.get("amount") is not None:
             raise bad("give either amount (per unit) or tiers, not both", "amount")
         out["tierMode"] = check_choice(
-            data.get("tierMode") or "GRADUATED", TIER_MODES, [*path, "tierMode"]
+            data.get("tierMode") or "GRADUATED", TIER_MODES, [*path, "tierMode"], code
         )
         out["tiers"] = canonical_tiers(tiers, [*path, "tiers"])
         return out
@@ -456,7 +489,7 @@ def canonical_tiers(raw: Any, path: Path) -> list[dict[str, Any]]:
                     ErrorCode.INVALID_PRICE,
                 )
         else:
-            bound = canonical_number(up_to, [*tpath, "upTo"])
+            bound = canonical_number(up_to, [*tpath, "upTo"], code=ErrorCode.INVALID_PRICE)
             if bound <= previous:
                 raise invalid(
                     "tiers must have increasing upTo bounds",

@@ -38,6 +38,7 @@ contributing enum values.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -169,7 +170,7 @@ def _add_increments(
     if feature_type is FeatureType.CONFIGURATION:
         numbers = [part.config.value for part in parts if part.config.value is not None]
         config = EntitlementConfig(
-            value=sum(numbers) if numbers else None,  # fsum: exact, whatever the order
+            value=math.fsum(numbers) if numbers else None,  # fsum: exact, whatever the order
             enum_values=_enum_union(part.config for part in parts),
         )
         return _Candidate(config, _source_ids(parts))
@@ -181,7 +182,7 @@ def _add_increments(
         return _Candidate(config, _source_ids(unlimited_parts))
     config = replace(
         shape.config,
-        limit=sum(_limit(part.config) for part in parts),
+        limit=math.fsum(_limit(part.config) for part in parts),
         soft_limit=any(part.config.soft_limit for part in parts),
     )
     return _Candidate(config, _source_ids(parts))

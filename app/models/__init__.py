@@ -3,6 +3,12 @@
 from sqlmodel import SQLModel
 
 from app.models.catalog import Feature, Package, PackageVersion, Product
+from app.models.customers import (
+    Customer,
+    CustomerEntitlements,
+    PromotionalEntitlement,
+    Subscription,
+)
 from app.models.tenancy import Account, ApiKey, Environment, User
 
 metadata = SQLModel.metadata
@@ -10,11 +16,15 @@ metadata = SQLModel.metadata
 __all__ = [
     "Account",
     "ApiKey",
+    "Customer",
+    "CustomerEntitlements",
     "Environment",
     "Feature",
     "Package",
     "PackageVersion",
     "Product",
+    "PromotionalEntitlement",
+    "Subscription",
     "User",
     "metadata",
 ]

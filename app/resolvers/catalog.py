@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,7 +40,10 @@ from app.schema.catalog_types import (
     product_view,
 )
 from app.schema.common import (
+    AfterArg,
     Connection,
+    FirstArg,
+    IncludeArchivedArg,
     ServerKeyOnly,
     UserError,
     connection,
@@ -52,6 +55,14 @@ from app.store import catalog as store
 
 T = TypeVar("T")
 Work = Callable[[AsyncSession, Any, datetime], Awaitable[T]]
+
+FeatureIdArg = Annotated[str, strawberry.argument(description="The featureId.")]
+ProductIdArg = Annotated[str, strawberry.argument(description="The productId.")]
+PlanIdArg = Annotated[str, strawberry.argument(description="The planId.")]
+AddonIdArg = Annotated[str, strawberry.argument(description="The addonId.")]
+ProductFilterArg = Annotated[
+    str | None, strawberry.argument(description="Only those of this product (its productId).")
+]
 
 
 async def in_transaction(
@@ -81,15 +92,56 @@ def _cap(info: Info[Context, None]) -> int:
     return info.context.settings.max_page_size
 
 
+# Plan and add-on reads share these. Module-level: resolvers get no `self` (the root is None).
+async def _packages(
+    info: Info[Context, None],
+    kind: str,
+    first: int | None,
+    after: str | None,
+    product_id: str | None,
+    include_archived: bool,
+) -> Connection[Any]:
+    ctx = info.context
+    size = page_size(first, _cap(info))
+    async with ctx.db.session() as session:
+        product_pk = None
+        if product_id is not None:
+            product = await store.get_product(session, ctx.environment_pk, product_id)
+            if product is None:
+                return connection([], False, 0, lambda r: r)
+            product_pk = product.pk
+        page = await store.list_packages(
+            session,
+            ctx.environment_pk,
+            kind,
+            size,
+            decode_cursor(after),
+            product_pk,
+            include_archived,
+        )
+        views = await package_views(session, ctx.environment_pk, page.items)
+    by_id = {v.id: v for v in views}
+    return connection(page.items, page.has_next, page.total, lambda r: by_id[r.id])
+
+
+async def _package(info: Info[Context, None], kind: str, package_id: str) -> Any:
+    ctx = info.context
+    async with ctx.db.session() as session:
+        package = await store.get_package(session, ctx.environment_pk, kind, package_id)
+        if package is None:
+            return None
+        return await package_view_of(session, ctx.environment_pk, package)
+
+
 @strawberry.type
 class CatalogQuery:
     @strawberry.field(description="Features of the environment, by id.")
     async def features(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        include_archived: bool = False,
+        first: FirstArg = None,
+        after: AfterArg = None,
+        include_archived: IncludeArchivedArg = False,
     ) -> Connection[Feature]:
         ctx = info.context
         size = page_size(first, _cap(info))
@@ -100,7 +152,7 @@ class CatalogQuery:
         return connection(page.items, page.has_next, page.total, feature_view)
 
     @strawberry.field(description="One feature by its id.")
-    async def feature(self, info: Info[Context, None], id: str) -> Feature | None:
+    async def feature(self, info: Info[Context, None], id: FeatureIdArg) -> Feature | None:
         row = await info.context.loaders.feature_by_id.load(id)
         return None if row is None else feature_view(row)
 
@@ -108,9 +160,9 @@ class CatalogQuery:
     async def products(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        include_archived: bool = False,
+        first: FirstArg = None,
+        after: AfterArg = None,
+        include_archived: IncludeArchivedArg = False,
     ) -> Connection[Product]:
         ctx = info.context
         size = page_size(first, _cap(info))
@@ -121,80 +173,41 @@ class CatalogQuery:
         return connection(page.items, page.has_next, page.total, product_view)
 
     @strawberry.field(description="One product by its id.")
-    async def product(self, info: Info[Context, None], id: str) -> Product | None:
+    async def product(self, info: Info[Context, None], id: ProductIdArg) -> Product | None:
         ctx = info.context
         async with ctx.db.session() as session:
             row = await store.get_product(session, ctx.environment_pk, id)
         return None if row is None else product_view(row)
 
-    async def _packages(
-        self,
-        info: Info[Context, None],
-        kind: str,
-        first: int | None,
-        after: str | None,
-        product_id: str | None,
-        include_archived: bool,
-    ) -> Connection[Any]:
-        ctx = info.context
-        size = page_size(first, _cap(info))
-        async with ctx.db.session() as session:
-            product_pk = None
-            if product_id is not None:
-                product = await store.get_product(session, ctx.environment_pk, product_id)
-                if product is None:
-                    return connection([], False, 0, lambda r: r)
-                product_pk = product.pk
-            page = await store.list_packages(
-                session,
-                ctx.environment_pk,
-                kind,
-                size,
-                decode_cursor(after),
-                product_pk,
-                include_archived,
-            )
-            views = await package_views(session, ctx.environment_pk, page.items)
-        by_id = {v.id: v for v in views}
-        return connection(page.items, page.has_next, page.total, lambda r: by_id[r.id])
-
     @strawberry.field(description="Plans of the environment (optionally of one product).")
     async def plans(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        product_id: str | None = None,
-        include_archived: bool = False,
+        first: FirstArg = None,
+        after: AfterArg = None,
+        product_id: ProductFilterArg = None,
+        include_archived: IncludeArchivedArg = False,
     ) -> Connection[Plan]:
-        return await self._packages(info, domain.PLAN, first, after, product_id, include_archived)
+        return await _packages(info, domain.PLAN, first, after, product_id, include_archived)
 
     @strawberry.field(description="One plan by its id.")
-    async def plan(self, info: Info[Context, None], id: str) -> Plan | None:
-        return await self._package(info, domain.PLAN, id)  # type: ignore[no-any-return]
+    async def plan(self, info: Info[Context, None], id: PlanIdArg) -> Plan | None:
+        return await _package(info, domain.PLAN, id)  # type: ignore[no-any-return]
 
     @strawberry.field(description="Add-ons of the environment (optionally of one product).")
     async def addons(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        product_id: str | None = None,
-        include_archived: bool = False,
+        first: FirstArg = None,
+        after: AfterArg = None,
+        product_id: ProductFilterArg = None,
+        include_archived: IncludeArchivedArg = False,
     ) -> Connection[Addon]:
-        return await self._packages(info, domain.ADDON, first, after, product_id, include_archived)
+        return await _packages(info, domain.ADDON, first, after, product_id, include_archived)
 
     @strawberry.field(description="One add-on by its id.")
-    async def addon(self, info: Info[Context, None], id: str) -> Addon | None:
-        return await self._package(info, domain.ADDON, id)  # type: ignore[no-any-return]
-
-    async def _package(self, info: Info[Context, None], kind: str, package_id: str) -> Any:
-        ctx = info.context
-        async with ctx.db.session() as session:
-            package = await store.get_package(session, ctx.environment_pk, kind, package_id)
-            if package is None:
-                return None
-            return await package_view_of(session, ctx.environment_pk, package)
+    async def addon(self, info: Info[Context, None], id: AddonIdArg) -> Addon | None:
+        return await _package(info, domain.ADDON, id)  # type: ignore[no-any-return]
 
 
 def _feature_payload(result: tuple[Any, list[UserError]]) -> FeaturePayload:
@@ -285,7 +298,7 @@ class CatalogMutation:
         permission_classes=[ServerKeyOnly],
     )
     async def create_plan(self, info: Info[Context, None], input: CreatePlanInput) -> PlanPayload:
-        plan, errors = await _create(info, domain.PLAN, input.to_dict(), input.publish)
+        plan, errors = await _create(info, domain.PLAN, input.to_dict, input.publish)
         return PlanPayload(plan=plan, errors=errors)
 
     @strawberry.mutation(
@@ -293,7 +306,7 @@ class CatalogMutation:
         permission_classes=[ServerKeyOnly],
     )
     async def update_plan(self, info: Info[Context, None], input: UpdatePlanInput) -> PlanPayload:
-        plan, errors = await _lifecycle(info, domain.PLAN, input.id, "update", input.to_dict())
+        plan, errors = await _lifecycle(info, domain.PLAN, input.id, "update", input.to_dict)
         return PlanPayload(plan=plan, errors=errors)
 
     @strawberry.mutation(
@@ -327,7 +340,7 @@ class CatalogMutation:
     async def create_addon(
         self, info: Info[Context, None], input: CreateAddonInput
     ) -> AddonPayload:
-        addon, errors = await _create(info, domain.ADDON, input.to_dict(), input.publish)
+        addon, errors = await _create(info, domain.ADDON, input.to_dict, input.publish)
         return AddonPayload(addon=addon, errors=errors)
 
     @strawberry.mutation(
@@ -337,7 +350,7 @@ class CatalogMutation:
     async def update_addon(
         self, info: Info[Context, None], input: UpdateAddonInput
     ) -> AddonPayload:
-        addon, errors = await _lifecycle(info, domain.ADDON, input.id, "update", input.to_dict())
+        addon, errors = await _lifecycle(info, domain.ADDON, input.id, "update", input.to_dict)
         return AddonPayload(addon=addon, errors=errors)
 
     @strawberry.mutation(
@@ -366,16 +379,35 @@ class CatalogMutation:
         return AddonPayload(addon=addon, errors=errors)
 
 
+# Domain paths use the catalog document's names; a GraphQL client sent these instead.
+_INPUT_FIELDS = {
+    "parent": "parentPlanId",
+    "trial": "defaultTrial",
+    "compatiblePlans": "compatiblePlanIds",
+}
+
+
+def _input_paths(result: tuple[Any, list[UserError]]) -> tuple[Any, list[UserError]]:
+    """Point each error's `field` at the GraphQL input field the client sent."""
+    for error in result[1]:
+        if error.field:
+            error.field = [_INPUT_FIELDS.get(error.field[0], error.field[0]), *error.field[1:]]
+    return result
+
+
 async def _create(
-    info: Info[Context, None], kind: str, raw: dict[str, Any], publish: bool
+    info: Info[Context, None], kind: str, raw: Callable[[], dict[str, Any]], publish: bool
 ) -> tuple[Any, list[UserError]]:
+    """`raw` converts the input inside the transaction: conversion errors become payload
+    errors too."""
+
     async def work(session: AsyncSession, env: Any, now: datetime) -> Any:
-        package = await domain.create_package(session, env, kind, raw, now)
+        package = await domain.create_package(session, env, kind, raw(), now)
         if publish:
             await domain.publish_package(session, env, kind, package.id, now)
         return await package_view_of(session, env, package)
 
-    return await in_transaction(info, work)
+    return _input_paths(await in_transaction(info, work))
 
 
 async def _lifecycle(
@@ -383,7 +415,7 @@ async def _lifecycle(
 ) -> tuple[Any, list[UserError]]:
     async def work(session: AsyncSession, env: Any, now: datetime) -> Any:
         if action == "update":
-            await domain.update_package(session, env, kind, package_id, argument, now)
+            await domain.update_package(session, env, kind, package_id, argument(), now)
         elif action == "publish":
             await domain.publish_package(session, env, kind, package_id, now, bool(argument))
         elif action == "discard":
@@ -393,4 +425,4 @@ async def _lifecycle(
         package = await domain.require_package(session, env, kind, package_id)
         return await package_view_of(session, env, package)
 
-    return await in_transaction(info, work)
+    return _input_paths(await in_transaction(info, work))

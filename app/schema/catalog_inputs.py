@@ -9,6 +9,7 @@ from typing import Any
 
 import strawberry
 
+from app.errors import DomainError, ErrorCode
 from app.schema.catalog_types import (
     Addon,
     AddonBehavior,
@@ -215,8 +216,16 @@ class EntitlementInput:
 
 
 def entitlements_dict(items: list[EntitlementInput]) -> dict[str, Any]:
+    """The list keyed by featureId (the document form). A feature listed twice is refused
+    rather than letting the last one silently win."""
     out: dict[str, Any] = {}
     for item in items:
+        if item.feature_id in out:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                f"feature {item.feature_id!r} is listed twice",
+                ["entitlements", item.feature_id],
+            )
         options = given(
             item,
             "limit",
@@ -293,7 +302,12 @@ def _package_content(obj: Any) -> dict[str, Any]:
         "defaultTrial": "trial",
         "compatiblePlanIds": "compatiblePlans",
     }
-    out = {renames.get(k, k): v for k, v in out.items()}
+    # null for a setting that always has a value means "keep it", like omitting it.
+    out = {
+        renames.get(k, k): v
+        for k, v in out.items()
+        if not (v is None and k in ("pricingType", "maxQuantity"))
+    }
     if getattr(obj, "entitlements", strawberry.UNSET) not in (strawberry.UNSET, None):
         out["entitlements"] = entitlements_dict(obj.entitlements)
     if getattr(obj, "prices", strawberry.UNSET) not in (strawberry.UNSET, None):

@@ -6,7 +6,7 @@ import base64
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 from strawberry.permission import BasePermission
@@ -63,6 +63,20 @@ class Connection(Generic[N]):
     total_count: int = strawberry.field(description="How many items the whole list has.")
 
 
+# Arguments every connection root takes, described once.
+FirstArg = Annotated[
+    int | None,
+    strawberry.argument(description="How many items to return: 0 to 100 (default 20)."),
+]
+AfterArg = Annotated[
+    str | None,
+    strawberry.argument(description="Return the items after this cursor (`pageInfo.endCursor`)."),
+]
+IncludeArchivedArg = Annotated[
+    bool, strawberry.argument(description="Include archived items (left out by default).")
+]
+
+
 def encode_cursor(value: str) -> str:
     return base64.urlsafe_b64encode(value.encode()).decode()
 
@@ -73,7 +87,8 @@ def decode_cursor(cursor: str | None) -> str | None:
     try:
         return base64.urlsafe_b64decode(cursor.encode()).decode()
     except (ValueError, UnicodeDecodeError):
-        raise DomainError(DomainErrorCode.INVALID_INPUT, "malformed cursor", ["after"]) from None
+        # A top-level client error: a DomainError raised in a query would be masked.
+        raise ClientError("malformed cursor in `after`", "INVALID_INPUT") from None
 
 
 def page_size(first: int | None, cap: int = 100) -> int:

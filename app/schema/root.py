@@ -19,14 +19,21 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from app.resolvers.catalog import CatalogMutation, CatalogQuery
+from app.resolvers.catalog_code import CatalogCodeMutation, CatalogCodeQuery
+from app.resolvers.customers import CustomerMutation, CustomerQuery
 from app.resolvers.tenancy import TenancyMutation, TenancyQuery
 from app.schema.common import ClientError
 from app.settings import Settings
 
 log = logging.getLogger("allot.graphql")
 
-QUERY_ROOTS: tuple[type, ...] = (TenancyQuery, CatalogQuery)
-MUTATION_ROOTS: tuple[type, ...] = (TenancyMutation, CatalogMutation)
+QUERY_ROOTS: tuple[type, ...] = (TenancyQuery, CatalogQuery, CatalogCodeQuery, CustomerQuery)
+MUTATION_ROOTS: tuple[type, ...] = (
+    TenancyMutation,
+    CatalogMutation,
+    CatalogCodeMutation,
+    CustomerMutation,
+)
 
 
 def _should_mask(error: GraphQLError) -> bool:
@@ -56,7 +63,14 @@ class MaskInternalErrors(MaskErrors):
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
     query: Any = merge_types("Query", QUERY_ROOTS)
+    query.__strawberry_definition__.description = (
+        "Reads, scoped to the environment of the calling key."
+    )
     mutation: Any = merge_types("Mutation", MUTATION_ROOTS)
+    mutation.__strawberry_definition__.description = (
+        "Changes, scoped to the environment of the calling key; each takes one `input` and "
+        "returns a payload with `errors`. Client (publishable) keys may not call them."
+    )
     return strawberry.Schema(
         query=query,
         mutation=mutation,

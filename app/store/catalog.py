@@ -225,3 +225,10 @@ async def add(session: AsyncSession, *rows: Any) -> None:
     """Insert new rows (or write changed ones) and send them now, so later reads see them."""
     session.add_all(rows)
     await session.flush()
+
+
+async def packages_by_pks(
+    session: AsyncSession, pks: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Package]:
+    query = select(Package).where(Package.pk.in_(list(pks)))  # type: ignore[attr-defined]
+    return {p.pk: p for p in (await session.execute(query)).scalars()}

@@ -1,0 +1,191 @@
+"""Answering entitlement checks from the precomputed entitlements.
+
+Warm path: one statement fetches the customer, its cached entitlement for the feature and the
+feature's type. Only when the cache is missing or stale (a date passed, or the catalog
+changed) does the check recompute the customer's entitlements first.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from app.db import Database
+from app.domain import customer_entitlements
+from app.domain.entitlements import (
+    DenyReason,
+    EffectiveEntitlement,
+    EntitlementCheck,
+    FeatureType,
+    check_entitlement,
+    denied,
+)
+from app.domain.periods import Period, ResetAnchor, ResetPeriod, usage_period_for
+from app.store import customers as store
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The engine's answer plus the usage period it was measured in."""
+
+    check: EntitlementCheck
+    period: Period | None
+
+
+def _json(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def usage_period(effective: dict[str, Any], now: datetime) -> Period | None:
+    """The current usage period of a metered entitlement with a reset period."""
+    period = effective.get("reset_period")
+    if not period or not effective.get("granted"):
+        return None
+    anchor = ResetAnchor(effective.get("reset_anchor") or "SUBSCRIPTION_START")
+    anchor_time = effective.get("anchor")
+    if anchor is ResetAnchor.SUBSCRIPTION_START and anchor_time is None:
+        anchor = ResetAnchor.CALENDAR
+    return usage_period_for(
+        now,
+        ResetPeriod(period),
+        anchor,
+        datetime.fromisoformat(anchor_time) if anchor_time else None,
+    )
+
+
+def _answer(
+    feature_id: str,
+    feature_type: str,
+    effective: dict[str, Any] | None,
+    has_active: bool,
+    now: datetime,
+    requested_usage: float | None,
+    requested_values: Sequence[str] | None,
+) -> CheckResult:
+    if effective is None:
+        merged = EffectiveEntitlement(
+            feature_id=feature_id,
+            feature_type=FeatureType(feature_type),
+            granted=False,
+            has_active_subscription=has_active,
+        )
+        effective = merged.to_dict()
+    else:
+        merged = EffectiveEntitlement.from_dict(effective)
+    current_usage = 0.0  # usage counters arrive with metering; the shape is already final
+    check = check_entitlement(
+        merged,
+        current_usage=current_usage,
+        requested_usage=requested_usage,
+        requested_values=requested_values,
+    )
+    return CheckResult(check, usage_period(effective, now))
+
+
+async def _recompute(
+    db: Database, env: uuid.UUID, customer_pk: uuid.UUID, now: datetime
+) -> customer_entitlements.Computed:
+    async with db.transaction() as session:
+        await store.lock_customer(session, customer_pk)
+        return (await customer_entitlements.refresh(session, env, [customer_pk], now))[customer_pk]
+
+
+def _stale(row: Any, now: datetime) -> bool:
+    return not row["cached"] or (row["valid_until"] is not None and row["valid_until"] <= now)
+
+
+async def check_one(
+    db: Database,
+    env: uuid.UUID,
+    customer_id: str,
+    feature_id: str,
+    now: datetime,
+    requested_usage: float | None = None,
+    requested_values: Sequence[str] | None = None,
+) -> CheckResult:
+    pool = await db.pool()
+    async with pool.acquire() as conn:
+        row = await store.fetch_check_row(conn, env, customer_id, feature_id)
+    if row["customer_pk"] is None:
+        return CheckResult(denied(feature_id, DenyReason.CUSTOMER_NOT_FOUND), None)
+    if row["archived"]:
+        return CheckResult(denied(feature_id, DenyReason.CUSTOMER_ARCHIVED), None)
+    if row["feature_type"] is None:
+        return CheckResult(denied(feature_id, DenyReason.FEATURE_NOT_FOUND), None)
+    if _stale(row, now):
+        computed = await _recompute(db, env, row["customer_pk"], now)
+        effective = computed.entitlements.get(feature_id)
+        has_active = computed.has_active_subscription
+    else:
+        effective = _json(row["entitlement"])
+        has_active = bool(row["has_active_subscription"])
+    return _answer(
+        feature_id,
+        row["feature_type"],
+        effective,
+        has_active,
+        now,
+        requested_usage,
+        requested_values,
+    )
+
+
+async def check_all(
+    db: Database, env: uuid.UUID, customer_id: str, now: datetime
+) -> list[CheckResult] | DenyReason:
+    """Every feature the customer has an entitlement for (granted by some source)."""
+    pool = await db.pool()
+    async with pool.acquire() as conn:
+        row = await store.fetch_all_row(conn, env, customer_id)
+    if row is None:
+        return DenyReason.CUSTOMER_NOT_FOUND
+    if row["archived"]:
+        return DenyReason.CUSTOMER_ARCHIVED
+    if _stale(row, now):
+        computed = await _recompute(db, env, row["customer_pk"], now)
+        entitlements, has_active = computed.entitlements, computed.has_active_subscription
+    else:
+        entitlements = _json(row["entitlements"]) or {}
+        has_active = bool(row["has_active_subscription"])
+    return results_for(entitlements, has_active, now)
+
+
+def results_for(entitlements: dict[str, Any], has_active: bool, now: datetime) -> list[CheckResult]:
+    """The checks of every granted feature, from a customer's computed entitlements."""
+    return [
+        _answer(fid, data["feature_type"], data, has_active, now, None, None)
+        for fid, data in sorted(entitlements.items())
+        if data.get("granted")
+    ]
+
+
+async def results_for_customers(
+    db: Database, env: uuid.UUID, customer_pks: list[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, list[CheckResult]]:
+    """Batch form for lists: cached rows in one query; stale ones recomputed together."""
+    async with db.session() as session:
+        cached = await store.cached_entitlements(session, customer_pks)
+        customers = await store.customers_by_pks(session, customer_pks)
+    out: dict[uuid.UUID, list[CheckResult]] = {}
+    stale = []
+    for pk in customer_pks:
+        row = cached.get(pk)
+        if customers.get(pk) is not None and customers[pk].archived_at is not None:
+            out[pk] = []
+        elif row is None or (row.valid_until is not None and row.valid_until <= now):
+            stale.append(pk)
+        else:
+            out[pk] = results_for(row.entitlements, row.has_active_subscription, now)
+    if stale:
+        async with db.transaction() as session:
+            for pk in sorted(stale):  # a fixed lock order: no deadlock between batches
+                await store.lock_customer(session, pk)
+            computed = await customer_entitlements.refresh(session, env, stale, now)
+        for pk, result in computed.items():
+            out[pk] = results_for(result.entitlements, result.has_active_subscription, now)
+    return out

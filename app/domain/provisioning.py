@@ -1,0 +1,182 @@
+"""Provisioning customers and subscriptions: the rules of who may hold what, and plan changes.
+
+Every function runs in the caller's transaction, takes the customer's row lock first, and
+ends by recomputing the customer's effective entitlements (so checks are right at once).
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain import catalog_rules as rules
+from app.domain import customer_entitlements
+from app.domain.customer_entitlements import CatalogView, load_catalog_view
+from app.domain.subscriptions import ENDED, Dates, SubscriptionStatus, current_period, status_at
+from app.errors import DomainError, ErrorCode
+from app.models import Customer, Package, Subscription
+from app.store import catalog as catalog_store
+from app.store import customers as store
+
+CUSTOMER_KEYS = ("customerId", "name", "email", "metadata")
+
+
+async def upsert_customer(
+    session: AsyncSession, env: uuid.UUID, raw: Mapping[str, Any], now: datetime
+) -> tuple[Customer, bool]:
+    """Create the customer, or update the fields given. Returns (customer, created).
+    Provisioning an archived customer brings it back (a returning customer)."""
+    customer_id = rules.check_id(raw.get("customerId"), ["customerId"], "customerId")
+    customer = await store.get_customer(session, env, customer_id, lock=True)
+    created = customer is None
+    if customer is None:
+        customer = Customer(environment_pk=env, id=customer_id, created_at=now)
+    for key, attr in (("name", "name"), ("email", "email")):
+        if raw.get(key) is not None:
+            setattr(customer, attr, rules.check_name(raw[key], [key]))
+    if raw.get("metadata") is not None:
+        if not isinstance(raw["metadata"], dict):
+            raise DomainError(ErrorCode.INVALID_INPUT, "metadata must be an object", ["metadata"])
+        customer.metadata_ = raw["metadata"]
+    customer.archived_at = None
+    customer.updated_at = now
+    await catalog_store.add(session, customer)
+    return customer, created
+
+
+async def require_customer(session: AsyncSession, env: uuid.UUID, customer_id: str) -> Customer:
+    customer = await store.get_customer(session, env, customer_id, lock=True)
+    if customer is None:
+        raise DomainError(
+            ErrorCode.CUSTOMER_NOT_FOUND, f"no customer {customer_id!r}", ["customerId"]
+        )
+    return customer
+
+
+async def archive_customer(
+    session: AsyncSession, env: uuid.UUID, customer_id: str, now: datetime
+) -> Customer:
+    """Archive: every check for the customer answers CUSTOMER_ARCHIVED; live subscriptions
+    are canceled now."""
+    customer = await require_customer(session, env, customer_id)
+    if customer.archived_at is None:
+        customer.archived_at = now
+        customer.updated_at = now
+        subs = (await store.subscriptions_of(session, [customer.pk]))[customer.pk]
+        for sub in subs:
+            if status_at(Dates.of(sub), now) not in ENDED:
+                _end(sub, now, now)
+        await catalog_store.add(session, customer, *subs)
+        await customer_entitlements.refresh(session, env, [customer.pk], now)
+    return customer
+
+
+def _end(sub: Subscription, at: datetime, now: datetime) -> None:
+    sub.end_date = max(at, sub.start_date) if at > now else now
+    if sub.start_date > sub.end_date:
+        sub.start_date = sub.end_date
+    sub.canceled_at = now
+    sub.scheduled_change = None
+    sub.status = status_at(Dates.of(sub), now).value
+    sub.updated_at = now
+
+
+def new_subscription_id() -> str:
+    return "sub_" + secrets.token_hex(10)
+
+
+async def subscribe_default_plans(
+    session: AsyncSession, env: uuid.UUID, customer: Customer, now: datetime, view: CatalogView
+) -> list[Subscription]:
+    """A customer provisioned without a subscription gets each product's default plan (in
+    products where it holds no live subscription yet)."""
+    from app.domain.subscription_changes import provision_subscription
+
+    existing = (await store.subscriptions_of(session, [customer.pk]))[customer.pk]
+    held = {s.product_pk for s in existing if status_at(Dates.of(s), now) not in ENDED}
+    created = []
+    for product in (await catalog_store.all_products(session, env)).values():
+        if product.archived_at is not None or not product.default_plan_id:
+            continue
+        if product.pk in held:
+            continue
+        plan = view.plans_by_id.get(product.default_plan_id)
+        if plan is None or plan.latest_version is None or plan.archived_at is not None:
+            continue
+        created.append(
+            await provision_subscription(
+                session,
+                env,
+                {"customerId": customer.id, "planId": plan.id, "skipTrial": True},
+                now,
+                view=view,
+                refresh=False,
+            )
+        )
+    return created
+
+
+def require_plan(view: CatalogView, plan_id: Any, path: list[str | int]) -> Package:
+    plan = view.plans_by_id.get(plan_id) if isinstance(plan_id, str) else None
+    if plan is None or plan.latest_version is None:
+        raise DomainError(ErrorCode.PLAN_NOT_FOUND, f"no published plan {plan_id!r}", path)
+    if plan.archived_at is not None:
+        raise DomainError(ErrorCode.ARCHIVED, f"plan {plan_id!r} is archived", path)
+    return plan
+
+
+def period_end(sub: Subscription, now: datetime) -> datetime:
+    period = current_period(Dates.of(sub), now)
+    if period is None:
+        return now
+    return period.end
+
+
+def trial_window(
+    raw: Mapping[str, Any],
+    plan_content: Mapping[str, Any],
+    start: datetime,
+) -> tuple[datetime | None, str | None]:
+    """(trial end, end behaviour) from the request's trial or the plan's default."""
+    if raw.get("skipTrial"):
+        return None, None
+    trial = raw.get("trial")
+    default = plan_content.get("trial")
+    if trial is None and default is None:
+        return None, None
+    behavior = (
+        (trial or {}).get("endBehavior") or (default or {}).get("endBehavior") or "CONVERT_TO_PAID"
+    )
+    rules.check_choice(behavior, rules.TRIAL_END_BEHAVIORS, ["trial", "endBehavior"])
+    if trial is not None and trial.get("endDate") is not None:
+        end = trial["endDate"]
+        if not isinstance(end, datetime) or end <= start:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, "the trial must end after it starts", ["trial", "endDate"]
+            )
+        return end, behavior
+    days = (trial or {}).get("days") or (default or {}).get("days")
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= rules.MAX_TRIAL_DAYS:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"trial days must be from 1 to {rules.MAX_TRIAL_DAYS}",
+            ["trial", "days"],
+        )
+    return start + timedelta(days=days), behavior
+
+
+def is_live(sub: Subscription, now: datetime) -> bool:
+    return status_at(Dates.of(sub), now) not in ENDED
+
+
+def is_paying(sub: Subscription, now: datetime) -> bool:
+    return status_at(Dates.of(sub), now) is SubscriptionStatus.ACTIVE
+
+
+async def view_for(session: AsyncSession, env: uuid.UUID) -> CatalogView:
+    return await load_catalog_view(session, env)

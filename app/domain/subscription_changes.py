@@ -1,0 +1,440 @@
+"""Creating, changing and canceling subscriptions.
+
+Rules (see docs/subscriptions.md):
+* single-subscription product: a new plan for a customer who holds one is a plan change —
+  an upgrade applies now; a downgrade now or at the end of the period (`changeTiming`);
+  a trial of another plan while a paid subscription is active runs in parallel, and if it
+  converts it replaces the paid one at the trial's end;
+* multi-subscription product: one subscription per `resourceId`;
+* a future `startDate` while a subscription is live in the same slot ends that one then;
+* add-ons must be compatible with the plan and within their max quantity;
+* a CUSTOM plan's variable entitlements all need a value at provisioning;
+* a subscription that ends falls back to the product's default plan when configured.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain import catalog_rules as rules
+from app.domain import customer_entitlements
+from app.domain.catalog import feature_definition
+from app.domain.customer_entitlements import CatalogView, load_catalog_view
+from app.domain.provisioning import (
+    _end,
+    is_live,
+    is_paying,
+    new_subscription_id,
+    period_end,
+    require_customer,
+    require_plan,
+    trial_window,
+)
+from app.domain.subscription_inputs import (
+    checked_addons,
+    checked_overrides,
+    checked_values,
+    is_upgrade,
+)
+from app.domain.subscriptions import ENDED, Dates, SubscriptionStatus, change_due, status_at
+from app.errors import DomainError, ErrorCode
+from app.models import Customer, Package, Product, Subscription
+from app.store import catalog as catalog_store
+from app.store import customers as store
+
+
+def _aware(value: Any, path: list[str | int]) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise DomainError(ErrorCode.INVALID_INPUT, "expected a date-time with a time zone", path)
+    return value
+
+
+async def _features(session: AsyncSession, env: uuid.UUID) -> dict[str, dict[str, Any]]:
+    return {
+        f.id: feature_definition(f)
+        for f in (await catalog_store.all_features(session, env)).values()
+        if f.archived_at is None
+    }
+
+
+async def _product(session: AsyncSession, env: uuid.UUID, plan: Package) -> Product:
+    return (await catalog_store.products_by_pks(session, env, [plan.product_pk]))[plan.product_pk]
+
+
+def _billing(raw: Mapping[str, Any]) -> tuple[str, int | None]:
+    billing = raw.get("billing") or {}
+    mode = rules.check_choice(
+        billing.get("mode") or "EXTERNAL", ("EXTERNAL", "INVOICE"), ["billing", "mode"]
+    )
+    terms = billing.get("paymentTermsDays")
+    if terms is None and mode == "INVOICE":
+        terms = 30
+    if terms is not None and (
+        isinstance(terms, bool) or not isinstance(terms, int) or not 0 <= terms <= 365
+    ):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "paymentTermsDays must be 0 to 365",
+            ["billing", "paymentTermsDays"],
+        )
+    return mode, terms
+
+
+async def provision_subscription(
+    session: AsyncSession,
+    env: uuid.UUID,
+    raw: Mapping[str, Any],
+    now: datetime,
+    view: CatalogView | None = None,
+    refresh: bool = True,
+) -> Subscription:
+    customer = await require_customer(session, env, str(raw.get("customerId")))
+    if customer.archived_at is not None:
+        raise DomainError(
+            ErrorCode.CUSTOMER_ARCHIVED, f"customer {customer.id!r} is archived", ["customerId"]
+        )
+    view = view or await load_catalog_view(session, env)
+    plan = require_plan(view, raw.get("planId"), ["planId"])
+    content = view.latest(plan)
+    product = await _product(session, env, plan)
+    if product.archived_at is not None:
+        raise DomainError(ErrorCode.ARCHIVED, f"product {product.id!r} is archived", ["planId"])
+    start = _aware(raw.get("startDate"), ["startDate"]) or now
+    billing_period = rules.check_choice(
+        raw.get("billingPeriod") or "MONTHLY", rules.BILLING_PERIODS, ["billingPeriod"]
+    )
+    addons = checked_addons(raw.get("addons"), plan, view)
+    values = checked_values(raw.get("entitlements"), content, view, await _features(session, env))
+    overrides = checked_overrides(raw.get("priceOverrides"), content, addons)
+    mode, terms = _billing(raw)
+    timing = rules.check_choice(
+        raw.get("changeTiming") or "IMMEDIATE", ("IMMEDIATE", "END_OF_PERIOD"), ["changeTiming"]
+    )
+    trial_end, behavior = trial_window(raw, content, start)
+    subscription_id = raw.get("subscriptionId")
+    if subscription_id is not None:
+        rules.check_id(subscription_id, ["subscriptionId"], "subscriptionId")
+        if await store.get_subscription(session, env, subscription_id) is not None:
+            raise DomainError(
+                ErrorCode.DUPLICATE_ID,
+                f"subscription {subscription_id!r} already exists",
+                ["subscriptionId"],
+            )
+    resource_id = raw.get("resourceId")
+    existing = (await store.subscriptions_of(session, [customer.pk]))[customer.pk]
+    same_slot = [
+        s
+        for s in existing
+        if s.product_pk == plan.product_pk
+        and is_live(s, now)
+        and not s.is_parallel_trial
+        and (not product.multiple_subscriptions or s.resource_id == resource_id)
+    ]
+    current = same_slot[0] if same_slot else None
+    replaces = None
+    if current is not None and start <= now:
+        parallel = trial_end is not None and is_paying(current, now) and current.plan_pk != plan.pk
+        if not parallel:
+            sub = _change_plan(current, plan, view, raw, addons, values, overrides, timing, now)
+            sub.billing_period = billing_period if raw.get("billingPeriod") else sub.billing_period
+            if raw.get("metadata") is not None:
+                sub.metadata_ = raw["metadata"]
+            await catalog_store.add(session, sub)
+            if refresh:
+                await customer_entitlements.refresh(session, env, [customer.pk], now, view)
+            return sub
+        if behavior == "CONVERT_TO_PAID":
+            replaces = current
+    elif current is not None:
+        _end(current, start, now)  # the future subscription takes over on its start date
+        await catalog_store.add(session, current)
+
+    sub = Subscription(
+        environment_pk=env,
+        id=subscription_id or new_subscription_id(),
+        customer_pk=customer.pk,
+        product_pk=plan.product_pk,
+        plan_pk=plan.pk,
+        plan_version=plan.latest_version or 1,
+        resource_id=resource_id,
+        status="ACTIVE",
+        billing_period=billing_period,
+        start_date=start,
+        trial_end_date=trial_end,
+        trial_end_behavior=behavior,
+        end_date=trial_end if behavior == "CANCEL" else None,
+        is_parallel_trial=replaces is not None
+        or (current is not None and trial_end is not None and start <= now),
+        replaces_pk=replaces.pk if replaces is not None else None,
+        addons=addons,
+        entitlements=values,
+        price_overrides=overrides,
+        billing_mode=mode,
+        payment_terms_days=terms,
+        metadata_=raw.get("metadata"),
+        created_at=now,
+        updated_at=now,
+    )
+    sub.status = status_at(Dates.of(sub), now).value
+    await catalog_store.add(session, sub)
+    if replaces is not None and trial_end is not None:
+        replaces.end_date = trial_end  # moved back if the trial is canceled before its end
+        replaces.updated_at = now
+        await catalog_store.add(session, replaces)
+    if refresh:
+        await customer_entitlements.refresh(session, env, [customer.pk], now, view)
+    return sub
+
+
+def _change_plan(
+    current: Subscription,
+    plan: Package,
+    view: CatalogView,
+    raw: Mapping[str, Any],
+    addons: list[dict[str, Any]],
+    values: dict[str, Any],
+    overrides: list[dict[str, Any]],
+    timing: str,
+    now: datetime,
+) -> Subscription:
+    """Move a live subscription to another plan: now, or at the end of its period."""
+    if raw.get("addons") is None:
+        addons = (
+            [
+                a
+                for a in current.addons
+                if plan.id
+                in view.latest(view.addons_by_id[a["addonId"]]).get("compatiblePlans", [])
+            ]
+            if current.plan_pk != plan.pk
+            else current.addons
+        )
+    current_plan = next(p for p in view.plans_by_id.values() if p.pk == current.plan_pk)
+    upgrade = current.plan_pk == plan.pk or is_upgrade(current_plan, plan, view)
+    if upgrade or timing == "IMMEDIATE":
+        current.plan_pk = plan.pk
+        current.plan_version = plan.latest_version or 1
+        current.addons = addons
+        current.entitlements = values
+        current.price_overrides = overrides
+        current.scheduled_change = None
+    else:
+        current.scheduled_change = {
+            "planId": plan.id,
+            "planVersion": plan.latest_version,
+            "addons": addons,
+            "entitlements": values,
+            "priceOverrides": overrides,
+            "effectiveAt": period_end(current, now).isoformat(),
+        }
+    current.updated_at = now
+    return current
+
+
+async def _require_subscription(
+    session: AsyncSession, env: uuid.UUID, raw: Mapping[str, Any]
+) -> tuple[Subscription, Customer]:
+    subscription_id = raw.get("subscriptionId")
+    sub = await store.get_subscription(session, env, str(subscription_id))
+    if sub is None:
+        raise DomainError(
+            ErrorCode.SUBSCRIPTION_NOT_FOUND,
+            f"no subscription {subscription_id!r}",
+            ["subscriptionId"],
+        )
+    customer = await store.lock_customer(session, sub.customer_pk)
+    await session.refresh(sub)
+    return sub, customer
+
+
+def _ended(sub: Subscription, now: datetime) -> DomainError | None:
+    status = status_at(Dates.of(sub), now)
+    if status in ENDED:
+        return DomainError(
+            ErrorCode.SUBSCRIPTION_ENDED,
+            f"subscription {sub.id!r} has already ended ({status.value})",
+            ["subscriptionId"],
+        )
+    return None
+
+
+async def update_subscription(
+    session: AsyncSession, env: uuid.UUID, raw: Mapping[str, Any], now: datetime
+) -> Subscription:
+    sub, customer = await _require_subscription(session, env, raw)
+    if (error := _ended(sub, now)) is not None:
+        raise error
+    view = await load_catalog_view(session, env)
+    plan = next(p for p in view.plans_by_id.values() if p.pk == sub.plan_pk)
+    content = view.content(sub.plan_pk, sub.plan_version)
+    if raw.get("addons") is not None:
+        sub.addons = checked_addons(raw["addons"], plan, view)
+    if raw.get("entitlements") is not None:
+        sub.entitlements = checked_values(
+            raw["entitlements"], content, view, await _features(session, env)
+        )
+    if raw.get("priceOverrides") is not None:
+        sub.price_overrides = checked_overrides(raw["priceOverrides"], content, sub.addons)
+    trial_end = _aware(raw.get("trialEndDate"), ["trialEndDate"])
+    if trial_end is not None:
+        if sub.trial_end_date is None or status_at(Dates.of(sub), now) not in (
+            SubscriptionStatus.IN_TRIAL,
+            SubscriptionStatus.SCHEDULED,
+        ):
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, "the subscription is not in trial", ["trialEndDate"]
+            )
+        if trial_end <= now or trial_end <= sub.start_date:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                "the trial end must be in the future and after the start",
+                ["trialEndDate"],
+            )
+        if sub.end_date == sub.trial_end_date:
+            sub.end_date = trial_end
+        await _move_replaced(session, sub, trial_end, now)
+        sub.trial_end_date = trial_end
+    if raw.get("metadata") is not None:
+        sub.metadata_ = raw["metadata"]
+    sub.updated_at = now
+    await catalog_store.add(session, sub)
+    await customer_entitlements.refresh(session, env, [customer.pk], now, view)
+    return sub
+
+
+async def _move_replaced(
+    session: AsyncSession, trial: Subscription, end: datetime | None, now: datetime
+) -> None:
+    """Keep the paid subscription a parallel trial replaces in step with the trial's end."""
+    if trial.replaces_pk is None:
+        return
+    subs = (await store.subscriptions_of(session, [trial.customer_pk]))[trial.customer_pk]
+    for other in subs:
+        if other.pk == trial.replaces_pk and other.canceled_at is None:
+            other.end_date = end
+            other.updated_at = now
+            await catalog_store.add(session, other)
+
+
+async def cancel_subscription(
+    session: AsyncSession, env: uuid.UUID, raw: Mapping[str, Any], now: datetime
+) -> Subscription:
+    sub, customer = await _require_subscription(session, env, raw)
+    if (error := _ended(sub, now)) is not None:
+        raise error
+    at = rules.check_choice(
+        raw.get("at") or "IMMEDIATE", ("IMMEDIATE", "END_OF_PERIOD", "DATE"), ["at"]
+    )
+    if at == "IMMEDIATE":
+        end = now
+    elif at == "END_OF_PERIOD":
+        end = period_end(sub, now) if sub.start_date <= now else now
+    else:
+        date = _aware(raw.get("date"), ["date"])
+        if date is None or date <= now:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, "a cancellation date must be in the future", ["date"]
+            )
+        if date < sub.start_date:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                "a cancellation date must not be before the start",
+                ["date"],
+            )
+        end = date
+    if sub.is_parallel_trial and sub.trial_end_date is not None and end <= sub.trial_end_date:
+        await _move_replaced(session, sub, None, now)  # the paid subscription carries on
+    _end(sub, end, now)
+    await catalog_store.add(session, sub)
+    view = await load_catalog_view(session, env)
+    await _fall_back_to_default(session, env, customer, sub, view, now)
+    await customer_entitlements.refresh(session, env, [customer.pk], now, view)
+    return sub
+
+
+async def _fall_back_to_default(
+    session: AsyncSession,
+    env: uuid.UUID,
+    customer: Customer,
+    ended: Subscription,
+    view: CatalogView,
+    now: datetime,
+) -> None:
+    """When configured, a customer whose subscription ends goes back to the default plan."""
+    if ended.is_parallel_trial or ended.end_date is None:
+        return
+    product = (await catalog_store.products_by_pks(session, env, [ended.product_pk]))[
+        ended.product_pk
+    ]
+    default = view.plans_by_id.get(product.default_plan_id or "")
+    if (
+        not product.downgrade_to_default
+        or default is None
+        or default.pk == ended.plan_pk
+        or default.latest_version is None
+        or default.archived_at is not None
+    ):
+        return
+    subs = (await store.subscriptions_of(session, [customer.pk]))[customer.pk]
+    if any(
+        s.pk != ended.pk
+        and s.product_pk == ended.product_pk
+        and is_live(s, ended.end_date)
+        and s.resource_id == ended.resource_id
+        for s in subs
+    ):
+        return
+    fallback = Subscription(
+        environment_pk=env,
+        id=new_subscription_id(),
+        customer_pk=customer.pk,
+        product_pk=ended.product_pk,
+        plan_pk=default.pk,
+        plan_version=default.latest_version,
+        resource_id=ended.resource_id,
+        status="ACTIVE",
+        start_date=ended.end_date,
+        created_at=now,
+        updated_at=now,
+    )
+    fallback.status = status_at(Dates.of(fallback), now).value
+    await catalog_store.add(session, fallback)
+
+
+async def apply_due_changes(session: AsyncSession, now: datetime) -> int:
+    """Write down what the clock decided: statuses, end-of-period plan changes, default-plan
+    fallbacks after trials expire. Reads never depend on this having run."""
+    subs = await store.subscriptions_due(session, now)
+    touched: dict[uuid.UUID, set[uuid.UUID]] = {}
+    views: dict[uuid.UUID, CatalogView] = {}
+    for sub in subs:
+        customer = await store.lock_customer(session, sub.customer_pk)
+        view = views.get(sub.environment_pk) or await load_catalog_view(session, sub.environment_pk)
+        views[sub.environment_pk] = view
+        dates = Dates.of(sub)
+        if change_due(dates, now) and sub.scheduled_change is not None:
+            change = sub.scheduled_change
+            plan = view.plans_by_id.get(change["planId"])
+            if plan is not None:
+                sub.plan_pk, sub.plan_version = plan.pk, change["planVersion"]
+                sub.addons = change.get("addons", [])
+                sub.entitlements = change.get("entitlements", {})
+                sub.price_overrides = change.get("priceOverrides", [])
+            sub.scheduled_change = None
+        before = sub.status
+        sub.status = status_at(Dates.of(sub), now).value
+        sub.updated_at = now
+        await catalog_store.add(session, sub)
+        if sub.status == "EXPIRED" and before != "EXPIRED":
+            await _fall_back_to_default(session, sub.environment_pk, customer, sub, view, now)
+        touched.setdefault(sub.environment_pk, set()).add(customer.pk)
+    for env, customers in touched.items():
+        await customer_entitlements.refresh(session, env, sorted(customers), now, views[env])
+    return len(subs)

@@ -1,0 +1,110 @@
+"""Customers, their subscriptions, promotional entitlements and the precomputed
+effective entitlements every check reads."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.models.base import jsonb, timestamp, uuid_pk
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("environment_pk", "id"),)
+
+    pk: uuid.UUID = uuid_pk()
+    environment_pk: uuid.UUID = Field(foreign_key="environments.pk", index=True)
+    id: str
+    name: str | None = None
+    email: str | None = None
+    metadata_: dict[str, Any] | None = jsonb(nullable=True)
+    archived_at: datetime | None = timestamp(nullable=True)
+    created_at: datetime = timestamp()
+    updated_at: datetime = timestamp()
+
+
+class Subscription(SQLModel, table=True):
+    """Customer x plan version (+ add-ons) x period x price.
+
+    Dates decide the status at any instant (`app.domain.subscriptions.status_at`); the stored
+    `status` is what the background job last materialised, for lists and webhooks.
+    `scheduled_change` holds an end-of-period plan change: {"planId", "planVersion",
+    "addons", "effectiveAt"}.
+    """
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        UniqueConstraint("environment_pk", "id"),
+        Index("ix_subscriptions_customer", "customer_pk"),
+        Index("ix_subscriptions_plan", "plan_pk"),
+    )
+
+    pk: uuid.UUID = uuid_pk()
+    environment_pk: uuid.UUID = Field(foreign_key="environments.pk", index=True)
+    id: str
+    customer_pk: uuid.UUID = Field(foreign_key="customers.pk")
+    product_pk: uuid.UUID = Field(foreign_key="products.pk")
+    plan_pk: uuid.UUID = Field(foreign_key="packages.pk")
+    plan_version: int
+    resource_id: str | None = None
+    status: str
+    billing_period: str = "MONTHLY"
+    start_date: datetime = timestamp()
+    end_date: datetime | None = timestamp(nullable=True)
+    trial_end_date: datetime | None = timestamp(nullable=True)
+    trial_end_behavior: str | None = None
+    is_parallel_trial: bool = False
+    # A parallel trial that converts replaces the paid subscription it ran beside.
+    replaces_pk: uuid.UUID | None = Field(default=None, foreign_key="subscriptions.pk")
+    addons: list[dict[str, Any]] = jsonb(default=list)  # [{addonId, version, quantity}]
+    entitlements: dict[str, Any] = jsonb(default=dict)  # per-subscription values by featureId
+    price_overrides: list[dict[str, Any]] = jsonb(default=list)
+    scheduled_change: dict[str, Any] | None = jsonb(nullable=True)
+    billing_mode: str = "EXTERNAL"
+    payment_terms_days: int | None = None
+    metadata_: dict[str, Any] | None = jsonb(nullable=True)
+    canceled_at: datetime | None = timestamp(nullable=True)
+    created_at: datetime = timestamp()
+    updated_at: datetime = timestamp()
+
+
+class PromotionalEntitlement(SQLModel, table=True):
+    """A grant straight to a customer for a period; at most one live grant per feature."""
+
+    __tablename__ = "promotional_entitlements"
+    __table_args__ = (Index("ix_promotions_customer", "customer_pk", "feature_id"),)
+
+    pk: uuid.UUID = uuid_pk()
+    environment_pk: uuid.UUID = Field(foreign_key="environments.pk", index=True)
+    customer_pk: uuid.UUID = Field(foreign_key="customers.pk")
+    feature_id: str
+    config: dict[str, Any] = jsonb(default=dict)
+    duration: str | None = None
+    starts_at: datetime = timestamp()
+    ends_at: datetime | None = timestamp(nullable=True)
+    revoked_at: datetime | None = timestamp(nullable=True)
+    created_at: datetime = timestamp()
+
+
+class CustomerEntitlements(SQLModel, table=True):
+    """The precomputed effective entitlements of one customer, by featureId.
+
+    Written in the transaction of every change to the customer's sources; `valid_until` is
+    the next instant something time-based changes them (trial end, scheduled change,
+    promotion end, future start), after which the next read recomputes. Catalog publishes
+    invalidate by setting `valid_until` to now.
+    """
+
+    __tablename__ = "customer_entitlements"
+
+    customer_pk: uuid.UUID = Field(foreign_key="customers.pk", primary_key=True)
+    environment_pk: uuid.UUID = Field(foreign_key="environments.pk", index=True)
+    entitlements: dict[str, Any] = jsonb(default=dict)
+    has_active_subscription: bool = False
+    valid_until: datetime | None = timestamp(nullable=True)
+    computed_at: datetime = timestamp()

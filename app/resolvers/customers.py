@@ -1,0 +1,267 @@
+"""Customer, subscription, promotion and entitlement-check resolvers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types import Info
+
+from app.context import Context
+from app.domain import checks, promotions, provisioning
+from app.domain import subscription_changes as changes
+from app.models import Subscription as SubscriptionRow
+from app.resolvers.catalog import in_transaction
+from app.schema.catalog_inputs import given
+from app.schema.common import Connection, ServerKeyOnly, connection, decode_cursor, page_size
+from app.schema.customer_inputs import (
+    ArchiveCustomerInput,
+    CancelSubscriptionInput,
+    CustomerPayload,
+    GrantPromotionalEntitlementsInput,
+    PromotionalEntitlementsPayload,
+    ProvisionCustomerInput,
+    ProvisionCustomerPayload,
+    ProvisionSubscriptionInput,
+    ProvisionSubscriptionPayload,
+    RevokePromotionalEntitlementInput,
+    SubscriptionPayload,
+    UpdateSubscriptionInput,
+)
+from app.schema.customer_types import (
+    Customer,
+    Subscription,
+    customer_view,
+    promotion_view,
+    subscription_view,
+)
+from app.schema.entitlement_types import Entitlement, entitlement_view
+from app.store import catalog as catalog_store
+from app.store import customers as store
+
+
+async def _subscription_view(
+    session: AsyncSession, row: SubscriptionRow, now: datetime
+) -> Subscription:
+    plans = await catalog_store.packages_by_pks(session, [row.plan_pk])
+    customers = await store.customers_by_pks(session, [row.customer_pk])
+    return subscription_view(row, plans[row.plan_pk].id, customers[row.customer_pk].id, now)
+
+
+@strawberry.type
+class CustomerQuery:
+    @strawberry.field(
+        description="May the customer use the feature (that much)? Never an "
+        "error: unknown customers or features are denied with a reason."
+    )
+    async def entitlement(
+        self,
+        info: Info[Context, None],
+        customer_id: str,
+        feature_id: str,
+        requested_usage: float | None = None,
+        requested_values: list[str] | None = None,
+        resource_id: str | None = None,
+    ) -> Entitlement:
+        ctx = info.context
+        result = await checks.check_one(
+            ctx.db,
+            ctx.environment_pk,
+            customer_id,
+            feature_id,
+            ctx.now(),
+            requested_usage,
+            requested_values,
+        )
+        return entitlement_view(result)
+
+    @strawberry.field(
+        description="Every feature the customer is entitled to, with the answer "
+        "for each (empty for unknown or archived customers)."
+    )
+    async def entitlements(
+        self, info: Info[Context, None], customer_id: str, resource_id: str | None = None
+    ) -> list[Entitlement]:
+        ctx = info.context
+        results = await checks.check_all(ctx.db, ctx.environment_pk, customer_id, ctx.now())
+        if isinstance(results, checks.DenyReason):
+            return []
+        return [entitlement_view(r) for r in results]
+
+    @strawberry.field(description="One customer by id.", permission_classes=[ServerKeyOnly])
+    async def customer(self, info: Info[Context, None], id: str) -> Customer | None:
+        ctx = info.context
+        async with ctx.db.session() as session:
+            row = await store.get_customer(session, ctx.environment_pk, id)
+        return None if row is None else customer_view(row)
+
+    @strawberry.field(description="Customers, by id.", permission_classes=[ServerKeyOnly])
+    async def customers(
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        include_archived: bool = False,
+    ) -> Connection[Customer]:
+        ctx = info.context
+        size = page_size(first, ctx.settings.max_page_size)
+        async with ctx.db.session() as session:
+            page = await store.list_customers(
+                session, ctx.environment_pk, size, decode_cursor(after), include_archived
+            )
+        return connection(page.items, page.has_next, page.total, customer_view)
+
+    @strawberry.field(description="One subscription by id.", permission_classes=[ServerKeyOnly])
+    async def subscription(self, info: Info[Context, None], id: str) -> Subscription | None:
+        ctx = info.context
+        async with ctx.db.session() as session:
+            row = await store.get_subscription(session, ctx.environment_pk, id)
+            return None if row is None else await _subscription_view(session, row, ctx.now())
+
+
+def _subscription_payload(cls: Any, result: tuple[Any, list[Any]]) -> Any:
+    view, errors = result
+    return cls(subscription=view, errors=errors)
+
+
+@strawberry.type
+class CustomerMutation:
+    @strawberry.mutation(
+        description="Create or update a customer; without a subscription, "
+        "each product's default plan is subscribed.",
+        permission_classes=[ServerKeyOnly],
+    )
+    async def provision_customer(
+        self, info: Info[Context, None], input: ProvisionCustomerInput
+    ) -> ProvisionCustomerPayload:
+        raw = given(input, "customer_id", "name", "email", "metadata")
+        fields = input.subscription.to_dict() if input.subscription else None
+
+        async def work(session: AsyncSession, env: Any, now: datetime) -> Any:
+            customer, created = await provisioning.upsert_customer(session, env, raw, now)
+            sub = None
+            if fields is not None:
+                sub = await changes.provision_subscription(
+                    session, env, {**fields, "customerId": customer.id}, now
+                )
+            else:
+                view = await provisioning.view_for(session, env)
+                made = await provisioning.subscribe_default_plans(session, env, customer, now, view)
+                from app.domain import customer_entitlements
+
+                await customer_entitlements.refresh(session, env, [customer.pk], now, view)
+                sub = made[0] if made else None
+            sub_view = None if sub is None else await _subscription_view(session, sub, now)
+            return customer_view(customer), sub_view
+
+        result, errors = await in_transaction(info, work)
+        customer, subscription = result if result is not None else (None, None)
+        return ProvisionCustomerPayload(customer=customer, subscription=subscription, errors=errors)
+
+    @strawberry.mutation(
+        description="Subscribe a customer to a plan, or change its plan.",
+        permission_classes=[ServerKeyOnly],
+    )
+    async def provision_subscription(
+        self, info: Info[Context, None], input: ProvisionSubscriptionInput
+    ) -> ProvisionSubscriptionPayload:
+        raw = input.to_dict()
+
+        async def work(session: AsyncSession, env: Any, now: datetime) -> Any:
+            sub = await changes.provision_subscription(session, env, raw, now)
+            return await _subscription_view(session, sub, now)
+
+        return _subscription_payload(ProvisionSubscriptionPayload, await in_transaction(info, work))
+
+    @strawberry.mutation(
+        description="Change a subscription's add-ons, values, prices, trial.",
+        permission_classes=[ServerKeyOnly],
+    )
+    async def update_subscription(
+        self, info: Info[Context, None], input: UpdateSubscriptionInput
+    ) -> SubscriptionPayload:
+        raw = input.to_dict()
+
+        async def work(session: AsyncSession, env: Any, now: datetime) -> Any:
+            sub = await changes.update_subscription(session, env, raw, now)
+            return await _subscription_view(session, sub, now)
+
+        return _subscription_payload(SubscriptionPayload, await in_transaction(info, work))
+
+    @strawberry.mutation(
+        description="Cancel a subscription now, at period end or on a date.",
+        permission_classes=[ServerKeyOnly],
+    )
+    async def cancel_subscription(
+        self, info: Info[Context, None], input: CancelSubscriptionInput
+    ) -> SubscriptionPayload:
+        raw = input.to_dict()
+
+        async def work(session: AsyncSession, env: Any, now: datetime) -> Any:
+            sub = await changes.cancel_subscription(session, env, raw, now)
+            return await _subscription_view(session, sub, now)
+
+        return _subscription_payload(SubscriptionPayload, await in_transaction(info, work))
+
+    @strawberry.mutation(
+        description="Grant promotional entitlements (replacing live grants of the same features).",
+        permission_classes=[ServerKeyOnly],
+    )
+    async def grant_promotional_entitlements(
+        self, info: Info[Context, None], input: GrantPromotionalEntitlementsInput
+    ) -> PromotionalEntitlementsPayload:
+        grants = [
+            given(g, *[f.python_name for f in g.__strawberry_definition__.fields])
+            for g in input.grants
+        ]
+
+        async def work(session: AsyncSession, env: Any, now: datetime) -> Any:
+            customer = await promotions.grant(session, env, input.customer_id, grants, now)
+            return await _promotions(session, customer, now)
+
+        return _promotions_payload(await in_transaction(info, work))
+
+    @strawberry.mutation(
+        description="Revoke a customer's promotional entitlement.",
+        permission_classes=[ServerKeyOnly],
+    )
+    async def revoke_promotional_entitlement(
+        self, info: Info[Context, None], input: RevokePromotionalEntitlementInput
+    ) -> PromotionalEntitlementsPayload:
+        async def work(session: AsyncSession, env: Any, now: datetime) -> Any:
+            customer = await promotions.revoke(
+                session, env, input.customer_id, input.feature_id, now
+            )
+            return await _promotions(session, customer, now)
+
+        return _promotions_payload(await in_transaction(info, work))
+
+    @strawberry.mutation(
+        description="Archive a customer: checks answer CUSTOMER_ARCHIVED.",
+        permission_classes=[ServerKeyOnly],
+    )
+    async def archive_customer(
+        self, info: Info[Context, None], input: ArchiveCustomerInput
+    ) -> CustomerPayload:
+        async def work(session: AsyncSession, env: Any, now: datetime) -> Any:
+            return customer_view(
+                await provisioning.archive_customer(session, env, input.customer_id, now)
+            )
+
+        customer, errors = await in_transaction(info, work)
+        return CustomerPayload(customer=customer, errors=errors)
+
+
+async def _promotions(session: AsyncSession, customer: Any, now: datetime) -> Any:
+    rows = (await store.promotions_of(session, [customer.pk], now))[customer.pk]
+    return customer_view(customer), [promotion_view(r) for r in rows]
+
+
+def _promotions_payload(result: tuple[Any, list[Any]]) -> PromotionalEntitlementsPayload:
+    value, errors = result
+    customer, promos = value if value is not None else (None, [])
+    return PromotionalEntitlementsPayload(
+        customer=customer, promotional_entitlements=promos, errors=errors
+    )

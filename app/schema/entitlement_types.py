@@ -1,0 +1,121 @@
+"""GraphQL shape of an entitlement check (API.md: `Entitlement`, `EntitlementSource`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import strawberry
+from strawberry.types import Info
+
+from app.context import Context
+from app.domain.checks import CheckResult
+from app.domain.entitlements import Source
+from app.schema.catalog_types import Feature, ResetPeriod, feature_view
+
+
+@strawberry.enum(description="Why access was denied.")
+class DenyReason(StrEnum):
+    CUSTOMER_NOT_FOUND = "CUSTOMER_NOT_FOUND"
+    FEATURE_NOT_FOUND = "FEATURE_NOT_FOUND"
+    NO_ACTIVE_SUBSCRIPTION = "NO_ACTIVE_SUBSCRIPTION"
+    NOT_ENTITLED = "NOT_ENTITLED"
+    USAGE_LIMIT_EXCEEDED = "USAGE_LIMIT_EXCEEDED"
+    VALUE_NOT_ALLOWED = "VALUE_NOT_ALLOWED"
+    CUSTOMER_ARCHIVED = "CUSTOMER_ARCHIVED"
+
+
+@strawberry.enum(description="Where an entitlement comes from.")
+class SourceKind(StrEnum):
+    PLAN = "PLAN"
+    BASE_PLAN = "BASE_PLAN"
+    ADDON = "ADDON"
+    SUBSCRIPTION_VALUE = "SUBSCRIPTION_VALUE"
+    PROMOTIONAL = "PROMOTIONAL"
+
+
+@strawberry.type(description="One source of a customer's entitlement and its own value.")
+class EntitlementSource:
+    kind: SourceKind = strawberry.field(description="PLAN, BASE_PLAN, ADDON, … PROMOTIONAL.")
+    subscription_id: str | None = strawberry.field(description="The subscription it comes from.")
+    plan_id: str | None = strawberry.field(description="The plan (or ancestor plan).")
+    addon_id: str | None = strawberry.field(description="The add-on.")
+    quantity: int | None = strawberry.field(description="Add-on quantity.")
+    usage_limit: float | None = strawberry.field(
+        description="This source's limit (an INCREMENT add-on: its limit × quantity)."
+    )
+    is_unlimited: bool = strawberry.field(description="This source is unlimited.")
+    is_soft_limit: bool = strawberry.field(description="This source's limit is soft.")
+    value: float | None = strawberry.field(description="This source's configuration value.")
+    enum_values: list[str] | None = strawberry.field(description="This source's enum values.")
+    is_trial: bool = strawberry.field(description="It comes from a subscription in trial.")
+    is_effective: bool = strawberry.field(description="This source decided the answer.")
+
+
+def source_view(source: Source) -> EntitlementSource:
+    return EntitlementSource(
+        kind=SourceKind(source.kind.value),
+        subscription_id=source.subscription_id,
+        plan_id=source.plan_id,
+        addon_id=source.addon_id,
+        quantity=source.quantity,
+        usage_limit=source.usage_limit,
+        is_unlimited=source.is_unlimited,
+        is_soft_limit=source.is_soft_limit,
+        value=source.value,
+        enum_values=list(source.enum_values) if source.enum_values is not None else None,
+        is_trial=source.is_trial,
+        is_effective=source.is_effective,
+    )
+
+
+@strawberry.type(description="May the customer use the feature, how much, and why.")
+class Entitlement:
+    feature_id: str = strawberry.field(description="The feature asked about.")
+    has_access: bool = strawberry.field(description="Whether the customer may use it now.")
+    deny_reason: DenyReason | None = strawberry.field(description="Why not, when denied.")
+    is_unlimited: bool = strawberry.field(description="No usage limit.")
+    is_soft_limit: bool = strawberry.field(description="Usage may exceed the limit.")
+    usage_limit: float | None = strawberry.field(description="The effective limit.")
+    current_usage: float | None = strawberry.field(description="Usage in the current period.")
+    requested_usage: float | None = strawberry.field(description="The usage asked for.")
+    remaining: float | None = strawberry.field(description="Limit minus usage, at least 0.")
+    value: float | None = strawberry.field(description="Configuration value (largest).")
+    enum_values: list[str] | None = strawberry.field(description="Allowed enum values (union).")
+    reset_period: ResetPeriod | None = strawberry.field(description="When usage resets.")
+    usage_period_start: datetime | None = strawberry.field(
+        description="Start of the current usage period."
+    )
+    usage_period_end: datetime | None = strawberry.field(
+        description="End of the current usage period (= the next reset)."
+    )
+    sources: list[EntitlementSource] = strawberry.field(
+        description="Every source, with the one(s) that decided marked isEffective."
+    )
+
+    @strawberry.field(description="The feature, when it exists.")
+    async def feature(self, info: Info[Context, None]) -> Feature | None:
+        row = await info.context.loaders.feature_by_id.load(self.feature_id)
+        return None if row is None else feature_view(row)
+
+
+def entitlement_view(result: CheckResult) -> Entitlement:
+    check, period = result.check, result.period
+    metered = check.feature_type is not None and check.feature_type.value == "METERED"
+    return Entitlement(
+        feature_id=check.feature_id,
+        has_access=check.has_access,
+        deny_reason=DenyReason(check.deny_reason.value) if check.deny_reason else None,
+        is_unlimited=check.is_unlimited,
+        is_soft_limit=check.is_soft_limit,
+        usage_limit=check.usage_limit,
+        current_usage=check.current_usage if metered else None,
+        requested_usage=check.requested_usage,
+        remaining=check.remaining,
+        value=check.value,
+        enum_values=list(check.enum_values) if check.enum_values is not None else None,
+        reset_period=ResetPeriod(check.reset_period) if check.reset_period else None,
+        usage_period_start=period.start if period else None,
+        usage_period_end=period.end if period else None,
+        sources=[source_view(s) for s in check.sources],
+    )

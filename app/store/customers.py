@@ -1,0 +1,211 @@
+"""SQL for customers, subscriptions, promotional entitlements and the entitlement cache."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Customer, CustomerEntitlements, PromotionalEntitlement, Subscription
+from app.store.catalog import Page, _page
+
+
+async def get_customer(
+    session: AsyncSession, env: uuid.UUID, customer_id: str, *, lock: bool = False
+) -> Customer | None:
+    query = select(Customer).where(Customer.environment_pk == env, Customer.id == customer_id)
+    if lock:
+        # Every change to a customer's sources takes this lock first, so the precomputed
+        # entitlements are always written from a consistent view of them.
+        query = query.with_for_update()
+    return (await session.execute(query)).scalars().first()
+
+
+async def lock_customer(session: AsyncSession, customer_pk: uuid.UUID) -> Customer:
+    query = select(Customer).where(Customer.pk == customer_pk).with_for_update()
+    return (await session.execute(query)).scalars().one()
+
+
+async def customers_by_pks(
+    session: AsyncSession, pks: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Customer]:
+    query = select(Customer).where(Customer.pk.in_(list(pks)))  # type: ignore[attr-defined]
+    return {c.pk: c for c in (await session.execute(query)).scalars()}
+
+
+async def list_customers(
+    session: AsyncSession,
+    env: uuid.UUID,
+    first: int,
+    after: str | None,
+    include_archived: bool = False,
+) -> Page[Customer]:
+    filters: list[Any] = [Customer.environment_pk == env]
+    if not include_archived:
+        filters.append(Customer.archived_at.is_(None))  # type: ignore[union-attr]
+    return await _page(session, Customer, filters, first, after)
+
+
+async def get_subscription(
+    session: AsyncSession, env: uuid.UUID, subscription_id: str
+) -> Subscription | None:
+    query = select(Subscription).where(
+        Subscription.environment_pk == env, Subscription.id == subscription_id
+    )
+    return (await session.execute(query)).scalars().first()
+
+
+async def subscriptions_of(
+    session: AsyncSession, customer_pks: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Subscription]]:
+    query = (
+        select(Subscription)
+        .where(
+            Subscription.customer_pk.in_(list(customer_pks))  # type: ignore[attr-defined]
+        )
+        .order_by(Subscription.created_at, Subscription.id)
+    )
+    found: dict[uuid.UUID, list[Subscription]] = {pk: [] for pk in customer_pks}
+    for sub in (await session.execute(query)).scalars():
+        found[sub.customer_pk].append(sub)
+    return found
+
+
+async def promotions_of(
+    session: AsyncSession, customer_pks: Sequence[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, list[PromotionalEntitlement]]:
+    """Grants not revoked and not yet ended at `now` (including future-dated ones)."""
+    query = (
+        select(PromotionalEntitlement)
+        .where(
+            PromotionalEntitlement.customer_pk.in_(list(customer_pks)),  # type: ignore[attr-defined]
+            PromotionalEntitlement.revoked_at.is_(None),  # type: ignore[union-attr]
+            or_(
+                PromotionalEntitlement.ends_at.is_(None),  # type: ignore[union-attr]
+                PromotionalEntitlement.ends_at > now,
+            ),  # type: ignore[operator]
+        )
+        .order_by(PromotionalEntitlement.feature_id)
+    )
+    found: dict[uuid.UUID, list[PromotionalEntitlement]] = {pk: [] for pk in customer_pks}
+    for promo in (await session.execute(query)).scalars():
+        found[promo.customer_pk].append(promo)
+    return found
+
+
+async def count_subscriptions(session: AsyncSession, env: uuid.UUID) -> int:
+    query = select(func.count()).select_from(Subscription).where(Subscription.environment_pk == env)
+    return int((await session.execute(query)).scalar_one())
+
+
+async def save_entitlements(
+    session: AsyncSession,
+    customer_pk: uuid.UUID,
+    env: uuid.UUID,
+    entitlements: dict[str, Any],
+    has_active: bool,
+    valid_until: datetime | None,
+    now: datetime,
+) -> None:
+    values = dict(
+        customer_pk=customer_pk,
+        environment_pk=env,
+        entitlements=entitlements,
+        has_active_subscription=has_active,
+        valid_until=valid_until,
+        computed_at=now,
+    )
+    statement = insert(CustomerEntitlements).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[CustomerEntitlements.customer_pk],
+        set_={k: v for k, v in values.items() if k != "customer_pk"},
+    )
+    await session.execute(statement)
+
+
+async def cached_entitlements(
+    session: AsyncSession, customer_pks: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, CustomerEntitlements]:
+    query = select(CustomerEntitlements).where(
+        CustomerEntitlements.customer_pk.in_(list(customer_pks))
+    )  # type: ignore[attr-defined]
+    return {c.customer_pk: c for c in (await session.execute(query)).scalars()}
+
+
+async def invalidate_environment(session: AsyncSession, env: uuid.UUID, now: datetime) -> None:
+    """After a catalog publish: every customer's entitlements are recomputed on next read."""
+    await session.execute(
+        update(CustomerEntitlements)
+        .where(CustomerEntitlements.environment_pk == env)
+        .values(valid_until=now)
+    )
+
+
+async def subscriptions_due(
+    session: AsyncSession, now: datetime, limit: int = 500
+) -> list[Subscription]:
+    """Subscriptions whose stored status or plan may be behind the clock (for the job)."""
+    query = (
+        select(Subscription)
+        .where(
+            or_(
+                (Subscription.status == "SCHEDULED") & (Subscription.start_date <= now),
+                Subscription.status.in_(["IN_TRIAL", "ACTIVE", "SCHEDULED"])  # type: ignore[attr-defined]
+                & (Subscription.end_date <= now),  # type: ignore[operator]
+                (Subscription.status == "IN_TRIAL") & (Subscription.trial_end_date <= now),  # type: ignore[operator]
+                Subscription.scheduled_change["effectiveAt"].astext <= now.isoformat(),  # type: ignore[index]
+            )
+        )
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+# --- the hot path: one round trip per check -------------------------------------------------
+
+_CHECK_SQL = """
+SELECT c.pk AS customer_pk,
+       c.archived_at IS NOT NULL AS archived,
+       ce.entitlements -> $3::text AS entitlement,
+       ce.has_active_subscription,
+       ce.valid_until,
+       ce.customer_pk IS NOT NULL AS cached,
+       (SELECT f.type FROM features f WHERE f.environment_pk = $1 AND f.id = $3) AS feature_type
+FROM (SELECT 1) one
+LEFT JOIN customers c ON c.environment_pk = $1 AND c.id = $2
+LEFT JOIN customer_entitlements ce ON ce.customer_pk = c.pk
+"""
+
+_ALL_SQL = """
+SELECT c.pk AS customer_pk,
+       c.archived_at IS NOT NULL AS archived,
+       ce.entitlements,
+       ce.has_active_subscription,
+       ce.valid_until,
+       ce.customer_pk IS NOT NULL AS cached
+FROM customers c
+LEFT JOIN customer_entitlements ce ON ce.customer_pk = c.pk
+WHERE c.environment_pk = $1 AND c.id = $2
+"""
+
+
+async def fetch_check_row(
+    conn: asyncpg.Connection, env: uuid.UUID, customer_id: str, feature_id: str
+) -> asyncpg.Record:
+    """Customer, its cached entitlement for the feature and the feature's type, at once."""
+    row = await conn.fetchrow(_CHECK_SQL, env, customer_id, feature_id)
+    assert row is not None
+    return row
+
+
+async def fetch_all_row(
+    conn: asyncpg.Connection, env: uuid.UUID, customer_id: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(_ALL_SQL, env, customer_id)

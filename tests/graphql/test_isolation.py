@@ -1,0 +1,243 @@
+"""Nothing in one environment is visible from, or changeable by, another.
+
+Every query root is called from other environments (the same account's production, another
+account's development) after the development environment got a catalog. The table of probes
+must cover exactly the schema's query roots: a new root fails this test until it has a probe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from app.db import Database
+from app.schema.root import build_schema
+from tests.graphql.test_auth import snapshot
+from tests.support import GraphQLClient, Tenant, make_tenant
+
+FEATURE, PRODUCT, PLAN, ADDON = "seats", "app", "pro", "extra-seats"
+
+CONNECTION = "totalCount edges { cursor node { id } } pageInfo { hasNextPage endCursor }"
+
+
+@dataclass
+class Dev:
+    """What the development environment holds, to look for elsewhere."""
+
+    environment_id: str
+    key_ids: set[str]
+    key_prefixes: set[str]
+
+
+Check = Callable[[Any, Dev], None]
+
+
+@dataclass
+class Probe:
+    query: str
+    check: Check
+    variables: dict[str, Any] = field(default_factory=dict)
+
+
+def is_null(value: Any, dev: Dev) -> None:
+    assert value is None, value
+
+
+def is_empty_list(value: Any, dev: Dev) -> None:
+    assert value == [], value
+
+
+def is_empty_connection(value: Any, dev: Dev) -> None:
+    assert value == {
+        "totalCount": 0,
+        "edges": [],
+        "pageInfo": {"hasNextPage": False, "endCursor": None},
+    }, value
+
+
+def is_other_environment(value: Any, dev: Dev) -> None:
+    assert value["id"] != dev.environment_id, value
+
+
+def has_no_dev_key(value: Any, dev: Dev) -> None:
+    assert value, "the caller's own environment has keys"
+    assert not {k["id"] for k in value} & dev.key_ids, value
+    assert not {k["prefix"] for k in value} & dev.key_prefixes, value
+
+
+def _list_probes(root: str, extra_args: str = "") -> list[Probe]:
+    """A connection root: plain, with archived items, and with the dev ids as filters."""
+    probes = [
+        Probe(f"{{ {root} {{ {CONNECTION} }} }}", is_empty_connection),
+        Probe(f"{{ {root}(includeArchived: true) {{ {CONNECTION} }} }}", is_empty_connection),
+    ]
+    if extra_args:
+        probes.append(
+            Probe(
+                f"{{ {root}({extra_args}, includeArchived: true) {{ {CONNECTION} }} }}",
+                is_empty_connection,
+            )
+        )
+    return probes
+
+
+def _lookup(root: str, entity_id: str) -> list[Probe]:
+    return [Probe(f'{{ {root}(id: "{entity_id}") {{ id }} }}', is_null)]
+
+
+# How to call each query root, and what "nothing of development" looks like for it.
+PROBES: dict[str, list[Probe]] = {
+    "environment": [Probe("{ environment { id slug } }", is_other_environment)],
+    "apiKeys": [Probe("{ apiKeys { id prefix } }", has_no_dev_key)],
+    "features": _list_probes("features"),
+    "feature": _lookup("feature", FEATURE),
+    "products": _list_probes("products"),
+    "product": _lookup("product", PRODUCT),
+    "plans": _list_probes("plans", f'productId: "{PRODUCT}"'),
+    "plan": _lookup("plan", PLAN),
+    "addons": _list_probes("addons", f'productId: "{PRODUCT}"'),
+    "addon": _lookup("addon", ADDON),
+}
+
+
+def test_probes_cover_exactly_the_query_roots() -> None:
+    query_type = build_schema()._schema.query_type
+    assert query_type is not None
+    roots = set(query_type.fields)
+    missing, stale = sorted(roots - set(PROBES)), sorted(set(PROBES) - roots)
+    assert not missing, (
+        f"query roots without an isolation probe: {missing}; add them to PROBES in "
+        "tests/graphql/test_isolation.py (and give development data they must not see)"
+    )
+    assert not stale, f"PROBES lists roots the schema no longer has: {stale}"
+
+
+async def make_dev_catalog(gql: GraphQLClient) -> None:
+    """A feature, a product, a published plan and a published add-on in development."""
+    mutations = [
+        f'createFeature(input: {{id: "{FEATURE}", type: METERED, unit: "seat"}})',
+        f'createProduct(input: {{id: "{PRODUCT}", name: "App"}})',
+        f'createPlan(input: {{id: "{PLAN}", productId: "{PRODUCT}", pricingType: PAID, '
+        f'entitlements: [{{featureId: "{FEATURE}", limit: 10}}], '
+        'prices: [{currency: "USD", amount: "49.00"}], publish: true})',
+        f'createAddon(input: {{id: "{ADDON}", productId: "{PRODUCT}", maxQuantity: 5, '
+        f'compatiblePlanIds: ["{PLAN}"], '
+        f'entitlements: [{{featureId: "{FEATURE}", limit: 5, behavior: INCREMENT}}], '
+        'prices: [{currency: "USD", amount: "10.00"}], publish: true})',
+    ]
+    for mutation in mutations:
+        payload = await gql.mutate(f"mutation {{ {mutation} {{ errors {{ code message }} }} }}")
+        assert payload["errors"] == [], (mutation, payload)
+
+
+async def dev_state(gql: GraphQLClient) -> Dev:
+    data = await gql.execute("{ environment { id } apiKeys { id prefix } }")
+    return Dev(
+        environment_id=data["environment"]["id"],
+        key_ids={k["id"] for k in data["apiKeys"]},
+        key_prefixes={k["prefix"] for k in data["apiKeys"]},
+    )
+
+
+async def _check_sanity_in_dev(gql: GraphQLClient) -> None:
+    """The probes do find the data from development itself (so an empty answer elsewhere
+    means isolation, not a broken probe)."""
+    data = await gql.execute(
+        f"{{ features {{ totalCount }} products {{ totalCount }} plans {{ totalCount }} "
+        f'addons {{ totalCount }} feature(id: "{FEATURE}") {{ id }} '
+        f'product(id: "{PRODUCT}") {{ id }} plan(id: "{PLAN}") {{ id version }} '
+        f'addon(id: "{ADDON}") {{ id version }} }}'
+    )
+    assert data == {
+        "features": {"totalCount": 1},
+        "products": {"totalCount": 1},
+        "plans": {"totalCount": 1},
+        "addons": {"totalCount": 1},
+        "feature": {"id": FEATURE},
+        "product": {"id": PRODUCT},
+        "plan": {"id": PLAN, "version": 1},
+        "addon": {"id": ADDON, "version": 1},
+    }
+
+
+@pytest.mark.parametrize("observer", ["production", "other-account"])
+async def test_every_query_root_hides_development(
+    gql: GraphQLClient, tenant: Tenant, db: Database, observer: str
+) -> None:
+    await make_dev_catalog(gql)
+    await _check_sanity_in_dev(gql)
+    dev = await dev_state(gql)
+    if observer == "production":
+        key = tenant.server_keys["production"]
+    else:
+        key = (await make_tenant(db, "other")).server_keys["development"]
+    other = gql.with_key(key)
+    for root, probes in PROBES.items():
+        for probe in probes:
+            data = await other.execute(probe.query, probe.variables)
+            try:
+                probe.check(data[root], dev)
+            except AssertionError as error:
+                raise AssertionError(f"{observer} sees development via {probe.query}") from error
+
+
+async def test_development_does_not_see_production(gql: GraphQLClient, tenant: Tenant) -> None:
+    """The same ids may exist in both environments, each seeing only its own."""
+    production = gql.with_key(tenant.server_keys["production"])
+    await make_dev_catalog(production)
+    dev = await dev_state(production)
+    for root, probes in PROBES.items():
+        for probe in probes:
+            probe.check((await gql.execute(probe.query, probe.variables))[root], dev)
+
+
+NOT_FOUND_ELSEWHERE = [
+    (f'updateFeature(input: {{id: "{FEATURE}", name: "hacked"}})', "FEATURE_NOT_FOUND"),
+    (f'archiveFeature(input: {{id: "{FEATURE}"}})', "FEATURE_NOT_FOUND"),
+    (f'updateProduct(input: {{id: "{PRODUCT}", name: "hacked"}})', "PRODUCT_NOT_FOUND"),
+    (f'archiveProduct(input: {{id: "{PRODUCT}"}})', "PRODUCT_NOT_FOUND"),
+    (f'createPlan(input: {{id: "p2", productId: "{PRODUCT}"}})', "PRODUCT_NOT_FOUND"),
+    (f'updatePlan(input: {{id: "{PLAN}", name: "hacked"}})', "PLAN_NOT_FOUND"),
+    (f'publishPlan(input: {{id: "{PLAN}"}})', "PLAN_NOT_FOUND"),
+    (f'discardPlanDraft(input: {{id: "{PLAN}"}})', "PLAN_NOT_FOUND"),
+    (f'archivePlan(input: {{id: "{PLAN}"}})', "PLAN_NOT_FOUND"),
+    (f'updateAddon(input: {{id: "{ADDON}", name: "hacked"}})', "ADDON_NOT_FOUND"),
+    (f'publishAddon(input: {{id: "{ADDON}"}})', "ADDON_NOT_FOUND"),
+    (f'discardAddonDraft(input: {{id: "{ADDON}"}})', "ADDON_NOT_FOUND"),
+    (f'archiveAddon(input: {{id: "{ADDON}"}})', "ADDON_NOT_FOUND"),
+]
+
+
+async def test_mutations_from_production_cannot_touch_development(
+    gql: GraphQLClient, tenant: Tenant
+) -> None:
+    await make_dev_catalog(gql)
+    dev = await dev_state(gql)
+    before = await snapshot(gql)
+    production = gql.with_key(tenant.server_keys["production"])
+
+    for mutation, code in NOT_FOUND_ELSEWHERE:
+        payload = await production.mutate(
+            f"mutation {{ {mutation} {{ errors {{ code message field }} }} }}"
+        )
+        assert [e["code"] for e in payload["errors"]] == [code], (mutation, payload)
+
+    for key_id in sorted(dev.key_ids):
+        payload = await production.mutate(
+            "mutation ($id: ID!) { revokeApiKey(input: {id: $id}) "
+            "{ apiKey { id } errors { code } } }",
+            {"id": key_id},
+        )
+        assert payload == {"apiKey": None, "errors": [{"code": "API_KEY_NOT_FOUND"}]}
+
+    # The same id is free in production, and creating it there leaves development alone.
+    created = await production.mutate(
+        f'mutation {{ createFeature(input: {{id: "{FEATURE}", type: BOOLEAN}}) '
+        "{ feature { id type } errors { code } } }"
+    )
+    assert created == {"feature": {"id": FEATURE, "type": "BOOLEAN"}, "errors": []}
+
+    assert await snapshot(gql) == before
