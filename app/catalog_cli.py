@@ -6,6 +6,7 @@ environment. The command line prints those and exits non-zero.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,7 +118,7 @@ async def apply_file(
     db: Database, environment_slug: str, path: Path, dry_run: bool = False
 ) -> list[Change]:
     """Apply the catalog document in `path` to the environment, in one transaction."""
-    document = load_document(path)
+    document = await asyncio.to_thread(load_document, path)
     async with db.transaction() as session:
         env = await _environment_pk(session, environment_slug)
         return await apply_catalog(session, env, document, datetime.now(UTC), dry_run=dry_run)

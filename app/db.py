@@ -115,6 +115,11 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    """The raw pool never changes session state (no SET, LISTEN, advisory locks or cursors),
+    so skip asyncpg's reset query on release: it would double the round trips of a check."""
+
+
 class Database:
     """The engine (ORM/Core work) and a raw asyncpg pool (hot paths), sharing one URL."""
 
@@ -132,7 +137,8 @@ class Database:
     async def pool(self) -> asyncpg.Pool:
         if self._pool is None:
             self._pool = await asyncpg.create_pool(
-                self.url, min_size=1, max_size=self._pool_size * 2, init=_init_connection
+                self.url, min_size=1, max_size=self._pool_size * 2, init=_init_connection,
+                reset=_no_reset,
             )
         return self._pool
 

@@ -126,7 +126,7 @@ async def read_limited_body(request: Request, limit: int) -> bytes | None:
 
 
 def _format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
-    formatted = dict(error.formatted)
+    formatted: dict[str, Any] = dict(error.formatted)
     original = error.original_error
     extensions = dict(formatted.get("extensions") or {})
     if original is not None and hasattr(original, "extensions"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +19,8 @@ from app.clock import Clock
 from app.db import Database
 from app.graphiql import graphiql_html, static_files_dir
 from app.http import Services, graphql_post, json_response
+from app.jobs import run_forever
+from app.rest import entitlement_route, entitlements_route
 from app.schema.root import build_schema
 from app.settings import Settings
 
@@ -53,15 +57,26 @@ def create_app(
         app.state.services = Services(
             db=db, settings=settings, clock=clock or Clock(), schema=build_schema(settings)
         )
+        job = None
+        if settings.jobs_interval > 0:
+            job = asyncio.create_task(run_forever(db, app.state.services.clock,
+                                                  settings.jobs_interval))
         try:
             yield
         finally:
+            if job is not None:
+                job.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job
             await db.close()
 
     routes = [
         Route("/graphql", graphql_post, methods=["POST"]),
         Route("/graphql", graphiql, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/v1/customers/{customer_id}/entitlements/{feature_id}", entitlement_route,
+              methods=["GET"]),
+        Route("/v1/customers/{customer_id}/entitlements", entitlements_route, methods=["GET"]),
         Mount(
             "/static/graphiql",
             app=StaticFiles(directory=static_files_dir()),
@@ -69,3 +84,12 @@ def create_app(
         ),
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
+
+
+def app_from_env() -> Starlette:
+    """Factory for `uvicorn --factory app.main:app_from_env` (workers, benchmarks): the
+    database URL must be in DATABASE_URL (the CLI resolves the embedded server first)."""
+    settings = Settings.from_env()
+    if not settings.database_url:
+        raise RuntimeError("DATABASE_URL must be set for app_from_env")
+    return create_app(settings.database_url, settings)

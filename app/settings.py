@@ -29,6 +29,7 @@ class Settings:
     max_batch: int = 10
     max_page_size: int = 100
     log_level: str = "INFO"
+    jobs_interval: float = 0.0  # seconds between background passes; 0 = off (tests, CLI)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -42,4 +43,5 @@ class Settings:
             max_tokens=_int("ALLOT_MAX_TOKENS", 5_000),
             max_batch=_int("ALLOT_MAX_BATCH", 10),
             log_level=os.environ.get("ALLOT_LOG_LEVEL", "INFO"),
+            jobs_interval=float(os.environ.get("ALLOT_JOBS_INTERVAL", "30")),
         )

@@ -125,16 +125,20 @@ async def update_feature(
 async def _packages_using_feature(
     session: AsyncSession, env: uuid.UUID, feature_id: str
 ) -> list[tuple[Package, dict[str, Any]]]:
-    """Live packages whose draft or latest version has an entitlement to the feature (older
-    versions may keep it: they are frozen, and subscriptions on them keep working)."""
+    """Live packages whose draft or latest version grants the feature or prices its usage,
+    with the entitlement ({} for a price only). Older versions may keep the feature: they are
+    frozen, and subscriptions on them keep working."""
     packages = [p for p in await store.all_packages(session, env) if p.archived_at is None]
     versions = await store.versions_by_package_pks(session, [p.pk for p in packages])
     found = []
     for package in packages:
         for version in _draft_and_latest(package, versions.get(package.pk, [])):
             entitlement = version.content.get("entitlements", {}).get(feature_id)
-            if entitlement is not None:
-                found.append((package, entitlement))
+            priced = any(
+                p.get("featureId") == feature_id for p in version.content.get("prices", [])
+            )
+            if entitlement is not None or priced:
+                found.append((package, entitlement or {}))
                 break
     return found
 
@@ -564,7 +568,28 @@ async def publish_package(
     package.latest_version = number
     package.updated_at = now
     await store.add(session, draft, package)
+    await _after_publish(session, env, package, number, migrate_existing, now)
     return draft
+
+
+async def _after_publish(
+    session: AsyncSession,
+    env: uuid.UUID,
+    package: Package,
+    version: int,
+    migrate: bool,
+    now: datetime,
+) -> None:
+    """Move existing subscriptions to the new version when asked; either way every customer's
+    precomputed entitlements are recomputed on their next read (ancestor plans count at their
+    latest version, so a publish can change entitlements of subscribers of other plans)."""
+    from app.store import customers as customer_store
+
+    if migrate:
+        await customer_store.move_to_version(
+            session, env, package.kind, package.pk, package.id, version
+        )
+    await customer_store.invalidate_environment(session, env, now)
 
 
 async def discard_draft(

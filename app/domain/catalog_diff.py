@@ -133,13 +133,30 @@ def _bad(message: str, path: Sequence[str | int]) -> DomainError:
     return DomainError(ErrorCode.INVALID_CATALOG, message, list(path))
 
 
-def _object(value: Any, path: Path, allowed: Sequence[str]) -> Mapping[str, Any]:
+def _object(
+    value: Any, path: Path, allowed: Sequence[str], errors: _Collector | None = None
+) -> Mapping[str, Any]:
+    """`value` as an object; unknown keys are collected in `errors` (or raised)."""
     if not isinstance(value, Mapping):
         raise _bad(f"must be an object; got {type(value).__name__}", path)
     for key in value:
         if key not in allowed:
-            raise _bad(f"unknown key {key!r}; allowed: {', '.join(allowed)}", [*path, str(key)])
+            error = _bad(f"unknown key {key!r}; allowed: {', '.join(allowed)}", [*path, str(key)])
+            if errors is None:
+                raise error
+            errors.errors.append(error)
     return value
+
+
+def _element(
+    raw: Any, path: Path, allowed: Sequence[str], ids: _Ids, errors: _Collector
+) -> tuple[Mapping[str, Any], str]:
+    """An element of a list of features, products, plans or add-ons, and its id. The id is
+    claimed before unknown keys are reported, so references to it do not fail as well."""
+    if not isinstance(raw, Mapping):
+        raise _bad(f"must be an object; got {type(raw).__name__}", path)
+    item_id = ids.claim(raw.get("id"), path)
+    return _object(raw, path, allowed, errors), item_id
 
 
 def _list(value: Any, path: Path) -> list[Any]:
@@ -193,17 +210,17 @@ def read_document(document: Any) -> DeclaredCatalog:
     for i, raw in enumerate(raw_features):
         path: Path = ["features", i]
         with errors.check():
-            _object(raw, path, rules.FEATURE_KEYS)
-            feature_ids.claim(raw.get("id"), path)
-            features.append(DeclaredFeature(path, rules.canonical_feature(raw, path)))
+            raw, _ = _element(raw, path, rules.FEATURE_KEYS, feature_ids, errors)
+            known = {k: v for k, v in raw.items() if k in rules.FEATURE_KEYS}
+            features.append(DeclaredFeature(path, rules.canonical_feature(known, path)))
     by_id = {f.id: f.definition for f in features}
-    known = set(feature_ids.seen)  # features declared, even the invalid ones
+    declared = set(feature_ids.seen)  # features declared, even the invalid ones
 
     products: list[DeclaredProduct] = []
     ids = {"product": _Ids("product"), PLAN: _Ids("plan"), ADDON: _Ids("add-on")}
     for i, raw in enumerate(raw_products):
         with errors.check():
-            product = _read_product(raw, ["products", i], ids, by_id, known, errors)
+            product = _read_product(raw, ["products", i], ids, by_id, declared, errors)
             if product is not None:
                 products.append(product)
         if len(errors.errors) >= MAX_ERRORS:
@@ -220,18 +237,19 @@ def _read_product(
     known_features: set[str],
     errors: _Collector,
 ) -> DeclaredProduct | None:
-    _object(raw, path, PRODUCT_KEYS)
-    product_id = ids["product"].claim(raw.get("id"), path)
-    fields = {
-        "name": rules.check_name(raw.get("name"), [*path, "name"], product_id),
-        "description": rules.check_name(raw.get("description"), [*path, "description"]),
-        "multipleSubscriptions": _bool(
-            raw.get("multipleSubscriptions"), False, [*path, "multipleSubscriptions"]
-        ),
-        "downgradeToDefaultPlan": _bool(
-            raw.get("downgradeToDefaultPlan"), True, [*path, "downgradeToDefaultPlan"]
-        ),
-    }
+    raw, product_id = _element(raw, path, PRODUCT_KEYS, ids["product"], errors)
+    fields: dict[str, Any] = {}
+    with errors.check():  # a mistake here should not hide those in the plans
+        fields = {
+            "name": rules.check_name(raw.get("name"), [*path, "name"], product_id),
+            "description": rules.check_name(raw.get("description"), [*path, "description"]),
+            "multipleSubscriptions": _bool(
+                raw.get("multipleSubscriptions"), False, [*path, "multipleSubscriptions"]
+            ),
+            "downgradeToDefaultPlan": _bool(
+                raw.get("downgradeToDefaultPlan"), True, [*path, "downgradeToDefaultPlan"]
+            ),
+        }
     raw_plans = _list(raw.get("plans"), [*path, "plans"])
     raw_addons = _list(raw.get("addons"), [*path, "addons"])
 
@@ -240,11 +258,15 @@ def _read_product(
     for j, raw_plan in enumerate(raw_plans):
         ppath: Path = [*path, "plans", j]
         with errors.check():
-            _object(raw_plan, ppath, (*PACKAGE_KEYS, *PLAN_CONTENT_KEYS))
-            plan_ids[ids[PLAN].claim(raw_plan.get("id"), ppath)] = j
+            _, plan_id = _element(
+                raw_plan, ppath, (*PACKAGE_KEYS, *PLAN_CONTENT_KEYS), ids[PLAN], errors
+            )
+            plan_ids[plan_id] = j
 
     default_plan = raw.get("defaultPlan")
-    if default_plan is not None and default_plan not in plan_ids:
+    if default_plan is not None and (
+        not isinstance(default_plan, str) or default_plan not in plan_ids
+    ):
         errors.add(
             ErrorCode.PLAN_NOT_FOUND,
             f"default plan {default_plan!r} is not a plan of product {product_id!r}",
@@ -262,8 +284,7 @@ def _read_product(
     for j, raw_addon in enumerate(raw_addons):
         apath: Path = [*path, "addons", j]
         with errors.check():
-            _object(raw_addon, apath, (*PACKAGE_KEYS, *ADDON_CONTENT_KEYS))
-            ids[ADDON].claim(raw_addon.get("id"), apath)
+            _element(raw_addon, apath, (*PACKAGE_KEYS, *ADDON_CONTENT_KEYS), ids[ADDON], errors)
             addons.append(_read_package(ADDON, raw_addon, apath, context))
     return DeclaredProduct(
         path, product_id, fields, default_plan, [plans[p] for p in order], addons
@@ -293,7 +314,7 @@ def _read_package(
                 rules.check_choice(pricing, rules.PRICING_TYPES, [*path, "pricingType"])
         custom = pricing == "CUSTOM"
         parent = raw.get("parent")
-        if parent is not None and parent not in context.plan_ids:
+        if parent is not None and (not isinstance(parent, str) or parent not in context.plan_ids):
             errors.add(
                 ErrorCode.PLAN_NOT_FOUND,
                 f"parent {parent!r} is not a plan of this product in the document",

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import catalog as domain
@@ -49,6 +50,7 @@ from app.store import catalog as store
 __all__ = ["Change", "apply_catalog", "export_catalog"]
 
 _PRICE_KEYS = rules.PRICE_KEYS
+_LOCK_SALT = 0x616C6C6F74636174  # "allotcat": keeps these locks apart from other advisory locks
 _CONTENT_ORDER = {PLAN: domain.PLAN_CONTENT_KEYS, ADDON: domain.ADDON_CONTENT_KEYS}
 
 
@@ -201,6 +203,10 @@ async def apply_catalog(
     With `dry_run` the same work is done inside a savepoint that is then rolled back, so the
     changes listed are exactly those a real apply would make, and nothing is written."""
     declared = read_document(document)
+    # One apply at a time per environment: a second waits for the first to commit, then
+    # sees its result (instead of failing on ids the first one just created).
+    lock_key = int.from_bytes(environment_pk.bytes[:8], "big", signed=True) ^ _LOCK_SALT
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key})
     if not dry_run:
         return await _Applier(session, environment_pk, now).run(declared)
     savepoint = await session.begin_nested()
@@ -373,7 +379,7 @@ class _Applier:
                 p for p in await store.packages_of_product(s, product.pk) if p.archived_at is None
             ]
             if product_id not in in_document:
-                for package in own:
+                for package in await _children_first(s, own):
                     self.record(ARCHIVED, package.kind, package.id)
                 with _at(["products"], replace=True):
                     await domain.archive_product(s, env, product_id, now)

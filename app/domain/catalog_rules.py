@@ -40,6 +40,7 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}$")
 MAX_NAME = 200
 MAX_TRIAL_DAYS = 3650
 MAX_MONEY_PLACES = 6
+MAX_NUMBER = 10**15  # limits, values, tier bounds (exact as a double: below 2**53)
 MAX_MONEY_DIGITS = 15  # whole-number digits: amounts stay below 10**15 (a quadrillion)
 
 
@@ -86,14 +87,18 @@ def canonical_number(
     minimum: float | None = 0,
     code: ErrorCode = ErrorCode.INVALID_INPUT,
 ) -> int | float:
-    """A finite number (never a bool), as an int when it is whole."""
+    """A finite number (never a bool) of at most MAX_NUMBER in size, as an int when it is
+    whole. The bound keeps whole numbers exact as floats (GraphQL Float is a double) and
+    stops a limit of 1e300 standing in for `unlimited`."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise invalid(f"must be a number; got {value!r}", path, code)
     if not math.isfinite(value):
         raise invalid("must be a finite number", path, code)
     if minimum is not None and value < minimum:
         raise invalid(f"must be at least {minimum}; got {value}", path, code)
-    if float(value).is_integer() and abs(value) < 2**53:
+    if abs(value) > MAX_NUMBER:
+        raise invalid(f"must be at most 10^15 in size; got {value}", path, code)
+    if float(value).is_integer():
         return int(value)
     return float(value)
 
@@ -189,7 +194,8 @@ def canonical_meter(raw: Any, path: Path) -> dict[str, Any]:
         out["field"] = field
     elif field is not None:
         raise invalid("COUNT aggregates no field", [*path, "field"])
-    filters = meter.get("filters") or []
+    filters = meter.get("filters")
+    filters = [] if filters is None else filters
     if not isinstance(filters, list):
         raise invalid("filters must be a list", [*path, "filters"])
     canonical_filters = []

@@ -1,14 +1,14 @@
-"""Answering entitlement checks from the precomputed entitlements.
+"""Answering entitlement checks from the precomputed entitlements and the usage counters.
 
-Warm path: one statement fetches the customer, its cached entitlement for the feature and the
-feature's type. Only when the cache is missing or stale (a date passed, or the catalog
-changed) does the check recompute the customer's entitlements first.
+Warm path: one statement fetches the customer, its cached entitlement for the feature, the
+feature's type and the latest usage counters. Only when the cached entitlements are missing
+or stale (a date passed, or the catalog changed) does the check recompute them first.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +27,10 @@ from app.domain.entitlements import (
 )
 from app.domain.periods import Period, ResetAnchor, ResetPeriod, usage_period_for
 from app.store import customers as store
+from app.store.usage import NO_PERIOD
+
+# Latest counter per feature: {featureId: (period_start, value)}.
+LatestUsage = Mapping[str, tuple[datetime, float]]
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,11 @@ def _json(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
-def usage_period(effective: dict[str, Any], now: datetime) -> Period | None:
-    """The current usage period of a metered entitlement with a reset period."""
+def usage_period(effective: Mapping[str, Any] | None, at: datetime) -> Period | None:
+    """The usage period containing `at` for an entitlement with a reset period (None: the
+    usage never resets)."""
+    if effective is None:
+        return None
     period = effective.get("reset_period")
     if not period or not effective.get("granted"):
         return None
@@ -50,46 +57,39 @@ def usage_period(effective: dict[str, Any], now: datetime) -> Period | None:
     anchor_time = effective.get("anchor")
     if anchor is ResetAnchor.SUBSCRIPTION_START and anchor_time is None:
         anchor = ResetAnchor.CALENDAR
-    return usage_period_for(
-        now,
-        ResetPeriod(period),
-        anchor,
-        datetime.fromisoformat(anchor_time) if anchor_time else None,
-    )
+    return usage_period_for(at, ResetPeriod(period), anchor,
+                            datetime.fromisoformat(anchor_time) if anchor_time else None)
 
 
-def _answer(
-    feature_id: str,
-    feature_type: str,
-    effective: dict[str, Any] | None,
-    has_active: bool,
-    now: datetime,
-    requested_usage: float | None,
-    requested_values: Sequence[str] | None,
-) -> CheckResult:
+def period_start_of(period: Period | None) -> datetime:
+    return period.start if period is not None else NO_PERIOD
+
+
+def usage_in(period: Period | None, counters: Sequence[tuple[datetime, float]]) -> float:
+    """The counter of `period` among the latest counters fetched (0 when none: a new period
+    starts at zero without anyone resetting it)."""
+    start = period_start_of(period)
+    return next((float(value) for when, value in counters if when == start), 0.0)
+
+
+def _answer(feature_id: str, feature_type: str, effective: dict[str, Any] | None,
+            has_active: bool, now: datetime, requested_usage: float | None,
+            requested_values: Sequence[str] | None,
+            counters: Sequence[tuple[datetime, float]] = ()) -> CheckResult:
     if effective is None:
-        merged = EffectiveEntitlement(
-            feature_id=feature_id,
-            feature_type=FeatureType(feature_type),
-            granted=False,
-            has_active_subscription=has_active,
-        )
-        effective = merged.to_dict()
+        merged = EffectiveEntitlement(feature_id=feature_id,
+                                      feature_type=FeatureType(feature_type), granted=False,
+                                      has_active_subscription=has_active)
     else:
         merged = EffectiveEntitlement.from_dict(effective)
-    current_usage = 0.0  # usage counters arrive with metering; the shape is already final
-    check = check_entitlement(
-        merged,
-        current_usage=current_usage,
-        requested_usage=requested_usage,
-        requested_values=requested_values,
-    )
-    return CheckResult(check, usage_period(effective, now))
+    period = usage_period(effective, now)
+    check = check_entitlement(merged, current_usage=usage_in(period, counters),
+                              requested_usage=requested_usage, requested_values=requested_values)
+    return CheckResult(check, period)
 
 
-async def _recompute(
-    db: Database, env: uuid.UUID, customer_pk: uuid.UUID, now: datetime
-) -> customer_entitlements.Computed:
+async def _recompute(db: Database, env: uuid.UUID, customer_pk: uuid.UUID,
+                     now: datetime) -> customer_entitlements.Computed:
     async with db.transaction() as session:
         await store.lock_customer(session, customer_pk)
         return (await customer_entitlements.refresh(session, env, [customer_pk], now))[customer_pk]
@@ -99,49 +99,47 @@ def _stale(row: Any, now: datetime) -> bool:
     return not row["cached"] or (row["valid_until"] is not None and row["valid_until"] <= now)
 
 
-async def check_one(
-    db: Database,
-    env: uuid.UUID,
-    customer_id: str,
-    feature_id: str,
-    now: datetime,
-    requested_usage: float | None = None,
-    requested_values: Sequence[str] | None = None,
-) -> CheckResult:
+async def entitlement_of(db: Database, env: uuid.UUID, row: Any, feature_id: str,
+                         now: datetime) -> tuple[dict[str, Any] | None, bool]:
+    """The customer's effective entitlement for the feature from a check row, recomputed
+    first when the cached one is missing or stale."""
+    if _stale(row, now):
+        computed = await _recompute(db, env, row["customer_pk"], now)
+        return computed.entitlements.get(feature_id), computed.has_active_subscription
+    return _json(row["entitlement"]), bool(row["has_active_subscription"])
+
+
+def counters_of(row: Any) -> list[tuple[datetime, float]]:
+    return list(zip(row["usage_periods"], row["usage_values"], strict=True))
+
+
+async def check_one(db: Database, env: uuid.UUID, customer_id: str, feature_id: str,
+                    now: datetime, requested_usage: float | None = None,
+                    requested_values: Sequence[str] | None = None,
+                    resource_id: str | None = None) -> CheckResult:
     pool = await db.pool()
     async with pool.acquire() as conn:
-        row = await store.fetch_check_row(conn, env, customer_id, feature_id)
+        row = await store.fetch_check_row(conn, env, customer_id, feature_id,
+                                          resource_id or "")
     if row["customer_pk"] is None:
         return CheckResult(denied(feature_id, DenyReason.CUSTOMER_NOT_FOUND), None)
     if row["archived"]:
         return CheckResult(denied(feature_id, DenyReason.CUSTOMER_ARCHIVED), None)
     if row["feature_type"] is None:
         return CheckResult(denied(feature_id, DenyReason.FEATURE_NOT_FOUND), None)
-    if _stale(row, now):
-        computed = await _recompute(db, env, row["customer_pk"], now)
-        effective = computed.entitlements.get(feature_id)
-        has_active = computed.has_active_subscription
-    else:
-        effective = _json(row["entitlement"])
-        has_active = bool(row["has_active_subscription"])
-    return _answer(
-        feature_id,
-        row["feature_type"],
-        effective,
-        has_active,
-        now,
-        requested_usage,
-        requested_values,
-    )
+    effective, has_active = await entitlement_of(db, env, row, feature_id, now)
+    return _answer(feature_id, row["feature_type"], effective, has_active, now,
+                   requested_usage, requested_values, counters_of(row))
 
 
-async def check_all(
-    db: Database, env: uuid.UUID, customer_id: str, now: datetime
-) -> list[CheckResult] | DenyReason:
+async def check_all(db: Database, env: uuid.UUID, customer_id: str, now: datetime,
+                    resource_id: str | None = None) -> list[CheckResult] | DenyReason:
     """Every feature the customer has an entitlement for (granted by some source)."""
     pool = await db.pool()
     async with pool.acquire() as conn:
         row = await store.fetch_all_row(conn, env, customer_id)
+        latest = {} if row is None else await store.latest_usage(
+            conn, [row["customer_pk"]], resource_id or "")
     if row is None:
         return DenyReason.CUSTOMER_NOT_FOUND
     if row["archived"]:
@@ -152,25 +150,28 @@ async def check_all(
     else:
         entitlements = _json(row["entitlements"]) or {}
         has_active = bool(row["has_active_subscription"])
-    return results_for(entitlements, has_active, now)
+    return results_for(entitlements, has_active, now, latest.get(row["customer_pk"], {}))
 
 
-def results_for(entitlements: dict[str, Any], has_active: bool, now: datetime) -> list[CheckResult]:
+def results_for(entitlements: dict[str, Any], has_active: bool, now: datetime,
+                usage: LatestUsage | None = None) -> list[CheckResult]:
     """The checks of every granted feature, from a customer's computed entitlements."""
-    return [
-        _answer(fid, data["feature_type"], data, has_active, now, None, None)
-        for fid, data in sorted(entitlements.items())
-        if data.get("granted")
-    ]
+    usage = usage or {}
+    return [_answer(fid, data["feature_type"], data, has_active, now, None, None,
+                    [usage[fid]] if fid in usage else [])
+            for fid, data in sorted(entitlements.items()) if data.get("granted")]
 
 
-async def results_for_customers(
-    db: Database, env: uuid.UUID, customer_pks: list[uuid.UUID], now: datetime
-) -> dict[uuid.UUID, list[CheckResult]]:
-    """Batch form for lists: cached rows in one query; stale ones recomputed together."""
+async def results_for_customers(db: Database, env: uuid.UUID, customer_pks: list[uuid.UUID],
+                                now: datetime) -> dict[uuid.UUID, list[CheckResult]]:
+    """Batch form for lists: cached rows and usage in two queries; stale ones recomputed
+    together."""
     async with db.session() as session:
         cached = await store.cached_entitlements(session, customer_pks)
         customers = await store.customers_by_pks(session, customer_pks)
+    pool = await db.pool()
+    async with pool.acquire() as conn:
+        usage = await store.latest_usage(conn, customer_pks, "")
     out: dict[uuid.UUID, list[CheckResult]] = {}
     stale = []
     for pk in customer_pks:
@@ -180,12 +181,14 @@ async def results_for_customers(
         elif row is None or (row.valid_until is not None and row.valid_until <= now):
             stale.append(pk)
         else:
-            out[pk] = results_for(row.entitlements, row.has_active_subscription, now)
+            out[pk] = results_for(row.entitlements, row.has_active_subscription, now,
+                                  usage.get(pk))
     if stale:
         async with db.transaction() as session:
             for pk in sorted(stale):  # a fixed lock order: no deadlock between batches
                 await store.lock_customer(session, pk)
             computed = await customer_entitlements.refresh(session, env, stale, now)
         for pk, result in computed.items():
-            out[pk] = results_for(result.entitlements, result.has_active_subscription, now)
+            out[pk] = results_for(result.entitlements, result.has_active_subscription, now,
+                                  usage.get(pk))
     return out

@@ -134,7 +134,7 @@ async def provision_subscription(
         for s in existing
         if s.product_pk == plan.product_pk
         and is_live(s, now)
-        and not s.is_parallel_trial
+        and not _parallel_trial_running(s, now)
         and (not product.multiple_subscriptions or s.resource_id == resource_id)
     ]
     current = same_slot[0] if same_slot else None
@@ -191,6 +191,12 @@ async def provision_subscription(
     if refresh:
         await customer_entitlements.refresh(session, env, [customer.pk], now, view)
     return sub
+
+
+def _parallel_trial_running(sub: Subscription, now: datetime) -> bool:
+    """A parallel trial runs beside the paid subscription of its slot; once converted it *is*
+    the slot's subscription (plan changes apply to it)."""
+    return sub.is_parallel_trial and status_at(Dates.of(sub), now) is SubscriptionStatus.IN_TRIAL
 
 
 def _change_plan(

@@ -10,6 +10,13 @@ from app.models.customers import (
     Subscription,
 )
 from app.models.tenancy import Account, ApiKey, Environment, User
+from app.models.usage import (
+    ThresholdCrossing,
+    UsageCounter,
+    UsageEvent,
+    UsageIdempotencyKey,
+    UsageUniqueValue,
+)
 
 metadata = SQLModel.metadata
 
@@ -25,6 +32,11 @@ __all__ = [
     "Product",
     "PromotionalEntitlement",
     "Subscription",
+    "ThresholdCrossing",
+    "UsageCounter",
+    "UsageEvent",
+    "UsageIdempotencyKey",
+    "UsageUniqueValue",
     "User",
     "metadata",
 ]

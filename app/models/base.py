@@ -28,6 +28,8 @@ def timestamp(nullable: bool = False, index: bool = False) -> Any:
 
 
 def jsonb(nullable: bool = False, default: Any = None) -> Any:
+    # none_as_null: Python None is SQL NULL (not the JSON value null), so `IS NULL` works.
+    column_type = JSONB(none_as_null=True)
     if default is None:
-        return Field(default=None, sa_column=Column(JSONB, nullable=nullable))
-    return Field(default_factory=default, sa_column=Column(JSONB, nullable=nullable))
+        return Field(default=None, sa_column=Column(column_type, nullable=nullable))
+    return Field(default_factory=default, sa_column=Column(column_type, nullable=nullable))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +15,16 @@ from app.domain import subscription_changes as changes
 from app.models import Subscription as SubscriptionRow
 from app.resolvers.catalog import in_transaction
 from app.schema.catalog_inputs import given
-from app.schema.common import Connection, ServerKeyOnly, connection, decode_cursor, page_size
+from app.schema.common import (
+    AfterArg,
+    Connection,
+    FirstArg,
+    IncludeArchivedArg,
+    ServerKeyOnly,
+    connection,
+    decode_cursor,
+    page_size,
+)
 from app.schema.customer_inputs import (
     ArchiveCustomerInput,
     CancelSubscriptionInput,
@@ -41,6 +50,22 @@ from app.schema.entitlement_types import Entitlement, entitlement_view
 from app.store import catalog as catalog_store
 from app.store import customers as store
 
+CustomerIdArg = Annotated[str, strawberry.argument(description="The customerId.")]
+FeatureIdArg = Annotated[str, strawberry.argument(description="The featureId.")]
+SubscriptionIdArg = Annotated[str, strawberry.argument(description="The subscriptionId.")]
+ResourceIdArg = Annotated[
+    str | None,
+    strawberry.argument(description="The resource (of a multiple-subscription product)."),
+]
+RequestedUsageArg = Annotated[
+    float | None,
+    strawberry.argument(description="Usage about to be added: is there room for it?"),
+]
+RequestedValuesArg = Annotated[
+    list[str] | None,
+    strawberry.argument(description="ENUM configuration values the caller wants to use."),
+]
+
 
 async def _subscription_view(
     session: AsyncSession, row: SubscriptionRow, now: datetime
@@ -59,11 +84,11 @@ class CustomerQuery:
     async def entitlement(
         self,
         info: Info[Context, None],
-        customer_id: str,
-        feature_id: str,
-        requested_usage: float | None = None,
-        requested_values: list[str] | None = None,
-        resource_id: str | None = None,
+        customer_id: CustomerIdArg,
+        feature_id: FeatureIdArg,
+        requested_usage: RequestedUsageArg = None,
+        requested_values: RequestedValuesArg = None,
+        resource_id: ResourceIdArg = None,
     ) -> Entitlement:
         ctx = info.context
         result = await checks.check_one(
@@ -74,6 +99,7 @@ class CustomerQuery:
             ctx.now(),
             requested_usage,
             requested_values,
+            resource_id,
         )
         return entitlement_view(result)
 
@@ -82,16 +108,21 @@ class CustomerQuery:
         "for each (empty for unknown or archived customers)."
     )
     async def entitlements(
-        self, info: Info[Context, None], customer_id: str, resource_id: str | None = None
+        self,
+        info: Info[Context, None],
+        customer_id: CustomerIdArg,
+        resource_id: ResourceIdArg = None,
     ) -> list[Entitlement]:
         ctx = info.context
-        results = await checks.check_all(ctx.db, ctx.environment_pk, customer_id, ctx.now())
+        results = await checks.check_all(
+            ctx.db, ctx.environment_pk, customer_id, ctx.now(), resource_id
+        )
         if isinstance(results, checks.DenyReason):
             return []
         return [entitlement_view(r) for r in results]
 
     @strawberry.field(description="One customer by id.", permission_classes=[ServerKeyOnly])
-    async def customer(self, info: Info[Context, None], id: str) -> Customer | None:
+    async def customer(self, info: Info[Context, None], id: CustomerIdArg) -> Customer | None:
         ctx = info.context
         async with ctx.db.session() as session:
             row = await store.get_customer(session, ctx.environment_pk, id)
@@ -101,9 +132,9 @@ class CustomerQuery:
     async def customers(
         self,
         info: Info[Context, None],
-        first: int | None = None,
-        after: str | None = None,
-        include_archived: bool = False,
+        first: FirstArg = None,
+        after: AfterArg = None,
+        include_archived: IncludeArchivedArg = False,
     ) -> Connection[Customer]:
         ctx = info.context
         size = page_size(first, ctx.settings.max_page_size)
@@ -114,7 +145,9 @@ class CustomerQuery:
         return connection(page.items, page.has_next, page.total, customer_view)
 
     @strawberry.field(description="One subscription by id.", permission_classes=[ServerKeyOnly])
-    async def subscription(self, info: Info[Context, None], id: str) -> Subscription | None:
+    async def subscription(
+        self, info: Info[Context, None], id: SubscriptionIdArg
+    ) -> Subscription | None:
         ctx = info.context
         async with ctx.db.session() as session:
             row = await store.get_subscription(session, ctx.environment_pk, id)

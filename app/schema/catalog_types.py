@@ -175,16 +175,21 @@ class PackageEntitlement:
     behavior: AddonBehavior | None = strawberry.field(description="Add-ons: INCREMENT/OVERRIDE.")
 
 
+def _float(value: float | None) -> float | None:
+    """JSONB gives whole numbers back as ints; GraphQL Float wants floats."""
+    return None if value is None else float(value)
+
+
 def entitlement_view(feature_id: str, data: dict[str, Any], on_addon: bool) -> PackageEntitlement:
     period = data.get("resetPeriod")
     return PackageEntitlement(
         feature_id=feature_id,
-        usage_limit=data.get("limit"),
+        usage_limit=_float(data.get("limit")),
         is_unlimited=bool(data.get("unlimited")),
         is_soft_limit=bool(data.get("softLimit")),
         reset_period=ResetPeriod(period) if period else None,
         reset_anchor=ResetAnchor(data.get("resetAnchor", "SUBSCRIPTION_START")) if period else None,
-        value=data.get("value"),
+        value=_float(data.get("value")),
         enum_values=data.get("enumValues"),
         is_variable=bool(data.get("variable")),
         behavior=AddonBehavior(data.get("behavior", "INCREMENT")) if on_addon else None,
@@ -226,7 +231,7 @@ def price_view(data: dict[str, Any]) -> Price:
         if tiers is None
         else [
             PriceTier(
-                up_to=t.get("upTo"),
+                up_to=_float(t.get("upTo")),
                 unit_amount=_money(t.get("unitAmount")),
                 flat_amount=_money(t.get("flatAmount")),
             )
@@ -279,8 +284,10 @@ def version_view(version: PackageVersion, kind: str) -> PackageVersionType:
         else None,
         max_quantity=content.get("maxQuantity"),
         compatible_plan_ids=content.get("compatiblePlans", []) if on_addon else None,
+        # By featureId: JSONB does not keep the order keys were written in.
         entitlements=[
-            entitlement_view(fid, e, on_addon) for fid, e in content.get("entitlements", {}).items()
+            entitlement_view(fid, e, on_addon)
+            for fid, e in sorted(content.get("entitlements", {}).items())
         ],
         prices=[price_view(p) for p in content.get("prices", [])],
     )

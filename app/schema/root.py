@@ -6,15 +6,16 @@ import logging
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
+from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -22,17 +23,19 @@ from app.resolvers.catalog import CatalogMutation, CatalogQuery
 from app.resolvers.catalog_code import CatalogCodeMutation, CatalogCodeQuery
 from app.resolvers.customers import CustomerMutation, CustomerQuery
 from app.resolvers.tenancy import TenancyMutation, TenancyQuery
+from app.resolvers.usage import UsageMutation, UsageQuery
 from app.schema.common import ClientError
 from app.settings import Settings
 
 log = logging.getLogger("allot.graphql")
 
-QUERY_ROOTS: tuple[type, ...] = (TenancyQuery, CatalogQuery, CatalogCodeQuery, CustomerQuery)
+QUERY_ROOTS: tuple[type, ...] = (TenancyQuery, CatalogQuery, CatalogCodeQuery, CustomerQuery, UsageQuery)
 MUTATION_ROOTS: tuple[type, ...] = (
     TenancyMutation,
     CatalogMutation,
     CatalogCodeMutation,
     CustomerMutation,
+    UsageMutation,
 )
 
 
@@ -71,6 +74,13 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         "Changes, scoped to the environment of the calling key; each takes one `input` and "
         "returns a payload with `errors`. Client (publishable) keys may not call them."
     )
+    # The depth and alias rules (what QueryDepthLimiter and MaxAliasesLimiter add) are built
+    # once per schema: ValidationCache keys on the rule classes, and those extensions create
+    # new classes on every request, so the cache would never hit.
+    limit_rules: list[type[ASTValidationRule]] = [
+        max_depth_rule(settings.max_query_depth, None),
+        max_aliases_rule(settings.max_aliases),
+    ]
     return strawberry.Schema(
         query=query,
         mutation=mutation,
@@ -80,8 +90,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+            lambda: AddValidationRules(limit_rules),
             lambda: MaskInternalErrors(should_mask_error=_should_mask),
         ],
     )

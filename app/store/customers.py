@@ -177,10 +177,18 @@ SELECT c.pk AS customer_pk,
        ce.has_active_subscription,
        ce.valid_until,
        ce.customer_pk IS NOT NULL AS cached,
-       (SELECT f.type FROM features f WHERE f.environment_pk = $1 AND f.id = $3) AS feature_type
+       f.type AS feature_type,
+       f.meter IS NOT NULL AS event_fed,
+       ARRAY(SELECT u.period_start FROM usage_counters u
+             WHERE u.customer_pk = c.pk AND u.feature_id = $3 AND u.resource_key = $4
+             ORDER BY u.period_start DESC LIMIT 3) AS usage_periods,
+       ARRAY(SELECT u.value FROM usage_counters u
+             WHERE u.customer_pk = c.pk AND u.feature_id = $3 AND u.resource_key = $4
+             ORDER BY u.period_start DESC LIMIT 3) AS usage_values
 FROM (SELECT 1) one
 LEFT JOIN customers c ON c.environment_pk = $1 AND c.id = $2
 LEFT JOIN customer_entitlements ce ON ce.customer_pk = c.pk
+LEFT JOIN features f ON f.environment_pk = $1 AND f.id = $3
 """
 
 _ALL_SQL = """
@@ -197,10 +205,12 @@ WHERE c.environment_pk = $1 AND c.id = $2
 
 
 async def fetch_check_row(
-    conn: asyncpg.Connection, env: uuid.UUID, customer_id: str, feature_id: str
+    conn: asyncpg.Connection, env: uuid.UUID, customer_id: str, feature_id: str,
+    resource_key: str = "",
 ) -> asyncpg.Record:
-    """Customer, its cached entitlement for the feature and the feature's type, at once."""
-    row = await conn.fetchrow(_CHECK_SQL, env, customer_id, feature_id)
+    """Customer, its cached entitlement for the feature, the feature's type and its latest
+    usage counters, in one statement."""
+    row = await conn.fetchrow(_CHECK_SQL, env, customer_id, feature_id, resource_key)
     assert row is not None
     return row
 
@@ -209,3 +219,41 @@ async def fetch_all_row(
     conn: asyncpg.Connection, env: uuid.UUID, customer_id: str
 ) -> asyncpg.Record | None:
     return await conn.fetchrow(_ALL_SQL, env, customer_id)
+
+
+async def move_to_version(session: AsyncSession, env: uuid.UUID, kind: str,
+                          package_pk: uuid.UUID, package_id: str, version: int) -> int:
+    """Pin every not-yet-ended subscription of a plan (or holding an add-on) to `version`."""
+    live = Subscription.end_date.is_(None) | (Subscription.end_date > func.now())  # type: ignore[union-attr, operator]
+    if kind == "PLAN":
+        result = await session.execute(
+            update(Subscription)
+            .where(Subscription.environment_pk == env, Subscription.plan_pk == package_pk, live)
+            .values(plan_version=version)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+    query = select(Subscription).where(
+        Subscription.environment_pk == env, live,
+        Subscription.addons.contains([{"addonId": package_id}]),  # type: ignore[attr-defined]
+    )
+    subs = list((await session.execute(query)).scalars())
+    for sub in subs:
+        sub.addons = [{**a, "version": version} if a["addonId"] == package_id else a
+                      for a in sub.addons]
+        session.add(sub)
+    await session.flush()
+    return len(subs)
+
+
+async def latest_usage(conn: asyncpg.Connection, customer_pks: Sequence[uuid.UUID],
+                       resource_key: str) -> dict[uuid.UUID, dict[str, tuple[datetime, float]]]:
+    """The newest usage counter of each feature of each customer (one statement)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (customer_pk, feature_id) customer_pk, feature_id, period_start, "
+        "value FROM usage_counters WHERE customer_pk = ANY($1::uuid[]) AND resource_key = $2 "
+        "ORDER BY customer_pk, feature_id, period_start DESC", list(customer_pks), resource_key)
+    out: dict[uuid.UUID, dict[str, tuple[datetime, float]]] = {}
+    for r in rows:
+        out.setdefault(r["customer_pk"], {})[r["feature_id"]] = (r["period_start"],
+                                                                  float(r["value"]))
+    return out

@@ -238,6 +238,17 @@ def test_increments_without_a_base_take_the_reset_period_of_the_best_increment()
     assert (result.usage_limit, result.reset_period) == (13, "YEAR")
 
 
+def test_override_replaces_even_when_lower() -> None:
+    sub = subscription(limit(100), addons=[addon("trimmed", limit(20), behavior=OVERRIDE)])
+    assert merge(METERED, [sub]).usage_limit == 20
+
+
+def test_a_soft_increment_makes_the_subscription_limit_soft() -> None:
+    sub = subscription(limit(10), addons=[addon("burst", limit(5, soft=True))])
+    result = merge(METERED, [sub])
+    assert (result.usage_limit, result.is_soft_limit) == (15, True)
+
+
 @pytest.mark.parametrize(
     ("plan", "extra"),
     [(limit(unlimited=True), limit(10)), (limit(10), limit(unlimited=True))],
@@ -635,7 +646,7 @@ def test_adding_a_source_never_reduces_access(
     assert set(before.enum_values or ()) <= set(after.enum_values or ())
 
 
-@settings(deadline=None)
+@settings(deadline=None, max_examples=50)
 @given(worlds, usages, requested_usages, requested_values)
 def test_check_invariants(
     world: World, current: float, requested: float | None, values: list[str] | None
@@ -652,6 +663,7 @@ def test_check_invariants(
         assert check.remaining is not None
 
 
+@settings(deadline=None, max_examples=50)
 @given(worlds)
 def test_dict_round_trip(world: World) -> None:
     result = merge(*world)

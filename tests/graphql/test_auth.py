@@ -16,7 +16,6 @@ from graphql import (
     GraphQLEnumType,
     GraphQLField,
     GraphQLInputObjectType,
-    GraphQLInputType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -89,10 +88,6 @@ def _value(type_: GraphQLType, id_value: str) -> Any:
     return SCALAR_VALUES[type_.name]
 
 
-def _type_ref(type_: GraphQLInputType) -> str:
-    return str(type_)
-
-
 def operation_for(
     kind: str, name: str, field: GraphQLField, id_value: str
 ) -> tuple[str, dict[str, Any]]:
@@ -100,7 +95,7 @@ def operation_for(
     required: dict[str, GraphQLArgument] = {
         arg_name: arg for arg_name, arg in field.args.items() if is_required_argument(arg)
     }
-    declarations = ", ".join(f"${a}: {_type_ref(arg.type)}" for a, arg in required.items())
+    declarations = ", ".join(f"${a}: {arg.type}" for a, arg in required.items())
     arguments = ", ".join(f"{a}: ${a}" for a in required)
     selection = "" if is_leaf_type(get_named_type(field.type)) else " { __typename }"
     header = f"{kind} Probe({declarations})" if declarations else f"{kind} Probe"

@@ -3,6 +3,7 @@ run) and exportCatalog (the same format, so a catalog can be promoted between en
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import Any
 
@@ -11,7 +12,7 @@ import yaml
 
 from tests.support import GraphQLClient, Tenant
 
-# The example document of API.md ("Catalog as code"), verbatim.
+# The example document of API.md ("Catalog as code"); two comments shortened.
 EXAMPLE_YAML = """
 features:
   - id: seats                       # METERED, usage reported by the app (calculated)
@@ -20,7 +21,7 @@ features:
     unit: seat
   - id: api-calls                   # METERED from raw events
     type: METERED
-    meter: { eventName: api_call, aggregation: COUNT }   # COUNT | SUM | MAX | UNIQUE_COUNT | LATEST, + field
+    meter: { eventName: api_call, aggregation: COUNT }   # COUNT SUM MAX UNIQUE_COUNT LATEST
   - id: sso
     type: BOOLEAN
   - id: retention-days
@@ -35,7 +36,7 @@ products:
         pricingType: FREE
         entitlements:
           seats: { limit: 3 }
-          api-calls: { limit: 1000, resetPeriod: MONTH }   # resetAnchor: SUBSCRIPTION_START (default) | CALENDAR
+          api-calls: { limit: 1000, resetPeriod: MONTH }   # resetAnchor: ... | CALENDAR
           retention-days: { value: 7 }
       - id: pro
         parent: free
@@ -193,7 +194,7 @@ async def test_export_is_canonical_and_ordered(gql: GraphQLClient) -> None:
 async def test_export_leaves_out_drafts_and_archived(gql: GraphQLClient) -> None:
     await apply_ok(gql, example())
     created = await gql.mutate(
-        'mutation { createPlan(input: {id: "team", productId: "app", parent: "pro"}) '
+        'mutation { createPlan(input: {id: "team", productId: "app", parentPlanId: "pro"}) '
         "{ errors { code } } }"
     )
     assert created == {"errors": []}
@@ -305,6 +306,16 @@ def _mutate(document: dict[str, Any], edit: str) -> dict[str, Any]:
         doc["version"] = 2
     elif edit == "bad-price":
         app["plans"][1]["prices"][0]["amount"] = 49.5
+    elif edit == "parent-not-a-string":
+        app["plans"][1]["parent"] = ["free"]
+    elif edit == "plans-not-a-list":
+        app["plans"] = {"free": {}}
+        del app["defaultPlan"]
+        del app["addons"]
+    elif edit == "entitlements-not-a-map":
+        app["plans"][0]["entitlements"] = ["seats"]
+    elif edit == "max-quantity":
+        app["addons"][0]["maxQuantity"] = True
     elif edit == "bad-feature-type":
         doc["features"][2]["type"] = "TOGGLE"
     return doc
@@ -320,7 +331,7 @@ def _mutate(document: dict[str, Any], edit: str) -> dict[str, Any]:
         ("features-not-a-list", "INVALID_CATALOG", ["features"]),
         (
             "limit-not-a-number",
-            "INVALID_INPUT",
+            "INVALID_ENTITLEMENT",
             ["products", "0", "plans", "2", "entitlements", "seats", "limit"],
         ),
         (
@@ -337,8 +348,16 @@ def _mutate(document: dict[str, Any], edit: str) -> dict[str, Any]:
             ["products", "0", "addons", "0", "compatiblePlans", "1"],
         ),
         ("version", "INVALID_CATALOG", ["version"]),
-        ("bad-price", "INVALID_INPUT", ["products", "0", "plans", "1", "prices", "0", "amount"]),
+        ("bad-price", "INVALID_PRICE", ["products", "0", "plans", "1", "prices", "0", "amount"]),
         ("bad-feature-type", "INVALID_INPUT", ["features", "2", "type"]),
+        ("parent-not-a-string", "PLAN_NOT_FOUND", ["products", "0", "plans", "1", "parent"]),
+        ("plans-not-a-list", "INVALID_CATALOG", ["products", "0", "plans"]),
+        (
+            "entitlements-not-a-map",
+            "INVALID_CATALOG",
+            ["products", "0", "plans", "0", "entitlements"],
+        ),
+        ("max-quantity", "INVALID_CATALOG", ["products", "0", "addons", "0", "maxQuantity"]),
     ],
 )
 async def test_malformed_documents_are_refused_with_their_path(
@@ -353,10 +372,10 @@ async def test_malformed_documents_are_refused_with_their_path(
 async def test_every_mistake_is_reported_at_once(gql: GraphQLClient) -> None:
     doc = _mutate(_mutate(example(), "unknown-feature"), "limit-not-a-number")
     _, errors = await apply(gql, doc)
-    assert sorted(e["code"] for e in errors) == ["FEATURE_NOT_FOUND", "INVALID_INPUT"]
+    assert sorted(e["code"] for e in errors) == ["FEATURE_NOT_FOUND", "INVALID_ENTITLEMENT"]
 
 
-@pytest.mark.parametrize("document", [[], "features: []", None, 3])
+@pytest.mark.parametrize("document", [[], "features: []", 3])
 async def test_a_document_must_be_an_object(gql: GraphQLClient, document: Any) -> None:
     changes, errors = await apply(gql, document)
     assert changes == []
@@ -368,6 +387,7 @@ async def test_errors_while_applying_carry_the_document_path(gql: GraphQLClient)
     doc = example()
     doc["features"][2]["type"] = "METERED"  # sso: a feature's type cannot change
     doc["features"][2]["unit"] = "x"
+    del plan_doc(doc, "pro")["entitlements"]["sso"]
     _, errors = await apply(gql, doc)
     assert [(e["code"], e["field"]) for e in errors] == [
         ("INVALID_INPUT", ["features", "2", "type"])
@@ -481,10 +501,10 @@ async def test_removing_everything_archives_packages_before_features(
 ) -> None:
     await apply_ok(gql, example())
     assert await apply_ok(gql, EMPTY) == [
-        ("ARCHIVED", "PLAN", "enterprise", None),
-        ("ARCHIVED", "PLAN", "free", None),
-        ("ARCHIVED", "PLAN", "pro", None),
         ("ARCHIVED", "ADDON", "extra-seats", None),
+        ("ARCHIVED", "PLAN", "enterprise", None),
+        ("ARCHIVED", "PLAN", "pro", None),
+        ("ARCHIVED", "PLAN", "free", None),
         ("ARCHIVED", "PRODUCT", "app", None),
         ("ARCHIVED", "FEATURE", "api-calls", None),
         ("ARCHIVED", "FEATURE", "retention-days", None),
@@ -531,3 +551,8 @@ async def test_client_key_is_forbidden(gql: GraphQLClient, tenant: Tenant) -> No
         body = (await client.post(query, variables)).json()
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", body
     assert await export(gql) == EMPTY
+
+
+async def test_concurrent_applies_run_one_after_the_other(gql: GraphQLClient) -> None:
+    first, second = await asyncio.gather(apply_ok(gql, example()), apply_ok(gql, example()))
+    assert sorted([first, second], key=len) == [[], EXAMPLE_CHANGES]

@@ -19,6 +19,10 @@ from tests.graphql.catalog_helpers import (
 )
 from tests.support import GraphQLClient
 
+CREATE_FEATURE = (
+    "mutation($input: CreateFeatureInput!) { createFeature(input: $input) { errors { code } } }"
+)
+
 
 async def test_boolean_feature(gql: GraphQLClient) -> None:
     feature = await ok(gql, "createFeature", {"id": "sso", "type": "BOOLEAN", "name": "SSO"})
@@ -326,6 +330,13 @@ async def test_archive_feature_failures(gql: GraphQLClient) -> None:
     await refused(gql, "archiveFeature", {"id": "sso"}, "INVALID_INPUT", ["id"])
 
 
+async def test_feature_priced_by_a_plan_cannot_be_archived(gql: GraphQLClient) -> None:
+    await standard_catalog(gql)
+    price = {"model": "USAGE_BASED", "featureId": "api-calls", "amount": "0.01", "currency": "USD"}
+    await plan(gql, "pro", prices=[price])
+    await refused(gql, "archiveFeature", {"id": "api-calls"}, "INVALID_INPUT", ["id"])
+
+
 async def test_feature_only_in_an_old_version_can_be_archived(gql: GraphQLClient) -> None:
     await standard_catalog(gql)
     await plan(gql, "pro", entitlements=[{"featureId": "sso"}], publish=True)
@@ -352,71 +363,6 @@ async def test_client_key_reads_but_cannot_write(gql: GraphQLClient, tenant: Any
     body = response.json()
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert (await gql.execute("{ features { totalCount } }"))["features"]["totalCount"] == 1
-
-
-CREATE_FEATURE = (
-    "mutation($input: CreateFeatureInput!) { createFeature(input: $input) { errors { code } } }"
-)
-
-# --- pagination ---------------------------------------------------------------------------
-
-PAGE = """query($first: Int, $after: String) {
-  features(first: $first, after: $after) {
-    totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id } }
-  }
-}"""
-
-
-async def test_pagination(gql: GraphQLClient) -> None:
-    for n in range(5):
-        await ok(gql, "createFeature", {"id": f"f{n}", "type": "BOOLEAN"})
-    seen: list[str] = []
-    after = None
-    pages = 0
-    while True:
-        page = (await gql.execute(PAGE, {"first": 2, "after": after}))["features"]
-        assert page["totalCount"] == 5
-        seen += ids(page)
-        pages += 1
-        if page["edges"]:
-            assert page["pageInfo"]["endCursor"] == page["edges"][-1]["cursor"]
-        if not page["pageInfo"]["hasNextPage"]:
-            break
-        after = page["pageInfo"]["endCursor"]
-    assert seen == ["f0", "f1", "f2", "f3", "f4"]
-    assert pages == 3
-    everything = (await gql.execute(PAGE, {"first": 100}))["features"]
-    assert ids(everything) == seen
-    assert everything["pageInfo"]["hasNextPage"] is False
-    default = (await gql.execute(PAGE))["features"]
-    assert ids(default) == seen
-    empty = (await gql.execute(PAGE, {"first": 0}))["features"]
-    assert empty["edges"] == []
-    assert empty["pageInfo"] == {"hasNextPage": True, "endCursor": None}
-    assert empty["totalCount"] == 5
-
-
-async def test_pagination_after_the_last_item(gql: GraphQLClient) -> None:
-    await ok(gql, "createFeature", {"id": "only", "type": "BOOLEAN"})
-    first = (await gql.execute(PAGE, {"first": 1}))["features"]
-    assert first["pageInfo"]["hasNextPage"] is False
-    rest = await gql.execute(PAGE, {"first": 1, "after": first["pageInfo"]["endCursor"]})
-    assert rest["features"]["edges"] == []
-    assert rest["features"]["pageInfo"] == {"hasNextPage": False, "endCursor": None}
-
-
-@pytest.mark.parametrize("first", [101, 1000, -1])
-async def test_first_out_of_range_is_rejected(gql: GraphQLClient, first: int) -> None:
-    error = await top_level_error(gql, PAGE, {"first": first})
-    assert "100" in error["message"]
-    assert error["extensions"]["code"] == "INVALID_INPUT"
-
-
-@pytest.mark.parametrize("after", ["%%%not-base64", "gA=="])
-async def test_malformed_cursor_is_a_clear_error(gql: GraphQLClient, after: str) -> None:
-    error = await top_level_error(gql, PAGE, {"first": 1, "after": after})
-    assert "cursor" in error["message"]
-    assert error["extensions"]["code"] == "INVALID_INPUT"
 
 
 async def test_nothing_to_update_on_unknown_input_fields(gql: GraphQLClient) -> None:

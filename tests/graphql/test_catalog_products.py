@@ -1,4 +1,5 @@
-"""Products through GraphQL: subscriptions per customer, default plan, archiving, lists."""
+"""Products through GraphQL (subscriptions per customer, default plan, archiving) and the
+catalog's lists: pagination, filters, archived items, environments."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from tests.graphql.catalog_helpers import (
     plan,
     refused,
     standard_catalog,
+    top_level_error,
 )
 from tests.support import GraphQLClient
 
@@ -199,3 +201,85 @@ async def test_environments_are_isolated(gql: GraphQLClient, tenant: Any) -> Non
     assert (await production.execute('{ product(id: "app") { id } }')) == {"product": None}
     # The same id is free in another environment.
     assert (await ok(production, "createProduct", {"id": "app"}))["id"] == "app"
+
+
+# --- pagination ---------------------------------------------------------------------------
+
+PAGE = """query($first: Int, $after: String) {
+  features(first: $first, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id } }
+  }
+}"""
+
+
+async def test_pagination(gql: GraphQLClient) -> None:
+    for n in range(5):
+        await ok(gql, "createFeature", {"id": f"f{n}", "type": "BOOLEAN"})
+    seen: list[str] = []
+    after = None
+    pages = 0
+    while True:
+        page = (await gql.execute(PAGE, {"first": 2, "after": after}))["features"]
+        assert page["totalCount"] == 5
+        seen += ids(page)
+        pages += 1
+        if page["edges"]:
+            assert page["pageInfo"]["endCursor"] == page["edges"][-1]["cursor"]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == ["f0", "f1", "f2", "f3", "f4"]
+    assert pages == 3
+    everything = (await gql.execute(PAGE, {"first": 100}))["features"]
+    assert ids(everything) == seen
+    assert everything["pageInfo"]["hasNextPage"] is False
+    default = (await gql.execute(PAGE))["features"]
+    assert ids(default) == seen
+    empty = (await gql.execute(PAGE, {"first": 0}))["features"]
+    assert empty["edges"] == []
+    assert empty["pageInfo"] == {"hasNextPage": True, "endCursor": None}
+    assert empty["totalCount"] == 5
+
+
+async def test_pagination_after_the_last_item(gql: GraphQLClient) -> None:
+    await ok(gql, "createFeature", {"id": "only", "type": "BOOLEAN"})
+    first = (await gql.execute(PAGE, {"first": 1}))["features"]
+    assert first["pageInfo"]["hasNextPage"] is False
+    rest = await gql.execute(PAGE, {"first": 1, "after": first["pageInfo"]["endCursor"]})
+    assert rest["features"]["edges"] == []
+    assert rest["features"]["pageInfo"] == {"hasNextPage": False, "endCursor": None}
+
+
+@pytest.mark.parametrize("first", [101, 1000, -1])
+async def test_first_out_of_range_is_rejected(gql: GraphQLClient, first: int) -> None:
+    error = await top_level_error(gql, PAGE, {"first": first})
+    assert "100" in error["message"]
+    assert error["extensions"]["code"] == "INVALID_INPUT"
+
+
+@pytest.mark.parametrize("after", ["%%%not-base64", "gA=="])
+async def test_malformed_cursor_is_a_clear_error(gql: GraphQLClient, after: str) -> None:
+    error = await top_level_error(gql, PAGE, {"first": 1, "after": after})
+    assert "cursor" in error["message"]
+    assert error["extensions"]["code"] == "INVALID_INPUT"
+
+
+async def test_plans_pagination(gql: GraphQLClient) -> None:
+    await standard_catalog(gql)
+    for n in range(3):
+        await plan(gql, f"p{n}")
+    query = """query($after: String) {
+      plans(first: 2, after: $after) {
+        totalCount pageInfo { hasNextPage endCursor } edges { node { id } }
+      }
+    }"""
+    first = (await gql.execute(query))["plans"]
+    assert (ids(first), first["totalCount"], first["pageInfo"]["hasNextPage"]) == (
+        ["p0", "p1"],
+        3,
+        True,
+    )
+    second = (await gql.execute(query, {"after": first["pageInfo"]["endCursor"]}))["plans"]
+    assert (ids(second), second["pageInfo"]["hasNextPage"]) == (["p2"], False)
+    error = await top_level_error(gql, "{ plans(first: 101) { totalCount } }")
+    assert "100" in error["message"]

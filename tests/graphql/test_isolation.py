@@ -19,6 +19,8 @@ from tests.graphql.test_auth import snapshot
 from tests.support import GraphQLClient, Tenant, make_tenant
 
 FEATURE, PRODUCT, PLAN, ADDON = "seats", "app", "pro", "extra-seats"
+CUSTOMER, SUBSCRIPTION = "acme", "sub-1"
+DEV_IDS = frozenset({FEATURE, PRODUCT, PLAN, ADDON, CUSTOMER, SUBSCRIPTION})
 
 CONNECTION = "totalCount edges { cursor node { id } } pageInfo { hasNextPage endCursor }"
 
@@ -68,6 +70,27 @@ def has_no_dev_key(value: Any, dev: Dev) -> None:
     assert not {k["prefix"] for k in value} & dev.key_prefixes, value
 
 
+def has_no_dev_id(value: Any, dev: Dev) -> None:
+    """No string anywhere in a JSON value is an id of development."""
+    if isinstance(value, dict):
+        for item in value.values():
+            has_no_dev_id(item, dev)
+    elif isinstance(value, list):
+        for item in value:
+            has_no_dev_id(item, dev)
+    else:
+        assert value not in DEV_IDS, value
+
+
+def is_unknown_customer(value: Any, dev: Dev) -> None:
+    assert value["hasAccess"] is False, value
+    assert value["denyReason"] == "CUSTOMER_NOT_FOUND", value
+    assert value["sources"] == [] and value["usageLimit"] is None, value
+
+
+ENTITLEMENT = "featureId hasAccess denyReason usageLimit sources { kind subscriptionId planId }"
+
+
 def _list_probes(root: str, extra_args: str = "") -> list[Probe]:
     """A connection root: plain, with archived items, and with the dev ids as filters."""
     probes = [
@@ -100,6 +123,20 @@ PROBES: dict[str, list[Probe]] = {
     "plan": _lookup("plan", PLAN),
     "addons": _list_probes("addons", f'productId: "{PRODUCT}"'),
     "addon": _lookup("addon", ADDON),
+    "exportCatalog": [Probe("{ exportCatalog }", has_no_dev_id)],
+    "customers": _list_probes("customers"),
+    "customer": _lookup("customer", CUSTOMER),
+    "subscription": _lookup("subscription", SUBSCRIPTION),
+    "entitlement": [
+        Probe(
+            f'{{ entitlement(customerId: "{CUSTOMER}", featureId: "{FEATURE}") '
+            f"{{ {ENTITLEMENT} }} }}",
+            is_unknown_customer,
+        )
+    ],
+    "entitlements": [
+        Probe(f'{{ entitlements(customerId: "{CUSTOMER}") {{ {ENTITLEMENT} }} }}', is_empty_list)
+    ],
 }
 
 
@@ -115,8 +152,9 @@ def test_probes_cover_exactly_the_query_roots() -> None:
     assert not stale, f"PROBES lists roots the schema no longer has: {stale}"
 
 
-async def make_dev_catalog(gql: GraphQLClient) -> None:
-    """A feature, a product, a published plan and a published add-on in development."""
+async def make_dev_data(gql: GraphQLClient) -> None:
+    """A feature, a product, a published plan and add-on; a customer subscribed to the plan
+    with the add-on and a promotional grant."""
     mutations = [
         f'createFeature(input: {{id: "{FEATURE}", type: METERED, unit: "seat"}})',
         f'createProduct(input: {{id: "{PRODUCT}", name: "App"}})',
@@ -127,6 +165,11 @@ async def make_dev_catalog(gql: GraphQLClient) -> None:
         f'compatiblePlanIds: ["{PLAN}"], '
         f'entitlements: [{{featureId: "{FEATURE}", limit: 5, behavior: INCREMENT}}], '
         'prices: [{currency: "USD", amount: "10.00"}], publish: true})',
+        f'provisionCustomer(input: {{customerId: "{CUSTOMER}", subscription: '
+        f'{{planId: "{PLAN}", subscriptionId: "{SUBSCRIPTION}", '
+        f'addons: [{{addonId: "{ADDON}", quantity: 1}}]}}}})',
+        f'grantPromotionalEntitlements(input: {{customerId: "{CUSTOMER}", '
+        f'grants: [{{featureId: "{FEATURE}", limit: 3, duration: LIFETIME}}]}})',
     ]
     for mutation in mutations:
         payload = await gql.mutate(f"mutation {{ {mutation} {{ errors {{ code message }} }} }}")
@@ -149,7 +192,10 @@ async def _check_sanity_in_dev(gql: GraphQLClient) -> None:
         f"{{ features {{ totalCount }} products {{ totalCount }} plans {{ totalCount }} "
         f'addons {{ totalCount }} feature(id: "{FEATURE}") {{ id }} '
         f'product(id: "{PRODUCT}") {{ id }} plan(id: "{PLAN}") {{ id version }} '
-        f'addon(id: "{ADDON}") {{ id version }} }}'
+        f'addon(id: "{ADDON}") {{ id version }} customers {{ totalCount }} '
+        f'customer(id: "{CUSTOMER}") {{ id }} subscription(id: "{SUBSCRIPTION}") {{ id }} '
+        f'entitlement(customerId: "{CUSTOMER}", featureId: "{FEATURE}") '
+        "{ hasAccess } }"
     )
     assert data == {
         "features": {"totalCount": 1},
@@ -160,14 +206,20 @@ async def _check_sanity_in_dev(gql: GraphQLClient) -> None:
         "product": {"id": PRODUCT},
         "plan": {"id": PLAN, "version": 1},
         "addon": {"id": ADDON, "version": 1},
+        "customers": {"totalCount": 1},
+        "customer": {"id": CUSTOMER},
+        "subscription": {"id": SUBSCRIPTION},
+        "entitlement": {"hasAccess": True},
     }
+    exported = (await gql.execute("{ exportCatalog }"))["exportCatalog"]
+    assert FEATURE in str(exported) and ADDON in str(exported)
 
 
 @pytest.mark.parametrize("observer", ["production", "other-account"])
 async def test_every_query_root_hides_development(
     gql: GraphQLClient, tenant: Tenant, db: Database, observer: str
 ) -> None:
-    await make_dev_catalog(gql)
+    await make_dev_data(gql)
     await _check_sanity_in_dev(gql)
     dev = await dev_state(gql)
     if observer == "production":
@@ -187,7 +239,7 @@ async def test_every_query_root_hides_development(
 async def test_development_does_not_see_production(gql: GraphQLClient, tenant: Tenant) -> None:
     """The same ids may exist in both environments, each seeing only its own."""
     production = gql.with_key(tenant.server_keys["production"])
-    await make_dev_catalog(production)
+    await make_dev_data(production)
     dev = await dev_state(production)
     for root, probes in PROBES.items():
         for probe in probes:
@@ -208,13 +260,33 @@ NOT_FOUND_ELSEWHERE = [
     (f'publishAddon(input: {{id: "{ADDON}"}})', "ADDON_NOT_FOUND"),
     (f'discardAddonDraft(input: {{id: "{ADDON}"}})', "ADDON_NOT_FOUND"),
     (f'archiveAddon(input: {{id: "{ADDON}"}})', "ADDON_NOT_FOUND"),
+    (
+        f'provisionSubscription(input: {{customerId: "{CUSTOMER}", planId: "{PLAN}"}})',
+        "CUSTOMER_NOT_FOUND",
+    ),
+    (
+        f'updateSubscription(input: {{subscriptionId: "{SUBSCRIPTION}", metadata: {{}}}})',
+        "SUBSCRIPTION_NOT_FOUND",
+    ),
+    (f'cancelSubscription(input: {{subscriptionId: "{SUBSCRIPTION}"}})', "SUBSCRIPTION_NOT_FOUND"),
+    (f'archiveCustomer(input: {{customerId: "{CUSTOMER}"}})', "CUSTOMER_NOT_FOUND"),
+    (
+        f'grantPromotionalEntitlements(input: {{customerId: "{CUSTOMER}", '
+        f'grants: [{{featureId: "{FEATURE}", limit: 1}}]}})',
+        "CUSTOMER_NOT_FOUND",
+    ),
+    (
+        f'revokePromotionalEntitlement(input: {{customerId: "{CUSTOMER}", '
+        f'featureId: "{FEATURE}"}})',
+        "CUSTOMER_NOT_FOUND",
+    ),
 ]
 
 
 async def test_mutations_from_production_cannot_touch_development(
     gql: GraphQLClient, tenant: Tenant
 ) -> None:
-    await make_dev_catalog(gql)
+    await make_dev_data(gql)
     dev = await dev_state(gql)
     before = await snapshot(gql)
     production = gql.with_key(tenant.server_keys["production"])

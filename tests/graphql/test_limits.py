@@ -10,9 +10,11 @@ import httpx
 import orjson
 import pytest
 from starlette.applications import Starlette
+from strawberry.extensions import validation_cache
 
 from app.domain import catalog as catalog_domain
 from app.main import create_app
+from app.schema.root import build_schema
 from app.settings import Settings
 from app.store import catalog as catalog_store
 from tests.support import GraphQLClient, Tenant
@@ -72,6 +74,30 @@ async def test_query_depth_over_the_limit_is_refused(small: GraphQLClient) -> No
     deep = "{ features { edges { node { meter { filters { values } } } } } }"  # depth 5
     error = _request_error(await small.post(deep))
     assert "depth" in error["message"], error
+
+
+async def test_limits_hold_when_validation_is_cached(small: GraphQLClient) -> None:
+    deep = "{ features { edges { node { meter { filters { values } } } } } }"
+    for _ in range(3):
+        _request_error(await small.post(deep))
+    four = (
+        "{ a: environment { slug } b: environment { slug } c: environment { slug } d: __typename }"
+    )
+    for _ in range(3):
+        _request_error(await small.post(four))
+
+
+async def test_validation_cache_hits() -> None:
+    """Validation dominates small queries: the same document must be validated once.
+    (Regression: limiter extensions built new rule classes per request, so never a hit.)"""
+    cache: Any = validation_cache._get_validate_cache(512)  # an lru_cache (private API)
+    schema = build_schema(SMALL)
+    query = "{ environment { slug } __typename }"
+    await schema.execute(query)
+    hits = cache.cache_info().hits
+    for _ in range(3):
+        await schema.execute(query)
+    assert cache.cache_info().hits == hits + 3
 
 
 async def test_depth_through_fragments_counts_too(small: GraphQLClient) -> None:

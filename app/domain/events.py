@@ -1,0 +1,226 @@
+"""Raw events: stored durably, deduplicated by key, aggregated by meters into usage counters
+in the same transaction, so a check sees them at once.
+
+Meters: COUNT (events), SUM (of a numeric dimension), MAX, UNIQUE_COUNT (distinct values of a
+dimension in the period), LATEST (the value of the newest event by timestamp). Filters on
+dimensions must all match. An event counts in the usage period containing its timestamp.
+Events whose dimension is missing or not numeric (SUM, MAX, LATEST) are stored but add
+nothing to that meter.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from app.db import Database
+from app.domain import checks
+from app.domain.usage import THRESHOLDS, check_key, check_timestamp
+from app.errors import DomainError, ErrorCode
+from app.store import usage as store
+
+MAX_EVENTS = 1000
+GroupKey = tuple[uuid.UUID, str, str, datetime]
+
+
+@dataclass
+class EventsResult:
+    accepted: int
+    duplicates: int
+    errors: list[DomainError] = field(default_factory=list)
+    crossings: int = 0
+
+
+@dataclass(frozen=True)
+class _Event:
+    index: int
+    key: str
+    customer_id: str
+    name: str
+    resource_id: str | None
+    at: datetime
+    dimensions: dict[str, Any]
+
+
+def _validated(i: int, raw: Mapping[str, Any], now: datetime) -> _Event:
+    path: list[str | int] = ["events", i]
+    key = check_key(raw.get("idempotencyKey"), [*path, "idempotencyKey"])
+    if key is None:
+        raise DomainError(ErrorCode.INVALID_INPUT, "every event needs an idempotencyKey",
+                          [*path, "idempotencyKey"])
+    customer_id, name = raw.get("customerId"), raw.get("eventName")
+    if not isinstance(customer_id, str) or not customer_id:
+        raise DomainError(ErrorCode.INVALID_INPUT, "customerId is required",
+                          [*path, "customerId"])
+    if not isinstance(name, str) or not name or len(name) > 200:
+        raise DomainError(ErrorCode.INVALID_INPUT, "eventName is required",
+                          [*path, "eventName"])
+    dimensions = raw.get("dimensions") or {}
+    if not isinstance(dimensions, dict):
+        raise DomainError(ErrorCode.INVALID_INPUT, "dimensions must be an object",
+                          [*path, "dimensions"])
+    at = check_timestamp(raw.get("timestamp"), now, [*path, "timestamp"])
+    return _Event(i, key, customer_id, name, raw.get("resourceId"), at, dimensions)
+
+
+def matches(meter: Mapping[str, Any], dimensions: Mapping[str, Any]) -> bool:
+    for flt in meter.get("filters", []):
+        value = dimensions.get(flt["dimension"])
+        text = None if value is None else str(value)
+        inside = text in flt["values"]
+        if flt["operator"] in ("EQUALS", "IN") and not inside:
+            return False
+        if flt["operator"] in ("NOT_EQUALS", "NOT_IN") and inside:
+            return False
+    return True
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+@dataclass
+class _Group:
+    period_end: datetime | None
+    total: float = 0.0
+    latest: tuple[datetime, float] | None = None
+    uniques: set[str] = field(default_factory=set)
+    limit: float | None = None
+
+
+async def report_events(db: Database, env: uuid.UUID, raw_events: list[Mapping[str, Any]],
+                        now: datetime) -> EventsResult:
+    if len(raw_events) > MAX_EVENTS:
+        return EventsResult(0, 0, [DomainError(ErrorCode.INVALID_INPUT,
+                                               f"at most {MAX_EVENTS} events a call",
+                                               ["events"])])
+    errors: list[DomainError] = []
+    events: list[_Event] = []
+    for i, raw in enumerate(raw_events):
+        try:
+            events.append(_validated(i, raw, now))
+        except DomainError as error:
+            errors.append(error)
+    pool = await db.pool()
+    async with pool.acquire() as conn:
+        customers = await store.customers_by_ids(conn, env, [e.customer_id for e in events])
+        known = []
+        for e in events:
+            customer = customers.get(e.customer_id)
+            if customer is None or customer["archived_at"] is not None:
+                code = ErrorCode.CUSTOMER_NOT_FOUND if customer is None else \
+                    ErrorCode.CUSTOMER_ARCHIVED
+                errors.append(DomainError(code, f"customer {e.customer_id!r} cannot take "
+                                          "events", ["events", e.index, "customerId"]))
+            else:
+                known.append(e)
+        entitlements: dict[uuid.UUID, dict[str, Any]] = {}
+        for customer in {customers[e.customer_id]["pk"]: customers[e.customer_id]
+                         for e in known}.values():
+            if checks._stale(customer, now):
+                computed = await checks._recompute(db, env, customer["pk"], now)
+                entitlements[customer["pk"]] = computed.entitlements
+            else:
+                entitlements[customer["pk"]] = checks._json(customer["entitlements"]) or {}
+        meters = await store.meters_for(conn, env, [e.name for e in known])
+        if not known:
+            return EventsResult(0, 0, errors)
+        async with conn.transaction():
+            new = await store.insert_events(
+                conn, env, [e.key for e in known],
+                [customers[e.customer_id]["pk"] for e in known], [e.name for e in known],
+                [e.resource_id for e in known], [e.at for e in known],
+                [e.dimensions for e in known], now)
+            fresh = [e for e in known if e.key in new]
+            crossings = await _aggregate(conn, env, fresh, customers, entitlements, meters, now)
+    unique_new = len({e.key for e in fresh})
+    return EventsResult(unique_new, len(known) - unique_new, errors, crossings)
+
+
+async def _aggregate(conn: Any, env: uuid.UUID, events: list[_Event],
+                     customers: Mapping[str, Any], entitlements: Mapping[uuid.UUID, Any],
+                     meters: list[Any], now: datetime) -> int:
+    """Fold new events into counters (one statement per fold) and record crossings."""
+    groups: dict[str, dict[GroupKey, _Group]] = {"ADD": {}, "MAX": {}, "LATEST": {}}
+    unique_rows: list[tuple[uuid.UUID, str, str, datetime, str]] = []
+    seen_keys: set[str] = set()
+    for e in events:
+        if e.key in seen_keys:
+            continue  # the same key twice in one batch counts once
+        seen_keys.add(e.key)
+        customer_pk = customers[e.customer_id]["pk"]
+        for meter_row in meters:
+            meter = meter_row["meter"]
+            if meter["eventName"] != e.name or not matches(meter, e.dimensions):
+                continue
+            feature_id = meter_row["id"]
+            effective = entitlements[customer_pk].get(feature_id)
+            period = checks.usage_period(effective, e.at)
+            key = (customer_pk, feature_id, e.resource_id or "", checks.period_start_of(period))
+            aggregation = meter["aggregation"]
+            fold = {"MAX": "MAX", "LATEST": "LATEST"}.get(aggregation, "ADD")
+            group = groups[fold].setdefault(key, _Group(period.end if period else None))
+            group.limit = _limit(effective)
+            if aggregation == "COUNT":
+                group.total += 1
+                continue
+            raw_value = e.dimensions.get(meter["field"])
+            if aggregation == "UNIQUE_COUNT":
+                if raw_value is not None:
+                    unique_rows.append((*key, str(raw_value)))
+                continue
+            number = _number(raw_value)
+            if number is None:
+                continue
+            if aggregation == "SUM":
+                group.total += number
+            elif aggregation == "MAX":
+                group.total = max(group.total, number) if group.latest else number
+                group.latest = (e.at, number)
+            elif group.latest is None or e.at >= group.latest[0]:
+                group.latest = (e.at, number)
+    if unique_rows:
+        columns = [list(c) for c in zip(*unique_rows, strict=True)]
+        for row in await store.insert_unique_values(conn, *columns):
+            key = (row["customer_pk"], row["feature_id"], row["resource_key"],
+                   row["period_start"])
+            groups["ADD"][key].total += 1
+    limits: dict[GroupKey, float | None] = {}
+    updated = []
+    for fold, by_key in groups.items():
+        rows = []
+        for key, group in by_key.items():
+            if fold == "LATEST" and group.latest is None:
+                continue
+            if fold == "MAX" and group.latest is None:
+                continue
+            value = group.latest[1] if fold == "LATEST" and group.latest else group.total
+            stamp = group.latest[0] if group.latest and fold != "ADD" else None
+            rows.append((*key, group.period_end, value, stamp))
+            limits[key] = group.limit
+        updated += await store.apply_aggregates(conn, env, fold, rows, now)
+    crossings = []
+    for row in updated:
+        key = (row["customer_pk"], row["feature_id"], row["resource_key"], row["period_start"])
+        limit = limits.get(key)
+        if limit:
+            crossings += [(*key, t, float(row["value"]), limit) for t in THRESHOLDS
+                          if row["value"] >= limit * t / 100]
+    return await store.insert_crossings(conn, env, crossings, now)
+
+
+def _limit(effective: Mapping[str, Any] | None) -> float | None:
+    if not effective or not effective.get("granted") or effective.get("is_unlimited"):
+        return None
+    limit = effective.get("usage_limit")
+    return float(limit) if limit else None

@@ -1,0 +1,52 @@
+"""A warm entitlement check costs one database round trip (GraphQL and REST alike)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from tests.engine.catalog import ENTITLEMENT, apply_catalog, new_customer
+from tests.engine.test_query_count import count_statements
+from tests.support import GraphQLClient
+
+
+@contextmanager
+def count_asyncpg_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    calls: list[str] = []
+    for name in ("fetchrow", "fetch", "fetchval", "execute", "executemany"):
+        original = getattr(asyncpg.connection.Connection, name)
+
+        def counting(self: Any, *args: Any, __original: Any = original, __name: str = name,
+                     **kwargs: Any) -> Any:
+            calls.append(__name)
+            return __original(self, *args, **kwargs)
+
+        monkeypatch.setattr(asyncpg.connection.Connection, name, counting)
+    yield calls
+    monkeypatch.undo()
+
+
+async def test_warm_check_is_one_round_trip(gql: GraphQLClient, app: Starlette,
+                                            http: httpx.AsyncClient,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    await apply_catalog(gql)
+    await new_customer(gql, "acme", subscription={"planId": "pro", "skipTrial": True})
+    variables = {"c": "acme", "f": "seats", "n": 1}
+    await gql.execute(ENTITLEMENT, variables)  # warms the key cache and the entitlements
+    with count_statements(app) as orm, count_asyncpg_calls(monkeypatch) as raw:
+        data = await gql.execute(ENTITLEMENT, variables)
+    assert data["entitlement"]["hasAccess"] is True
+    assert orm == [] and raw == ["fetchrow"], (orm, raw)
+
+    headers = {"Authorization": f"Bearer {gql.key}"}
+    with count_statements(app) as orm, count_asyncpg_calls(monkeypatch) as raw:
+        response = await http.get("/v1/customers/acme/entitlements/seats?requestedUsage=1",
+                                  headers=headers)
+    assert response.status_code == 200 and response.json()["usageLimit"] == 10
+    assert orm == [] and raw == ["fetchrow"], (orm, raw)
