@@ -211,11 +211,13 @@ def open_database(settings: Settings, *, migrate: bool) -> Iterator[str]:
         except Shutdown:
             raise
         except Exception as exc:
+            log.debug("opening the database failed", exc_info=exc)
             raise CliError(f"cannot open {_describe(settings)}: {_one_line(exc)}") from exc
         if migrate:
             try:
                 upgrade(url)
             except Exception as exc:
+                log.debug("migrating failed", exc_info=exc)
                 raise CliError(f"migrating {_describe(settings)} failed: {_one_line(exc)}") from exc
             log.info("database schema is up to date (%s)", _describe(settings))
         else:
@@ -245,6 +247,7 @@ def _require_migrated(url: str, settings: Settings) -> None:
     try:
         revisions = run_with_db(url, current)
     except Exception as exc:
+        log.debug("reading the schema version failed", exc_info=exc)
         raise CliError(f"cannot read {_describe(settings)}: {_one_line(exc)}") from exc
     if revisions != heads:
         found = ", ".join(sorted(revisions)) or "none"
@@ -326,12 +329,16 @@ async def prepare_database(db: Database, demo: bool, base_url: str) -> None:
         print(key_banner(result, f"{base_url}/graphql"), flush=True)
     if demo:
         from app.demo import load_demo
+        from app.errors import DomainError, DomainErrors
 
         async with db.session() as session:
             development = await store.find_environment(session, "development")
         if development is None:
             raise CliError("--demo: there is no environment named 'development' to load into")
-        changes = await load_demo(db, development.pk, Clock().now())
+        try:
+            changes = await load_demo(db, development.pk, Clock().now())
+        except (DomainError, DomainErrors) as exc:
+            raise user_error(exc, "--demo: the demo catalog was not applied") from None
         log.info("demo data loaded into development (%d catalog changes)", len(changes))
 
 

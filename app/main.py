@@ -23,6 +23,7 @@ from app.jobs import run_forever
 from app.rest import entitlement_route, entitlements_route
 from app.schema.root import build_schema
 from app.settings import Settings
+from app.webhook_worker import run_forever as run_webhooks_forever
 
 log = logging.getLogger("allot")
 
@@ -61,13 +62,19 @@ def create_app(
         if settings.jobs_interval > 0:
             job = asyncio.create_task(run_forever(db, app.state.services.clock,
                                                   settings.jobs_interval))
+        webhooks = None
+        if settings.webhook_interval > 0:
+            webhooks = asyncio.create_task(run_webhooks_forever(
+                db, app.state.services.clock, settings.webhook_interval, settings.webhook_timeout
+            ))
         try:
             yield
         finally:
-            if job is not None:
-                job.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await job
+            for task in (job, webhooks):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await db.close()
 
     routes = [

@@ -30,6 +30,8 @@ class Settings:
     max_page_size: int = 100
     log_level: str = "INFO"
     jobs_interval: float = 0.0  # seconds between background passes; 0 = off (tests, CLI)
+    webhook_interval: float = 0.0  # seconds between webhook delivery passes; 0 = off
+    webhook_timeout: float = 10.0  # seconds a receiver may take to answer one delivery
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -44,4 +46,6 @@ class Settings:
             max_batch=_int("ALLOT_MAX_BATCH", 10),
             log_level=os.environ.get("ALLOT_LOG_LEVEL", "INFO"),
             jobs_interval=float(os.environ.get("ALLOT_JOBS_INTERVAL", "30")),
+            webhook_interval=float(os.environ.get("ALLOT_WEBHOOK_INTERVAL", "2")),
+            webhook_timeout=float(os.environ.get("ALLOT_WEBHOOK_TIMEOUT", "10")),
         )

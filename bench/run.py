@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.db import EmbeddedPostgres, replace_database, to_asyncpg_dsn  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
+from bench import usage  # noqa: E402
 
 CHECK_QUERY = ("query($c: String!, $f: String!) { entitlement(customerId: $c, featureId: $f, "
                "requestedUsage: 1) { hasAccess denyReason usageLimit currentUsage remaining "
@@ -118,6 +119,10 @@ def wrk(url: str, duration: int, connections: int, body: dict[str, Any] | None =
            "--latency", "-s", f.name, url]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     os.unlink(f.name)
+    return parse_wrk(out)
+
+
+def parse_wrk(out: str) -> dict[str, float]:
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     p50 = _latency(out, "50%")
@@ -181,10 +186,43 @@ async def customer_pk(database_url: str, customer_id: str) -> str:
     return str(pk)
 
 
+def run_checks(results: dict[str, Any], base: str, customer: str, auth: dict[str, str],
+               d: int, c: int) -> None:
+    results["graphql_check"] = wrk(f"{base}/graphql", d, c, {
+        "query": CHECK_QUERY, "variables": {"c": customer, "f": "seats"}}, auth)
+    results["rest_check"] = wrk(
+        f"{base}/v1/customers/{customer}/entitlements/seats?requestedUsage=1", d, c, None, auth)
+    started = time.perf_counter()
+    for _ in range(20):
+        r = httpx.post(f"{base}/graphql", json={"query": LIST_QUERY}, headers=auth, timeout=30)
+        assert r.status_code == 200 and "errors" not in r.json(), r.text[:500]
+    results["list_100_ms_sequential"] = (time.perf_counter() - started) / 20 * 1000
+    results["list_100"] = wrk(f"{base}/graphql", d, 4, {"query": LIST_QUERY}, auth)
+    results["ratio_graphql_check_vs_b"] = (results["graphql_check"]["rps"]
+                                           / results["floor_b_typename"]["rps"])
+
+
+def run_usage(results: dict[str, Any], base: str, key: str, customer: str,
+              database_url: str, d: int, c: int) -> None:
+    customers = [f"cust-{i:03}" for i in range(100)]
+    results["report_usage_hot"] = usage.run_wrk_script(
+        usage.wrk_script_report(key, [customer]), f"{base}/graphql", d, c, parse_wrk)
+    results["report_usage_spread"] = usage.run_wrk_script(
+        usage.wrk_script_report(key, customers), f"{base}/graphql", d, c, parse_wrk)
+    results["report_events_1000"] = asyncio.run(usage.events_load(base, key, customers, d))
+    results["floor_upsert"] = asyncio.run(usage.floor_upsert(database_url, d))
+    floor_b = results["floor_b_typename"]["rps"]
+    results["ratio_report_hot_vs_b"] = results["report_usage_hot"]["rps"] / floor_b
+    results["ratio_report_spread_vs_b"] = results["report_usage_spread"]["rps"] / floor_b
+    results["ratio_report_spread_vs_upsert"] = (results["report_usage_spread"]["rps"]
+                                                / results["floor_upsert"]["ops"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--suite", choices=["checks", "usage", "all"], default="all")
     args = parser.parse_args()
     if shutil.which("wrk") is None or shutil.which("taskset") is None:
         sys.exit("needs wrk and taskset (apt-get install wrk util-linux)")
@@ -204,35 +242,27 @@ def main() -> None:
             d, c = args.duration, args.connections
             results["floor_b_typename"] = wrk(f"{base}/graphql", d, c,
                                               {"query": "{ __typename }"}, auth)
-            results["graphql_check"] = wrk(f"{base}/graphql", d, c, {
-                "query": CHECK_QUERY, "variables": {"c": customer, "f": "seats"}}, auth)
-            results["rest_check"] = wrk(
-                f"{base}/v1/customers/{customer}/entitlements/seats?requestedUsage=1", d, c,
-                None, auth)
-            started = time.perf_counter()
-            for _ in range(20):
-                r = httpx.post(f"{base}/graphql", json={"query": LIST_QUERY}, headers=auth,
-                               timeout=30)
-                assert r.status_code == 200 and "errors" not in r.json(), r.text[:500]
-            results["list_100_ms_sequential"] = (time.perf_counter() - started) / 20 * 1000
-            results["list_100"] = wrk(f"{base}/graphql", d, 4, {"query": LIST_QUERY}, auth)
+            if args.suite in ("checks", "all"):
+                run_checks(results, base, customer, auth, d, c)
+            if args.suite in ("usage", "all"):
+                run_usage(results, base, key, customer, database_url, d, c)
         finally:
             stop(allot)
-        pk = asyncio.run(customer_pk(database_url, customer))
-        floor = start("bench.floor_asyncpg:app", database_url, port)
-        try:
-            results["floor_a_asyncpg"] = wrk(f"http://127.0.0.1:{port}/row/{pk}", args.duration,
-                                             args.connections)
-        finally:
-            stop(floor)
+        if args.suite in ("checks", "all"):
+            pk = asyncio.run(customer_pk(database_url, customer))
+            floor = start("bench.floor_asyncpg:app", database_url, port)
+            try:
+                results["floor_a_asyncpg"] = wrk(f"http://127.0.0.1:{port}/row/{pk}",
+                                                 args.duration, args.connections)
+            finally:
+                stop(floor)
     finally:
         asyncio.run(drop_database(database_url))
         if embedded is not None:
             embedded.stop()
-    results["ratio_graphql_check_vs_b"] = results["graphql_check"]["rps"] / results[
-        "floor_b_typename"]["rps"]
-    results["ratio_rest_check_vs_a"] = results["rest_check"]["rps"] / results[
-        "floor_a_asyncpg"]["rps"]
+    if "rest_check" in results:
+        results["ratio_rest_check_vs_a"] = (results["rest_check"]["rps"]
+                                            / results["floor_a_asyncpg"]["rps"])
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(exist_ok=True)
     (out_dir / f"{int(time.time())}.json").write_text(json.dumps(results, indent=2))

@@ -587,7 +587,7 @@ async def _after_publish(
 
     if migrate:
         await customer_store.move_to_version(
-            session, env, package.kind, package.pk, package.id, version
+            session, env, package.kind, package.pk, package.id, version, now
         )
     await customer_store.invalidate_environment(session, env, now)
 

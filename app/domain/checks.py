@@ -95,6 +95,15 @@ async def _recompute(db: Database, env: uuid.UUID, customer_pk: uuid.UUID,
         return (await customer_entitlements.refresh(session, env, [customer_pk], now))[customer_pk]
 
 
+async def for_resource(db: Database, env: uuid.UUID, customer_pk: uuid.UUID, resource_id: str,
+                       now: datetime) -> customer_entitlements.Computed:
+    """Entitlements scoped to one resource: computed on read, not cached (the cache holds the
+    customer as a whole)."""
+    async with db.session() as session:
+        return await customer_entitlements.compute_for_resource(
+            session, env, customer_pk, resource_id, now)
+
+
 def _stale(row: Any, now: datetime) -> bool:
     return not row["cached"] or (row["valid_until"] is not None and row["valid_until"] <= now)
 
@@ -127,7 +136,12 @@ async def check_one(db: Database, env: uuid.UUID, customer_id: str, feature_id: 
         return CheckResult(denied(feature_id, DenyReason.CUSTOMER_ARCHIVED), None)
     if row["feature_type"] is None:
         return CheckResult(denied(feature_id, DenyReason.FEATURE_NOT_FOUND), None)
-    effective, has_active = await entitlement_of(db, env, row, feature_id, now)
+    if resource_id:
+        computed = await for_resource(db, env, row["customer_pk"], resource_id, now)
+        effective = computed.entitlements.get(feature_id)
+        has_active = computed.has_active_subscription
+    else:
+        effective, has_active = await entitlement_of(db, env, row, feature_id, now)
     return _answer(feature_id, row["feature_type"], effective, has_active, now,
                    requested_usage, requested_values, counters_of(row))
 
@@ -144,7 +158,10 @@ async def check_all(db: Database, env: uuid.UUID, customer_id: str, now: datetim
         return DenyReason.CUSTOMER_NOT_FOUND
     if row["archived"]:
         return DenyReason.CUSTOMER_ARCHIVED
-    if _stale(row, now):
+    if resource_id:
+        computed = await for_resource(db, env, row["customer_pk"], resource_id, now)
+        entitlements, has_active = computed.entitlements, computed.has_active_subscription
+    elif _stale(row, now):
         computed = await _recompute(db, env, row["customer_pk"], now)
         entitlements, has_active = computed.entitlements, computed.has_active_subscription
     else:

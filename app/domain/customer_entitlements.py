@@ -241,6 +241,28 @@ def _usage_anchor(
     return None
 
 
+async def compute_for_resource(
+    session: AsyncSession,
+    env: uuid.UUID,
+    customer_pk: uuid.UUID,
+    resource_id: str,
+    now: datetime,
+) -> Computed:
+    """A customer's entitlements for one resource, computed on read (not cached). A
+    subscription of a multi-subscription product counts only for its own resource (one
+    without a resource counts for all); every other source counts as for the customer."""
+    view = await load_catalog_view(session, env)
+    products = await catalog_store.all_products(session, env)
+    per_resource = {p.pk for p in products.values() if p.multiple_subscriptions}
+    subs = [
+        s
+        for s in (await store.subscriptions_of(session, [customer_pk]))[customer_pk]
+        if s.product_pk not in per_resource or s.resource_id in (None, resource_id)
+    ]
+    promos = (await store.promotions_of(session, [customer_pk], now))[customer_pk]
+    return compute(subs, promos, view, now)
+
+
 async def refresh(
     session: AsyncSession,
     env: uuid.UUID,

@@ -160,7 +160,9 @@ def trial_window(
                 ErrorCode.INVALID_INPUT, "the trial must end after it starts", ["trial", "endDate"]
             )
         return end, behavior
-    days = (trial or {}).get("days") or (default or {}).get("days")
+    days = (trial or {}).get("days")
+    if days is None:  # an explicit 0 is refused below, not replaced by the plan's default
+        days = (default or {}).get("days")
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= rules.MAX_TRIAL_DAYS:
         raise DomainError(
             ErrorCode.INVALID_INPUT,

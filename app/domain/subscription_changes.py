@@ -119,14 +119,10 @@ async def provision_subscription(
     )
     trial_end, behavior = trial_window(raw, content, start)
     subscription_id = raw.get("subscriptionId")
+    taken = None  # the subscription that already has the requested id
     if subscription_id is not None:
         rules.check_id(subscription_id, ["subscriptionId"], "subscriptionId")
-        if await store.get_subscription(session, env, subscription_id) is not None:
-            raise DomainError(
-                ErrorCode.DUPLICATE_ID,
-                f"subscription {subscription_id!r} already exists",
-                ["subscriptionId"],
-            )
+        taken = await store.get_subscription(session, env, subscription_id)
     resource_id = raw.get("resourceId")
     existing = (await store.subscriptions_of(session, [customer.pk]))[customer.pk]
     same_slot = [
@@ -138,10 +134,14 @@ async def provision_subscription(
         and (not product.multiple_subscriptions or s.resource_id == resource_id)
     ]
     current = same_slot[0] if same_slot else None
+    if current is not None:
+        apply_due_change(current, view, now)
     replaces = None
     if current is not None and start <= now:
         parallel = trial_end is not None and is_paying(current, now) and current.plan_pk != plan.pk
         if not parallel:
+            if taken is not None and taken.pk != current.pk:
+                raise _duplicate(subscription_id)
             sub = _change_plan(current, plan, view, raw, addons, values, overrides, timing, now)
             sub.billing_period = billing_period if raw.get("billingPeriod") else sub.billing_period
             if raw.get("metadata") is not None:
@@ -156,6 +156,8 @@ async def provision_subscription(
         _end(current, start, now)  # the future subscription takes over on its start date
         await catalog_store.add(session, current)
 
+    if taken is not None:  # the id of the subscription being changed names only it
+        raise _duplicate(subscription_id)
     sub = Subscription(
         environment_pk=env,
         id=subscription_id or new_subscription_id(),
@@ -191,6 +193,30 @@ async def provision_subscription(
     if refresh:
         await customer_entitlements.refresh(session, env, [customer.pk], now, view)
     return sub
+
+
+def _duplicate(subscription_id: Any) -> DomainError:
+    return DomainError(
+        ErrorCode.DUPLICATE_ID,
+        f"subscription {subscription_id!r} already exists",
+        ["subscriptionId"],
+    )
+
+
+def apply_due_change(sub: Subscription, view: CatalogView, now: datetime) -> None:
+    """Write down an end-of-period plan change that is in force at `now` (reads already use
+    it; a mutation must start from it, not from the plan it replaced)."""
+    change = sub.scheduled_change
+    if change is None or not change_due(Dates.of(sub), now):
+        return
+    plan = view.plans_by_id.get(change["planId"])
+    if plan is not None:
+        sub.plan_pk, sub.plan_version = plan.pk, change["planVersion"]
+        sub.addons = change.get("addons", [])
+        sub.entitlements = change.get("entitlements", {})
+        sub.price_overrides = change.get("priceOverrides", [])
+    sub.scheduled_change = None
+    sub.updated_at = now
 
 
 def _parallel_trial_running(sub: Subscription, now: datetime) -> bool:
@@ -278,6 +304,7 @@ async def update_subscription(
     if (error := _ended(sub, now)) is not None:
         raise error
     view = await load_catalog_view(session, env)
+    apply_due_change(sub, view, now)
     plan = next(p for p in view.plans_by_id.values() if p.pk == sub.plan_pk)
     content = view.content(sub.plan_pk, sub.plan_version)
     if raw.get("addons") is not None:
@@ -335,6 +362,8 @@ async def cancel_subscription(
     sub, customer = await _require_subscription(session, env, raw)
     if (error := _ended(sub, now)) is not None:
         raise error
+    view = await load_catalog_view(session, env)
+    apply_due_change(sub, view, now)
     at = rules.check_choice(
         raw.get("at") or "IMMEDIATE", ("IMMEDIATE", "END_OF_PERIOD", "DATE"), ["at"]
     )
@@ -359,7 +388,6 @@ async def cancel_subscription(
         await _move_replaced(session, sub, None, now)  # the paid subscription carries on
     _end(sub, end, now)
     await catalog_store.add(session, sub)
-    view = await load_catalog_view(session, env)
     await _fall_back_to_default(session, env, customer, sub, view, now)
     await customer_entitlements.refresh(session, env, [customer.pk], now, view)
     return sub
@@ -424,16 +452,7 @@ async def apply_due_changes(session: AsyncSession, now: datetime) -> int:
         customer = await store.lock_customer(session, sub.customer_pk)
         view = views.get(sub.environment_pk) or await load_catalog_view(session, sub.environment_pk)
         views[sub.environment_pk] = view
-        dates = Dates.of(sub)
-        if change_due(dates, now) and sub.scheduled_change is not None:
-            change = sub.scheduled_change
-            plan = view.plans_by_id.get(change["planId"])
-            if plan is not None:
-                sub.plan_pk, sub.plan_version = plan.pk, change["planVersion"]
-                sub.addons = change.get("addons", [])
-                sub.entitlements = change.get("entitlements", {})
-                sub.price_overrides = change.get("priceOverrides", [])
-            sub.scheduled_change = None
+        apply_due_change(sub, view, now)
         before = sub.status
         sub.status = status_at(Dates.of(sub), now).value
         sub.updated_at = now

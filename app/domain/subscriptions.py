@@ -96,9 +96,19 @@ def change_due(d: Dates, now: datetime) -> bool:
 
 
 def next_boundary(d: Dates, now: datetime) -> datetime | None:
-    """The next instant after `now` at which anything read from this subscription changes."""
-    candidates = [d.start_date, d.end_date, d.trial_end_date]
+    """The next instant after `now` at which anything read from this subscription changes:
+    its status, or its plan (a scheduled change taking effect while it is live). Dates that
+    change nothing (the trial end of a trial canceled earlier, a change after the end) are
+    not boundaries. The status only changes at one of the dates, so the first date with
+    another status is the first instant the status changes."""
+    status = status_at(d, now)
+    candidates = [
+        t
+        for t in (d.start_date, d.end_date, d.trial_end_date)
+        if t is not None and t > now and status_at(d, t) is not status
+    ]
     if d.scheduled_change is not None:
-        candidates.append(datetime.fromisoformat(d.scheduled_change["effectiveAt"]))
-    future = [t for t in candidates if t is not None and t > now]
-    return min(future) if future else None
+        effective = datetime.fromisoformat(d.scheduled_change["effectiveAt"])
+        if effective > now and status_at(d, effective) in LIVE:
+            candidates.append(effective)
+    return min(candidates, default=None)

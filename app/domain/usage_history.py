@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from app.db import Database
 from app.domain import checks
@@ -25,7 +25,8 @@ class UsagePeriod:
 async def usage_history(db: Database, env: uuid.UUID, customer_id: str, feature_id: str,
                         start: datetime, end: datetime | None, now: datetime,
                         resource_id: str | None = None) -> list[UsagePeriod]:
-    end = end or now
+    # Without `to`: up to now, the period containing now included (even at its first instant).
+    end = end or now + timedelta(microseconds=1)
     if start.tzinfo is None or end.tzinfo is None:
         raise DomainError(ErrorCode.INVALID_INPUT, "dates need a time zone", ["from"])
     if end <= start:

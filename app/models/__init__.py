@@ -2,6 +2,8 @@
 
 from sqlmodel import SQLModel
 
+from app.models.billing import BillingSettings, Invoice, InvoiceSchedule
+from app.models.audit import AuditEntry, ProvisioningKey
 from app.models.catalog import Feature, Package, PackageVersion, Product
 from app.models.customers import (
     Customer,
@@ -17,20 +19,26 @@ from app.models.usage import (
     UsageIdempotencyKey,
     UsageUniqueValue,
 )
+from app.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 metadata = SQLModel.metadata
 
 __all__ = [
     "Account",
+    "AuditEntry",
     "ApiKey",
+    "BillingSettings",
     "Customer",
     "CustomerEntitlements",
     "Environment",
     "Feature",
+    "Invoice",
+    "InvoiceSchedule",
     "Package",
     "PackageVersion",
     "Product",
     "PromotionalEntitlement",
+    "ProvisioningKey",
     "Subscription",
     "ThresholdCrossing",
     "UsageCounter",
@@ -38,5 +46,9 @@ __all__ = [
     "UsageIdempotencyKey",
     "UsageUniqueValue",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
     "metadata",
 ]

@@ -69,6 +69,7 @@ class Subscription(SQLModel, table=True):
     payment_terms_days: int | None = None
     metadata_: dict[str, Any] | None = jsonb(nullable=True)
     canceled_at: datetime | None = timestamp(nullable=True)
+    trial_ending_notified_at: datetime | None = timestamp(nullable=True)
     created_at: datetime = timestamp()
     updated_at: datetime = timestamp()
 

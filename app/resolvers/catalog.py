@@ -12,6 +12,7 @@ from strawberry.types import Info
 
 from app.context import Context
 from app.domain import catalog as domain
+from app.domain.audit import AuditActor
 from app.errors import DomainError, DomainErrors
 from app.models import Package
 from app.schema.catalog_inputs import (
@@ -70,11 +71,21 @@ async def in_transaction(
 ) -> tuple[T | None, list[UserError]]:
     """Run `work` as the mutation's one transaction; a DomainError rolls it all back."""
     ctx = info.context
+    now = ctx.now()
     try:
         async with ctx.db.transaction() as session:
-            return await work(session, ctx.environment_pk, ctx.now()), []
+            session.info["audit_actor"] = audit_actor(ctx, info.field_name, now)
+            return await work(session, ctx.environment_pk, now), []
     except (DomainError, DomainErrors) as error:
         return None, user_errors(error)
+
+
+def audit_actor(ctx: Context, operation: str, now: datetime) -> AuditActor:
+    """Who is acting, for the audit entries this transaction writes."""
+    principal = ctx.principal
+    return AuditActor(environment_pk=principal.environment_pk, key_pk=principal.key_pk,
+                      kind=principal.kind.value, operation=operation,
+                      request_id=ctx.request_id, now=now)
 
 
 async def package_views(session: AsyncSession, env: Any, packages: list[Package]) -> list[Any]:

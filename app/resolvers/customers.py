@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from app.context import Context
-from app.domain import checks, promotions, provisioning
+from app.domain import checks, promotions, provisioning, provisioning_keys
 from app.domain import subscription_changes as changes
 from app.models import Subscription as SubscriptionRow
 from app.resolvers.catalog import in_transaction
@@ -172,7 +172,16 @@ class CustomerMutation:
         raw = given(input, "customer_id", "name", "email", "metadata")
         fields = input.subscription.to_dict() if input.subscription else None
 
+        key = input.idempotency_key or (fields or {}).get("idempotencyKey")
+
         async def work(session: AsyncSession, env: Any, now: datetime) -> Any:
+            if key:
+                digest = provisioning_keys.request_hash(
+                    "provisionCustomer", {**raw, "subscription": fields})
+                replay = await provisioning_keys.claim(session, env, key, "provisionCustomer",
+                                                       digest, now)
+                if replay is not None:
+                    return await _replay(session, env, replay, now)
             customer, created = await provisioning.upsert_customer(session, env, raw, now)
             sub = None
             if fields is not None:
@@ -186,6 +195,9 @@ class CustomerMutation:
 
                 await customer_entitlements.refresh(session, env, [customer.pk], now, view)
                 sub = made[0] if made else None
+            if key:
+                await provisioning_keys.complete(session, env, key, {
+                    "customerId": customer.id, "subscriptionId": sub.id if sub else None})
             sub_view = None if sub is None else await _subscription_view(session, sub, now)
             return customer_view(customer), sub_view
 
@@ -201,9 +213,19 @@ class CustomerMutation:
         self, info: Info[Context, None], input: ProvisionSubscriptionInput
     ) -> ProvisionSubscriptionPayload:
         raw = input.to_dict()
+        key = raw.get("idempotencyKey")
 
         async def work(session: AsyncSession, env: Any, now: datetime) -> Any:
+            if key:
+                digest = provisioning_keys.request_hash("provisionSubscription", raw)
+                replay = await provisioning_keys.claim(session, env, key,
+                                                       "provisionSubscription", digest, now)
+                if replay is not None:
+                    return (await _replay(session, env, replay, now))[1]
             sub = await changes.provision_subscription(session, env, raw, now)
+            if key:
+                await provisioning_keys.complete(session, env, key, {
+                    "customerId": raw.get("customerId"), "subscriptionId": sub.id})
             return await _subscription_view(session, sub, now)
 
         return _subscription_payload(ProvisionSubscriptionPayload, await in_transaction(info, work))
@@ -285,6 +307,17 @@ class CustomerMutation:
 
         customer, errors = await in_transaction(info, work)
         return CustomerPayload(customer=customer, errors=errors)
+
+
+async def _replay(session: AsyncSession, env: Any, first: dict[str, Any],
+                  now: datetime) -> tuple[Any, Any]:
+    """Answer a retried provisioning call as the first one did: the same customer and
+    subscription (as they are now)."""
+    customer = await store.get_customer(session, env, str(first.get("customerId")))
+    sub_id = first.get("subscriptionId")
+    sub = None if sub_id is None else await store.get_subscription(session, env, sub_id)
+    return (None if customer is None else customer_view(customer),
+            None if sub is None else await _subscription_view(session, sub, now))
 
 
 async def _promotions(session: AsyncSession, customer: Any, now: datetime) -> Any:

@@ -11,6 +11,8 @@ from strawberry.types import Info
 
 from app.auth import KeyKind
 from app.context import Context
+from app.domain import audit
+from app.resolvers.catalog import audit_actor
 from app.errors import DomainError, ErrorCode
 from app.models import ApiKey
 from app.schema.common import ServerKeyOnly, UserError, user_errors
@@ -104,6 +106,7 @@ class TenancyMutation:
     ) -> CreateApiKeyPayload:
         ctx = info.context
         async with ctx.db.transaction() as session:
+            session.info["audit_actor"] = audit_actor(ctx, info.field_name, ctx.now())
             key, secret = await store.create_api_key(
                 session, ctx.environment_pk, KeyKind(input.kind.value), input.name
             )
@@ -122,11 +125,15 @@ class TenancyMutation:
         except ValueError:
             key_pk = None
         async with ctx.db.transaction() as session:
+            actor = audit_actor(ctx, info.field_name, ctx.now())
             key = (
                 None
                 if key_pk is None
                 else await store.revoke_api_key(session, ctx.environment_pk, key_pk, ctx.now())
             )
+            if key is not None:
+                audit.record(session, actor, "API_KEY", str(key.pk), "UPDATE",
+                             {"revoked_at": None}, {"revoked_at": key.revoked_at})
         if key is None:
             error = DomainError(
                 ErrorCode.API_KEY_NOT_FOUND,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -132,7 +132,8 @@ class UsageQuery:
     @strawberry.field(description="Usage per period between two instants (zero-filled).",
                       permission_classes=[ServerKeyOnly])
     async def usage_history(self, info: Info[Context, None], customer_id: str,
-                            feature_id: str, from_: datetime = strawberry.argument(name="from"),
+                            feature_id: str,
+                            from_: Annotated[datetime, strawberry.argument(name="from")],
                             to: datetime | None = None,
                             resource_id: str | None = None) -> list[UsagePeriod]:
         ctx = info.context

@@ -13,7 +13,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app.context import Context
-from app.domain.subscriptions import Dates, current_period, status_at
+from app.domain.subscriptions import Dates, change_due, current_period, status_at
 from app.models import Customer as CustomerRow
 from app.models import PromotionalEntitlement as PromotionRow
 from app.models import Subscription as SubscriptionRow
@@ -124,11 +124,20 @@ def subscription_view(
     dates = Dates.of(row)
     period = current_period(dates, now)
     change = row.scheduled_change
+    version, addons = row.plan_version, row.addons
+    values, overrides = row.entitlements, row.price_overrides
+    if change is not None and change_due(dates, now):
+        # In force already (checks use it); the job has not written it down yet.
+        plan_id, version = change["planId"], change["planVersion"]
+        addons = change.get("addons", [])
+        values = change.get("entitlements", {})
+        overrides = change.get("priceOverrides", [])
+        change = None
     return Subscription(
         id=row.id,
         customer_id=customer_id,
         plan_id=plan_id,
-        plan_version=row.plan_version,
+        plan_version=version,
         resource_id=row.resource_id,
         status=SubscriptionStatus(status_at(dates, now).value),
         billing_period=BillingPeriod(row.billing_period),
@@ -143,15 +152,15 @@ def subscription_view(
         current_period_end=period.end if period else None,
         addons=[
             SubscriptionAddon(addon_id=a["addonId"], quantity=a["quantity"], version=a["version"])
-            for a in row.addons
+            for a in addons
         ],
         price_overrides=[
             PriceOverride(
                 addon_id=o.get("addonId"), amount=Decimal(o["amount"]), currency=o["currency"]
             )
-            for o in row.price_overrides
+            for o in overrides
         ],
-        entitlements=[entitlement_view(fid, e, False) for fid, e in row.entitlements.items()],
+        entitlements=[entitlement_view(fid, e, False) for fid, e in values.items()],
         scheduled_change=ScheduledChange(
             plan_id=change["planId"],
             plan_version=change["planVersion"],

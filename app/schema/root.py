@@ -19,23 +19,34 @@ from strawberry.extensions.query_depth_limiter import create_validator as max_de
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from app.resolvers.audit import AuditQuery
 from app.resolvers.catalog import CatalogMutation, CatalogQuery
 from app.resolvers.catalog_code import CatalogCodeMutation, CatalogCodeQuery
 from app.resolvers.customers import CustomerMutation, CustomerQuery
 from app.resolvers.tenancy import TenancyMutation, TenancyQuery
 from app.resolvers.usage import UsageMutation, UsageQuery
+from app.resolvers.webhooks import WebhookMutation, WebhookQuery
 from app.schema.common import ClientError
 from app.settings import Settings
 
 log = logging.getLogger("allot.graphql")
 
-QUERY_ROOTS: tuple[type, ...] = (TenancyQuery, CatalogQuery, CatalogCodeQuery, CustomerQuery, UsageQuery)
+QUERY_ROOTS: tuple[type, ...] = (
+    TenancyQuery,
+    CatalogQuery,
+    CatalogCodeQuery,
+    CustomerQuery,
+    UsageQuery,
+    WebhookQuery,
+    AuditQuery,
+)
 MUTATION_ROOTS: tuple[type, ...] = (
     TenancyMutation,
     CatalogMutation,
     CatalogCodeMutation,
     CustomerMutation,
     UsageMutation,
+    WebhookMutation,
 )
 
 

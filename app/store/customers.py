@@ -222,9 +222,12 @@ async def fetch_all_row(
 
 
 async def move_to_version(session: AsyncSession, env: uuid.UUID, kind: str,
-                          package_pk: uuid.UUID, package_id: str, version: int) -> int:
-    """Pin every not-yet-ended subscription of a plan (or holding an add-on) to `version`."""
-    live = Subscription.end_date.is_(None) | (Subscription.end_date > func.now())  # type: ignore[union-attr, operator]
+                          package_pk: uuid.UUID, package_id: str, version: int,
+                          now: datetime | None = None) -> int:
+    """Pin every subscription of a plan (or holding an add-on) not yet ended at `now` (the
+    service's clock; the database's when not given) to `version`."""
+    at = func.now() if now is None else now
+    live = Subscription.end_date.is_(None) | (Subscription.end_date > at)  # type: ignore[union-attr, operator]
     if kind == "PLAN":
         result = await session.execute(
             update(Subscription)

@@ -138,14 +138,21 @@ async def insert_events(conn: asyncpg.Connection, env: uuid.UUID, keys: list[str
                         customer_pks: list[uuid.UUID], names: list[str],
                         resources: list[str | None], times: list[datetime],
                         dimensions: list[Any], now: datetime) -> set[str]:
-    """Insert a batch; returns the keys that were new (the rest were duplicates)."""
+    """Insert a batch; returns the keys that were new (the rest were duplicates).
+
+    Rows go in key order (stable: the first of equal keys stays first): concurrent batches
+    sharing keys then wait for each other in one order instead of deadlocking."""
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    columns: list[list[Any]] = [
+        [column[i] for i in order]
+        for column in (keys, customer_pks, names, resources, times, dimensions)]
     rows = await conn.fetch(
         "INSERT INTO usage_events (environment_pk, idempotency_key, customer_pk, event_name, "
         "resource_id, occurred_at, dimensions, received_at) "
         "SELECT $1, k, c, n, r, t, d, $8 FROM unnest($2::text[], $3::uuid[], $4::text[], "
         "$5::text[], $6::timestamptz[], $7::jsonb[]) AS e(k, c, n, r, t, d) "
         "ON CONFLICT DO NOTHING RETURNING idempotency_key",
-        env, keys, customer_pks, names, resources, times, dimensions, now)
+        env, *columns, now)
     return {r["idempotency_key"] for r in rows}
 
 
@@ -153,13 +160,16 @@ async def insert_unique_values(conn: asyncpg.Connection, customer_pks: list[uuid
                                features: list[str], resources: list[str],
                                periods: list[datetime], values: list[str]
                                ) -> list[asyncpg.Record]:
-    """Distinct values new to their period; returns them (for the count increments)."""
+    """Distinct values new to their period; returns them (for the count increments).
+    Inserted in sorted order, so concurrent batches lock in one order (no deadlock)."""
+    ordered = sorted(zip(customer_pks, features, resources, periods, values, strict=True))
+    columns: list[list[Any]] = [[row[i] for row in ordered] for i in range(5)]
     return list(await conn.fetch(
         "INSERT INTO usage_unique_values (customer_pk, feature_id, resource_key, period_start, "
         "value) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], "
         "$5::text[]) ON CONFLICT DO NOTHING "
         "RETURNING customer_pk, feature_id, resource_key, period_start",
-        customer_pks, features, resources, periods, values))
+        *columns))
 
 
 _FOLD = {
@@ -193,6 +203,8 @@ async def apply_aggregates(conn: asyncpg.Connection, env: uuid.UUID, op: str,
     value, last_event_at); each counter key appears once."""
     if not rows:
         return []
+    # Counters are locked in key order, so concurrent batches never deadlock on them.
+    rows = sorted(rows, key=lambda row: row[:4])
     columns = [list(c) for c in zip(*rows, strict=True)]
     return list(await conn.fetch(_APPLY_SQL.format(fold=_FOLD[op]), env, *columns, now))
 
@@ -202,6 +214,7 @@ async def insert_crossings(conn: asyncpg.Connection, env: uuid.UUID,
     """rows: (customer_pk, feature, resource_key, period_start, threshold, usage, limit)."""
     if not rows:
         return 0
+    rows = sorted(rows, key=lambda row: row[:5])  # one lock order for concurrent batches
     columns = [list(c) for c in zip(*rows, strict=True)]
     result = await conn.fetch(
         "INSERT INTO usage_threshold_crossings (customer_pk, feature_id, resource_key, "

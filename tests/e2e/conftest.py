@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 
 from app.db import replace_database, to_asyncpg_dsn
-from tests.e2e.process import AllotServer, allot_env
+from tests.e2e.process import AllotServer, allot_env, fresh_data_dir
 
 
 @dataclass
@@ -51,26 +51,26 @@ async def _admin(server_url: str, sql: str) -> None:
 
 @pytest.fixture(scope="session")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    base = tmp_path_factory.mktemp("allot-e2e")
+    logs = tmp_path_factory.mktemp("allot-e2e")
     server_url = external_server_url()
-    database_url = None
-    if server_url:
-        name = f"allot_e2e_{uuid.uuid4().hex[:10]}"
-        asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
-        database_url = replace_database(server_url, name)
-    env = allot_env(base / "data", database_url)
-    server = AllotServer(["--demo"], env, base / "serve.log")
-    try:
-        base_url = server.wait_ready()
-        yield Served(server=server, base_url=base_url, keys=server.server_keys(), env=env)
-    finally:
-        server.close()
-        if server_url and database_url:
-            name = database_url.rsplit("/", 1)[1].split("?")[0]
-            asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    name = f"allot_e2e_{uuid.uuid4().hex[:10]}"
+    database_url = replace_database(server_url, name) if server_url else None
+    with fresh_data_dir() as data_dir:
+        if server_url:
+            asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+        env = allot_env(data_dir, database_url)
+        server = AllotServer(["--demo"], env, logs / "serve.log")
+        try:
+            base_url = server.wait_ready()
+            yield Served(server=server, base_url=base_url, keys=server.server_keys(), env=env)
+        finally:
+            server.close()
+            if server_url:
+                asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    """A fresh, empty ALLOT_DATA_DIR."""
-    return tmp_path / "data"
+def data_dir() -> Iterator[Path]:
+    """A fresh, empty ALLOT_DATA_DIR (see `fresh_data_dir`)."""
+    with fresh_data_dir() as path:
+        yield path

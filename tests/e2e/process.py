@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -30,6 +32,22 @@ COMMAND_TIMEOUT = 90.0
 
 SERVING = re.compile(r"allot serving (http://\S+)")
 SERVER_KEY = re.compile(r"^\s+(\w+)\s+server key\s+(allot_sk_\S+)\s*$")
+
+
+@contextlib.contextmanager
+def fresh_data_dir() -> Iterator[Path]:
+    """A new, empty ALLOT_DATA_DIR, removed afterwards.
+
+    Not under pytest's tmp_path: the embedded PostgreSQL runs as another system user and
+    needs every parent directory to be traversable, and each pytest run resets
+    /tmp/pytest-of-<user> to mode 0700 — another run starting meanwhile made initdb fail.
+    """
+    base = Path(tempfile.mkdtemp(prefix="allot-e2e-"))
+    try:
+        yield base / "data"
+    finally:
+        kill_postgres(base / "data")
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def allot_command(*args: str) -> list[str]:

@@ -273,14 +273,14 @@ def _stop_and_check(server: AllotServer, sig: int, data_dir: Path) -> None:
     _assert_gone(family + children, data_dir)
 
 
-def test_sigterm_stops_the_server_and_its_embedded_postgres(tmp_path: Path) -> None:
-    env = allot_env(tmp_path / "data")
+def test_sigterm_stops_the_server_and_its_embedded_postgres(tmp_path: Path, data_dir: Path) -> None:
+    env = allot_env(data_dir)
     server = AllotServer(["--demo"], env, tmp_path / "first.log")
     try:
         base_url = server.wait_ready()
         key = server.server_keys()["development"]
         assert data(graphql(base_url, key, "{ plans { totalCount } }"))["plans"]["totalCount"] == 3
-        _stop_and_check(server, signal.SIGTERM, tmp_path / "data")
+        _stop_and_check(server, signal.SIGTERM, data_dir)
     finally:
         server.close()
 
@@ -292,17 +292,15 @@ def test_sigterm_stops_the_server_and_its_embedded_postgres(tmp_path: Path) -> N
         assert data(graphql(base_url, key, "{ plans { totalCount } }"))["plans"]["totalCount"] == 3
         assert not any("allot_sk_" in line for line in server.stdout_lines)
         assert "0 catalog changes" in server.log_text()
-        _stop_and_check(server, signal.SIGINT, tmp_path / "data")
+        _stop_and_check(server, signal.SIGINT, data_dir)
     finally:
         server.close()
 
 
-def test_a_busy_port_is_a_clear_error(served: Served, tmp_path: Path) -> None:
+def test_a_busy_port_is_a_clear_error(served: Served, data_dir: Path) -> None:
     port = served.base_url.rsplit(":", 1)[1]
-    result = run_allot(
-        ["serve", "--port", port], allot_env(tmp_path / "data"), timeout=STOP_TIMEOUT * 3
-    )
+    result = run_allot(["serve", "--port", port], allot_env(data_dir), timeout=STOP_TIMEOUT * 3)
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
-    assert postgres_processes(tmp_path / "data") == []
+    assert postgres_processes(data_dir) == []

@@ -82,6 +82,18 @@ async def test_upgrade_applies_now_on_the_same_subscription(gql: GraphQLClient) 
     assert [s["planId"] for s in await subscriptions(gql, "acme")] == ["pro"]
 
 
+async def test_plan_change_may_name_the_subscription_it_changes(gql: GraphQLClient) -> None:
+    await apply_catalog(gql)
+    await new_customer(gql, "acme", subscription={"planId": "free", "subscriptionId": "s1"})
+    pro = await subscribed(
+        gql, customerId="acme", planId="pro", skipTrial=True, subscriptionId="s1"
+    )
+    assert (pro["id"], pro["planId"]) == ("s1", "pro")
+    await new_customer(gql, "other", subscription={"planId": "free", "subscriptionId": "s2"})
+    taken = await subscribe(gql, customerId="acme", planId="free", subscriptionId="s2")
+    assert codes(taken) == ["DUPLICATE_ID"]  # another subscription's id
+
+
 async def test_downgrade_at_end_of_period_is_scheduled(gql: GraphQLClient) -> None:
     await apply_catalog(gql)
     await new_customer(gql, "acme", subscription={"planId": "pro", "skipTrial": True})
@@ -356,3 +368,18 @@ async def test_publishing_pins_or_migrates_subscriptions(gql: GraphQLClient) -> 
     assert moved is not None and moved["planVersion"] == 3
     assert (await check(gql, "acme", "seats"))["usageLimit"] == 30
     assert (await check(gql, "new", "seats"))["usageLimit"] == 30
+
+
+async def test_migration_moves_subscriptions_live_by_the_service_clock(
+    tgql: GraphQLClient, clock: FrozenClock
+) -> None:
+    await apply_catalog(tgql)
+    made = await provision_customer(
+        tgql, customerId="acme", subscription={"planId": "pro", "skipTrial": True}
+    )
+    sub = made["subscription"]
+    assert (await cancel(tgql, subscriptionId=sub["id"], at="END_OF_PERIOD"))["errors"] == []
+    await _publish_pro_seats(tgql, 30, migrate=True)  # it ends in a month: still live now
+    moved = await subscription(tgql, sub["id"])
+    assert moved is not None and moved["planVersion"] == 2
+    assert (await check(tgql, "acme", "seats"))["usageLimit"] == 30

@@ -42,6 +42,18 @@ class Probe:
     query: str
     check: Check
     variables: dict[str, Any] = field(default_factory=dict)
+    # Top-level error codes that also mean "nothing visible" (e.g. CUSTOMER_NOT_FOUND).
+    allowed_errors: frozenset[str] = frozenset()
+
+    async def run(self, client: GraphQLClient, root: str, dev: Dev) -> None:
+        response = await client.post(self.query, self.variables)
+        body = response.json()
+        if body.get("errors"):
+            codes = {e.get("extensions", {}).get("code") for e in body["errors"]}
+            assert codes <= self.allowed_errors, (self.query, body)
+            return
+        assert response.status_code == 200, (self.query, body)
+        self.check(body["data"][root], dev)
 
 
 def is_null(value: Any, dev: Dev) -> None:
@@ -80,6 +92,10 @@ def has_no_dev_id(value: Any, dev: Dev) -> None:
             has_no_dev_id(item, dev)
     else:
         assert value not in DEV_IDS, value
+
+
+def has_no_usage(value: Any, dev: Dev) -> None:
+    assert all(period["usage"] == 0 for period in value), value
 
 
 def is_unknown_customer(value: Any, dev: Dev) -> None:
@@ -137,6 +153,14 @@ PROBES: dict[str, list[Probe]] = {
     "entitlements": [
         Probe(f'{{ entitlements(customerId: "{CUSTOMER}") {{ {ENTITLEMENT} }} }}', is_empty_list)
     ],
+    "usageHistory": [
+        Probe(
+            f'{{ usageHistory(customerId: "{CUSTOMER}", featureId: "{FEATURE}", '
+            'from: "2020-01-01T00:00:00Z") { periodStart periodEnd usage } }',
+            has_no_usage,
+            allowed_errors=frozenset({"CUSTOMER_NOT_FOUND", "FEATURE_NOT_FOUND"}),
+        )
+    ],
 }
 
 
@@ -170,6 +194,7 @@ async def make_dev_data(gql: GraphQLClient) -> None:
         f'addons: [{{addonId: "{ADDON}", quantity: 1}}]}}}})',
         f'grantPromotionalEntitlements(input: {{customerId: "{CUSTOMER}", '
         f'grants: [{{featureId: "{FEATURE}", limit: 3, duration: LIFETIME}}]}})',
+        f'reportUsage(input: {{customerId: "{CUSTOMER}", featureId: "{FEATURE}", value: 2}})',
     ]
     for mutation in mutations:
         payload = await gql.mutate(f"mutation {{ {mutation} {{ errors {{ code message }} }} }}")
@@ -195,8 +220,11 @@ async def _check_sanity_in_dev(gql: GraphQLClient) -> None:
         f'addon(id: "{ADDON}") {{ id version }} customers {{ totalCount }} '
         f'customer(id: "{CUSTOMER}") {{ id }} subscription(id: "{SUBSCRIPTION}") {{ id }} '
         f'entitlement(customerId: "{CUSTOMER}", featureId: "{FEATURE}") '
-        "{ hasAccess } }"
+        "{ hasAccess currentUsage } "
+        f'usageHistory(customerId: "{CUSTOMER}", featureId: "{FEATURE}", '
+        'from: "2020-01-01T00:00:00Z") { usage } }'
     )
+    assert sum(period["usage"] for period in data.pop("usageHistory")) == 2
     assert data == {
         "features": {"totalCount": 1},
         "products": {"totalCount": 1},
@@ -209,7 +237,7 @@ async def _check_sanity_in_dev(gql: GraphQLClient) -> None:
         "customers": {"totalCount": 1},
         "customer": {"id": CUSTOMER},
         "subscription": {"id": SUBSCRIPTION},
-        "entitlement": {"hasAccess": True},
+        "entitlement": {"hasAccess": True, "currentUsage": 2.0},
     }
     exported = (await gql.execute("{ exportCatalog }"))["exportCatalog"]
     assert FEATURE in str(exported) and ADDON in str(exported)
@@ -229,9 +257,8 @@ async def test_every_query_root_hides_development(
     other = gql.with_key(key)
     for root, probes in PROBES.items():
         for probe in probes:
-            data = await other.execute(probe.query, probe.variables)
             try:
-                probe.check(data[root], dev)
+                await probe.run(other, root, dev)
             except AssertionError as error:
                 raise AssertionError(f"{observer} sees development via {probe.query}") from error
 
@@ -243,7 +270,7 @@ async def test_development_does_not_see_production(gql: GraphQLClient, tenant: T
     dev = await dev_state(production)
     for root, probes in PROBES.items():
         for probe in probes:
-            probe.check((await gql.execute(probe.query, probe.variables))[root], dev)
+            await probe.run(gql, root, dev)
 
 
 NOT_FOUND_ELSEWHERE = [
@@ -278,6 +305,10 @@ NOT_FOUND_ELSEWHERE = [
     (
         f'revokePromotionalEntitlement(input: {{customerId: "{CUSTOMER}", '
         f'featureId: "{FEATURE}"}})',
+        "CUSTOMER_NOT_FOUND",
+    ),
+    (
+        f'reportUsage(input: {{customerId: "{CUSTOMER}", featureId: "{FEATURE}", value: 1}})',
         "CUSTOMER_NOT_FOUND",
     ),
 ]

@@ -1,0 +1,455 @@
+"""Invoices for subscriptions billed by invoice (`billing.mode = INVOICE`).
+
+Rules (see docs/billing.md):
+* paid periods count from the billing anchor (the trial's end, else the start); an invoice is
+  issued at each period boundary: the first when paid periods begin, then one per renewal;
+* an invoice bills the period that begins in advance (flat fees, per-unit prices, add-ons)
+  and, from the second on, the usage-based charges of the period that just ended, in arrears;
+  a subscription that ends gets a closing invoice for the usage of its last (partial) period;
+* all lines of an invoice follow the terms in force at its issue point; nothing is prorated;
+* nothing is issued when there is nothing to charge (a zero total);
+* due date = issue time + the subscription's payment terms; an invoice still OPEN past its
+  due date cancels the subscription at once (the job); paying it later does not restore it;
+* exactly one invoice per subscription and issue point (a unique constraint), whoever issues.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.customer_entitlements import CatalogView, load_catalog_view
+from app.domain.periods import BillingPeriod, Period, billing_period_for
+from app.domain.pricing import (
+    Line,
+    PricedAddon,
+    Terms,
+    advance_lines,
+    check_billable,
+    total_of,
+    usage_lines,
+)
+from app.domain.subscriptions import ENDED, Dates, billing_anchor, status_at
+from app.errors import DomainError, ErrorCode
+from app.models import Customer, Invoice, Subscription
+from app.store import catalog as catalog_store
+from app.store import customers as customer_store
+from app.store import invoices as store
+
+log = logging.getLogger("allot.invoices")
+
+MAX_POINTS_PER_PASS = 24  # a long-missed subscription catches up over a few passes
+_TICK = timedelta(microseconds=1)
+
+
+# --- terms --------------------------------------------------------------------------------------
+
+
+def _limit_of(options: Mapping[str, Any] | None) -> tuple[bool, Decimal | None]:
+    """(found, limit) of one entitlement's options; limit None = unlimited."""
+    if not options:
+        return False, None
+    if options.get("unlimited"):
+        return True, None
+    if options.get("limit") is not None:
+        return True, Decimal(repr(options["limit"])) if isinstance(
+            options["limit"], float
+        ) else Decimal(options["limit"])
+    return False, None
+
+
+def units_of(
+    feature_id: str, values: Mapping[str, Any], content: Mapping[str, Any], view: CatalogView
+) -> tuple[bool, Decimal | None]:
+    """A PER_UNIT price's quantity: the subscription's own value for the feature, else the
+    plan's limit (the most generous of the plan and its ancestors). Add-ons don't count:
+    they are priced on their own."""
+    found, limit = _limit_of(values.get(feature_id))
+    if found:
+        return found, limit
+    best: tuple[bool, Decimal | None] = (False, None)
+    chain, seen = content, 0
+    while chain and seen < 32:
+        found, limit = _limit_of(chain.get("entitlements", {}).get(feature_id))
+        if found and limit is None:
+            return True, None
+        if found and (not best[0] or (best[1] is not None and limit is not None and limit > best[1])):
+            best = (True, limit)
+        parent = view.plans_by_id.get(chain.get("parent") or "")
+        chain = view.latest(parent) if parent is not None else {}
+        seen += 1
+    return best
+
+
+def terms_at(
+    sub: Subscription, view: CatalogView, feature_names: Mapping[str, str], at: datetime
+) -> Terms:
+    """The subscription's terms in force at `at` (an end-of-period change counts from its
+    effective date, written down by the job or not)."""
+    plan_pk, version = sub.plan_pk, sub.plan_version
+    addons, values, overrides = sub.addons, sub.entitlements, sub.price_overrides
+    change = sub.scheduled_change
+    if change is not None and datetime.fromisoformat(change["effectiveAt"]) <= at:
+        plan = view.plans_by_id.get(change["planId"])
+        if plan is not None:
+            plan_pk, version = plan.pk, change["planVersion"]
+            addons = change.get("addons", [])
+            values = change.get("entitlements", {})
+            overrides = change.get("priceOverrides", [])
+    plan = next(p for p in view.plans_by_id.values() if p.pk == plan_pk)
+    content = view.content(plan_pk, version)
+    prices = tuple(content.get("prices", []))
+    units: dict[str, Decimal | None] = {}
+    for price in prices:
+        if price["model"] == "PER_UNIT":
+            found, limit = units_of(price["featureId"], values, content, view)
+            if found:
+                units[price["featureId"]] = limit
+    priced_addons = []
+    for item in addons:
+        addon = view.addons_by_id.get(item["addonId"])
+        addon_content = view.content(addon.pk, item["version"]) if addon is not None else {}
+        priced_addons.append(
+            PricedAddon(
+                addon_id=item["addonId"],
+                name=addon.name if addon is not None else item["addonId"],
+                quantity=int(item["quantity"]),
+                prices=tuple(addon_content.get("prices", [])),
+            )
+        )
+    return Terms(
+        plan_id=plan.id,
+        plan_name=plan.name,
+        billing_period=sub.billing_period,
+        prices=prices,
+        addons=tuple(priced_addons),
+        units=units,
+        overrides=tuple(overrides),
+        feature_names=feature_names,
+    )
+
+
+async def feature_names(session: AsyncSession, env: uuid.UUID) -> dict[str, str]:
+    return {f.id: f.name for f in (await catalog_store.all_features(session, env)).values()}
+
+
+# --- the schedule -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuePoint:
+    """An instant an invoice is due: it bills `advance` (None at a closing point) and the
+    usage of `arrears` (None at the first point)."""
+
+    at: datetime
+    advance: Period | None
+    arrears: Period | None
+
+
+def issue_points(
+    d: Dates, after: datetime | None, now: datetime, limit: int = MAX_POINTS_PER_PASS
+) -> tuple[list[IssuePoint], datetime | None]:
+    """The issue points after `after` (the last one handled) up to `now`, and the next one
+    after those (None when the subscription's invoicing is over)."""
+    anchor, end = billing_anchor(d), d.end_date
+    step = BillingPeriod(d.billing_period)
+    if end is not None and (end <= anchor or (after is not None and after >= end)):
+        return [], None
+    at = anchor if after is None else billing_period_for(after, step, anchor).end
+    points: list[IssuePoint] = []
+    while len(points) < limit:
+        if end is not None and at >= end:
+            if end > now:
+                return points, end
+            last = billing_period_for(end - _TICK, step, anchor)
+            points.append(IssuePoint(end, None, Period(last.start, end)))
+            return points, None
+        if at > now:
+            return points, at
+        period = billing_period_for(at, step, anchor)
+        arrears = billing_period_for(at - _TICK, step, anchor) if at > anchor else None
+        points.append(IssuePoint(at, period, arrears))
+        at = period.end
+    return points, at
+
+
+# --- issuing ------------------------------------------------------------------------------------
+
+
+def _issuer(settings: Any) -> dict[str, Any]:
+    return {
+        "companyName": settings.company_name,
+        "address": settings.address,
+        "email": settings.email,
+        "taxId": settings.tax_id,
+        "bankDetails": dict(settings.bank_details or {}),
+        "paymentInstructions": settings.payment_instructions,
+    }
+
+
+async def _lines_at(
+    session: AsyncSession, sub: Subscription, terms: Terms, currency: str, point: IssuePoint
+) -> list[Line]:
+    lines: list[Line] = []
+    if point.advance is not None:
+        lines += advance_lines(terms, currency, point.advance)
+    if point.arrears is not None and terms.has_usage_prices():
+        features = sorted(
+            {
+                p["featureId"]
+                for p in [*terms.prices, *(p for a in terms.addons for p in a.prices)]
+                if p["model"] == "USAGE_BASED"
+            }
+        )
+        usage = await store.period_usage(
+            session,
+            sub.customer_pk,
+            sub.resource_id or "",
+            features,
+            point.arrears.start,
+            point.arrears.end,
+        )
+        lines += usage_lines(terms, currency, usage, point.arrears)
+    return lines
+
+
+async def _issue_at(
+    session: AsyncSession,
+    sub: Subscription,
+    customer: Customer,
+    point: IssuePoint,
+    view: CatalogView,
+    names: Mapping[str, str],
+    now: datetime,
+) -> Invoice | None:
+    terms = terms_at(sub, view, names, point.at)
+    currency = check_billable(terms)
+    if currency is None:
+        return None
+    lines = await _lines_at(session, sub, terms, currency, point)
+    total = total_of(lines)
+    if total <= 0 or await store.invoice_at(session, sub.pk, point.at) is not None:
+        return None
+    env = sub.environment_pk
+    number = await store.next_invoice_number(session, env, now)
+    settings = await store.ensure_settings(session, env, now)
+    terms_days = sub.payment_terms_days if sub.payment_terms_days is not None else 30
+    invoice = Invoice(
+        environment_pk=env,
+        id=f"{settings.invoice_prefix}-{number:05d}",
+        customer_pk=sub.customer_pk,
+        subscription_pk=sub.pk,
+        status="OPEN",
+        currency=currency,
+        total=total,
+        lines=[ln.to_json() for ln in lines],
+        period_start=point.at,
+        period_end=point.advance.end if point.advance is not None else None,
+        issued_at=now,
+        due_date=now + timedelta(days=terms_days),
+        issuer=_issuer(settings),
+        bill_to={"customerId": customer.id, "name": customer.name, "email": customer.email},
+        payment_terms_days=terms_days,
+        created_at=now,
+        updated_at=now,
+    )
+    await catalog_store.add(session, invoice)
+    return invoice
+
+
+async def issue_due(
+    session: AsyncSession,
+    sub: Subscription,
+    now: datetime,
+    view: CatalogView | None = None,
+    names: Mapping[str, str] | None = None,
+) -> list[Invoice]:
+    """Issue every invoice of the subscription due by `now` and move its schedule on. The
+    caller holds the customer's lock; the schedule row's lock makes it exactly once."""
+    if sub.billing_mode != "INVOICE":
+        return []
+    schedule = await store.lock_schedule(session, sub, now)
+    points, next_due = issue_points(Dates.of(sub), schedule.invoiced_until, now)
+    issued: list[Invoice] = []
+    if points:
+        view = view or await load_catalog_view(session, sub.environment_pk)
+        names = names if names is not None else await feature_names(session, sub.environment_pk)
+        customer = (await customer_store.customers_by_pks(session, [sub.customer_pk]))[
+            sub.customer_pk
+        ]
+        for point in points:
+            invoice = await _issue_at(session, sub, customer, point, view, names, now)
+            if invoice is not None:
+                issued.append(invoice)
+        schedule.invoiced_until = points[-1].at
+    schedule.next_due_at = next_due
+    schedule.updated_at = now
+    await catalog_store.add(session, schedule)
+    return issued
+
+
+async def after_provisioning(
+    session: AsyncSession, sub: Subscription, now: datetime
+) -> list[Invoice]:
+    """In the provisioning's transaction: refuse terms that could not be invoiced, and issue
+    the first invoice when paid periods begin now (later ones are the job's)."""
+    if sub.billing_mode != "INVOICE":
+        return []
+    view = await load_catalog_view(session, sub.environment_pk)
+    names = await feature_names(session, sub.environment_pk)
+    check_billable(terms_at(sub, view, names, max(now, billing_anchor(Dates.of(sub)))))
+    return await issue_due(session, sub, now, view, names)
+
+
+# --- preview ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preview:
+    currency: str | None
+    lines: list[Line]
+    total: Decimal
+    period: Period | None
+
+
+async def preview(session: AsyncSession, sub: Subscription, now: datetime) -> Preview:
+    """The charges of one billing period on the subscription's terms: the first paid period
+    (or the current one, for a plan change; from its effective date for a scheduled one).
+    Usage-based prices are billed in arrears, so they add nothing here."""
+    d = Dates.of(sub)
+    anchor = billing_anchor(d)
+    step = BillingPeriod(sub.billing_period)
+    change = sub.scheduled_change
+    if change is not None:
+        at = datetime.fromisoformat(change["effectiveAt"])
+    else:
+        at = anchor if anchor >= now else billing_period_for(now, step, anchor).start
+    period = billing_period_for(at, step, anchor)
+    view = await load_catalog_view(session, sub.environment_pk)
+    terms = terms_at(sub, view, await feature_names(session, sub.environment_pk), at)
+    currency = check_billable(terms)
+    if currency is None:
+        return Preview(None, [], Decimal(0), period)
+    lines = advance_lines(terms, currency, period)
+    return Preview(currency, lines, total_of(lines), period)
+
+
+# --- paying and voiding -------------------------------------------------------------------------
+
+
+async def _require(session: AsyncSession, env: uuid.UUID, invoice_id: str) -> Invoice:
+    invoice = await store.get_invoice(session, env, invoice_id, lock=True)
+    if invoice is None:
+        raise DomainError(
+            ErrorCode.INVOICE_NOT_FOUND, f"no invoice {invoice_id!r}", ["invoiceId"]
+        )
+    return invoice
+
+
+async def mark_paid(
+    session: AsyncSession,
+    env: uuid.UUID,
+    invoice_id: str,
+    now: datetime,
+    paid_at: datetime | None = None,
+) -> Invoice:
+    """OPEN -> PAID (at `paid_at`, default now). Paying a paid invoice again changes nothing;
+    a void one cannot be paid."""
+    invoice = await _require(session, env, invoice_id)
+    if invoice.status == "VOID":
+        raise DomainError(
+            ErrorCode.INVOICE_VOIDED, f"invoice {invoice_id!r} is void", ["invoiceId"]
+        )
+    if invoice.status == "PAID":
+        return invoice
+    when = paid_at or now
+    if when.tzinfo is None or when > now or when < invoice.issued_at:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "paidAt must be a time with a zone, between the issue time and now",
+            ["paidAt"],
+        )
+    invoice.status, invoice.paid_at, invoice.updated_at = "PAID", when, now
+    await catalog_store.add(session, invoice)
+    return invoice
+
+
+async def void(session: AsyncSession, env: uuid.UUID, invoice_id: str, now: datetime) -> Invoice:
+    """OPEN -> VOID: nothing is owed (it never cancels the subscription). Voiding a void
+    invoice changes nothing; a paid one cannot be voided."""
+    invoice = await _require(session, env, invoice_id)
+    if invoice.status == "PAID":
+        raise DomainError(
+            ErrorCode.INVOICE_ALREADY_PAID,
+            f"invoice {invoice_id!r} is paid; it cannot be voided",
+            ["invoiceId"],
+        )
+    if invoice.status == "OPEN":
+        invoice.status, invoice.voided_at, invoice.updated_at = "VOID", now, now
+        await catalog_store.add(session, invoice)
+    return invoice
+
+
+def is_overdue(invoice: Invoice, now: datetime) -> bool:
+    return invoice.status == "OPEN" and now > invoice.due_date
+
+
+# --- the job ------------------------------------------------------------------------------------
+
+
+async def cancel_overdue(session: AsyncSession, now: datetime) -> int:
+    """Cancel, now, the subscription of every open invoice past its due date (once per
+    invoice: `overdue_at` records it was handled)."""
+    from app.domain.subscription_changes import cancel_subscription
+
+    handled = 0
+    for invoice in await store.overdue_invoices(session, now):
+        invoice.overdue_at, invoice.updated_at = now, now
+        await catalog_store.add(session, invoice)
+        sub = await session.get(Subscription, invoice.subscription_pk)
+        if sub is not None and status_at(Dates.of(sub), now) not in ENDED:
+            await cancel_subscription(
+                session, sub.environment_pk, {"subscriptionId": sub.id, "at": "IMMEDIATE"}, now
+            )
+            log.info("invoice %s overdue: subscription %s canceled", invoice.id, sub.id)
+        handled += 1
+    return handled
+
+
+async def issue_all_due(session: AsyncSession, now: datetime) -> int:
+    """Issue every due invoice of every subscription billed by invoice; returns how many
+    subscriptions moved. A subscription whose terms cannot be priced is logged and retried
+    an hour later; it never stops the others."""
+    moved = 0
+    views: dict[uuid.UUID, tuple[CatalogView, dict[str, str]]] = {}
+    for sub in await store.subscriptions_to_invoice(session, now):
+        await customer_store.lock_customer(session, sub.customer_pk)
+        await session.refresh(sub)
+        env = sub.environment_pk
+        if env not in views:
+            views[env] = (await load_catalog_view(session, env), await feature_names(session, env))
+        view, names = views[env]
+        try:
+            async with session.begin_nested():
+                await issue_due(session, sub, now, view, names)
+        except DomainError as error:
+            log.warning("subscription %s cannot be invoiced: %s", sub.id, error.message)
+            schedule = await store.lock_schedule(session, sub, now)
+            schedule.next_due_at = now + timedelta(hours=1)
+            await catalog_store.add(session, schedule)
+            continue
+        moved += 1
+    return moved
+
+
+async def run_billing(session: AsyncSession, now: datetime) -> int:
+    """One pass of the billing job: overdue invoices first (a canceled subscription then
+    gets its closing invoice, if any, in the same pass), then due invoices."""
+    return await cancel_overdue(session, now) + await issue_all_due(session, now)

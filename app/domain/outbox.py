@@ -1,0 +1,101 @@
+"""The webhook outbox: `emit` writes an event in the caller's transaction.
+
+The event and one delivery per matching enabled endpoint are inserted by one statement, in
+the transaction of the change that caused the event: if that transaction rolls back, nothing
+was emitted and nothing is sent. The worker (`app.webhook_worker`) delivers after commit.
+Endpoints are matched when the event is emitted: an endpoint created later does not receive
+earlier events. An event no endpoint wants is not stored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+
+# Every event type, with what it means. Receivers switch on these strings: they are stable.
+EVENT_TYPES: dict[str, str] = {
+    "subscription.created": "A subscription was created (provisioned).",
+    "subscription.updated": "A subscription changed: plan, add-ons, values, prices, dates.",
+    "subscription.canceled": "A subscription was canceled (now, or scheduled to end).",
+    "trial.started": "A subscription started a trial.",
+    "trial.ending_soon": "A trial ends in a few days.",
+    "trial.converted": "A trial ended and the subscription became paid.",
+    "trial.expired": "A trial ended without converting.",
+    "usage.threshold_crossed": "Usage reached a threshold (e.g. 80 % or 100 %) of a limit.",
+    "invoice.created": "An invoice was issued.",
+    "invoice.paid": "An invoice was marked paid.",
+    "invoice.overdue": "An invoice is unpaid past its due date.",
+    "entitlements.changed": "A customer's effective entitlements changed.",
+}
+
+_EMIT = text(
+    """
+    WITH targets AS (
+        SELECT pk FROM webhook_endpoints
+        WHERE environment_pk = CAST(:env AS uuid)
+          AND enabled
+          AND (event_types = '[]'::jsonb
+               OR event_types @> jsonb_build_array(CAST(:type AS text)))
+    ), event AS (
+        INSERT INTO webhook_events (pk, environment_pk, type, data, occurred_at)
+        SELECT CAST(:event_pk AS uuid), CAST(:env AS uuid), CAST(:type AS text),
+               CAST(:data AS jsonb), CAST(:now AS timestamptz)
+        WHERE EXISTS (SELECT 1 FROM targets)
+        RETURNING pk
+    )
+    INSERT INTO webhook_deliveries (pk, environment_pk, endpoint_pk, event_pk, status,
+        sequence, attempt_count, next_attempt_at, created_at, updated_at)
+    SELECT gen_random_uuid(), CAST(:env AS uuid), targets.pk, event.pk, 'PENDING', 0, 0,
+           CAST(:now AS timestamptz), CAST(:now AS timestamptz), CAST(:now AS timestamptz)
+    FROM targets CROSS JOIN event
+    """
+).bindparams(bindparam("data", type_=JSONB))
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)  # money stays exact: a string such as "49.00"
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def to_json_data(data: dict[str, Any]) -> dict[str, Any]:
+    """The event's data as plain JSON values: datetimes ISO-8601 in UTC ("…Z"), decimals as
+    strings, UUIDs and enums as strings."""
+    dumped = orjson.dumps(data, default=_default, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
+    loaded: dict[str, Any] = orjson.loads(dumped)
+    return loaded
+
+
+async def emit(
+    session: AsyncSession,
+    env: uuid.UUID,
+    event_type: str,
+    data: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Record `event_type` with `data` for environment `env`, in the session's transaction.
+
+    Raises ValueError for an unknown event type or a naive `now` (programming errors)."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown webhook event type {event_type!r}")
+    if now.tzinfo is None:
+        raise ValueError("emit needs an aware datetime")
+    await session.execute(
+        _EMIT,
+        {
+            "env": env,
+            "type": event_type,
+            "event_pk": uuid.uuid4(),
+            "data": to_json_data(data),
+            "now": now,
+        },
+    )

@@ -1,0 +1,114 @@
+"""The audit log query: who changed what, when, with before and after."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from app.context import Context
+from app.models.audit import AuditEntry as AuditRow
+from app.schema.common import (
+    ClientError,
+    Connection,
+    ServerKeyOnly,
+    connection,
+    decode_cursor,
+    page_size,
+)
+from app.store import audit as store
+
+
+@strawberry.type(description="One change recorded by the audit log.")
+class AuditEntry:
+    id: strawberry.ID = strawberry.field(description="Sequence number of the entry.")
+    occurred_at: datetime = strawberry.field(description="When the change was committed.")
+    actor_key_id: strawberry.ID | None = strawberry.field(
+        description="The API key that made the change (null for the system)."
+    )
+    actor_kind: str | None = strawberry.field(description="server, client or system.")
+    operation: str = strawberry.field(description="The mutation (or job) that made it.")
+    request_id: str | None = strawberry.field(description="The request id (X-Request-Id).")
+    entity_type: str = strawberry.field(description="FEATURE, PRODUCT, PLAN, ADDON, …")
+    entity_id: str = strawberry.field(description="The entity's id.")
+    action: str = strawberry.field(description="CREATE, UPDATE or DELETE.")
+    before: JSON | None = strawberry.field(description="The entity before (null on CREATE).")
+    after: JSON | None = strawberry.field(description="The entity after (null on DELETE).")
+
+
+def entry_view(row: AuditRow) -> AuditEntry:
+    return AuditEntry(
+        id=strawberry.ID(str(row.seq)),
+        occurred_at=row.occurred_at,
+        actor_key_id=strawberry.ID(str(row.actor_key_pk)) if row.actor_key_pk else None,
+        actor_kind=row.actor_kind,
+        operation=row.operation,
+        request_id=row.request_id,
+        entity_type=row.entity_type,
+        entity_id=row.entity_id,
+        action=row.action,
+        before=row.before,
+        after=row.after,
+    )
+
+
+@strawberry.type
+class AuditQuery:
+    @strawberry.field(
+        description="The environment's audit log, newest first, with filters.",
+        permission_classes=[ServerKeyOnly],
+    )
+    async def audit_log(
+        self,
+        info: Info[Context, None],
+        first: Annotated[int | None, strawberry.argument(description="Page size (≤ 100).")] = None,
+        after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
+        entity_type: Annotated[
+            str | None, strawberry.argument(description="Only this entity type.")
+        ] = None,
+        entity_id: Annotated[
+            str | None, strawberry.argument(description="Only this entity id.")
+        ] = None,
+        operation: Annotated[
+            str | None, strawberry.argument(description="Only this mutation.")
+        ] = None,
+        action: Annotated[
+            str | None, strawberry.argument(description="CREATE, UPDATE or DELETE.")
+        ] = None,
+        actor_key_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Only changes made with this key."),
+        ] = None,
+        since: Annotated[
+            datetime | None, strawberry.argument(description="From this instant.")
+        ] = None,
+        until: Annotated[
+            datetime | None, strawberry.argument(description="Before this instant.")
+        ] = None,
+    ) -> Connection[AuditEntry]:
+        ctx = info.context
+        size = page_size(first, ctx.settings.max_page_size)
+        cursor = decode_cursor(after)
+        try:
+            seq = int(cursor) if cursor is not None else None
+            key = uuid.UUID(str(actor_key_id)) if actor_key_id is not None else None
+        except ValueError:
+            raise ClientError("malformed cursor or key id", "INVALID_INPUT") from None
+        filters: dict[str, Any] = {
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "operation": operation,
+            "action": action,
+            "actor_key_pk": key,
+            "since": since,
+            "until": until,
+        }
+        async with ctx.db.session() as session:
+            page = await store.list_entries(session, ctx.environment_pk, size, seq, filters)
+        return connection(
+            page.items, page.has_next, page.total, entry_view, key=lambda r: str(r.seq)
+        )

@@ -1,0 +1,35 @@
+"""SQL for reading the audit log (entries are written by app.domain.audit)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models.audit import AuditEntry
+from app.store.catalog import Page
+
+
+async def list_entries(session: AsyncSession, env: uuid.UUID, first: int, after: int | None,
+                       filters: dict[str, Any]) -> Page[AuditEntry]:
+    """Newest first; `after` is the `seq` of the last entry of the previous page."""
+    conditions: list[Any] = [AuditEntry.environment_pk == env]
+    for name in ("entity_type", "entity_id", "operation", "action", "actor_key_pk"):
+        if filters.get(name) is not None:
+            conditions.append(getattr(AuditEntry, name) == filters[name])
+    since: datetime | None = filters.get("since")
+    until: datetime | None = filters.get("until")
+    if since is not None:
+        conditions.append(AuditEntry.occurred_at >= since)  # type: ignore[operator]
+    if until is not None:
+        conditions.append(AuditEntry.occurred_at < until)  # type: ignore[operator]
+    query = select(AuditEntry).where(*conditions)
+    if after is not None:
+        query = query.where(AuditEntry.seq < after)  # type: ignore[operator]
+    rows = list((await session.execute(
+        query.order_by(AuditEntry.seq.desc()).limit(first + 1))).scalars())  # type: ignore[union-attr]
+    total = await session.execute(select(func.count()).select_from(AuditEntry).where(*conditions))
+    return Page(items=rows[:first], has_next=len(rows) > first, total=int(total.scalar_one()))

@@ -1,0 +1,301 @@
+"""SQL for billing: settings and the invoice sequence, invoices, invoice schedules, and the
+usage of a billing period."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, text, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import BillingSettings, Invoice, InvoiceSchedule, Subscription
+from app.store.usage import NO_PERIOD
+
+
+def new_link_secret() -> str:
+    return secrets.token_hex(32)
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+
+async def get_settings(
+    session: AsyncSession, env: uuid.UUID, *, lock: bool = False
+) -> BillingSettings | None:
+    query = select(BillingSettings).where(BillingSettings.environment_pk == env)
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalars().first()
+
+
+async def ensure_settings(session: AsyncSession, env: uuid.UUID, now: datetime) -> BillingSettings:
+    """The environment's settings row, created with defaults (and a link secret) if missing,
+    locked for the rest of the transaction."""
+    await session.execute(
+        insert(BillingSettings)
+        .values(environment_pk=env, bank_details={}, link_secret=new_link_secret(), updated_at=now)
+        .on_conflict_do_nothing(index_elements=[BillingSettings.environment_pk])
+    )
+    found = await get_settings(session, env, lock=True)
+    assert found is not None
+    await session.refresh(found)
+    return found
+
+
+async def next_invoice_number(session: AsyncSession, env: uuid.UUID, now: datetime) -> int:
+    """Take the next number of the environment's invoice sequence: one atomic statement (the
+    row lock it takes serialises issuers until the transaction ends, so numbers have no gaps
+    from concurrent issuers and never repeat)."""
+    statement = (
+        insert(BillingSettings)
+        .values(
+            environment_pk=env,
+            bank_details={},
+            link_secret=new_link_secret(),
+            next_invoice_number=2,
+            updated_at=now,
+        )
+        .on_conflict_do_update(
+            index_elements=[BillingSettings.environment_pk],
+            set_={"next_invoice_number": BillingSettings.next_invoice_number + 1},
+        )
+        .returning(BillingSettings.next_invoice_number)
+    )
+    return int((await session.execute(statement)).scalar_one()) - 1
+
+
+async def link_secrets(
+    session: AsyncSession, envs: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    query = select(BillingSettings.environment_pk, BillingSettings.link_secret).where(
+        BillingSettings.environment_pk.in_(list(envs))  # type: ignore[attr-defined]
+    )
+    return {row[0]: row[1] for row in (await session.execute(query)).all()}
+
+
+# --- invoices -----------------------------------------------------------------------------------
+
+
+async def get_invoice(
+    session: AsyncSession, env: uuid.UUID, invoice_id: str, *, lock: bool = False
+) -> Invoice | None:
+    query = select(Invoice).where(Invoice.environment_pk == env, Invoice.id == invoice_id)
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalars().first()
+
+
+async def invoice_by_pk(session: AsyncSession, pk: uuid.UUID) -> Invoice | None:
+    return await session.get(Invoice, pk)
+
+
+async def invoice_at(
+    session: AsyncSession, subscription_pk: uuid.UUID, period_start: datetime
+) -> Invoice | None:
+    query = select(Invoice).where(
+        Invoice.subscription_pk == subscription_pk, Invoice.period_start == period_start
+    )
+    return (await session.execute(query)).scalars().first()
+
+
+@dataclass
+class InvoicePage:
+    items: list[Invoice]
+    has_next: bool
+    total: int
+
+
+def cursor_of(invoice: Invoice) -> str:
+    return f"{invoice.issued_at.isoformat()}|{invoice.id}"
+
+
+async def list_invoices(
+    session: AsyncSession,
+    env: uuid.UUID,
+    first: int,
+    after: str | None,
+    *,
+    customer_pk: uuid.UUID | None = None,
+    subscription_pk: uuid.UUID | None = None,
+    status: str | None = None,
+) -> InvoicePage:
+    """Newest first (issue time, then id); `after` is a cursor from `cursor_of`."""
+    filters: list[Any] = [Invoice.environment_pk == env]
+    if customer_pk is not None:
+        filters.append(Invoice.customer_pk == customer_pk)
+    if subscription_pk is not None:
+        filters.append(Invoice.subscription_pk == subscription_pk)
+    if status is not None:
+        filters.append(Invoice.status == status)
+    query = select(Invoice).where(*filters)
+    if after is not None:
+        issued, _, invoice_id = after.partition("|")
+        query = query.where(
+            tuple_(Invoice.issued_at, Invoice.id) < (datetime.fromisoformat(issued), invoice_id)
+        )
+    query = query.order_by(Invoice.issued_at.desc(), Invoice.id.desc())  # type: ignore[attr-defined]
+    rows = list((await session.execute(query.limit(first + 1))).scalars())
+    total = await session.execute(select(func.count()).select_from(Invoice).where(*filters))
+    return InvoicePage(rows[:first], len(rows) > first, int(total.scalar_one()))
+
+
+async def invoices_of_subscriptions(
+    session: AsyncSession, env: uuid.UUID, subscription_ids: Sequence[str]
+) -> dict[str, list[Invoice]]:
+    query = (
+        select(Subscription.id, Invoice)
+        .join(Subscription, Subscription.pk == Invoice.subscription_pk)
+        .where(
+            Invoice.environment_pk == env,
+            Subscription.id.in_(list(subscription_ids)),  # type: ignore[attr-defined]
+        )
+        .order_by(Invoice.issued_at.desc(), Invoice.id.desc())  # type: ignore[attr-defined]
+    )
+    found: dict[str, list[Invoice]] = {i: [] for i in subscription_ids}
+    for subscription_id, invoice in (await session.execute(query)).all():
+        found[subscription_id].append(invoice)
+    return found
+
+
+async def invoices_of_customers(
+    session: AsyncSession, customer_pks: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Invoice]]:
+    query = (
+        select(Invoice)
+        .where(Invoice.customer_pk.in_(list(customer_pks)))  # type: ignore[attr-defined]
+        .order_by(Invoice.issued_at.desc(), Invoice.id.desc())  # type: ignore[attr-defined]
+    )
+    found: dict[uuid.UUID, list[Invoice]] = {pk: [] for pk in customer_pks}
+    for invoice in (await session.execute(query)).scalars():
+        found[invoice.customer_pk].append(invoice)
+    return found
+
+
+async def overdue_invoices(session: AsyncSession, now: datetime, limit: int = 200) -> list[Invoice]:
+    """Open invoices past their due date that the job has not handled yet; claimed with
+    SKIP LOCKED so several workers never handle one twice."""
+    query = (
+        select(Invoice)
+        .where(
+            Invoice.status == "OPEN",
+            Invoice.due_date < now,
+            Invoice.overdue_at.is_(None),  # type: ignore[union-attr]
+        )
+        .order_by(Invoice.due_date)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+# --- schedules ----------------------------------------------------------------------------------
+
+
+async def lock_schedule(
+    session: AsyncSession, subscription: Subscription, now: datetime
+) -> InvoiceSchedule:
+    await session.execute(
+        insert(InvoiceSchedule)
+        .values(
+            subscription_pk=subscription.pk,
+            environment_pk=subscription.environment_pk,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[InvoiceSchedule.subscription_pk])
+    )
+    query = (
+        select(InvoiceSchedule)
+        .where(InvoiceSchedule.subscription_pk == subscription.pk)
+        .with_for_update()
+    )
+    schedule = (await session.execute(query)).scalars().one()
+    await session.refresh(schedule)
+    return schedule
+
+
+async def subscriptions_to_invoice(
+    session: AsyncSession, now: datetime, limit: int = 200
+) -> list[Subscription]:
+    """Subscriptions billed by invoice with an issue point due: never handled yet (and paid
+    periods have begun), their next boundary reached, or an end reached that their schedule
+    has not closed. No row locks here: the caller takes the customer's lock, then the
+    schedule's, and checks again."""
+    anchor = func.coalesce(Subscription.trial_end_date, Subscription.start_date)
+    query = (
+        select(Subscription)
+        .outerjoin(InvoiceSchedule, InvoiceSchedule.subscription_pk == Subscription.pk)
+        .where(
+            Subscription.billing_mode == "INVOICE",
+            anchor <= now,
+            or_(
+                and_(
+                    InvoiceSchedule.subscription_pk.is_(None),  # type: ignore[attr-defined]
+                    or_(Subscription.end_date.is_(None), Subscription.end_date > anchor),  # type: ignore[union-attr, operator]
+                ),
+                InvoiceSchedule.next_due_at <= now,  # type: ignore[operator]
+                and_(
+                    Subscription.end_date <= now,  # type: ignore[operator]
+                    Subscription.end_date > anchor,  # type: ignore[operator]
+                    or_(
+                        InvoiceSchedule.invoiced_until.is_(None),  # type: ignore[union-attr]
+                        InvoiceSchedule.invoiced_until < Subscription.end_date,  # type: ignore[operator]
+                    ),
+                ),
+            ),
+        )
+        .order_by(anchor)
+        .limit(limit)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+# --- usage of a billing period ------------------------------------------------------------------
+
+_USAGE_SQL = text(
+    """
+SELECT feature_id,
+       sum(value) FILTER (WHERE period_start >= :start AND period_start < :end) AS in_period,
+       count(*) FILTER (WHERE period_start >= :start AND period_start < :end) AS periods,
+       max(value) FILTER (WHERE period_start = :never) AS lifetime
+FROM usage_counters
+WHERE customer_pk = :customer AND resource_key = :resource AND feature_id = ANY(:features)
+GROUP BY feature_id
+"""
+)
+
+
+async def period_usage(
+    session: AsyncSession,
+    customer_pk: uuid.UUID,
+    resource_key: str,
+    features: Sequence[str],
+    start: datetime,
+    end: datetime,
+) -> dict[str, Decimal]:
+    """Usage of each feature in a billing period: the sum of its usage periods that start in
+    it; for a feature that never resets, its counter's value now."""
+    if not features:
+        return {}
+    rows = await session.execute(
+        _USAGE_SQL,
+        {
+            "start": start,
+            "end": end,
+            "never": NO_PERIOD,
+            "customer": customer_pk,
+            "resource": resource_key,
+            "features": list(features),
+        },
+    )
+    usage: dict[str, Decimal] = {}
+    for feature_id, in_period, periods, lifetime in rows.all():
+        value = in_period if periods else lifetime
+        usage[feature_id] = Decimal(repr(float(value or 0.0)))
+    return usage
