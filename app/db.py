@@ -133,13 +133,18 @@ class Database:
         )
         self._pool: asyncpg.Pool | None = None
         self._pool_size = pool_size
+        self._pool_lock = asyncio.Lock()
 
     async def pool(self) -> asyncpg.Pool:
         if self._pool is None:
-            self._pool = await asyncpg.create_pool(
-                self.url, min_size=1, max_size=self._pool_size * 2, init=_init_connection,
-                reset=_no_reset,
-            )
+            # Concurrent first callers (a burst of requests on a fresh process) must share
+            # one pool: without the lock each created its own and all but one leaked.
+            async with self._pool_lock:
+                if self._pool is None:
+                    self._pool = await asyncpg.create_pool(
+                        self.url, min_size=1, max_size=self._pool_size * 2,
+                        init=_init_connection, reset=_no_reset,
+                    )
         return self._pool
 
     @asynccontextmanager

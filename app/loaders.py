@@ -13,6 +13,7 @@ from app.db import Database
 from app.domain import checks
 from app.store import catalog as catalog_store
 from app.store import customers as customer_store
+from app.store import invoices as invoice_store
 
 
 class Loaders:
@@ -26,6 +27,10 @@ class Loaders:
         self.subscriptions_by_customer = DataLoader(self._subscriptions_by_customer)
         self.promotions_by_customer = DataLoader(self._promotions_by_customer)
         self.entitlements_by_customer = DataLoader(self._entitlements_by_customer)
+        self.invoices_by_subscription_id = DataLoader(self._invoices_by_subscription_id)
+        self.invoices_by_customer = DataLoader(self._invoices_by_customer)
+        self.subscription_view_by_pk = DataLoader(self._subscription_views_by_pk)
+        self.billing_link_secret = DataLoader(self._billing_link_secrets)
 
     async def _features_by_id(self, ids: list[str]) -> list[Any]:
         async with self.db.session() as session:
@@ -83,3 +88,45 @@ class Loaders:
             self.db, self.environment_pk, pks, self.clock.now()
         )
         return [found.get(pk, []) for pk in pks]
+
+    async def _invoices_by_subscription_id(self, ids: list[str]) -> list[Any]:
+        from app.schema.billing_types import invoice_view
+
+        now = self.clock.now()
+        async with self.db.session() as session:
+            found = await invoice_store.invoices_of_subscriptions(session, self.environment_pk, ids)
+        return [[invoice_view(r, now) for r in found.get(i, [])] for i in ids]
+
+    async def _invoices_by_customer(self, pks: list[uuid.UUID]) -> list[Any]:
+        from app.schema.billing_types import invoice_view
+
+        now = self.clock.now()
+        async with self.db.session() as session:
+            found = await invoice_store.invoices_of_customers(session, pks)
+        env = self.environment_pk
+        return [[invoice_view(r, now) for r in found[pk] if r.environment_pk == env] for pk in pks]
+
+    async def _subscription_views_by_pk(self, pks: list[uuid.UUID]) -> list[Any]:
+        from app.schema.customer_types import subscription_view
+
+        now = self.clock.now()
+        async with self.db.session() as session:
+            subs = await invoice_store.subscriptions_by_pks(session, pks)
+            subs = {pk: s for pk, s in subs.items() if s.environment_pk == self.environment_pk}
+            customers = await customer_store.customers_by_pks(
+                session, list({s.customer_pk for s in subs.values()})
+            )
+            plans = await catalog_store.packages_by_pks(
+                session, list({s.plan_pk for s in subs.values()})
+            )
+        return [
+            subscription_view(s, plans[s.plan_pk].id, customers[s.customer_pk].id, now)
+            if (s := subs.get(pk)) is not None
+            else None
+            for pk in pks
+        ]
+
+    async def _billing_link_secrets(self, envs: list[uuid.UUID]) -> list[Any]:
+        async with self.db.session() as session:
+            found = await invoice_store.link_secrets(session, envs)
+        return [found.get(env) for env in envs]

@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from app.billing_pages import invoice_pdf, payment_page
 from app.clock import Clock
 from app.db import Database
 from app.graphiql import graphiql_html, static_files_dir
@@ -61,7 +62,8 @@ def create_app(
         job = None
         if settings.jobs_interval > 0:
             job = asyncio.create_task(run_forever(db, app.state.services.clock,
-                                                  settings.jobs_interval))
+                                                  settings.jobs_interval,
+                                                  settings.idempotency_retention_days))
         webhooks = None
         if settings.webhook_interval > 0:
             webhooks = asyncio.create_task(run_webhooks_forever(
@@ -84,6 +86,8 @@ def create_app(
         Route("/v1/customers/{customer_id}/entitlements/{feature_id}", entitlement_route,
               methods=["GET"]),
         Route("/v1/customers/{customer_id}/entitlements", entitlements_route, methods=["GET"]),
+        Route("/invoices/{token}.pdf", invoice_pdf, methods=["GET"]),
+        Route("/pay/{token}", payment_page, methods=["GET"]),
         Mount(
             "/static/graphiql",
             app=StaticFiles(directory=static_files_dir()),

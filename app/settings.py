@@ -30,6 +30,10 @@ class Settings:
     max_page_size: int = 100
     log_level: str = "INFO"
     jobs_interval: float = 0.0  # seconds between background passes; 0 = off (tests, CLI)
+    idempotency_retention_days: int = 7  # usage idempotency keys kept; <= 0 = kept forever
+    public_url: str = ""  # base of the links handed out (invoice PDFs, payment pages)
+    invoice_link_days: int = 30  # how long an invoice link stays valid
+    invoice_font: str = ""  # a TTF for invoice PDFs; empty = a system DejaVu Sans, if any
     webhook_interval: float = 0.0  # seconds between webhook delivery passes; 0 = off
     webhook_timeout: float = 10.0  # seconds a receiver may take to answer one delivery
 
@@ -46,6 +50,10 @@ class Settings:
             max_batch=_int("ALLOT_MAX_BATCH", 10),
             log_level=os.environ.get("ALLOT_LOG_LEVEL", "INFO"),
             jobs_interval=float(os.environ.get("ALLOT_JOBS_INTERVAL", "30")),
+            idempotency_retention_days=_int("ALLOT_IDEMPOTENCY_RETENTION_DAYS", 7),
+            public_url=os.environ.get("ALLOT_PUBLIC_URL", ""),
+            invoice_link_days=_int("ALLOT_INVOICE_LINK_DAYS", 30),
+            invoice_font=os.environ.get("ALLOT_INVOICE_FONT", ""),
             webhook_interval=float(os.environ.get("ALLOT_WEBHOOK_INTERVAL", "2")),
             webhook_timeout=float(os.environ.get("ALLOT_WEBHOOK_TIMEOUT", "10")),
         )

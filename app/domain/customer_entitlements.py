@@ -273,12 +273,19 @@ async def refresh(
     """Recompute and store the entitlements of customers (caller holds their row locks)."""
     if not customer_pks:
         return {}
+    from app.domain import notifications  # imported late: notifications imports the engine
+
     view = view or await load_catalog_view(session, env)
     subs = await store.subscriptions_of(session, customer_pks)
     promos = await store.promotions_of(session, customer_pks, now)
+    previous = await store.cached_entitlements(session, customer_pks)
+    customers = await store.customers_by_pks(session, customer_pks)
     results = {}
     for pk in customer_pks:
         computed = compute(subs.get(pk, []), promos.get(pk, []), view, now)
+        before = previous[pk].entitlements if pk in previous else {}
+        await notifications.entitlements_changed(session, env, customers[pk].id, before,
+                                                 computed.entitlements, now)
         await store.save_entitlements(
             session,
             pk,

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import asyncpg
+
 from app.db import Database
 from app.domain import checks
 from app.domain.usage import THRESHOLDS, check_key, check_timestamp
@@ -25,6 +27,10 @@ from app.store import usage as store
 
 MAX_EVENTS = 1000
 GroupKey = tuple[uuid.UUID, str, str, datetime]
+
+
+class _OutOfRange(Exception):
+    """A batch's contribution to a counter is not a finite number."""
 
 
 @dataclass
@@ -135,14 +141,21 @@ async def report_events(db: Database, env: uuid.UUID, raw_events: list[Mapping[s
         meters = await store.meters_for(conn, env, [e.name for e in known])
         if not known:
             return EventsResult(0, 0, errors)
-        async with conn.transaction():
-            new = await store.insert_events(
-                conn, env, [e.key for e in known],
-                [customers[e.customer_id]["pk"] for e in known], [e.name for e in known],
-                [e.resource_id for e in known], [e.at for e in known],
-                [e.dimensions for e in known], now)
-            fresh = [e for e in known if e.key in new]
-            crossings = await _aggregate(conn, env, fresh, customers, entitlements, meters, now)
+        try:
+            async with conn.transaction():
+                new = await store.insert_events(
+                    conn, env, [e.key for e in known],
+                    [customers[e.customer_id]["pk"] for e in known], [e.name for e in known],
+                    [e.resource_id for e in known], [e.at for e in known],
+                    [e.dimensions for e in known], now)
+                fresh = [e for e in known if e.key in new]
+                crossings = await _aggregate(conn, env, fresh, customers, entitlements, meters,
+                                             now)
+        except (asyncpg.NumericValueOutOfRangeError, _OutOfRange):
+            # A counter would overflow: the batch is rolled back whole, nothing recorded.
+            return EventsResult(0, 0, [*errors, DomainError(
+                ErrorCode.INVALID_INPUT, "the events would push usage out of range",
+                ["events"])])
     unique_new = len({e.key for e in fresh})
     return EventsResult(unique_new, len(known) - unique_new, errors, crossings)
 
@@ -205,6 +218,8 @@ async def _aggregate(conn: Any, env: uuid.UUID, events: list[_Event],
             if fold == "MAX" and group.latest is None:
                 continue
             value = group.latest[1] if fold == "LATEST" and group.latest else group.total
+            if not math.isfinite(value):
+                raise _OutOfRange
             stamp = group.latest[0] if group.latest and fold != "ADD" else None
             rows.append((*key, group.period_end, value, stamp))
             limits[key] = group.limit

@@ -7,9 +7,12 @@ Rules (see docs/billing.md):
   and, from the second on, the usage-based charges of the period that just ended, in arrears;
   a subscription that ends gets a closing invoice for the usage of its last (partial) period;
 * all lines of an invoice follow the terms in force at its issue point; nothing is prorated;
+  a period the subscription had already stopped running when its invoice went out is not
+  billed in advance;
 * nothing is issued when there is nothing to charge (a zero total);
-* due date = issue time + the subscription's payment terms; an invoice still OPEN past its
-  due date cancels the subscription at once (the job); paying it later does not restore it;
+* due date = issue time + the subscription's payment terms; an invoice still OPEN when its
+  due date comes cancels the subscription at once (the job); paying it later does not
+  restore it;
 * exactly one invoice per subscription and issue point (a unique constraint), whoever issues.
 """
 
@@ -25,11 +28,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.billing_terms import feature_names, terms_at
 from app.domain.customer_entitlements import CatalogView, load_catalog_view
 from app.domain.periods import BillingPeriod, Period, billing_period_for
 from app.domain.pricing import (
     Line,
-    PricedAddon,
     Terms,
     advance_lines,
     check_billable,
@@ -47,97 +50,6 @@ log = logging.getLogger("allot.invoices")
 
 MAX_POINTS_PER_PASS = 24  # a long-missed subscription catches up over a few passes
 _TICK = timedelta(microseconds=1)
-
-
-# --- terms --------------------------------------------------------------------------------------
-
-
-def _limit_of(options: Mapping[str, Any] | None) -> tuple[bool, Decimal | None]:
-    """(found, limit) of one entitlement's options; limit None = unlimited."""
-    if not options:
-        return False, None
-    if options.get("unlimited"):
-        return True, None
-    if options.get("limit") is not None:
-        return True, Decimal(repr(options["limit"])) if isinstance(
-            options["limit"], float
-        ) else Decimal(options["limit"])
-    return False, None
-
-
-def units_of(
-    feature_id: str, values: Mapping[str, Any], content: Mapping[str, Any], view: CatalogView
-) -> tuple[bool, Decimal | None]:
-    """A PER_UNIT price's quantity: the subscription's own value for the feature, else the
-    plan's limit (the most generous of the plan and its ancestors). Add-ons don't count:
-    they are priced on their own."""
-    found, limit = _limit_of(values.get(feature_id))
-    if found:
-        return found, limit
-    best: tuple[bool, Decimal | None] = (False, None)
-    chain, seen = content, 0
-    while chain and seen < 32:
-        found, limit = _limit_of(chain.get("entitlements", {}).get(feature_id))
-        if found and limit is None:
-            return True, None
-        if found and (not best[0] or (best[1] is not None and limit is not None and limit > best[1])):
-            best = (True, limit)
-        parent = view.plans_by_id.get(chain.get("parent") or "")
-        chain = view.latest(parent) if parent is not None else {}
-        seen += 1
-    return best
-
-
-def terms_at(
-    sub: Subscription, view: CatalogView, feature_names: Mapping[str, str], at: datetime
-) -> Terms:
-    """The subscription's terms in force at `at` (an end-of-period change counts from its
-    effective date, written down by the job or not)."""
-    plan_pk, version = sub.plan_pk, sub.plan_version
-    addons, values, overrides = sub.addons, sub.entitlements, sub.price_overrides
-    change = sub.scheduled_change
-    if change is not None and datetime.fromisoformat(change["effectiveAt"]) <= at:
-        plan = view.plans_by_id.get(change["planId"])
-        if plan is not None:
-            plan_pk, version = plan.pk, change["planVersion"]
-            addons = change.get("addons", [])
-            values = change.get("entitlements", {})
-            overrides = change.get("priceOverrides", [])
-    plan = next(p for p in view.plans_by_id.values() if p.pk == plan_pk)
-    content = view.content(plan_pk, version)
-    prices = tuple(content.get("prices", []))
-    units: dict[str, Decimal | None] = {}
-    for price in prices:
-        if price["model"] == "PER_UNIT":
-            found, limit = units_of(price["featureId"], values, content, view)
-            if found:
-                units[price["featureId"]] = limit
-    priced_addons = []
-    for item in addons:
-        addon = view.addons_by_id.get(item["addonId"])
-        addon_content = view.content(addon.pk, item["version"]) if addon is not None else {}
-        priced_addons.append(
-            PricedAddon(
-                addon_id=item["addonId"],
-                name=addon.name if addon is not None else item["addonId"],
-                quantity=int(item["quantity"]),
-                prices=tuple(addon_content.get("prices", [])),
-            )
-        )
-    return Terms(
-        plan_id=plan.id,
-        plan_name=plan.name,
-        billing_period=sub.billing_period,
-        prices=prices,
-        addons=tuple(priced_addons),
-        units=units,
-        overrides=tuple(overrides),
-        feature_names=feature_names,
-    )
-
-
-async def feature_names(session: AsyncSession, env: uuid.UUID) -> dict[str, str]:
-    return {f.id: f.name for f in (await catalog_store.all_features(session, env)).values()}
 
 
 # --- the schedule -------------------------------------------------------------------------------
@@ -233,6 +145,11 @@ async def _issue_at(
     currency = check_billable(terms)
     if currency is None:
         return None
+    end = sub.end_date
+    if point.advance is not None and end is not None and end <= now and end < point.advance.end:
+        # It ended before this invoice went out (canceled for non-payment as the period
+        # began, or while the job was down): the period it will not run is not billed.
+        point = IssuePoint(point.at, None, point.arrears)
     lines = await _lines_at(session, sub, terms, currency, point)
     total = total_of(lines)
     if total <= 0 or await store.invoice_at(session, sub.pk, point.at) is not None:
@@ -347,9 +264,7 @@ async def preview(session: AsyncSession, sub: Subscription, now: datetime) -> Pr
 async def _require(session: AsyncSession, env: uuid.UUID, invoice_id: str) -> Invoice:
     invoice = await store.get_invoice(session, env, invoice_id, lock=True)
     if invoice is None:
-        raise DomainError(
-            ErrorCode.INVOICE_NOT_FOUND, f"no invoice {invoice_id!r}", ["invoiceId"]
-        )
+        raise DomainError(ErrorCode.INVOICE_NOT_FOUND, f"no invoice {invoice_id!r}", ["invoiceId"])
     return invoice
 
 
@@ -398,7 +313,8 @@ async def void(session: AsyncSession, env: uuid.UUID, invoice_id: str, now: date
 
 
 def is_overdue(invoice: Invoice, now: datetime) -> bool:
-    return invoice.status == "OPEN" and now > invoice.due_date
+    """Still open at or after its due date: the payment terms are up."""
+    return invoice.status == "OPEN" and now >= invoice.due_date
 
 
 # --- the job ------------------------------------------------------------------------------------
@@ -436,6 +352,8 @@ async def issue_all_due(session: AsyncSession, now: datetime) -> int:
         if env not in views:
             views[env] = (await load_catalog_view(session, env), await feature_names(session, env))
         view, names = views[env]
+        schedule = await store.lock_schedule(session, sub, now)
+        before = schedule.invoiced_until
         try:
             async with session.begin_nested():
                 await issue_due(session, sub, now, view, names)
@@ -445,7 +363,7 @@ async def issue_all_due(session: AsyncSession, now: datetime) -> int:
             schedule.next_due_at = now + timedelta(hours=1)
             await catalog_store.add(session, schedule)
             continue
-        moved += 1
+        moved += schedule.invoiced_until != before
     return moved
 
 

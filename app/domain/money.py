@@ -25,6 +25,13 @@ def to_money(amount: Decimal, currency: str) -> Decimal:
         return amount.quantize(Decimal(1).scaleb(-minor_units(currency)), ROUND_HALF_EVEN)
 
 
+def plain_quantity(value: Decimal) -> Decimal:
+    """A quantity without trailing zeros or an exponent: 2000.0 -> 2000, 0.30 -> 0.3."""
+    if value == value.to_integral_value():
+        return value.quantize(Decimal(1))
+    return value.normalize()
+
+
 def decimal_of(value: Any) -> Decimal:
     """A canonical catalog number (int/float) or money string as an exact Decimal. Floats go
     through their shortest repr (1500.0 -> 1500.0, 0.1 -> 0.1), never their binary value."""
@@ -88,3 +95,29 @@ def tier_parts(quantity: Decimal, tiers: Sequence[Mapping[str, Any]], mode: str)
                 return parts
         lower = upper if upper is not None else lower
     return parts  # pragma: no cover - the last tier is open-ended (checked at publish)
+
+
+# --- formatting ---------------------------------------------------------------------------------
+
+
+def _places(amount: Decimal) -> int:
+    exponent = amount.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def format_money(amount: Decimal, currency: str) -> str:
+    """An amount as printed on invoices: the ISO code, then the number with thousands
+    separators and the currency's minor units ("USD 4,900.00", "JPY 12,000")."""
+    return f"{currency} {to_money(amount, currency):,.{minor_units(currency)}f}"
+
+
+def format_unit_amount(amount: Decimal, currency: str) -> str:
+    """A unit price: at least the currency's minor units, more when the price has them
+    ("USD 0.002")."""
+    places = max(minor_units(currency), _places(amount))
+    return f"{currency} {amount:,.{places}f}"
+
+
+def format_quantity(quantity: Decimal) -> str:
+    """A quantity without trailing zeros: "1", "12,000", "0.3"."""
+    return f"{quantity:,.{_places(quantity)}f}"

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal, localcontext
 from typing import Any
 
-from app.domain.money import ZERO, decimal_of, tier_parts, to_money
+from app.domain.money import ZERO, decimal_of, plain_quantity, tier_parts, to_money
 from app.domain.periods import Period
 from app.errors import DomainError, ErrorCode
 
@@ -105,7 +105,7 @@ def currency_of(terms: Terms) -> str | None:
     """The currency the subscription is billed in: its price overrides' (all in one), else
     the first, alphabetically, of the plan's price currencies (the same default an override
     without a currency gets), else of its add-ons'. None when nothing is priced."""
-    override_currencies = sorted({o["currency"] for o in terms.overrides})
+    override_currencies = sorted({str(o["currency"]) for o in terms.overrides})
     if len(override_currencies) > 1:
         raise DomainError(
             ErrorCode.INVALID_CURRENCY,
@@ -115,7 +115,7 @@ def currency_of(terms: Terms) -> str | None:
     if override_currencies:
         return override_currencies[0]
     for prices in (terms.prices, tuple(p for a in terms.addons for p in a.prices)):
-        currencies = sorted({p["currency"] for p in prices})
+        currencies = sorted({str(p["currency"]) for p in prices})
         if currencies:
             return currencies[0]
     return None
@@ -161,7 +161,7 @@ def line(
         exact = quantity * unit_amount
     return Line(
         description=description,
-        quantity=quantity,
+        quantity=plain_quantity(quantity),
         unit_amount=unit_amount,
         amount=to_money(exact, currency),
         kind=kind,

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import catalog_rules as rules
-from app.domain import customer_entitlements
+from app.domain import customer_entitlements, notifications
 from app.domain.catalog import feature_definition
 from app.domain.customer_entitlements import CatalogView, load_catalog_view
 from app.domain.provisioning import (
@@ -136,7 +136,8 @@ async def provision_subscription(
     current = same_slot[0] if same_slot else None
     if current is not None:
         apply_due_change(current, view, now)
-    replaces = None
+    replaces = None  # the paid subscription a converting parallel trial replaces
+    takes_over = None  # the live subscription a future one ends on its start date
     if current is not None and start <= now:
         parallel = trial_end is not None and is_paying(current, now) and current.plan_pk != plan.pk
         if not parallel:
@@ -147,6 +148,7 @@ async def provision_subscription(
             if raw.get("metadata") is not None:
                 sub.metadata_ = raw["metadata"]
             await catalog_store.add(session, sub)
+            await notifications.subscription_event(session, "subscription.updated", sub, now)
             if refresh:
                 await customer_entitlements.refresh(session, env, [customer.pk], now, view)
             return sub
@@ -155,6 +157,7 @@ async def provision_subscription(
     elif current is not None:
         _end(current, start, now)  # the future subscription takes over on its start date
         await catalog_store.add(session, current)
+        takes_over = current
 
     if taken is not None:  # the id of the subscription being changed names only it
         raise _duplicate(subscription_id)
@@ -174,7 +177,7 @@ async def provision_subscription(
         end_date=trial_end if behavior == "CANCEL" else None,
         is_parallel_trial=replaces is not None
         or (current is not None and trial_end is not None and start <= now),
-        replaces_pk=replaces.pk if replaces is not None else None,
+        replaces_pk=next((r.pk for r in (replaces, takes_over) if r is not None), None),
         addons=addons,
         entitlements=values,
         price_overrides=overrides,
@@ -190,6 +193,9 @@ async def provision_subscription(
         replaces.end_date = trial_end  # moved back if the trial is canceled before its end
         replaces.updated_at = now
         await catalog_store.add(session, replaces)
+    await notifications.subscription_event(session, "subscription.created", sub, now)
+    if trial_end is not None:
+        await notifications.subscription_event(session, "trial.started", sub, now)
     if refresh:
         await customer_entitlements.refresh(session, env, [customer.pk], now, view)
     return sub
@@ -203,12 +209,12 @@ def _duplicate(subscription_id: Any) -> DomainError:
     )
 
 
-def apply_due_change(sub: Subscription, view: CatalogView, now: datetime) -> None:
+def apply_due_change(sub: Subscription, view: CatalogView, now: datetime) -> bool:
     """Write down an end-of-period plan change that is in force at `now` (reads already use
-    it; a mutation must start from it, not from the plan it replaced)."""
+    it; a mutation must start from it, not from the plan it replaced). True if it did."""
     change = sub.scheduled_change
     if change is None or not change_due(Dates.of(sub), now):
-        return
+        return False
     plan = view.plans_by_id.get(change["planId"])
     if plan is not None:
         sub.plan_pk, sub.plan_version = plan.pk, change["planVersion"]
@@ -217,6 +223,7 @@ def apply_due_change(sub: Subscription, view: CatalogView, now: datetime) -> Non
         sub.price_overrides = change.get("priceOverrides", [])
     sub.scheduled_change = None
     sub.updated_at = now
+    return True
 
 
 def _parallel_trial_running(sub: Subscription, now: datetime) -> bool:
@@ -338,6 +345,7 @@ async def update_subscription(
         sub.metadata_ = raw["metadata"]
     sub.updated_at = now
     await catalog_store.add(session, sub)
+    await notifications.subscription_event(session, "subscription.updated", sub, now)
     await customer_entitlements.refresh(session, env, [customer.pk], now, view)
     return sub
 
@@ -346,12 +354,27 @@ async def _move_replaced(
     session: AsyncSession, trial: Subscription, end: datetime | None, now: datetime
 ) -> None:
     """Keep the paid subscription a parallel trial replaces in step with the trial's end."""
-    if trial.replaces_pk is None:
+    if trial.replaces_pk is None or not trial.is_parallel_trial:
         return
     subs = (await store.subscriptions_of(session, [trial.customer_pk]))[trial.customer_pk]
     for other in subs:
         if other.pk == trial.replaces_pk and other.canceled_at is None:
             other.end_date = end
+            other.updated_at = now
+            await catalog_store.add(session, other)
+
+
+async def _resume_taken_over(session: AsyncSession, future: Subscription, now: datetime) -> None:
+    """A future subscription canceled before its start gives its slot back to the subscription
+    it was going to end on that date."""
+    if future.replaces_pk is None:
+        return
+    subs = (await store.subscriptions_of(session, [future.customer_pk]))[future.customer_pk]
+    for other in subs:
+        if other.pk == future.replaces_pk and other.end_date == future.start_date:
+            other.end_date = None
+            other.canceled_at = None
+            other.status = status_at(Dates.of(other), now).value
             other.updated_at = now
             await catalog_store.add(session, other)
 
@@ -386,8 +409,11 @@ async def cancel_subscription(
         end = date
     if sub.is_parallel_trial and sub.trial_end_date is not None and end <= sub.trial_end_date:
         await _move_replaced(session, sub, None, now)  # the paid subscription carries on
+    elif not sub.is_parallel_trial and end <= sub.start_date:
+        await _resume_taken_over(session, sub, now)  # it never starts: the current one goes on
     _end(sub, end, now)
     await catalog_store.add(session, sub)
+    await notifications.subscription_event(session, "subscription.canceled", sub, now)
     await _fall_back_to_default(session, env, customer, sub, view, now)
     await customer_entitlements.refresh(session, env, [customer.pk], now, view)
     return sub
@@ -440,26 +466,53 @@ async def _fall_back_to_default(
     )
     fallback.status = status_at(Dates.of(fallback), now).value
     await catalog_store.add(session, fallback)
+    await notifications.subscription_event(session, "subscription.created", fallback, now)
 
 
 async def apply_due_changes(session: AsyncSession, now: datetime) -> int:
     """Write down what the clock decided: statuses, end-of-period plan changes, default-plan
-    fallbacks after trials expire. Reads never depend on this having run."""
-    subs = await store.subscriptions_due(session, now)
+    fallbacks after trials expire, and the events that go with them. Reads never depend on
+    this having run. Locks each customer first (like every mutation), skipping customers a
+    mutation holds right now: no waiting, no deadlock."""
+    due = await store.subscriptions_due(session, now)
+    due_by_customer: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for sub in due:
+        due_by_customer.setdefault(sub.customer_pk, set()).add(sub.pk)
     touched: dict[uuid.UUID, set[uuid.UUID]] = {}
     views: dict[uuid.UUID, CatalogView] = {}
-    for sub in subs:
-        customer = await store.lock_customer(session, sub.customer_pk)
-        view = views.get(sub.environment_pk) or await load_catalog_view(session, sub.environment_pk)
-        views[sub.environment_pk] = view
-        apply_due_change(sub, view, now)
-        before = sub.status
-        sub.status = status_at(Dates.of(sub), now).value
-        sub.updated_at = now
-        await catalog_store.add(session, sub)
-        if sub.status == "EXPIRED" and before != "EXPIRED":
-            await _fall_back_to_default(session, sub.environment_pk, customer, sub, view, now)
-        touched.setdefault(sub.environment_pk, set()).add(customer.pk)
+    moved = 0
+    for customer_pk in sorted(due_by_customer):
+        customer = await store.try_lock_customer(session, customer_pk)
+        if customer is None:
+            continue
+        env = customer.environment_pk
+        view = views.get(env) or await load_catalog_view(session, env)
+        views[env] = view
+        for sub in await store.fresh_subscriptions(session, customer_pk):
+            if sub.pk not in due_by_customer[customer_pk]:
+                continue
+            changed_plan = apply_due_change(sub, view, now)
+            before = sub.status
+            sub.status = status_at(Dates.of(sub), now).value
+            sub.updated_at = now
+            await catalog_store.add(session, sub)
+            moved += 1
+            for event_type in _transition_events(before, sub.status, bool(changed_plan)):
+                await notifications.subscription_event(session, event_type, sub, now)
+            if sub.status == "EXPIRED" and before != "EXPIRED":
+                await _fall_back_to_default(session, env, customer, sub, view, now)
+        touched.setdefault(env, set()).add(customer_pk)
     for env, customers in touched.items():
         await customer_entitlements.refresh(session, env, sorted(customers), now, views[env])
-    return len(subs)
+    return moved
+
+
+def _transition_events(before: str, after: str, changed_plan: bool) -> list[str]:
+    events = []
+    if before == "IN_TRIAL" and after == "ACTIVE":
+        events.append("trial.converted")
+    elif before != "EXPIRED" and after == "EXPIRED":
+        events.append("trial.expired")
+    if changed_plan or (before != after and "trial.converted" not in events):
+        events.append("subscription.updated")
+    return events

@@ -154,6 +154,9 @@ async def report_usage(db: Database, env: uuid.UUID, item: dict[str, Any],
                 key=key, request_hash=digest, now=now, thresholds=THRESHOLDS,
                 threshold_limit=limit, response=base)
             prior_hash, prior_response = result["prior_hash"], result["prior_response"]
+        except asyncpg.NumericValueOutOfRangeError:  # the counter would overflow float8
+            return _fail(DomainError(ErrorCode.INVALID_INPUT,
+                                     "the usage would be out of range", ["value"]))
         except asyncpg.UniqueViolationError:
             # A concurrent report with the same key committed first: answer as it did.
             assert key is not None

@@ -2,8 +2,8 @@
 
 from sqlmodel import SQLModel
 
-from app.models.billing import BillingSettings, Invoice, InvoiceSchedule
 from app.models.audit import AuditEntry, ProvisioningKey
+from app.models.billing import BillingSettings, Invoice, InvoiceSchedule
 from app.models.catalog import Feature, Package, PackageVersion, Product
 from app.models.customers import (
     Customer,
@@ -25,8 +25,8 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "Account",
-    "AuditEntry",
     "ApiKey",
+    "AuditEntry",
     "BillingSettings",
     "Customer",
     "CustomerEntitlements",

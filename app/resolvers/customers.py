@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from app.context import Context
-from app.domain import checks, promotions, provisioning, provisioning_keys
+from app.domain import checks, invoices, promotions, provisioning, provisioning_keys
 from app.domain import subscription_changes as changes
 from app.models import Subscription as SubscriptionRow
 from app.resolvers.catalog import in_transaction
@@ -188,6 +188,7 @@ class CustomerMutation:
                 sub = await changes.provision_subscription(
                     session, env, {**fields, "customerId": customer.id}, now
                 )
+                await invoices.after_provisioning(session, sub, now)
             else:
                 view = await provisioning.view_for(session, env)
                 made = await provisioning.subscribe_default_plans(session, env, customer, now, view)
@@ -223,6 +224,7 @@ class CustomerMutation:
                 if replay is not None:
                     return (await _replay(session, env, replay, now))[1]
             sub = await changes.provision_subscription(session, env, raw, now)
+            await invoices.after_provisioning(session, sub, now)
             if key:
                 await provisioning_keys.complete(session, env, key, {
                     "customerId": raw.get("customerId"), "subscriptionId": sub.id})

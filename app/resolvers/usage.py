@@ -131,11 +131,17 @@ def _payload(result: usage_domain.ReportResult) -> ReportUsagePayload:
 class UsageQuery:
     @strawberry.field(description="Usage per period between two instants (zero-filled).",
                       permission_classes=[ServerKeyOnly])
-    async def usage_history(self, info: Info[Context, None], customer_id: str,
-                            feature_id: str,
-                            from_: Annotated[datetime, strawberry.argument(name="from")],
-                            to: datetime | None = None,
-                            resource_id: str | None = None) -> list[UsagePeriod]:
+    async def usage_history(
+        self, info: Info[Context, None],
+        customer_id: Annotated[str, strawberry.argument(description="The customer.")],
+        feature_id: Annotated[str, strawberry.argument(description="The metered feature.")],
+        from_: Annotated[datetime, strawberry.argument(
+            name="from", description="Periods containing or after this instant.")],
+        to: Annotated[datetime | None, strawberry.argument(
+            description="Periods before this instant (now by default).")] = None,
+        resource_id: Annotated[str | None, strawberry.argument(
+            description="The resource, for per-resource usage.")] = None,
+    ) -> list[UsagePeriod]:
         ctx = info.context
         try:
             periods = await usage_history(ctx.db, ctx.environment_pk, customer_id, feature_id,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -27,6 +27,9 @@ from app.schema.catalog_types import (
 )
 from app.schema.entitlement_types import Entitlement
 from app.schema.entitlement_types import entitlement_view as check_view
+
+if TYPE_CHECKING:
+    from app.schema.billing_types import Invoice
 
 
 @strawberry.enum(description="Where a subscription is in its life.")
@@ -116,6 +119,12 @@ class Subscription:
     @strawberry.field(description="The plan.")
     async def plan(self, info: Info[Context, None]) -> Plan | None:
         return await info.context.loaders.package_view.load(("PLAN", self.plan_id))  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Its invoices, newest first (billing mode INVOICE).")
+    async def invoices(
+        self, info: Info[Context, None]
+    ) -> list[Annotated[Invoice, strawberry.lazy("app.schema.billing_types")]]:
+        return await info.context.loaders.invoices_by_subscription_id.load(self.id)  # type: ignore[no-any-return]
 
 
 def subscription_view(
@@ -221,6 +230,12 @@ class Customer:
     async def entitlements(self, info: Info[Context, None]) -> list[Entitlement]:
         results = await info.context.loaders.entitlements_by_customer.load(self.pk)
         return [check_view(r) for r in results]
+
+    @strawberry.field(description="Invoices of all its subscriptions, newest first.")
+    async def invoices(
+        self, info: Info[Context, None]
+    ) -> list[Annotated[Invoice, strawberry.lazy("app.schema.billing_types")]]:
+        return await info.context.loaders.invoices_by_customer.load(self.pk)  # type: ignore[no-any-return]
 
 
 def customer_view(row: CustomerRow) -> Customer:

@@ -20,6 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from app.resolvers.audit import AuditQuery
+from app.resolvers.billing import BillingMutation, BillingQuery
 from app.resolvers.catalog import CatalogMutation, CatalogQuery
 from app.resolvers.catalog_code import CatalogCodeMutation, CatalogCodeQuery
 from app.resolvers.customers import CustomerMutation, CustomerQuery
@@ -39,6 +40,7 @@ QUERY_ROOTS: tuple[type, ...] = (
     UsageQuery,
     WebhookQuery,
     AuditQuery,
+    BillingQuery,
 )
 MUTATION_ROOTS: tuple[type, ...] = (
     TenancyMutation,
@@ -47,6 +49,7 @@ MUTATION_ROOTS: tuple[type, ...] = (
     CustomerMutation,
     UsageMutation,
     WebhookMutation,
+    BillingMutation,
 )
 
 

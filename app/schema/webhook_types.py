@@ -105,12 +105,13 @@ def attempt_view(row: AttemptRow) -> WebhookAttempt:
 
 def delivery_view(row: DeliveryRow, attempts: list[AttemptRow]) -> WebhookDelivery:
     d, e = row.delivery, row.event
+    payload: Any = {"type": e.type, "timestamp": iso_utc(e.occurred_at), "data": e.data}
     return WebhookDelivery(
         id=str(d.pk),
         endpoint_id=str(d.endpoint_pk),
         event_id=message_id(e.pk),
         event_type=e.type,
-        payload={"type": e.type, "timestamp": iso_utc(e.occurred_at), "data": e.data},
+        payload=payload,
         status=WebhookDeliveryStatus(d.status),
         attempt_count=d.attempt_count,
         replay_count=d.sequence,

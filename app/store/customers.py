@@ -132,9 +132,11 @@ async def save_entitlements(
 async def cached_entitlements(
     session: AsyncSession, customer_pks: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, CustomerEntitlements]:
+    # populate_existing: the cache is written with Core upserts, so rows this session loaded
+    # earlier may be stale in its identity map.
     query = select(CustomerEntitlements).where(
-        CustomerEntitlements.customer_pk.in_(list(customer_pks))
-    )  # type: ignore[attr-defined]
+        CustomerEntitlements.customer_pk.in_(list(customer_pks))  # type: ignore[attr-defined]
+    ).execution_options(populate_existing=True)
     return {c.customer_pk: c for c in (await session.execute(query)).scalars()}
 
 
@@ -163,8 +165,24 @@ async def subscriptions_due(
             )
         )
         .limit(limit)
-        .with_for_update(skip_locked=True)
     )
+    return list((await session.execute(query)).scalars())
+
+
+async def try_lock_customer(session: AsyncSession, customer_pk: uuid.UUID) -> Customer | None:
+    """The customer's row lock, or None when someone else holds it (the job skips it and
+    comes back on its next pass, so it never waits on, or deadlocks with, a mutation)."""
+    query = (select(Customer).where(Customer.pk == customer_pk)
+             .with_for_update(skip_locked=True).execution_options(populate_existing=True))
+    return (await session.execute(query)).scalars().first()
+
+
+async def fresh_subscriptions(session: AsyncSession, customer_pk: uuid.UUID
+                              ) -> list[Subscription]:
+    """The customer's subscriptions re-read from the database (after taking its lock)."""
+    query = (select(Subscription).where(Subscription.customer_pk == customer_pk)
+             .order_by(Subscription.created_at, Subscription.id)
+             .execution_options(populate_existing=True))
     return list((await session.execute(query)).scalars())
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.models import BillingSettings, Invoice, InvoiceSchedule, Subscription
 from app.store.usage import NO_PERIOD
@@ -29,7 +30,7 @@ def new_link_secret() -> str:
 async def get_settings(
     session: AsyncSession, env: uuid.UUID, *, lock: bool = False
 ) -> BillingSettings | None:
-    query = select(BillingSettings).where(BillingSettings.environment_pk == env)
+    query = select(BillingSettings).where(col(BillingSettings.environment_pk) == env)
     if lock:
         query = query.with_for_update()
     return (await session.execute(query)).scalars().first()
@@ -41,7 +42,7 @@ async def ensure_settings(session: AsyncSession, env: uuid.UUID, now: datetime) 
     await session.execute(
         insert(BillingSettings)
         .values(environment_pk=env, bank_details={}, link_secret=new_link_secret(), updated_at=now)
-        .on_conflict_do_nothing(index_elements=[BillingSettings.environment_pk])
+        .on_conflict_do_nothing(index_elements=[col(BillingSettings.environment_pk)])
     )
     found = await get_settings(session, env, lock=True)
     assert found is not None
@@ -63,19 +64,17 @@ async def next_invoice_number(session: AsyncSession, env: uuid.UUID, now: dateti
             updated_at=now,
         )
         .on_conflict_do_update(
-            index_elements=[BillingSettings.environment_pk],
-            set_={"next_invoice_number": BillingSettings.next_invoice_number + 1},
+            index_elements=[col(BillingSettings.environment_pk)],
+            set_={"next_invoice_number": col(BillingSettings.next_invoice_number) + 1},
         )
-        .returning(BillingSettings.next_invoice_number)
+        .returning(col(BillingSettings.next_invoice_number))
     )
     return int((await session.execute(statement)).scalar_one()) - 1
 
 
-async def link_secrets(
-    session: AsyncSession, envs: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, str]:
-    query = select(BillingSettings.environment_pk, BillingSettings.link_secret).where(
-        BillingSettings.environment_pk.in_(list(envs))  # type: ignore[attr-defined]
+async def link_secrets(session: AsyncSession, envs: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    query = select(col(BillingSettings.environment_pk), col(BillingSettings.link_secret)).where(
+        col(BillingSettings.environment_pk).in_(list(envs))
     )
     return {row[0]: row[1] for row in (await session.execute(query)).all()}
 
@@ -86,7 +85,7 @@ async def link_secrets(
 async def get_invoice(
     session: AsyncSession, env: uuid.UUID, invoice_id: str, *, lock: bool = False
 ) -> Invoice | None:
-    query = select(Invoice).where(Invoice.environment_pk == env, Invoice.id == invoice_id)
+    query = select(Invoice).where(col(Invoice.environment_pk) == env, col(Invoice.id) == invoice_id)
     if lock:
         query = query.with_for_update()
     return (await session.execute(query)).scalars().first()
@@ -100,7 +99,7 @@ async def invoice_at(
     session: AsyncSession, subscription_pk: uuid.UUID, period_start: datetime
 ) -> Invoice | None:
     query = select(Invoice).where(
-        Invoice.subscription_pk == subscription_pk, Invoice.period_start == period_start
+        col(Invoice.subscription_pk) == subscription_pk, col(Invoice.period_start) == period_start
     )
     return (await session.execute(query)).scalars().first()
 
@@ -127,20 +126,21 @@ async def list_invoices(
     status: str | None = None,
 ) -> InvoicePage:
     """Newest first (issue time, then id); `after` is a cursor from `cursor_of`."""
-    filters: list[Any] = [Invoice.environment_pk == env]
+    filters: list[Any] = [col(Invoice.environment_pk) == env]
     if customer_pk is not None:
-        filters.append(Invoice.customer_pk == customer_pk)
+        filters.append(col(Invoice.customer_pk) == customer_pk)
     if subscription_pk is not None:
-        filters.append(Invoice.subscription_pk == subscription_pk)
+        filters.append(col(Invoice.subscription_pk) == subscription_pk)
     if status is not None:
-        filters.append(Invoice.status == status)
+        filters.append(col(Invoice.status) == status)
     query = select(Invoice).where(*filters)
     if after is not None:
         issued, _, invoice_id = after.partition("|")
         query = query.where(
-            tuple_(Invoice.issued_at, Invoice.id) < (datetime.fromisoformat(issued), invoice_id)
+            tuple_(col(Invoice.issued_at), col(Invoice.id))
+            < (datetime.fromisoformat(issued), invoice_id)
         )
-    query = query.order_by(Invoice.issued_at.desc(), Invoice.id.desc())  # type: ignore[attr-defined]
+    query = query.order_by(col(Invoice.issued_at).desc(), col(Invoice.id).desc())
     rows = list((await session.execute(query.limit(first + 1))).scalars())
     total = await session.execute(select(func.count()).select_from(Invoice).where(*filters))
     return InvoicePage(rows[:first], len(rows) > first, int(total.scalar_one()))
@@ -150,13 +150,13 @@ async def invoices_of_subscriptions(
     session: AsyncSession, env: uuid.UUID, subscription_ids: Sequence[str]
 ) -> dict[str, list[Invoice]]:
     query = (
-        select(Subscription.id, Invoice)
-        .join(Subscription, Subscription.pk == Invoice.subscription_pk)
+        select(col(Subscription.id), Invoice)
+        .join(Subscription, col(Subscription.pk) == col(Invoice.subscription_pk))
         .where(
-            Invoice.environment_pk == env,
-            Subscription.id.in_(list(subscription_ids)),  # type: ignore[attr-defined]
+            col(Invoice.environment_pk) == env,
+            col(Subscription.id).in_(list(subscription_ids)),
         )
-        .order_by(Invoice.issued_at.desc(), Invoice.id.desc())  # type: ignore[attr-defined]
+        .order_by(col(Invoice.issued_at).desc(), col(Invoice.id).desc())
     )
     found: dict[str, list[Invoice]] = {i: [] for i in subscription_ids}
     for subscription_id, invoice in (await session.execute(query)).all():
@@ -169,8 +169,8 @@ async def invoices_of_customers(
 ) -> dict[uuid.UUID, list[Invoice]]:
     query = (
         select(Invoice)
-        .where(Invoice.customer_pk.in_(list(customer_pks)))  # type: ignore[attr-defined]
-        .order_by(Invoice.issued_at.desc(), Invoice.id.desc())  # type: ignore[attr-defined]
+        .where(col(Invoice.customer_pk).in_(list(customer_pks)))
+        .order_by(col(Invoice.issued_at).desc(), col(Invoice.id).desc())
     )
     found: dict[uuid.UUID, list[Invoice]] = {pk: [] for pk in customer_pks}
     for invoice in (await session.execute(query)).scalars():
@@ -179,16 +179,16 @@ async def invoices_of_customers(
 
 
 async def overdue_invoices(session: AsyncSession, now: datetime, limit: int = 200) -> list[Invoice]:
-    """Open invoices past their due date that the job has not handled yet; claimed with
+    """Open invoices whose due date has come that the job has not handled yet; claimed with
     SKIP LOCKED so several workers never handle one twice."""
     query = (
         select(Invoice)
         .where(
-            Invoice.status == "OPEN",
-            Invoice.due_date < now,
-            Invoice.overdue_at.is_(None),  # type: ignore[union-attr]
+            col(Invoice.status) == "OPEN",
+            col(Invoice.due_date) <= now,
+            col(Invoice.overdue_at).is_(None),
         )
-        .order_by(Invoice.due_date)
+        .order_by(col(Invoice.due_date))
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
@@ -208,11 +208,11 @@ async def lock_schedule(
             environment_pk=subscription.environment_pk,
             updated_at=now,
         )
-        .on_conflict_do_nothing(index_elements=[InvoiceSchedule.subscription_pk])
+        .on_conflict_do_nothing(index_elements=[col(InvoiceSchedule.subscription_pk)])
     )
     query = (
         select(InvoiceSchedule)
-        .where(InvoiceSchedule.subscription_pk == subscription.pk)
+        .where(col(InvoiceSchedule.subscription_pk) == subscription.pk)
         .with_for_update()
     )
     schedule = (await session.execute(query)).scalars().one()
@@ -227,25 +227,25 @@ async def subscriptions_to_invoice(
     periods have begun), their next boundary reached, or an end reached that their schedule
     has not closed. No row locks here: the caller takes the customer's lock, then the
     schedule's, and checks again."""
-    anchor = func.coalesce(Subscription.trial_end_date, Subscription.start_date)
+    anchor = func.coalesce(col(Subscription.trial_end_date), col(Subscription.start_date))
     query = (
         select(Subscription)
-        .outerjoin(InvoiceSchedule, InvoiceSchedule.subscription_pk == Subscription.pk)
+        .outerjoin(InvoiceSchedule, col(InvoiceSchedule.subscription_pk) == col(Subscription.pk))
         .where(
-            Subscription.billing_mode == "INVOICE",
+            col(Subscription.billing_mode) == "INVOICE",
             anchor <= now,
             or_(
                 and_(
-                    InvoiceSchedule.subscription_pk.is_(None),  # type: ignore[attr-defined]
-                    or_(Subscription.end_date.is_(None), Subscription.end_date > anchor),  # type: ignore[union-attr, operator]
+                    col(InvoiceSchedule.subscription_pk).is_(None),
+                    or_(col(Subscription.end_date).is_(None), col(Subscription.end_date) > anchor),
                 ),
-                InvoiceSchedule.next_due_at <= now,  # type: ignore[operator]
+                col(InvoiceSchedule.next_due_at) <= now,
                 and_(
-                    Subscription.end_date <= now,  # type: ignore[operator]
-                    Subscription.end_date > anchor,  # type: ignore[operator]
+                    col(Subscription.end_date) <= now,
+                    col(Subscription.end_date) > anchor,
                     or_(
-                        InvoiceSchedule.invoiced_until.is_(None),  # type: ignore[union-attr]
-                        InvoiceSchedule.invoiced_until < Subscription.end_date,  # type: ignore[operator]
+                        col(InvoiceSchedule.invoiced_until).is_(None),
+                        col(InvoiceSchedule.invoiced_until) < col(Subscription.end_date),
                     ),
                 ),
             ),
@@ -299,3 +299,10 @@ async def period_usage(
         value = in_period if periods else lifetime
         usage[feature_id] = Decimal(repr(float(value or 0.0)))
     return usage
+
+
+async def subscriptions_by_pks(
+    session: AsyncSession, pks: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Subscription]:
+    query = select(Subscription).where(col(Subscription.pk).in_(list(pks)))
+    return {s.pk: s for s in (await session.execute(query)).scalars()}

@@ -20,9 +20,8 @@ from app.store.catalog import Page
 async def get_endpoint(
     session: AsyncSession, env: uuid.UUID, pk: uuid.UUID, *, lock: bool = False
 ) -> WebhookEndpoint | None:
-    query = select(WebhookEndpoint).where(
-        WebhookEndpoint.environment_pk == env, WebhookEndpoint.pk == pk
-    )
+    model: Any = WebhookEndpoint
+    query = select(model).where(model.environment_pk == env, model.pk == pk)
     if lock:
         query = query.with_for_update()
     return (await session.execute(query)).scalars().first()
@@ -91,9 +90,8 @@ class DeliveryRow:
 async def get_delivery(
     session: AsyncSession, env: uuid.UUID, pk: uuid.UUID, *, lock: bool = False
 ) -> WebhookDelivery | None:
-    query = select(WebhookDelivery).where(
-        WebhookDelivery.environment_pk == env, WebhookDelivery.pk == pk
-    )
+    model: Any = WebhookDelivery
+    query = select(model).where(model.environment_pk == env, model.pk == pk)
     if lock:
         query = query.with_for_update()
     return (await session.execute(query)).scalars().first()

@@ -64,40 +64,102 @@ def amounts(lines: Any) -> list[tuple[str, Decimal, Decimal, Decimal]]:
 
 CASES: list[tuple[str, Terms, dict[str, Decimal] | None, str]] = [
     ("flat fee", terms(prices=(flat("49.00"),)), None, "49.00"),
-    ("annual flat fee", terms(billing_period="ANNUALLY", prices=(flat("490", period="ANNUALLY"),)),
-     None, "490.00"),
-    ("per unit x plan limit", terms(prices=(per_unit("seats", "12.50"),), units={"seats": D(10)}),
-     None, "125.00"),
+    (
+        "annual flat fee",
+        terms(billing_period="ANNUALLY", prices=(flat("490", period="ANNUALLY"),)),
+        None,
+        "490.00",
+    ),
+    (
+        "per unit x plan limit",
+        terms(prices=(per_unit("seats", "12.50"),), units={"seats": D(10)}),
+        None,
+        "125.00",
+    ),
     ("per unit, feature not granted", terms(prices=(per_unit("seats", "12.50"),)), None, "0.00"),
-    ("flat + per unit", terms(prices=(flat("49"), per_unit("seats", "10")), units={"seats": D(3)}),
-     None, "79.00"),
-    ("add-on x quantity",
-     terms(prices=(flat("49"),), addons=(PricedAddon("extra", "Extra seats", 3, (flat("10"),)),)),
-     None, "79.00"),
-    ("free add-on", terms(prices=(flat("49"),), addons=(PricedAddon("audit", "Audit", 1),)),
-     None, "49.00"),
-    ("base override", terms(prices=(flat("49"),),
-                            overrides=({"amount": "39.99", "currency": "USD"},)), None, "39.99"),
-    ("base override on a custom plan (no prices)",
-     terms(overrides=({"amount": "4000", "currency": "EUR"},)), None, "4000.00"),
-    ("add-on override is per unit",
-     terms(prices=(flat("49"),), addons=(PricedAddon("extra", "Extra", 4, (flat("10"),)),),
-           overrides=({"addonId": "extra", "amount": "7.5", "currency": "USD"},)),
-     None, "79.00"),
+    (
+        "flat + per unit",
+        terms(prices=(flat("49"), per_unit("seats", "10")), units={"seats": D(3)}),
+        None,
+        "79.00",
+    ),
+    (
+        "add-on x quantity",
+        terms(
+            prices=(flat("49"),), addons=(PricedAddon("extra", "Extra seats", 3, (flat("10"),)),)
+        ),
+        None,
+        "79.00",
+    ),
+    (
+        "free add-on",
+        terms(prices=(flat("49"),), addons=(PricedAddon("audit", "Audit", 1),)),
+        None,
+        "49.00",
+    ),
+    (
+        "base override",
+        terms(prices=(flat("49"),), overrides=({"amount": "39.99", "currency": "USD"},)),
+        None,
+        "39.99",
+    ),
+    (
+        "base override on a custom plan (no prices)",
+        terms(overrides=({"amount": "4000", "currency": "EUR"},)),
+        None,
+        "4000.00",
+    ),
+    (
+        "add-on override is per unit",
+        terms(
+            prices=(flat("49"),),
+            addons=(PricedAddon("extra", "Extra", 4, (flat("10"),)),),
+            overrides=({"addonId": "extra", "amount": "7.5", "currency": "USD"},),
+        ),
+        None,
+        "79.00",
+    ),
     ("usage, simple rate", terms(prices=(usage("api", "0.01"),)), {"api": D(1234)}, "12.34"),
     ("usage, no usage", terms(prices=(usage("api", "0.01"),)), {}, "0.00"),
-    ("usage, graduated", terms(prices=(usage("api", tierMode="GRADUATED", tiers=TIERS),)),
-     {"api": D(12000)}, "25.00"),  # 0 + 9000 x 0.002 + 5 + 2000 x 0.001
-    ("usage, volume", terms(prices=(usage("api", tierMode="VOLUME", tiers=TIERS),)),
-     {"api": D(12000)}, "12.00"),  # all 12000 x 0.001, no flat in tier 3
-    ("usage, volume in a tier with a flat amount",
-     terms(prices=(usage("api", tierMode="VOLUME", tiers=TIERS),)), {"api": D(5000)}, "15.00"),
-    ("usage, first tier bound is inclusive",
-     terms(prices=(usage("api", tierMode="GRADUATED", tiers=TIERS),)), {"api": D(1000)}, "0.00"),
-    ("per unit, volume tiers on the limit",
-     terms(prices=(per_unit("seats", tierMode="VOLUME", tiers=[
-         {"upTo": 10, "unitAmount": "10"}, {"unitAmount": "8"}]),), units={"seats": D(25)}),
-     None, "200.00"),
+    (
+        "usage, graduated",
+        terms(prices=(usage("api", tierMode="GRADUATED", tiers=TIERS),)),
+        {"api": D(12000)},
+        "25.00",
+    ),  # 0 + 9000 x 0.002 + 5 + 2000 x 0.001
+    (
+        "usage, volume",
+        terms(prices=(usage("api", tierMode="VOLUME", tiers=TIERS),)),
+        {"api": D(12000)},
+        "12.00",
+    ),  # all 12000 x 0.001, no flat in tier 3
+    (
+        "usage, volume in a tier with a flat amount",
+        terms(prices=(usage("api", tierMode="VOLUME", tiers=TIERS),)),
+        {"api": D(5000)},
+        "15.00",
+    ),
+    (
+        "usage, first tier bound is inclusive",
+        terms(prices=(usage("api", tierMode="GRADUATED", tiers=TIERS),)),
+        {"api": D(1000)},
+        "0.00",
+    ),
+    (
+        "per unit, volume tiers on the limit",
+        terms(
+            prices=(
+                per_unit(
+                    "seats",
+                    tierMode="VOLUME",
+                    tiers=[{"upTo": 10, "unitAmount": "10"}, {"unitAmount": "8"}],
+                ),
+            ),
+            units={"seats": D(25)},
+        ),
+        None,
+        "200.00",
+    ),
     ("half-even rounding, down", terms(prices=(usage("api", "0.005"),)), {"api": D(1)}, "0.00"),
     ("half-even rounding, up", terms(prices=(usage("api", "0.015"),)), {"api": D(1)}, "0.02"),
     ("fractional usage", terms(prices=(usage("api", "2.5"),)), {"api": D("0.3")}, "0.75"),
@@ -127,8 +189,11 @@ def test_graduated_lines_one_per_tier_with_flat_amounts() -> None:
 
 
 def test_base_override_replaces_flat_fee_but_not_per_unit() -> None:
-    t = terms(prices=(flat("49"), per_unit("seats", "10")), units={"seats": D(5)},
-              overrides=({"amount": "100", "currency": "USD"},))
+    t = terms(
+        prices=(flat("49"), per_unit("seats", "10")),
+        units={"seats": D(5)},
+        overrides=({"amount": "100", "currency": "USD"},),
+    )
     assert amounts(advance_lines(t, "USD")) == [
         ("BASE", D(1), D("100"), D("100.00")),
         ("PER_UNIT", D(5), D("10"), D("50.00")),
@@ -158,18 +223,33 @@ def test_currency_rules() -> None:
 @pytest.mark.parametrize(
     ("t", "code"),
     [
-        (terms(overrides=({"amount": "1", "currency": "USD"},
-                          {"addonId": "x", "amount": "1", "currency": "EUR"})),
-         ErrorCode.INVALID_CURRENCY),
+        (
+            terms(
+                overrides=(
+                    {"amount": "1", "currency": "USD"},
+                    {"addonId": "x", "amount": "1", "currency": "EUR"},
+                )
+            ),
+            ErrorCode.INVALID_CURRENCY,
+        ),
         (terms(billing_period="ANNUALLY", prices=(flat("49"),)), ErrorCode.INVALID_PRICE),
-        (terms(prices=(flat("49"),), addons=(PricedAddon("x", "X", 1, (flat("5", "EUR"),)),)),
-         ErrorCode.INVALID_CURRENCY),
+        (
+            terms(prices=(flat("49"),), addons=(PricedAddon("x", "X", 1, (flat("5", "EUR"),)),)),
+            ErrorCode.INVALID_CURRENCY,
+        ),
         (terms(prices=(per_unit("seats", "1"),), units={"seats": None}), ErrorCode.INVALID_PRICE),
-        (terms(prices=(flat("49"), {**usage("api", "1"), "billingPeriod": "ANNUALLY"})),
-         ErrorCode.INVALID_PRICE),
+        (
+            terms(prices=(flat("49"), {**usage("api", "1"), "billingPeriod": "ANNUALLY"})),
+            ErrorCode.INVALID_PRICE,
+        ),
     ],
-    ids=["mixed override currencies", "no price for the period", "add-on not in currency",
-         "per unit on unlimited", "usage price not in the period"],
+    ids=[
+        "mixed override currencies",
+        "no price for the period",
+        "add-on not in currency",
+        "per unit on unlimited",
+        "usage price not in the period",
+    ],
 )
 def test_unbillable_terms_are_typed_errors(t: Terms, code: ErrorCode) -> None:
     with pytest.raises(DomainError) as raised:
@@ -180,8 +260,9 @@ def test_unbillable_terms_are_typed_errors(t: Terms, code: ErrorCode) -> None:
 # --- properties ---------------------------------------------------------------------------------
 
 money = st.decimals(min_value=0, max_value=10**6, places=3, allow_nan=False, allow_infinity=False)
-quantities = st.decimals(min_value=0, max_value=10**7, places=2, allow_nan=False,
-                         allow_infinity=False)
+quantities = st.decimals(
+    min_value=0, max_value=10**7, places=2, allow_nan=False, allow_infinity=False
+)
 
 
 @st.composite
@@ -235,8 +316,11 @@ def test_lines_are_rounded_and_add_up(unit: Decimal, quantity: int, currency: st
         assert isinstance(exponent, int) and -exponent == places
 
 
-@given(st.decimals(min_value=-10**9, max_value=10**9, places=6, allow_nan=False,
-                   allow_infinity=False))
+@given(
+    st.decimals(
+        min_value=-(10**9), max_value=10**9, places=6, allow_nan=False, allow_infinity=False
+    )
+)
 def test_half_even_rounding_is_within_half_a_minor_unit(amount: Decimal) -> None:
     rounded = to_money(amount, "USD")
     assert abs(rounded - amount) <= D("0.005")

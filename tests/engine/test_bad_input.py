@@ -51,8 +51,12 @@ async def acme(tgql: GraphQLClient, clock: FrozenClock) -> dict[str, Any]:
     }
     await new_customer(tgql, "acme", subscription=pro)
     trial = await subscribed(
-        tgql, customerId="acme", planId="enterprise", subscriptionId="sub-trial",
-        trial={"days": 10}, entitlements=[{"featureId": "seats", "limit": 40}],
+        tgql,
+        customerId="acme",
+        planId="enterprise",
+        subscriptionId="sub-trial",
+        trial={"days": 10},
+        entitlements=[{"featureId": "seats", "limit": 40}],
     )
     assert trial["isParallelTrial"]
     clock.advance(timedelta(hours=1))
@@ -69,33 +73,79 @@ def refused(payload: dict[str, Any], code: str, field: list[str] | None = None) 
 PROVISION_CASES: list[tuple[str, dict[str, Any], str, list[str] | None]] = [
     ("unknown customer", {"customerId": "nobody"}, "CUSTOMER_NOT_FOUND", ["customerId"]),
     ("unknown plan", {"planId": "platinum"}, "PLAN_NOT_FOUND", ["planId"]),
-    ("unknown add-on", {"addons": [{"addonId": "nope"}]}, "ADDON_NOT_FOUND",
-     ["addons", "0", "addonId"]),
-    ("incompatible add-on", {"planId": "free", "addons": [{"addonId": "audit"}]},
-     "ADDON_NOT_COMPATIBLE", ["addons", "0", "addonId"]),
-    ("quantity over max", {"addons": [{"addonId": "extra-seats", "quantity": 51}]},
-     "ADDON_QUANTITY_EXCEEDED", ["addons", "0", "quantity"]),
-    ("quantity zero", {"addons": [{"addonId": "extra-seats", "quantity": 0}]},
-     "INVALID_INPUT", ["addons", "0", "quantity"]),
-    ("add-on twice", {"addons": [{"addonId": "audit"}, {"addonId": "audit"}]},
-     "INVALID_INPUT", ["addons", "1", "addonId"]),
+    (
+        "unknown add-on",
+        {"addons": [{"addonId": "nope"}]},
+        "ADDON_NOT_FOUND",
+        ["addons", "0", "addonId"],
+    ),
+    (
+        "incompatible add-on",
+        {"planId": "free", "addons": [{"addonId": "audit"}]},
+        "ADDON_NOT_COMPATIBLE",
+        ["addons", "0", "addonId"],
+    ),
+    (
+        "quantity over max",
+        {"addons": [{"addonId": "extra-seats", "quantity": 51}]},
+        "ADDON_QUANTITY_EXCEEDED",
+        ["addons", "0", "quantity"],
+    ),
+    (
+        "quantity zero",
+        {"addons": [{"addonId": "extra-seats", "quantity": 0}]},
+        "INVALID_INPUT",
+        ["addons", "0", "quantity"],
+    ),
+    (
+        "add-on twice",
+        {"addons": [{"addonId": "audit"}, {"addonId": "audit"}]},
+        "INVALID_INPUT",
+        ["addons", "1", "addonId"],
+    ),
     ("variable without value", {"planId": "enterprise"}, "INVALID_INPUT", ["entitlements"]),
-    ("value of an unknown feature",
-     {"entitlements": [{"featureId": "nothing", "limit": 1}]}, "FEATURE_NOT_FOUND",
-     ["entitlements", "0", "featureId"]),
-    ("trial ends before it starts",
-     {"planId": "enterprise", "skipTrial": False, "subscriptionId": "t2",
-      "entitlements": [{"featureId": "seats", "limit": 1}],
-      "trial": {"endDate": iso(START - timedelta(days=1))}},
-     "INVALID_INPUT", ["trial", "endDate"]),
-    ("trial of zero days", {"skipTrial": False, "trial": {"days": 0}}, "INVALID_INPUT",
-     ["trial", "days"]),
-    ("duplicate subscriptionId", {"subscriptionId": "sub-trial"}, "DUPLICATE_ID",
-     ["subscriptionId"]),
-    ("start without a time zone", {"startDate": "2024-03-01T00:00:00"}, "INVALID_INPUT",
-     ["startDate"]),
-    ("price override of a missing add-on",
-     {"priceOverrides": [{"addonId": "audit", "amount": "1.00"}]}, "ADDON_NOT_FOUND", None),
+    (
+        "value of an unknown feature",
+        {"entitlements": [{"featureId": "nothing", "limit": 1}]},
+        "FEATURE_NOT_FOUND",
+        ["entitlements", "0", "featureId"],
+    ),
+    (
+        "trial ends before it starts",
+        {
+            "planId": "enterprise",
+            "skipTrial": False,
+            "subscriptionId": "t2",
+            "entitlements": [{"featureId": "seats", "limit": 1}],
+            "trial": {"endDate": iso(START - timedelta(days=1))},
+        },
+        "INVALID_INPUT",
+        ["trial", "endDate"],
+    ),
+    (
+        "trial of zero days",
+        {"skipTrial": False, "trial": {"days": 0}},
+        "INVALID_INPUT",
+        ["trial", "days"],
+    ),
+    (
+        "duplicate subscriptionId",
+        {"subscriptionId": "sub-trial"},
+        "DUPLICATE_ID",
+        ["subscriptionId"],
+    ),
+    (
+        "start without a time zone",
+        {"startDate": "2024-03-01T00:00:00"},
+        "INVALID_INPUT",
+        ["startDate"],
+    ),
+    (
+        "price override of a missing add-on",
+        {"priceOverrides": [{"addonId": "audit", "amount": "1.00"}]},
+        "ADDON_NOT_FOUND",
+        None,
+    ),
 ]
 
 
@@ -121,26 +171,44 @@ async def test_provision_customer_with_a_bad_subscription_creates_nothing(
     tgql: GraphQLClient, clock: FrozenClock
 ) -> None:
     await apply_catalog(tgql)
-    payload = await provision_customer(
-        tgql, customerId="new", subscription={"planId": "platinum"}
-    )
+    payload = await provision_customer(tgql, customerId="new", subscription={"planId": "platinum"})
     assert codes(payload) == ["PLAN_NOT_FOUND"] and payload["customer"] is None
     assert await customer(tgql, "new") is None
     assert (await check(tgql, "new", "seats"))["denyReason"] == "CUSTOMER_NOT_FOUND"
 
 
 UPDATE_CASES: list[tuple[str, dict[str, Any], str, list[str] | None]] = [
-    ("unknown subscription", {"subscriptionId": "sub-nope"}, "SUBSCRIPTION_NOT_FOUND",
-     ["subscriptionId"]),
-    ("add-on over max", {"addons": [{"addonId": "extra-seats", "quantity": 99}]},
-     "ADDON_QUANTITY_EXCEEDED", ["addons", "0", "quantity"]),
+    (
+        "unknown subscription",
+        {"subscriptionId": "sub-nope"},
+        "SUBSCRIPTION_NOT_FOUND",
+        ["subscriptionId"],
+    ),
+    (
+        "add-on over max",
+        {"addons": [{"addonId": "extra-seats", "quantity": 99}]},
+        "ADDON_QUANTITY_EXCEEDED",
+        ["addons", "0", "quantity"],
+    ),
     ("unknown add-on", {"addons": [{"addonId": "nope"}]}, "ADDON_NOT_FOUND", None),
-    ("trial end on a paid subscription", {"trialEndDate": iso(START + timedelta(days=3))},
-     "INVALID_INPUT", ["trialEndDate"]),
-    ("trial end in the past", {"subscriptionId": "sub-trial", "trialEndDate": iso(START)},
-     "INVALID_INPUT", ["trialEndDate"]),
-    ("variable value dropped", {"subscriptionId": "sub-trial", "entitlements": []},
-     "INVALID_INPUT", ["entitlements"]),
+    (
+        "trial end on a paid subscription",
+        {"trialEndDate": iso(START + timedelta(days=3))},
+        "INVALID_INPUT",
+        ["trialEndDate"],
+    ),
+    (
+        "trial end in the past",
+        {"subscriptionId": "sub-trial", "trialEndDate": iso(START)},
+        "INVALID_INPUT",
+        ["trialEndDate"],
+    ),
+    (
+        "variable value dropped",
+        {"subscriptionId": "sub-trial", "entitlements": []},
+        "INVALID_INPUT",
+        ["entitlements"],
+    ),
 ]
 
 
@@ -188,16 +256,23 @@ async def test_cancel_of_an_ended_subscription(tgql: GraphQLClient, acme: dict[s
     assert await snapshot(tgql) == before
 
 
-async def test_promotion_refusals_change_nothing(
-    tgql: GraphQLClient, acme: dict[str, Any]
-) -> None:
+async def test_promotion_refusals_change_nothing(tgql: GraphQLClient, acme: dict[str, Any]) -> None:
     before = await snapshot(tgql)
     cases: list[tuple[str, list[dict[str, Any]], str]] = [
         ("nobody", [{"featureId": "sso"}], "CUSTOMER_NOT_FOUND"),
         ("acme", [{"featureId": "nothing"}], "FEATURE_NOT_FOUND"),
         ("acme", [{"featureId": "sso", "endDate": iso(START)}], "INVALID_INPUT"),
-        ("acme", [{"featureId": "sso", "duration": "ONE_WEEK",
-                   "endDate": iso(START + timedelta(days=9))}], "INVALID_INPUT"),
+        (
+            "acme",
+            [
+                {
+                    "featureId": "sso",
+                    "duration": "ONE_WEEK",
+                    "endDate": iso(START + timedelta(days=9)),
+                }
+            ],
+            "INVALID_INPUT",
+        ),
         ("acme", [{"featureId": "sso"}, {"featureId": "sso"}], "INVALID_INPUT"),
         ("acme", [], "INVALID_INPUT"),
         # A valid grant next to a bad one: neither is granted.

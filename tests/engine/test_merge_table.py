@@ -94,9 +94,7 @@ async def test_ancestors_count_and_the_most_generous_wins(gql: GraphQLClient) ->
 
 
 async def test_increment_addon_times_quantity(gql: GraphQLClient) -> None:
-    document = doc(
-        [plan("p", seats={"limit": 10})], [addon("more", ["p"], 50, seats={"limit": 5})]
-    )
+    document = doc([plan("p", seats={"limit": 10})], [addon("more", ["p"], 50, seats={"limit": 5})])
     await on_plan(gql, document, "p", addons=[{"addonId": "more", "quantity": 3}])
     seats = await check(gql, "c", "seats", requested=25)
     assert (seats["hasAccess"], seats["usageLimit"]) == (True, 25)
@@ -170,7 +168,9 @@ async def test_per_subscription_value_replaces_the_plan(gql: GraphQLClient) -> N
 
 async def test_a_lower_per_subscription_value_lowers_the_plan(gql: GraphQLClient) -> None:
     await on_plan(
-        gql, doc([plan("p", seats={"limit": 10})]), "p",
+        gql,
+        doc([plan("p", seats={"limit": 10})]),
+        "p",
         entitlements=[{"featureId": "seats", "limit": 4}],
     )
     seats = await check(gql, "c", "seats")
@@ -249,6 +249,13 @@ async def test_several_products_and_resources(gql: GraphQLClient) -> None:
     assert (await check_r(gql, "c", "days", "ws2"))["value"] == 7
     other = await check_r(gql, "c", "seats", "ws3")  # no subscription of its own: the app's
     assert other["usageLimit"] == 3
+    listed = await gql.execute(
+        'query { entitlements(customerId: "c", resourceId: "ws1") { featureId usageLimit value } }'
+    )
+    assert {e["featureId"]: (e["usageLimit"], e["value"]) for e in listed["entitlements"]} == {
+        "seats": (5, None),
+        "days": (None, 90),
+    }
 
 
 async def test_parallel_subscriptions_merge_most_generous(gql: GraphQLClient) -> None:

@@ -62,7 +62,8 @@ async def test_end_date_at_a_month_end(tgql: GraphQLClient, clock: FrozenClock) 
     clock.set(datetime(2024, 1, 31, tzinfo=UTC))
     await new_customer(tgql, "acme")
     payload = await grant(tgql, "acme", {"featureId": "sso", "duration": "ONE_MONTH"})
-    assert when(payload["promotionalEntitlements"][0]["endsAt"]) == datetime(2024, 2, 29, tzinfo=UTC)
+    (promo,) = payload["promotionalEntitlements"]
+    assert when(promo["endsAt"]) == datetime(2024, 2, 29, tzinfo=UTC)
     until = datetime(2024, 3, 3, 8, tzinfo=UTC)
     payload = await grant(tgql, "acme", {"featureId": "seats", "limit": 7, "endDate": iso(until)})
     ends = {p["featureId"]: p for p in payload["promotionalEntitlements"]}

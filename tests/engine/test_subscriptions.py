@@ -97,9 +97,7 @@ async def test_plan_change_may_name_the_subscription_it_changes(gql: GraphQLClie
 async def test_downgrade_at_end_of_period_is_scheduled(gql: GraphQLClient) -> None:
     await apply_catalog(gql)
     await new_customer(gql, "acme", subscription={"planId": "pro", "skipTrial": True})
-    sub = await subscribed(
-        gql, customerId="acme", planId="free", changeTiming="END_OF_PERIOD"
-    )
+    sub = await subscribed(gql, customerId="acme", planId="free", changeTiming="END_OF_PERIOD")
     assert sub["planId"] == "pro"
     change = sub["scheduledChange"]
     assert change is not None and change["planId"] == "free"
@@ -196,7 +194,9 @@ async def test_custom_plan_needs_its_variable_values(gql: GraphQLClient) -> None
     assert "seats" in payload["errors"][0]["message"]
     assert payload["errors"][0]["field"] == ["entitlements"]
     ok = await subscribed(
-        gql, customerId="acme", planId="enterprise",
+        gql,
+        customerId="acme",
+        planId="enterprise",
         entitlements=[{"featureId": "seats", "limit": 42}],
     )
     assert ok["entitlements"] == [
@@ -212,7 +212,10 @@ async def test_addon_rules(gql: GraphQLClient) -> None:
     assert codes(on_free) == ["ADDON_NOT_COMPATIBLE"]
     assert on_free["errors"][0]["field"] == ["addons", "0", "addonId"]
     too_many = await subscribe(
-        gql, customerId="acme", planId="pro", skipTrial=True,
+        gql,
+        customerId="acme",
+        planId="pro",
+        skipTrial=True,
         addons=[{"addonId": "extra-seats", "quantity": 51}],
     )
     assert codes(too_many) == ["ADDON_QUANTITY_EXCEEDED"]
@@ -222,7 +225,10 @@ async def test_addon_rules(gql: GraphQLClient) -> None:
     assert codes(unknown) == ["ADDON_NOT_FOUND"]
     assert [s["planId"] for s in await live(gql, "acme")] == ["free"]  # nothing changed
     at_max = await subscribed(
-        gql, customerId="acme", planId="pro", skipTrial=True,
+        gql,
+        customerId="acme",
+        planId="pro",
+        skipTrial=True,
         addons=[{"addonId": "extra-seats", "quantity": 50}],
     )
     assert at_max["addons"] == [{"addonId": "extra-seats", "quantity": 50}]
@@ -269,9 +275,7 @@ async def test_cancel_now_falls_back_to_the_default_plan(gql: GraphQLClient) -> 
     assert codes(again) == ["SUBSCRIPTION_ENDED"]
 
 
-async def test_cancel_at_period_end_and_on_a_date(
-    tgql: GraphQLClient, clock: FrozenClock
-) -> None:
+async def test_cancel_at_period_end_and_on_a_date(tgql: GraphQLClient, clock: FrozenClock) -> None:
     await apply_catalog(tgql)
     made = await provision_customer(
         tgql, customerId="a", subscription={"planId": "pro", "skipTrial": True}
@@ -311,8 +315,10 @@ async def test_archived_customer_is_denied_and_refused(gql: GraphQLClient) -> No
 
 @pytest.mark.parametrize(
     ("period", "end"),
-    [("MONTHLY", datetime(2024, 2, 10, 12, tzinfo=START.tzinfo)),
-     ("ANNUALLY", datetime(2025, 1, 10, 12, tzinfo=START.tzinfo))],
+    [
+        ("MONTHLY", datetime(2024, 2, 10, 12, tzinfo=START.tzinfo)),
+        ("ANNUALLY", datetime(2025, 1, 10, 12, tzinfo=START.tzinfo)),
+    ],
 )
 async def test_current_billing_period(
     tgql: GraphQLClient, clock: FrozenClock, period: str, end: datetime

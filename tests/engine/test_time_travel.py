@@ -8,8 +8,10 @@ the dates); the job only writes down what the clock decided and adds default-pla
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from app.clock import FrozenClock
 from app.db import Database
@@ -39,8 +41,8 @@ DAY = timedelta(days=1)
 async def stored_status(db: Database, subscription_id: str) -> str:
     """The status column as the job (or the last write) left it."""
     async with db.session() as session:
-        query = select(Subscription.status).where(Subscription.id == subscription_id)
-        return str((await session.execute(query)).scalar_one())
+        query = select(Subscription).where(col(Subscription.id) == subscription_id)
+        return (await session.execute(query)).scalar_one().status
 
 
 async def on_trial(gql: GraphQLClient, behavior: str) -> dict[str, object]:
@@ -106,7 +108,10 @@ async def test_parallel_trial_converts_and_replaces_the_paid_one(
     await apply_catalog(tgql)
     await new_customer(tgql, "acme", subscription={"planId": "pro", "skipTrial": True})
     trial = await subscribed(
-        tgql, customerId="acme", planId="enterprise", trial={"days": 10},
+        tgql,
+        customerId="acme",
+        planId="enterprise",
+        trial={"days": 10},
         entitlements=[{"featureId": "seats", "limit": 100}],
     )
     extended = await update(tgql, subscriptionId=trial["id"], trialEndDate=iso(START + 12 * DAY))
@@ -117,6 +122,24 @@ async def test_parallel_trial_converts_and_replaces_the_paid_one(
     (now_live,) = await live(tgql, "acme")
     assert (now_live["id"], now_live["status"]) == (trial["id"], "ACTIVE")
     assert (await check(tgql, "acme", "seats"))["usageLimit"] == 100
+
+
+async def test_trial_from_the_free_plan_runs_beside_it(
+    tgql: GraphQLClient, clock: FrozenClock, run_job: Job
+) -> None:
+    await apply_catalog(tgql)
+    await new_customer(tgql, "acme")
+    (free,) = await live(tgql, "acme")
+    trial = await subscribed(
+        tgql, customerId="acme", planId="pro", trial={"days": 5, "endBehavior": "CANCEL"}
+    )
+    assert trial["isParallelTrial"] and trial["status"] == "IN_TRIAL"
+    assert (await check(tgql, "acme", "sso"))["hasAccess"]
+    clock.set(START + 5 * DAY)
+    assert [s["id"] for s in await live(tgql, "acme")] == [free["id"]]
+    assert not (await check(tgql, "acme", "sso"))["hasAccess"]
+    await run_job()  # the free plan was never left: no second one
+    assert [s["id"] for s in await live(tgql, "acme")] == [free["id"]]
 
 
 # --- scheduled plan changes and cancellations ------------------------------------------------
@@ -257,9 +280,7 @@ async def test_canceling_a_future_subscription_keeps_the_current_one(
     await new_customer(tgql, "acme", subscription={"planId": "pro", "skipTrial": True})
     (pro,) = await live(tgql, "acme")
     starts = START + 20 * DAY
-    future = await subscribed(
-        tgql, customerId="acme", planId="free", startDate=iso(starts)
-    )
+    future = await subscribed(tgql, customerId="acme", planId="free", startDate=iso(starts))
     assert (await cancel(tgql, subscriptionId=future["id"]))["errors"] == []
     kept = await subscription(tgql, pro["id"])
     assert kept is not None and (kept["endDate"], kept["canceledAt"]) == (None, None)
@@ -278,8 +299,7 @@ async def test_month_end_anchor(tgql: GraphQLClient, clock: FrozenClock) -> None
     sub = await subscribed(tgql, customerId="acme", planId="pro", skipTrial=True)
     assert when(sub["currentPeriodEnd"]) == datetime(2024, 2, 29, 9, tzinfo=UTC)
     expected = [(2, 29), (3, 31), (4, 30), (5, 31)]
-    clock.set(datetime(2024, 1, 31, 9, tzinfo=UTC))
-    for (month, day), (next_month, next_day) in zip(expected, expected[1:], strict=False):
+    for (month, day), (next_month, next_day) in pairwise(expected):
         clock.set(datetime(2024, month, day, 9, tzinfo=UTC))
         read = await subscription(tgql, sub["id"])
         assert read is not None

@@ -161,6 +161,19 @@ PROBES: dict[str, list[Probe]] = {
             allowed_errors=frozenset({"CUSTOMER_NOT_FOUND", "FEATURE_NOT_FOUND"}),
         )
     ],
+    # Webhook ids are generated: tests/webhooks/test_delivery.py probes the real ones.
+    "webhookEndpoints": [Probe(f"{{ webhookEndpoints {{ {CONNECTION} }} }}", is_empty_connection)],
+    "webhookEndpoint": _lookup("webhookEndpoint", "00000000-0000-4000-8000-000000000000"),
+    "webhookDeliveries": [
+        Probe(f"{{ webhookDeliveries {{ {CONNECTION} }} }}", is_empty_connection)
+    ],
+    "webhookDelivery": _lookup("webhookDelivery", "00000000-0000-4000-8000-000000000000"),
+    "webhookEventTypes": [Probe("{ webhookEventTypes { name } }", has_no_dev_id)],
+    "auditLog": [
+        Probe(f"{{ auditLog(first: 100) {{ {CONNECTION} }} }}", is_empty_connection),
+        Probe(f'{{ auditLog(entityType: "CUSTOMER", entityId: "{CUSTOMER}") '
+              f"{{ {CONNECTION} }} }}", is_empty_connection),
+    ],
 }
 
 
@@ -180,6 +193,7 @@ async def make_dev_data(gql: GraphQLClient) -> None:
     """A feature, a product, a published plan and add-on; a customer subscribed to the plan
     with the add-on and a promotional grant."""
     mutations = [
+        'createWebhookEndpoint(input: {url: "http://127.0.0.1:9/dev-hooks"})',
         f'createFeature(input: {{id: "{FEATURE}", type: METERED, unit: "seat"}})',
         f'createProduct(input: {{id: "{PRODUCT}", name: "App"}})',
         f'createPlan(input: {{id: "{PLAN}", productId: "{PRODUCT}", pricingType: PAID, '

@@ -1,9 +1,10 @@
-"""Usage fixtures: an app on a FrozenClock (periods without any job), with a fresh tenant."""
+"""Usage fixtures: an app on a FrozenClock (periods without any job), with a fresh tenant;
+a real server process for the reliability tests."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -16,6 +17,7 @@ from app.db import Database
 from app.main import create_app
 from app.settings import Settings
 from tests.support import GraphQLClient, make_tenant
+from tests.usage.server import ApiServer
 
 # Far from the real clock and from the engine tests' START.
 JAN_10 = datetime(2031, 1, 10, 12, 0, tzinfo=UTC)
@@ -55,3 +57,16 @@ async def frozen(usage_http: httpx.AsyncClient, db: Database,
     tenant = await make_tenant(db)
     return Frozen(GraphQLClient(usage_http, tenant.server_key),
                   tenant.environments["development"], usage_clock)
+
+
+@pytest.fixture(scope="session")
+def api_server(database_url: str, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[ApiServer]:
+    """A real `uvicorn` process (two workers) on the test database, for the whole session."""
+    server = ApiServer(database_url, tmp_path_factory.mktemp("usage-api") / "server.log",
+                       workers=2)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()

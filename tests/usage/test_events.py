@@ -21,6 +21,7 @@ from tests.usage.helpers import (
 )
 
 HOUR = timedelta(hours=1)
+ROUNDS = 16  # enough for the old unordered locking to deadlock nearly every run
 
 
 async def test_count_is_seen_by_the_check_at_once(gql: GraphQLClient) -> None:
@@ -205,3 +206,19 @@ async def test_events_of_an_archived_customer_are_refused(gql: GraphQLClient) ->
                      '{ errors { code } } }')
     r = await send_events(gql, event("acme", "api_call", "x1"))
     assert r["accepted"] == 0 and codes(r) == ["CUSTOMER_ARCHIVED"]
+
+
+async def test_concurrent_batches_in_any_order_never_deadlock(gql: GraphQLClient) -> None:
+    """Batches sharing keys, customers and unique values, sent at once in opposite orders,
+    all succeed (rows are locked in one order) and count each event once."""
+    await setup(gql, "acme", "bolt")
+    for round_ in range(ROUNDS):
+        events = [event("acme" if i % 2 else "bolt", "login" if i % 3 else "api_call",
+                        f"r{round_}-{i}", dimensions={"user": f"u{i % 7}"}) for i in range(40)]
+        results = await asyncio.gather(*[send_events(gql, *(events[::-1] if n % 2 else events))
+                                         for n in range(6)])
+        assert all(r["errors"] == [] for r in results), results
+        assert sum(r["accepted"] for r in results) == 40
+    calls = [await usage_of(gql, c, "api-calls") for c in ("acme", "bolt")]
+    assert sum(calls) == ROUNDS * len([i for i in range(40) if i % 3 == 0])
+    assert [await usage_of(gql, c, "users") for c in ("acme", "bolt")] == [7, 7]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 
 from app.clock import FrozenClock
 from app.db import Database
+from app.domain.outbox import emit
 from app.webhook_worker import deliver_once, new_http_client
 from tests.support import GraphQLClient, Tenant
 from tests.webhooks.receiver import Receiver
@@ -60,25 +62,32 @@ class Worker:
 
     async def run(self, env: str = "development", **options: Any) -> int:
         return await deliver_once(
-            self.db, self.clock, self.http, environment_pk=self.tenant.environments[env],
+            self.db,
+            self.clock,
+            self.http,
+            environment_pk=self.tenant.environments[env],
             **options,
         )
 
 
 @pytest.fixture
-def worker(
-    db: Database, clock: FrozenClock, sender: httpx.AsyncClient, tenant: Tenant
-) -> Worker:
+def worker(db: Database, clock: FrozenClock, sender: httpx.AsyncClient, tenant: Tenant) -> Worker:
     return Worker(db, clock, sender, tenant)
+
+
+async def emit_committed(
+    db: Database, env: uuid.UUID, event_type: str, data: dict[str, Any], now: datetime
+) -> None:
+    """Emit in a transaction of its own, committed."""
+    async with db.transaction() as session:
+        await emit(session, env, event_type, data, now)
 
 
 async def create_endpoint(
     gql: GraphQLClient, url: str, event_types: list[str] | None = None, **fields: Any
 ) -> tuple[str, str]:
     """(endpoint id, secret) of a new endpoint; fails the test on errors."""
-    payload = await gql.mutate(
-        CREATE, {"i": {"url": url, "eventTypes": event_types, **fields}}
-    )
+    payload = await gql.mutate(CREATE, {"i": {"url": url, "eventTypes": event_types, **fields}})
     assert payload["errors"] == [], payload
     return payload["endpoint"]["id"], payload["secret"]
 

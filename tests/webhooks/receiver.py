@@ -22,7 +22,7 @@ class Received:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length)
         receiver = self.server.receiver
@@ -30,7 +30,7 @@ class _Handler(BaseHTTPRequestHandler):
         receiver.record(Received(self.path, headers, body))
         answer = receiver.next_answer()
         try:
-            if answer == HANG:
+            if isinstance(answer, str):  # HANG
                 receiver.release.wait(timeout=30)
                 answer = (200, "late")
             status, text = answer
@@ -64,7 +64,9 @@ class Receiver:
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.receiver = self
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
 
     @property
     def url(self) -> str:

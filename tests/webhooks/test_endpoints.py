@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import pytest
 
@@ -25,8 +26,13 @@ ONE = """query($id: String!) { webhookEndpoint(id: $id) { id url } }"""
 async def test_create_returns_secret_once_and_lists(gql: GraphQLClient) -> None:
     payload = await gql.mutate(
         CREATE,
-        {"i": {"url": "https://crm.example.com/hooks", "eventTypes": ["invoice.paid"],
-               "description": "CRM"}},
+        {
+            "i": {
+                "url": "https://crm.example.com/hooks",
+                "eventTypes": ["invoice.paid"],
+                "description": "CRM",
+            }
+        },
     )
     assert payload["errors"] == []
     endpoint, secret = payload["endpoint"], payload["secret"]
@@ -52,19 +58,27 @@ async def test_update_delete_and_paging(gql: GraphQLClient) -> None:
     first = (await gql.execute(LIST, {"f": 2}))["webhookEndpoints"]
     assert [e["node"]["id"] for e in first["edges"]] == ids[:2]
     assert first["pageInfo"]["hasNextPage"] is True and first["totalCount"] == 3
-    rest = (await gql.execute(LIST, {"f": 2, "a": first["pageInfo"]["endCursor"]}))
+    rest = await gql.execute(LIST, {"f": 2, "a": first["pageInfo"]["endCursor"]})
     assert [e["node"]["id"] for e in rest["webhookEndpoints"]["edges"]] == ids[2:]
 
     updated = await gql.mutate(
         UPDATE,
-        {"i": {"endpointId": ids[0], "url": "https://new.example.com/h",
-               "eventTypes": ["trial.started", "trial.started", "invoice.paid"],
-               "enabled": False}},
+        {
+            "i": {
+                "endpointId": ids[0],
+                "url": "https://new.example.com/h",
+                "eventTypes": ["trial.started", "trial.started", "invoice.paid"],
+                "enabled": False,
+            }
+        },
     )
     assert updated["errors"] == []
     assert updated["endpoint"] == {
-        "id": ids[0], "url": "https://new.example.com/h",
-        "eventTypes": ["trial.started", "invoice.paid"], "enabled": False, "description": None,
+        "id": ids[0],
+        "url": "https://new.example.com/h",
+        "eventTypes": ["trial.started", "invoice.paid"],
+        "enabled": False,
+        "description": None,
     }
     # Omitted fields stay.
     again = await gql.mutate(UPDATE, {"i": {"endpointId": ids[0], "description": "x"}})
@@ -76,15 +90,24 @@ async def test_update_delete_and_paging(gql: GraphQLClient) -> None:
     gone = await gql.mutate(DELETE, {"i": {"endpointId": ids[1]}})
     assert gone["errors"][0]["code"] == "NOT_FOUND"
     bad = await gql.mutate(UPDATE, {"i": {"endpointId": "nope", "enabled": True}})
-    assert bad["errors"] == [{"code": "NOT_FOUND", "field": ["endpointId"],
-                              "message": "no such id 'nope'"}]
+    assert bad["errors"] == [
+        {"code": "NOT_FOUND", "field": ["endpointId"], "message": "no such id 'nope'"}
+    ]
     assert (await gql.execute(LIST))["webhookEndpoints"]["totalCount"] == 2
 
 
 @pytest.mark.parametrize(
     "url",
-    ["ftp://example.com/x", "example.com/hooks", "http://", "javascript:alert(1)",
-     "https://exa mple.com", "file:///etc/passwd", "", "http://host:99999/"],
+    [
+        "ftp://example.com/x",
+        "example.com/hooks",
+        "http://",
+        "javascript:alert(1)",
+        "https://exa mple.com",
+        "file:///etc/passwd",
+        "",
+        "http://host:99999/",
+    ],
 )
 async def test_url_must_be_http_or_https(gql: GraphQLClient, url: str) -> None:
     payload = await gql.mutate(CREATE, {"i": {"url": url}})
@@ -106,8 +129,12 @@ async def test_update_to_a_bad_url_changes_nothing(gql: GraphQLClient) -> None:
 async def test_unknown_event_types_are_refused(gql: GraphQLClient) -> None:
     payload = await gql.mutate(
         CREATE,
-        {"i": {"url": "https://ok.example.com/", "eventTypes": ["invoice.paid", "invoice.lost",
-                                                                 "nope"]}},
+        {
+            "i": {
+                "url": "https://ok.example.com/",
+                "eventTypes": ["invoice.paid", "invoice.lost", "nope"],
+            }
+        },
     )
     assert [(e["code"], e["field"]) for e in payload["errors"]] == [
         ("INVALID_INPUT", ["eventTypes", "1"]),
@@ -129,13 +156,15 @@ async def test_rotate_returns_a_new_secret(gql: GraphQLClient) -> None:
 async def test_client_key_is_forbidden(gql: GraphQLClient, tenant: Tenant) -> None:
     endpoint_id, _ = await create_endpoint(gql, "https://ok.example.com/")
     client = gql.with_key(tenant.client_key)
-    operations = [
+    operations: list[tuple[str, dict[str, Any] | None]] = [
         (CREATE, {"i": {"url": "https://ok.example.com/"}}),
         (UPDATE, {"i": {"endpointId": endpoint_id, "enabled": False}}),
         (DELETE, {"i": {"endpointId": endpoint_id}}),
         (ROTATE, {"i": {"endpointId": endpoint_id}}),
-        ("""mutation { replayWebhookDelivery(input: {deliveryId: "x"}) { errors { code } } }""",
-         None),
+        (
+            """mutation { replayWebhookDelivery(input: {deliveryId: "x"}) { errors { code } } }""",
+            None,
+        ),
         (LIST, None),
         (ONE, {"id": endpoint_id}),
         ("{ webhookDeliveries { totalCount } }", None),

@@ -50,8 +50,13 @@ async def test_a_hanging_receiver_never_blocks_the_api(
         endpoint_id, _ = await create_endpoint(gql, receiver.url)
         receiver.script(HANG)
         async with db.transaction() as session:
-            await emit(session, tenant.environments["development"], "invoice.overdue",
-                       {"invoiceId": "i1"}, datetime.now(UTC))
+            await emit(
+                session,
+                tenant.environments["development"],
+                "invoice.overdue",
+                {"invoiceId": "i1"},
+                datetime.now(UTC),
+            )
         await asyncio.to_thread(receiver.got_request.wait, 5)
         assert receiver.got_request.is_set()  # the worker is now waiting on the receiver
 

@@ -1,0 +1,102 @@
+"""What the domain tells the outside world: builds webhook event data and emits it through
+the outbox, in the transaction of the change (app.domain.outbox)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.outbox import emit
+from app.domain.subscriptions import Dates, current_period, status_at
+from app.models import Customer, Package, Subscription, ThresholdCrossing
+
+TRIAL_ENDING_SOON = timedelta(days=3)
+
+
+def subscription_data(sub: Subscription, customer_id: str, plan_id: str,
+                      now: datetime) -> dict[str, Any]:
+    dates = Dates.of(sub)
+    period = current_period(dates, now)
+    return {
+        "id": sub.id, "customerId": customer_id, "planId": plan_id,
+        "planVersion": sub.plan_version, "status": status_at(dates, now).value,
+        "resourceId": sub.resource_id, "startDate": sub.start_date, "endDate": sub.end_date,
+        "trialEndDate": sub.trial_end_date, "billingPeriod": sub.billing_period,
+        "currentPeriodStart": period.start if period else None,
+        "currentPeriodEnd": period.end if period else None,
+        "addons": [{"addonId": a["addonId"], "quantity": a["quantity"]} for a in sub.addons],
+        "scheduledChange": sub.scheduled_change, "billingMode": sub.billing_mode,
+        "isParallelTrial": sub.is_parallel_trial,
+    }
+
+
+async def subscription_event(session: AsyncSession, event_type: str, sub: Subscription,
+                             now: datetime) -> None:
+    customer = await session.get(Customer, sub.customer_pk)
+    plan = await session.get(Package, sub.plan_pk)
+    assert customer is not None and plan is not None
+    await emit(session, sub.environment_pk, event_type,
+               {"subscription": subscription_data(sub, customer.id, plan.id, now)}, now)
+
+
+async def entitlements_changed(session: AsyncSession, env: uuid.UUID, customer_id: str,
+                               before: dict[str, Any], after: dict[str, Any],
+                               now: datetime) -> None:
+    """Emit when the effective answer of any feature changed (sources alone don't count)."""
+    def essence(data: dict[str, Any] | None) -> Any:
+        if data is None:
+            return None
+        return {k: v for k, v in data.items() if k not in ("sources", "anchor")}
+
+    changed = sorted(f for f in set(before) | set(after)
+                     if essence(before.get(f)) != essence(after.get(f)))
+    if changed:
+        await emit(session, env, "entitlements.changed",
+                   {"customerId": customer_id, "featureIds": changed,
+                    "entitlements": {f: essence(after.get(f)) for f in changed}}, now)
+
+
+async def trials_ending_soon(session: AsyncSession, now: datetime, limit: int = 500) -> int:
+    """Emit trial.ending_soon once per trial, TRIAL_ENDING_SOON before it ends."""
+    query = select(Subscription).where(
+        Subscription.trial_end_date.is_not(None),  # type: ignore[union-attr]
+        Subscription.trial_end_date > now,  # type: ignore[operator]
+        Subscription.trial_end_date <= now + TRIAL_ENDING_SOON,  # type: ignore[operator]
+        Subscription.trial_ending_notified_at.is_(None),  # type: ignore[union-attr]
+        Subscription.start_date <= now,
+    ).limit(limit).with_for_update(skip_locked=True)
+    subs = list((await session.execute(query)).scalars())
+    for sub in subs:
+        sub.trial_ending_notified_at = now  # also for trials canceled early: never again
+        session.add(sub)
+        if sub.end_date is not None and sub.end_date < (sub.trial_end_date or now):
+            continue  # canceled before the trial ends: nothing to announce
+        await subscription_event(session, "trial.ending_soon", sub, now)
+    await session.flush()
+    return len(subs)
+
+
+async def threshold_crossings(session: AsyncSession, now: datetime, limit: int = 1000) -> int:
+    """Emit usage.threshold_crossed for each crossing recorded by metering, exactly once."""
+    query = select(ThresholdCrossing, Customer.id).join(
+        Customer, Customer.pk == ThresholdCrossing.customer_pk  # type: ignore[arg-type]
+    ).where(ThresholdCrossing.delivered_at.is_(None)).limit(limit).with_for_update(  # type: ignore[union-attr]
+        skip_locked=True, of=ThresholdCrossing)  # type: ignore[arg-type]
+    rows = list((await session.execute(query)).all())
+    for crossing, customer_id in rows:
+        await emit(session, crossing.environment_pk, "usage.threshold_crossed", {
+            "customerId": customer_id, "featureId": crossing.feature_id,
+            "resourceId": crossing.resource_key or None, "threshold": crossing.threshold,
+            "usage": crossing.usage, "usageLimit": crossing.usage_limit,
+            "periodStart": crossing.period_start, "crossedAt": crossing.crossed_at}, now)
+        await session.execute(update(ThresholdCrossing).where(
+            ThresholdCrossing.customer_pk == crossing.customer_pk,
+            ThresholdCrossing.feature_id == crossing.feature_id,
+            ThresholdCrossing.resource_key == crossing.resource_key,
+            ThresholdCrossing.period_start == crossing.period_start,
+            ThresholdCrossing.threshold == crossing.threshold).values(delivered_at=now))
+    return len(rows)
