@@ -178,7 +178,28 @@ async def _issue_at(
         updated_at=now,
     )
     await catalog_store.add(session, invoice)
+    await _announce(session, "invoice.created", invoice, customer.id, sub.id, now)
     return invoice
+
+
+async def _announce(session: AsyncSession, event_type: str, invoice: Invoice,
+                    customer_id: str, subscription_id: str, now: datetime) -> None:
+    """A webhook event about the invoice, in the transaction that changed it."""
+    from app.domain.outbox import emit
+
+    await emit(session, invoice.environment_pk, event_type, {"invoice": {
+        "id": invoice.id, "subscriptionId": subscription_id, "customerId": customer_id,
+        "status": invoice.status, "currency": invoice.currency, "total": invoice.total,
+        "issuedAt": invoice.issued_at, "dueDate": invoice.due_date,
+        "paidAt": invoice.paid_at}}, now)
+
+
+async def _announce_by_keys(session: AsyncSession, event_type: str, invoice: Invoice,
+                            now: datetime) -> None:
+    customer = await session.get(Customer, invoice.customer_pk)
+    sub = await session.get(Subscription, invoice.subscription_pk)
+    await _announce(session, event_type, invoice, customer.id if customer else "",
+                    sub.id if sub else "", now)
 
 
 async def issue_due(
@@ -293,6 +314,7 @@ async def mark_paid(
         )
     invoice.status, invoice.paid_at, invoice.updated_at = "PAID", when, now
     await catalog_store.add(session, invoice)
+    await _announce_by_keys(session, "invoice.paid", invoice, now)
     return invoice
 
 
@@ -327,8 +349,13 @@ async def cancel_overdue(session: AsyncSession, now: datetime) -> int:
 
     handled = 0
     for invoice in await store.overdue_invoices(session, now):
+        # The customer's lock first, like every mutation; a busy customer waits for the next
+        # pass (the job never waits on, or deadlocks with, a mutation).
+        if await customer_store.try_lock_customer(session, invoice.customer_pk) is None:
+            continue
         invoice.overdue_at, invoice.updated_at = now, now
         await catalog_store.add(session, invoice)
+        await _announce_by_keys(session, "invoice.overdue", invoice, now)
         sub = await session.get(Subscription, invoice.subscription_pk)
         if sub is not None and status_at(Dates.of(sub), now) not in ENDED:
             await cancel_subscription(
@@ -346,7 +373,8 @@ async def issue_all_due(session: AsyncSession, now: datetime) -> int:
     moved = 0
     views: dict[uuid.UUID, tuple[CatalogView, dict[str, str]]] = {}
     for sub in await store.subscriptions_to_invoice(session, now):
-        await customer_store.lock_customer(session, sub.customer_pk)
+        if await customer_store.try_lock_customer(session, sub.customer_pk) is None:
+            continue  # a mutation holds it: next pass (never wait while holding others)
         await session.refresh(sub)
         env = sub.environment_pk
         if env not in views:
@@ -361,6 +389,7 @@ async def issue_all_due(session: AsyncSession, now: datetime) -> int:
             log.warning("subscription %s cannot be invoiced: %s", sub.id, error.message)
             schedule = await store.lock_schedule(session, sub, now)
             schedule.next_due_at = now + timedelta(hours=1)
+            schedule.updated_at = now
             await catalog_store.add(session, schedule)
             continue
         moved += schedule.invoiced_until != before

@@ -21,7 +21,7 @@ import hashlib
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -35,6 +35,8 @@ from app.store import usage as store
 
 THRESHOLDS = (80, 100)  # % of the limit; each crossing is recorded once per period
 MAX_FUTURE_SKEW = timedelta(minutes=5)
+# Earliest timestamp taken: keeps period arithmetic far from datetime.min (a 500 before).
+MIN_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_KEY_LENGTH = 200
 
 
@@ -79,6 +81,8 @@ def check_timestamp(value: Any, now: datetime, path: list[str | int]) -> datetim
     if value > now + MAX_FUTURE_SKEW:
         raise DomainError(ErrorCode.INVALID_INPUT,
                           "timestamp is too far in the future (more than 5 minutes)", path)
+    if value < MIN_TIMESTAMP:
+        raise DomainError(ErrorCode.INVALID_INPUT, "timestamp is before 2000-01-01", path)
     return value
 
 

@@ -60,6 +60,9 @@ async def usage_history(db: Database, env: uuid.UUID, customer_id: str, feature_
             raise DomainError(ErrorCode.INVALID_INPUT,
                               f"the range spans more than {MAX_PERIODS} periods",
                               ["from"]) from None
+        except OverflowError:  # a date near year 1 or 9999
+            raise DomainError(ErrorCode.INVALID_INPUT, "dates out of range",
+                              ["from"]) from None
         values = await store.history(conn, row["customer_pk"], feature_id, resource_key,
                                      periods[0].start, periods[-1].end)
     return [UsagePeriod(p.start, p.end, values.get(p.start, 0.0)) for p in periods]

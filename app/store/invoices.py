@@ -221,7 +221,7 @@ async def lock_schedule(
 
 
 async def subscriptions_to_invoice(
-    session: AsyncSession, now: datetime, limit: int = 200
+    session: AsyncSession, now: datetime, limit: int = 50
 ) -> list[Subscription]:
     """Subscriptions billed by invoice with an issue point due: never handled yet (and paid
     periods have begun), their next boundary reached, or an end reached that their schedule
@@ -250,7 +250,8 @@ async def subscriptions_to_invoice(
                 ),
             ),
         )
-        .order_by(anchor)
+        # Least recently handled first: one that keeps failing never starves the others.
+        .order_by(func.coalesce(col(InvoiceSchedule.updated_at), anchor), anchor)
         .limit(limit)
     )
     return list((await session.execute(query)).scalars())

@@ -8,12 +8,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from app.clock import FrozenClock
 from app.db import Database
-from app.models import Invoice
+from app.models import Invoice, Subscription
 from tests.billing.catalog import (
     INVOICE,
     PAY,
@@ -315,3 +316,35 @@ async def test_an_unbillable_deal_is_refused_at_provisioning(bgql: GraphQLClient
     assert errors_of(payload) == ["INVALID_PRICE"] and payload["subscription"] is None
     customer = """query { customer(id: "acme") { subscriptions { id } invoices { id } } }"""
     assert (await bgql.execute(customer))["customer"] == {"subscriptions": [], "invoices": []}
+
+
+async def test_a_subscription_that_cannot_be_priced_never_stops_the_others(
+    bgql: GraphQLClient,
+    clock: FrozenClock,
+    run_job: Job,
+    db: Database,
+    billing_tenant: Tenant,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await team_deal(bgql)
+    await new_customer(bgql, "globex")
+    await invoiced(bgql, "globex", planId="pro", subscriptionId="sub-pro")
+    for invoice in ("ALT-00001", "ALT-00002"):
+        await bgql.mutate(PAY, {"input": {"invoiceId": invoice}})
+    # Break one behind the API's back: overrides in two currencies cannot be priced.
+    env = billing_tenant.environments["development"]
+    broken = [
+        {"amount": "5.00", "currency": "EUR"},
+        {"addonId": "extra-seats", "amount": "5.00", "currency": "USD"},
+    ]
+    async with db.transaction() as session:
+        await session.execute(
+            update(Subscription)
+            .where(col(Subscription.environment_pk) == env, col(Subscription.id) == "sub-team")
+            .values(price_overrides=broken)
+        )
+    clock.set(FEB_28)
+    await run_job()
+    assert len(await invoices_of(bgql, "sub-team")) == 1  # logged, retried an hour later
+    assert len(await invoices_of(bgql, "sub-pro")) == 2  # renewed all the same
+    assert "subscription sub-team cannot be invoiced" in caplog.text

@@ -40,6 +40,7 @@ class Load:
         self.failures = 0
         self.answers: dict[str, float] = {}
         self.events_acked = 0
+        self.progress = asyncio.Event()
 
     async def send(self, http: httpx.AsyncClient, query: str, variables: dict[str, Any]
                    ) -> dict[str, Any]:
@@ -67,6 +68,7 @@ class Load:
                 assert payload["accepted"] and payload["errors"] == [], payload
                 self.answers[key] = payload["usage"]["currentUsage"]
                 self.acked += 1
+                self.progress.set()
 
     async def eventer(self, client: int) -> None:
         async with httpx.AsyncClient(base_url=self.server.base_url, timeout=5) as http:
@@ -82,7 +84,8 @@ class Load:
         kills = 0
         for fraction in KILL_AFTER:
             while self.acked < fraction * REPORT_CLIENTS * KEYS_PER_CLIENT:
-                await asyncio.sleep(0.01)
+                self.progress.clear()
+                await self.progress.wait()
             await asyncio.to_thread(self.server.kill)
             kills += 1
             await asyncio.sleep(0.3)  # clients meet a closed port meanwhile

@@ -104,6 +104,10 @@ def is_unknown_customer(value: Any, dev: Dev) -> None:
     assert value["sources"] == [] and value["usageLimit"] is None, value
 
 
+def is_default_billing(value: Any, dev: Dev) -> None:
+    assert value == {"companyName": "", "nextInvoiceNumber": 1}, value
+
+
 ENTITLEMENT = "featureId hasAccess denyReason usageLimit sources { kind subscriptionId planId }"
 
 
@@ -169,6 +173,15 @@ PROBES: dict[str, list[Probe]] = {
     ],
     "webhookDelivery": _lookup("webhookDelivery", "00000000-0000-4000-8000-000000000000"),
     "webhookEventTypes": [Probe("{ webhookEventTypes { name } }", has_no_dev_id)],
+    # Development has no invoices here: tests/billing/test_isolation.py probes real ones.
+    "invoice": _lookup("invoice", "INV-00001"),
+    "invoices": [
+        Probe(f"{{ invoices {{ {CONNECTION} }} }}", is_empty_connection),
+        Probe(f'{{ invoices(customerId: "{CUSTOMER}") {{ {CONNECTION} }} }}', is_empty_connection),
+    ],
+    "billingSettings": [
+        Probe("{ billingSettings { companyName nextInvoiceNumber } }", is_default_billing)
+    ],
     "auditLog": [
         Probe(f"{{ auditLog(first: 100) {{ {CONNECTION} }} }}", is_empty_connection),
         Probe(f'{{ auditLog(entityType: "CUSTOMER", entityId: "{CUSTOMER}") '

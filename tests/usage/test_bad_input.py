@@ -57,6 +57,8 @@ async def test_report_of_what_cannot_take_usage(gql: GraphQLClient, tenant: Tena
     ({"idempotencyKey": ""}, "idempotencyKey"),
     ({"idempotencyKey": "k" * 201}, "idempotencyKey"),
     ({"timestamp": "2999-01-01T00:00:00Z"}, "timestamp"),
+    ({"timestamp": "1999-12-31T23:59:59Z"}, "timestamp"),  # before 2000: refused
+    ({"timestamp": "0001-01-01T00:00:00+05:00"}, "timestamp"),  # was a 500 (overflow)
 ])
 async def test_invalid_report_is_a_typed_error(gql: GraphQLClient, tenant: Tenant, db: Database,
                                                fields: dict[str, Any], field: str) -> None:
@@ -134,9 +136,10 @@ async def test_bad_events_record_nothing(gql: GraphQLClient, tenant: Tenant,
     r = await send_events(
         gql, event("acme", "api_call", ""), event("ghost", "api_call", "g"),
         event("acme", "api_call", "f", timestamp="2999-01-01T00:00:00Z"),
-        event("acme", "api_call", "d", dimensions=[1, 2]), event("acme", "", "n"))
+        event("acme", "api_call", "d", dimensions=[1, 2]), event("acme", "", "n"),
+        event("acme", "api_call", "y", timestamp="0001-01-01T00:00:00Z"))
     assert r["accepted"] == 0 and sorted(codes(r)) == ["CUSTOMER_NOT_FOUND"] + [
-        "INVALID_INPUT"] * 4
+        "INVALID_INPUT"] * 5
     await _nothing_recorded(db, tenant, "api-calls")
 
 

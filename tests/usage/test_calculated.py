@@ -4,6 +4,7 @@ timestamp, resources, idempotent replays, consume under hard/soft/unlimited limi
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from app.db import Database
 from tests.support import GraphQLClient, Tenant
@@ -132,7 +133,7 @@ async def test_key_reused_with_another_payload_is_an_error(gql: GraphQLClient, t
     env = tenant.environments["development"]
     assert await reported(gql, "acme", "storage", 2, idempotencyKey="k") == 2
     for other in ({"value": 3}, {"mode": "SET"}, {"resourceId": "ws"}, {"consume": True}):
-        fields = {"value": 2, **other}
+        fields: dict[str, Any] = {"value": 2, **other}
         payload = await report(gql, "acme", "storage", idempotencyKey="k", **fields)
         assert not payload["accepted"] and codes(payload) == ["IDEMPOTENCY_KEY_REUSED"], other
         assert payload["errors"][0]["field"] == ["idempotencyKey"]
@@ -169,6 +170,11 @@ async def test_consume_against_a_hard_limit(gql: GraphQLClient, tenant: Tenant,
     # Without consume the report is recorded anyway (the app decided); the check then denies.
     assert await reported(gql, "acme", "seats", 1) == 4
     assert await usage_of(gql, "acme", "seats") == 4
+    # Over the limit, a consume may still go down (a release, or a SET that fits).
+    assert codes(await report(gql, "acme", "seats", 4, mode="SET", consume=True)) == [
+        "USAGE_LIMIT_EXCEEDED"]
+    assert await reported(gql, "acme", "seats", -0.5, consume=True) == 3.5
+    assert await reported(gql, "acme", "seats", 2, mode="SET", consume=True) == 2
 
 
 async def test_a_rejected_consume_stores_no_key(gql: GraphQLClient, tenant: Tenant,

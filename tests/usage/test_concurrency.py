@@ -42,7 +42,7 @@ async def each(gqls: list[GraphQLClient], work: Callable[[int, GraphQLClient], A
 
 
 async def test_no_update_is_lost(api_server: ApiServer, tenant: Tenant, db: Database) -> None:
-    """32 clients × 100 DELTA reports on one counter: every one of them is in it."""
+    """32 clients x 100 DELTA reports on one counter: every one of them is in it."""
     async with clients(api_server, tenant, 32) as gqls:
         await setup(gqls[0], "acme")
 

@@ -108,6 +108,10 @@ async def test_dimension_filters(gql: GraphQLClient) -> None:
                 "big-calls": 2, "small-calls": 3}
     for feature, count in expected.items():
         assert await usage_of(gql, "acme", feature) == count, feature
+    unmetered = await send_events(gql, event("acme", "page_view", "pv"))
+    assert (unmetered["accepted"], unmetered["errors"]) == (1, [])  # stored, counts nowhere
+    for feature, count in expected.items():
+        assert await usage_of(gql, "acme", feature) == count, feature
 
 
 async def test_duplicates_across_and_within_batches(gql: GraphQLClient, tenant: Tenant,

@@ -3,7 +3,7 @@ periods without usage as zero; typed errors for what cannot be answered."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.support import GraphQLClient, Tenant
@@ -76,5 +76,10 @@ async def test_history_errors(gql: GraphQLClient, tenant: Tenant) -> None:
     assert await _history_error(gql, to=backwards) == (200, "INVALID_INPUT")
     assert await _history_error(gql, **{"from": "2020-01-10T12:00:00"}) == (200, "INVALID_INPUT")
     assert await _history_error(gql, **{"from": "not a date"}) == (400, "BAD_REQUEST")
+    assert await _history_error(gql, **{"from": "1000-01-01T00:00:00Z"}) == (
+        200, "INVALID_INPUT")  # more than 10,000 periods
+    assert await _history_error(gql, **{"from": "0001-01-01T00:00:00+05:00",
+                                        "to": "0001-03-01T00:00:00Z"}) == (
+        200, "INVALID_INPUT")  # was a 500 (overflow)
     client = gql.with_key(tenant.client_key)
     assert await _history_error(client) == (200, "FORBIDDEN")

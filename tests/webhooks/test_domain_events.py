@@ -59,3 +59,20 @@ async def test_threshold_crossings_are_emitted_once(gql: GraphQLClient, db: Data
     crossed = [d for t, d in await _events(db, tenant) if t == "usage.threshold_crossed"]
     assert sorted(d["threshold"] for d in crossed) == [80, 100]
     assert all(d["customerId"] == "acme" and d["usageLimit"] == 3 for d in crossed)
+
+
+async def test_invoice_events(gql: GraphQLClient, db: Database, tenant: Tenant) -> None:
+    assert (await gql.mutate(ENDPOINT))["errors"] == []
+    await apply_catalog(gql)
+    await new_customer(gql, "acme")
+    payload = await provision(gql, customerId="acme", planId="pro", skipTrial=True,
+                              billing={"mode": "INVOICE", "paymentTermsDays": 14})
+    assert payload["errors"] == [], payload
+    created = [d["invoice"] for t, d in await _events(db, tenant) if t == "invoice.created"]
+    assert len(created) == 1 and created[0]["total"] == "49.00"
+    assert created[0]["customerId"] == "acme" and created[0]["status"] == "OPEN"
+    paid = await gql.mutate("mutation($i: MarkInvoicePaidInput!) { markInvoicePaid(input: $i) "
+                            "{ errors { code } } }", {"i": {"invoiceId": created[0]["id"]}})
+    assert paid["errors"] == []
+    events = [d["invoice"] for t, d in await _events(db, tenant) if t == "invoice.paid"]
+    assert [e["id"] for e in events] == [created[0]["id"]] and events[0]["paidAt"]
