@@ -145,6 +145,8 @@ async def provision_subscription(
                 raise _duplicate(subscription_id)
             sub = _change_plan(current, plan, view, raw, addons, values, overrides, timing, now)
             sub.billing_period = billing_period if raw.get("billingPeriod") else sub.billing_period
+            if raw.get("billing") is not None:
+                sub.billing_mode, sub.payment_terms_days = mode, terms
             if raw.get("metadata") is not None:
                 sub.metadata_ = raw["metadata"]
             await catalog_store.add(session, sub)
