@@ -190,7 +190,9 @@ class AllotServer:
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                keys = dict(m.groups() for line in self._lines if (m := SERVER_KEY.match(line)))
+                keys: dict[str, str] = {
+                    m.group(1): m.group(2) for line in self._lines if (m := SERVER_KEY.match(line))
+                }
                 if {"development", "production"} <= keys.keys():
                     return keys
                 remaining = deadline - time.monotonic()
