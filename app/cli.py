@@ -27,7 +27,6 @@ from types import FrameType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-import click
 import typer
 import uvicorn
 from alembic.runtime.migration import MigrationContext
@@ -62,16 +61,25 @@ catalog_cli = typer.Typer(
 )
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(catalog_cli, name="catalog")
+jobs_cli = typer.Typer(help="Background work, for operators.", no_args_is_help=True)
+cli.add_typer(jobs_cli, name="jobs")
 
 ENVIRONMENT_HELP = "Environment name (slug), e.g. development or production."
 GRACEFUL_SHUTDOWN_SECONDS = 5
 
 
-class CliError(click.ClickException):
-    """A user mistake or something unavailable: one line on stderr, exit code 1."""
+class CliError(Exception):
+    """A user mistake or something unavailable: one line on stderr, exit code 1 (`main`
+    reports it; typer lets it through since it is none of its own exceptions)."""
 
-    def show(self, file: Any = None) -> None:
-        click.echo(f"allot: error: {self.format_message()}", err=True)
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def show(self) -> None:
+        typer.echo(f"allot: error: {self.message}", err=True)
 
 
 class Shutdown(BaseException):
@@ -423,7 +431,33 @@ def migrate() -> None:
     settings = Settings.from_env()
     with open_database(settings, migrate=True):
         pass
-    click.echo(f"allot: {_describe(settings)} is migrated to the latest schema.", err=True)
+    typer.echo(f"allot: {_describe(settings)} is migrated to the latest schema.", err=True)
+
+
+# --- jobs ----------------------------------------------------------------------------------
+
+
+@jobs_cli.command("run-once")
+def jobs_run_once() -> None:
+    """One pass of the background work `allot serve` runs on its own: subscription statuses
+    and end-of-period changes, invoices, notifications, key pruning, webhook deliveries."""
+    from app.clock import Clock
+    from app.jobs import run_once
+    from app.webhook_worker import deliver_once, new_http_client
+
+    settings = Settings.from_env()
+
+    async def work(db: Database) -> tuple[int, int]:
+        moved = await run_once(db, Clock(), settings.idempotency_retention_days)
+        async with new_http_client() as http:
+            delivered = await deliver_once(db, Clock(), http,
+                                           request_timeout=settings.webhook_timeout)
+        return moved, int(delivered or 0)
+
+    with open_database(settings, migrate=False) as url:
+        moved, delivered = run_with_db(url, work)
+    typer.echo(f"allot: jobs moved {moved} subscriptions; {delivered} webhook deliveries "
+               "attempted.")
 
 
 # --- keys ----------------------------------------------------------------------------------
@@ -454,9 +488,9 @@ def keys_create(
     with open_database(settings, migrate=False) as url:
         key_id, secret = run_with_db(url, work)
     label = f" {name!r}" if name else ""
-    click.echo(f"Created {kind.value} key{label} {key_id} in environment {environment}.")
-    click.echo("Store it now, it is not shown again:")
-    click.echo(secret)
+    typer.echo(f"Created {kind.value} key{label} {key_id} in environment {environment}.")
+    typer.echo("Store it now, it is not shown again:")
+    typer.echo(secret)
 
 
 @keys_cli.command("list")
@@ -486,13 +520,13 @@ def keys_list(
     with open_database(settings, migrate=False) as url:
         keys = run_with_db(url, work)
     if output_json:
-        click.echo(json.dumps(keys, indent=2))
+        typer.echo(json.dumps(keys, indent=2))
         return
     header = f"{'ID':36}  {'KIND':6}  {'PREFIX':14}  {'CREATED':19}  {'STATUS':7}  NAME"
-    click.echo(header)
+    typer.echo(header)
     for key in keys:
         status = "revoked" if key["revokedAt"] else "active"
-        click.echo(
+        typer.echo(
             f"{key['id']:36}  {key['kind']:6}  {key['prefix']:14}  "
             f"{key['createdAt'][:19]:19}  {status:7}  {key['name']}"
         )
@@ -521,7 +555,7 @@ def keys_revoke(
             raise CliError(
                 f"no active key {key_id} in environment {environment} (already revoked?)"
             )
-    click.echo(f"Revoked key {key_id} in environment {environment}.")
+    typer.echo(f"Revoked key {key_id} in environment {environment}.")
 
 
 # --- catalog -------------------------------------------------------------------------------
@@ -578,11 +612,11 @@ def catalog_apply(
         except (DomainError, DomainErrors) as exc:
             raise user_error(exc, str(file)) from None
     for change in changes:
-        click.echo(catalog_files.format_change(change))
+        typer.echo(catalog_files.format_change(change))
     verb = "would make" if dry_run else "made"
     summary = f"{len(changes)} change(s)" if changes else "no change"
     note = " (dry run: nothing was written)" if dry_run else ""
-    click.echo(f"allot: {verb} {summary} in {environment}{note}.", err=True)
+    typer.echo(f"allot: {verb} {summary} in {environment}{note}.", err=True)
 
 
 @catalog_cli.command("export")
@@ -606,7 +640,7 @@ def catalog_export(
             text = run_with_db(url, work)
         except (DomainError, DomainErrors) as exc:
             raise user_error(exc) from None
-    click.echo(text, nl=not text.endswith("\n"))
+    typer.echo(text, nl=not text.endswith("\n"))
 
 
 # --- entry point ---------------------------------------------------------------------------

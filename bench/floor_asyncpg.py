@@ -19,8 +19,10 @@ POOL: dict[str, asyncpg.Pool] = {}
 
 async def row(request: Request) -> Response:
     async with POOL["pool"].acquire() as conn:
-        found = await conn.fetchrow("SELECT pk, id, name FROM customers WHERE pk = $1::uuid",
-                                    request.path_params["customer_id"])
+        found = await conn.fetchrow(
+            "SELECT pk, id, name FROM customers WHERE pk = $1::uuid",
+            request.path_params["customer_id"],
+        )
     body = {"id": found["id"], "name": found["name"]} if found else None
     return Response(orjson.dumps(body), media_type="application/json")
 

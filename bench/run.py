@@ -40,12 +40,16 @@ from app.db import EmbeddedPostgres, replace_database, to_asyncpg_dsn  # noqa: E
 from app.migrate import upgrade  # noqa: E402
 from bench import usage  # noqa: E402
 
-CHECK_QUERY = ("query($c: String!, $f: String!) { entitlement(customerId: $c, featureId: $f, "
-               "requestedUsage: 1) { hasAccess denyReason usageLimit currentUsage remaining "
-               "usagePeriodEnd sources { kind isEffective } } }")
-LIST_QUERY = ("{ customers(first: 100) { totalCount edges { node { id subscriptions { id status "
-              "planId addons { addonId quantity } } entitlements { featureId hasAccess "
-              "usageLimit } } } } }")
+CHECK_QUERY = (
+    "query($c: String!, $f: String!) { entitlement(customerId: $c, featureId: $f, "
+    "requestedUsage: 1) { hasAccess denyReason usageLimit currentUsage remaining "
+    "usagePeriodEnd sources { kind isEffective } } }"
+)
+LIST_QUERY = (
+    "{ customers(first: 100) { totalCount edges { node { id subscriptions { id status "
+    "planId addons { addonId quantity } } entitlements { featureId hasAccess "
+    "usageLimit } } } } }"
+)
 
 
 def free_port() -> int:
@@ -77,12 +81,33 @@ async def drop_database(url: str) -> None:
     await conn.close()
 
 
-def start(module: str, database_url: str, port: int, factory: bool = False) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATABASE_URL": database_url, "ALLOT_JOBS_INTERVAL": "0",
-           "ALLOT_LOG_LEVEL": "WARNING"}
-    cmd = ["taskset", "-c", "0", sys.executable, "-m", "uvicorn", module, "--port", str(port),
-           "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level",
-           "warning"]
+def start(
+    module: str, database_url: str, port: int, factory: bool = False
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "ALLOT_JOBS_INTERVAL": "0",
+        "ALLOT_LOG_LEVEL": "WARNING",
+    }
+    cmd = [
+        "taskset",
+        "-c",
+        "0",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        module,
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     if factory:
         cmd.append("--factory")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
@@ -105,8 +130,13 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
-def wrk(url: str, duration: int, connections: int, body: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None) -> dict[str, float]:
+def wrk(
+    url: str,
+    duration: int,
+    connections: int,
+    body: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, float]:
     script = "wrk.method = '%s'\n" % ("POST" if body is not None else "GET")
     for key, value in (headers or {}).items():
         script += f"wrk.headers[{json.dumps(key)}] = {json.dumps(value)}\n"
@@ -115,8 +145,19 @@ def wrk(url: str, duration: int, connections: int, body: dict[str, Any] | None =
         script += f"wrk.body = {json.dumps(json.dumps(body))}\n"
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
-    cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s",
-           "--latency", "-s", f.name, url]
+    cmd = [
+        "taskset",
+        "-c",
+        "1",
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        "-s",
+        f.name,
+        url,
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     os.unlink(f.name)
     return parse_wrk(out)
@@ -127,8 +168,12 @@ def parse_wrk(out: str) -> dict[str, float]:
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     p50 = _latency(out, "50%")
     p99 = _latency(out, "99%")
-    return {"rps": rps, "p50_ms": p50, "p99_ms": p99,
-            "non_2xx": float(errors.group(1)) if errors else 0.0}
+    return {
+        "rps": rps,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "non_2xx": float(errors.group(1)) if errors else 0.0,
+    }
 
 
 def _latency(out: str, label: str) -> float:
@@ -146,20 +191,30 @@ async def seed(base: str, key: str) -> str:
     doc = yaml.safe_load((ROOT / "app" / "demo_catalog.yaml").read_text())
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
+
         async def gql(query: str, variables: dict[str, Any] | None = None) -> Any:
             r = await client.post("/graphql", json={"query": query, "variables": variables})
             body = r.json()
             assert "errors" not in body, body
             return body["data"]
 
-        out = await gql("mutation($d: JSON!) { applyCatalog(input: {catalog: $d}) "
-                        "{ errors { code message } } }", {"d": doc})
+        out = await gql(
+            "mutation($d: JSON!) { applyCatalog(input: {catalog: $d}) "
+            "{ errors { code message } } }",
+            {"d": doc},
+        )
         assert out["applyCatalog"]["errors"] == [], out
         for i in range(100):
-            out = await gql("mutation($i: ProvisionCustomerInput!) { provisionCustomer(input: $i)"
-                            " { errors { code message } } }",
-                            {"i": {"customerId": f"cust-{i:03}", "subscription": {
-                                "planId": "pro", "skipTrial": True}}})
+            out = await gql(
+                "mutation($i: ProvisionCustomerInput!) { provisionCustomer(input: $i)"
+                " { errors { code message } } }",
+                {
+                    "i": {
+                        "customerId": f"cust-{i:03}",
+                        "subscription": {"planId": "pro", "skipTrial": True},
+                    }
+                },
+            )
             assert out["provisionCustomer"]["errors"] == [], out
         await gql(CHECK_QUERY, {"c": "cust-000", "f": "seats"})  # warm the cache
     return "cust-000"
@@ -186,36 +241,48 @@ async def customer_pk(database_url: str, customer_id: str) -> str:
     return str(pk)
 
 
-def run_checks(results: dict[str, Any], base: str, customer: str, auth: dict[str, str],
-               d: int, c: int) -> None:
-    results["graphql_check"] = wrk(f"{base}/graphql", d, c, {
-        "query": CHECK_QUERY, "variables": {"c": customer, "f": "seats"}}, auth)
+def run_checks(
+    results: dict[str, Any], base: str, customer: str, auth: dict[str, str], d: int, c: int
+) -> None:
+    results["graphql_check"] = wrk(
+        f"{base}/graphql",
+        d,
+        c,
+        {"query": CHECK_QUERY, "variables": {"c": customer, "f": "seats"}},
+        auth,
+    )
     results["rest_check"] = wrk(
-        f"{base}/v1/customers/{customer}/entitlements/seats?requestedUsage=1", d, c, None, auth)
+        f"{base}/v1/customers/{customer}/entitlements/seats?requestedUsage=1", d, c, None, auth
+    )
     started = time.perf_counter()
     for _ in range(20):
         r = httpx.post(f"{base}/graphql", json={"query": LIST_QUERY}, headers=auth, timeout=30)
         assert r.status_code == 200 and "errors" not in r.json(), r.text[:500]
     results["list_100_ms_sequential"] = (time.perf_counter() - started) / 20 * 1000
     results["list_100"] = wrk(f"{base}/graphql", d, 4, {"query": LIST_QUERY}, auth)
-    results["ratio_graphql_check_vs_b"] = (results["graphql_check"]["rps"]
-                                           / results["floor_b_typename"]["rps"])
+    results["ratio_graphql_check_vs_b"] = (
+        results["graphql_check"]["rps"] / results["floor_b_typename"]["rps"]
+    )
 
 
-def run_usage(results: dict[str, Any], base: str, key: str, customer: str,
-              database_url: str, d: int, c: int) -> None:
+def run_usage(
+    results: dict[str, Any], base: str, key: str, customer: str, database_url: str, d: int, c: int
+) -> None:
     customers = [f"cust-{i:03}" for i in range(100)]
     results["report_usage_hot"] = usage.run_wrk_script(
-        usage.wrk_script_report(key, [customer]), f"{base}/graphql", d, c, parse_wrk)
+        usage.wrk_script_report(key, [customer]), f"{base}/graphql", d, c, parse_wrk
+    )
     results["report_usage_spread"] = usage.run_wrk_script(
-        usage.wrk_script_report(key, customers), f"{base}/graphql", d, c, parse_wrk)
+        usage.wrk_script_report(key, customers), f"{base}/graphql", d, c, parse_wrk
+    )
     results["report_events_1000"] = asyncio.run(usage.events_load(base, key, customers, d))
     results["floor_upsert"] = asyncio.run(usage.floor_upsert(database_url, d))
     floor_b = results["floor_b_typename"]["rps"]
     results["ratio_report_hot_vs_b"] = results["report_usage_hot"]["rps"] / floor_b
     results["ratio_report_spread_vs_b"] = results["report_usage_spread"]["rps"] / floor_b
-    results["ratio_report_spread_vs_upsert"] = (results["report_usage_spread"]["rps"]
-                                                / results["floor_upsert"]["ops"])
+    results["ratio_report_spread_vs_upsert"] = (
+        results["report_usage_spread"]["rps"] / results["floor_upsert"]["ops"]
+    )
 
 
 def main() -> None:
@@ -228,8 +295,12 @@ def main() -> None:
         sys.exit("needs wrk and taskset (apt-get install wrk util-linux)")
     server, embedded = server_url()
     database_url = asyncio.run(fresh_database(server))
-    results: dict[str, Any] = {"when": datetime.now(UTC).isoformat(), "duration_s": args.duration,
-                               "connections": args.connections, "cpus": os.cpu_count()}
+    results: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(),
+        "duration_s": args.duration,
+        "connections": args.connections,
+        "cpus": os.cpu_count(),
+    }
     try:
         upgrade(database_url)
         key = asyncio.run(bootstrap_key(database_url))
@@ -240,8 +311,9 @@ def main() -> None:
             customer = asyncio.run(seed(base, key))
             auth = {"Authorization": f"Bearer {key}"}
             d, c = args.duration, args.connections
-            results["floor_b_typename"] = wrk(f"{base}/graphql", d, c,
-                                              {"query": "{ __typename }"}, auth)
+            results["floor_b_typename"] = wrk(
+                f"{base}/graphql", d, c, {"query": "{ __typename }"}, auth
+            )
             if args.suite in ("checks", "all"):
                 run_checks(results, base, customer, auth, d, c)
             if args.suite in ("usage", "all"):
@@ -252,8 +324,9 @@ def main() -> None:
             pk = asyncio.run(customer_pk(database_url, customer))
             floor = start("bench.floor_asyncpg:app", database_url, port)
             try:
-                results["floor_a_asyncpg"] = wrk(f"http://127.0.0.1:{port}/row/{pk}",
-                                                 args.duration, args.connections)
+                results["floor_a_asyncpg"] = wrk(
+                    f"http://127.0.0.1:{port}/row/{pk}", args.duration, args.connections
+                )
             finally:
                 stop(floor)
     finally:
@@ -261,8 +334,9 @@ def main() -> None:
         if embedded is not None:
             embedded.stop()
     if "rest_check" in results:
-        results["ratio_rest_check_vs_a"] = (results["rest_check"]["rps"]
-                                            / results["floor_a_asyncpg"]["rps"])
+        results["ratio_rest_check_vs_a"] = (
+            results["rest_check"]["rps"] / results["floor_a_asyncpg"]["rps"]
+        )
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(exist_ok=True)
     (out_dir / f"{int(time.time())}.json").write_text(json.dumps(results, indent=2))

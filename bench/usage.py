@@ -20,8 +20,10 @@ from typing import Any
 import asyncpg
 import httpx
 
-REPORT = ("mutation($i: ReportUsageInput!) { reportUsage(input: $i) { accepted "
-          "usage { currentUsage } errors { code } } }")
+REPORT = (
+    "mutation($i: ReportUsageInput!) { reportUsage(input: $i) { accepted "
+    "usage { currentUsage } errors { code } } }"
+)
 
 
 def wrk_script_report(key: str, customers: list[str]) -> str:
@@ -46,12 +48,24 @@ end
 """
 
 
-def run_wrk_script(script: str, url: str, duration: int, connections: int,
-                   parse: Any) -> dict[str, float]:
+def run_wrk_script(
+    script: str, url: str, duration: int, connections: int, parse: Any
+) -> dict[str, float]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
-    cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s",
-           "--latency", "-s", f.name, url]
+    cmd = [
+        "taskset",
+        "-c",
+        "1",
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        "-s",
+        f.name,
+        url,
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     os.unlink(f.name)
     return parse(out)  # type: ignore[no-any-return]
@@ -71,7 +85,9 @@ async def floor_upsert(database_url: str, duration: float, tasks: int = 32) -> d
             async with pool.acquire() as conn:
                 await conn.execute(
                     "INSERT INTO bench_floor (k, v) VALUES ($1, 1) ON CONFLICT (k) "
-                    "DO UPDATE SET v = bench_floor.v + 1", f"k{i % 4}")
+                    "DO UPDATE SET v = bench_floor.v + 1",
+                    f"k{i % 4}",
+                )
             done += 1
 
     started = time.perf_counter()
@@ -81,11 +97,14 @@ async def floor_upsert(database_url: str, duration: float, tasks: int = 32) -> d
     return {"ops": done / elapsed}
 
 
-async def events_load(base: str, key: str, customers: list[str], duration: float,
-                      clients: int = 4, batch: int = 1000) -> dict[str, float]:
+async def events_load(
+    base: str, key: str, customers: list[str], duration: float, clients: int = 4, batch: int = 1000
+) -> dict[str, float]:
     """Sustained reportEvents in batches of `batch` from `clients` concurrent clients."""
-    query = ("mutation($i: ReportEventsInput!) { reportEvents(input: $i) { accepted "
-             "duplicates errors { code } } }")
+    query = (
+        "mutation($i: ReportEventsInput!) { reportEvents(input: $i) { accepted "
+        "duplicates errors { code } } }"
+    )
     accepted = 0
     latencies: list[float] = []
     deadline = time.perf_counter() + duration
@@ -94,16 +113,23 @@ async def events_load(base: str, key: str, customers: list[str], duration: float
     async def client(c: int) -> None:
         nonlocal accepted
         n = 0
-        async with httpx.AsyncClient(base_url=base, timeout=60,
-                                     headers={"Authorization": f"Bearer {key}"}) as http:
+        async with httpx.AsyncClient(
+            base_url=base, timeout=60, headers={"Authorization": f"Bearer {key}"}
+        ) as http:
             while time.perf_counter() < deadline:
-                events = [{"customerId": customers[(n + i) % len(customers)],
-                           "eventName": "api_call", "idempotencyKey": f"{run}-{c}-{n}-{i}"}
-                          for i in range(batch)]
+                events = [
+                    {
+                        "customerId": customers[(n + i) % len(customers)],
+                        "eventName": "api_call",
+                        "idempotencyKey": f"{run}-{c}-{n}-{i}",
+                    }
+                    for i in range(batch)
+                ]
                 n += 1
                 t0 = time.perf_counter()
-                r = await http.post("/graphql", json={"query": query,
-                                                      "variables": {"i": {"events": events}}})
+                r = await http.post(
+                    "/graphql", json={"query": query, "variables": {"i": {"events": events}}}
+                )
                 latencies.append(time.perf_counter() - t0)
                 body = r.json()
                 assert "errors" not in body, body
@@ -113,6 +139,9 @@ async def events_load(base: str, key: str, customers: list[str], duration: float
     await asyncio.gather(*(client(c) for c in range(clients)))
     elapsed = time.perf_counter() - started
     latencies.sort()
-    return {"events_per_s": accepted / elapsed, "batches": len(latencies),
-            "batch_p50_ms": latencies[len(latencies) // 2] * 1000,
-            "batch_p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000}
+    return {
+        "events_per_s": accepted / elapsed,
+        "batches": len(latencies),
+        "batch_p50_ms": latencies[len(latencies) // 2] * 1000,
+        "batch_p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+    }

@@ -182,7 +182,7 @@ class CustomerMutation:
                                                        digest, now)
                 if replay is not None:
                     return await _replay(session, env, replay, now)
-            customer, created = await provisioning.upsert_customer(session, env, raw, now)
+            customer, _created = await provisioning.upsert_customer(session, env, raw, now)
             sub = None
             if fields is not None:
                 sub = await changes.provision_subscription(

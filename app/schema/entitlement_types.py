@@ -42,7 +42,7 @@ class EntitlementSource:
     addon_id: str | None = strawberry.field(description="The add-on.")
     quantity: int | None = strawberry.field(description="Add-on quantity.")
     usage_limit: float | None = strawberry.field(
-        description="This source's limit (an INCREMENT add-on: its limit × quantity)."
+        description="This source's limit (an INCREMENT add-on: its limit x quantity)."
     )
     is_unlimited: bool = strawberry.field(description="This source is unlimited.")
     is_soft_limit: bool = strawberry.field(description="This source's limit is soft.")
