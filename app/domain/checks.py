@@ -45,6 +45,11 @@ def _json(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
+# The last period computed per (reset period, anchor, anchor time): nearly every call asks
+# for the same period again, and period arithmetic costs far more than this lookup.
+_RECENT_PERIODS: dict[tuple[str, str, str | None], Period] = {}
+
+
 def usage_period(effective: Mapping[str, Any] | None, at: datetime) -> Period | None:
     """The usage period containing `at` for an entitlement with a reset period (None: the
     usage never resets)."""
@@ -57,8 +62,17 @@ def usage_period(effective: Mapping[str, Any] | None, at: datetime) -> Period | 
     anchor_time = effective.get("anchor")
     if anchor is ResetAnchor.SUBSCRIPTION_START and anchor_time is None:
         anchor = ResetAnchor.CALENDAR
-    return usage_period_for(at, ResetPeriod(period), anchor,
-                            datetime.fromisoformat(anchor_time) if anchor_time else None)
+    key = (period, anchor.value, anchor_time if anchor is ResetAnchor.SUBSCRIPTION_START
+           else None)
+    recent = _RECENT_PERIODS.get(key)
+    if recent is not None and recent.start <= at < recent.end:
+        return recent
+    found = usage_period_for(at, ResetPeriod(period), anchor,
+                             datetime.fromisoformat(anchor_time) if anchor_time else None)
+    if len(_RECENT_PERIODS) > 10_000:
+        _RECENT_PERIODS.clear()
+    _RECENT_PERIODS[key] = found
+    return found
 
 
 def period_start_of(period: Period | None) -> datetime:
