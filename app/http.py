@@ -21,6 +21,7 @@ from app.auth import Principal
 from app.clock import Clock
 from app.context import Context
 from app.db import Database
+from app.fast_path import FastPath
 from app.settings import Settings
 from app.store.tenancy import principal_for_key
 
@@ -52,6 +53,13 @@ class Services:
     clock: Clock
     schema: Any
     _auth_cache: dict[str, tuple[Principal, float]] = field(default_factory=dict)
+    _fast_path: FastPath | None = None
+
+    @property
+    def fast_path(self) -> FastPath:
+        if self._fast_path is None:
+            self._fast_path = FastPath(self.schema._schema, self.settings.max_tokens)
+        return self._fast_path
 
     async def authenticate(self, request: Request) -> Principal | None:
         """The principal for the request's key (Bearer or X-API-Key), or None.
@@ -154,6 +162,15 @@ async def _execute_one(
         return error_body("`variables` must be an object.", "BAD_REQUEST"), True
     if operation_name is not None and not isinstance(operation_name, str):
         return error_body("`operationName` must be a string.", "BAD_REQUEST"), True
+    plan = services.fast_path.plan_for(query, operation_name)
+    if plan is not None:
+        try:
+            answer = await services.fast_path.run(plan, variables, context)
+        except Exception:  # the executor answers instead, and masks/logs what went wrong
+            log.debug("fast path declined", exc_info=True)
+            answer = None
+        if answer is not None:
+            return answer, False
     result = await services.schema.execute(
         query, variable_values=variables, context_value=context, operation_name=operation_name
     )

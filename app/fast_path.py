@@ -1,0 +1,197 @@
+"""A compiled fast path for the hottest operation: the `entitlement` query.
+
+Entitlement checks sit in the request path of our users' own applications, so their cost is
+the product's. General GraphQL execution spends most of a check's time walking the document
+field by field (resolver wrappers, info objects, awaitable checks for every leaf). For the
+one shape that matters — a query whose only root field is `entitlement`, selecting plain
+fields of `Entitlement` and `EntitlementSource` — this module plans the document once (per
+query text), then answers by calling the same domain code and serialising the same
+`Entitlement` object with the schema's own scalar and enum serialisers.
+
+Anything else (fragments, directives, `feature`, other roots, invalid documents, errors)
+goes through the normal executor, which stays the reference: tests assert the fast path's
+answers are identical to it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    GraphQLError,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    get_argument_values,
+    parse,
+    validate,
+)
+from graphql.execution.values import get_variable_values
+
+from app.context import Context
+from app.domain import checks
+from app.schema.entitlement_types import entitlement_view
+
+ROOT_FIELD = "entitlement"
+UNSUPPORTED = {"feature"}  # resolved by a loader: left to the normal executor
+MAX_PLANS = 256
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+@dataclass(frozen=True)
+class Selection:
+    """One field to write: its response key, attribute, GraphQL type and sub-selection."""
+
+    key: str
+    attribute: str | None  # None for __typename
+    type_: Any
+    children: tuple[Selection, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    operation: OperationDefinitionNode
+    field_node: FieldNode
+    field_def: Any
+    key: str
+    selections: tuple[Selection, ...]
+
+
+def _unwrap(type_: Any) -> Any:
+    while isinstance(type_, GraphQLNonNull | GraphQLList):
+        type_ = type_.of_type
+    return type_
+
+
+def _selections(
+    selection_set: SelectionSetNode | None, parent: GraphQLObjectType
+) -> tuple[Selection, ...] | None:
+    if selection_set is None:
+        return None
+    out = []
+    for node in selection_set.selections:
+        if not isinstance(node, FieldNode) or node.directives or node.arguments:
+            return None
+        name = node.name.value
+        key = node.alias.value if node.alias else name
+        if name == "__typename":
+            out.append(Selection(key, None, parent.name, ()))
+            continue
+        if name in UNSUPPORTED or name not in parent.fields:
+            return None
+        field_type = parent.fields[name].type
+        named = _unwrap(field_type)
+        children: tuple[Selection, ...] = ()
+        if isinstance(named, GraphQLObjectType):
+            nested = _selections(node.selection_set, named)
+            if nested is None:
+                return None
+            children = nested
+        out.append(Selection(key, _snake(name), field_type, children))
+    if len({s.key for s in out}) != len(out):
+        return None  # repeated keys merge in GraphQL: leave that to the executor
+    return tuple(out)
+
+
+class FastPath:
+    def __init__(self, schema: GraphQLSchema, max_tokens: int) -> None:
+        self.schema = schema
+        self.max_tokens = max_tokens
+        self._plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
+
+    def plan_for(self, query: str, operation_name: str | None) -> Plan | None:
+        key = (query, operation_name)
+        if key in self._plans:
+            self._plans.move_to_end(key)
+            return self._plans[key]
+        plan = self._make_plan(query, operation_name)
+        self._plans[key] = plan
+        if len(self._plans) > MAX_PLANS:
+            self._plans.popitem(last=False)
+        return plan
+
+    def _make_plan(self, query: str, operation_name: str | None) -> Plan | None:
+        try:
+            document = parse(query, max_tokens=self.max_tokens)
+        except GraphQLError:
+            return None
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if len(operations) != len(document.definitions) or len(operations) != 1:
+            return None
+        operation = operations[0]
+        if operation.operation is not OperationType.QUERY or operation.directives:
+            return None
+        if operation_name is not None and (
+            operation.name is None or operation.name.value != operation_name
+        ):
+            return None
+        roots = operation.selection_set.selections
+        if len(roots) != 1 or not isinstance(roots[0], FieldNode):
+            return None
+        root = roots[0]
+        if root.name.value != ROOT_FIELD or root.directives:
+            return None
+        if validate(self.schema, document):
+            return None
+        field_def = self.schema.query_type.fields[ROOT_FIELD]  # type: ignore[union-attr]
+        selections = _selections(root.selection_set, _unwrap(field_def.type))
+        if selections is None:
+            return None
+        return Plan(
+            operation, root, field_def, root.alias.value if root.alias else ROOT_FIELD, selections
+        )
+
+    async def run(
+        self, plan: Plan, variables: dict[str, Any] | None, context: Context
+    ) -> dict[str, Any] | None:
+        """The response body, or None to let the normal executor answer (and report)."""
+        coerced = get_variable_values(
+            self.schema, plan.operation.variable_definitions or (), variables or {}
+        )
+        if isinstance(coerced, list):
+            return None
+        args = get_argument_values(plan.field_def, plan.field_node, coerced)
+        result = await checks.check_one(
+            context.db,
+            context.environment_pk,
+            args["customerId"],
+            args["featureId"],
+            context.now(),
+            args.get("requestedUsage"),
+            args.get("requestedValues"),
+            args.get("resourceId"),
+        )
+        return {"data": {plan.key: _write(entitlement_view(result), plan.selections)}}
+
+
+def _write(obj: Any, selections: tuple[Selection, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for s in selections:
+        if s.attribute is None:
+            out[s.key] = s.type_
+            continue
+        out[s.key] = _value(getattr(obj, s.attribute), s.type_, s.children)
+    return out
+
+
+def _value(value: Any, type_: Any, children: tuple[Selection, ...]) -> Any:
+    if value is None:
+        return None
+    if isinstance(type_, GraphQLNonNull):
+        return _value(value, type_.of_type, children)
+    if isinstance(type_, GraphQLList):
+        return [_value(item, type_.of_type, children) for item in value]
+    if isinstance(type_, GraphQLObjectType):
+        return _write(value, children)
+    return type_.serialize(value)  # the schema's own scalar / enum serialiser

@@ -1,0 +1,174 @@
+"""The compiled fast path for `entitlement` answers exactly as the normal executor does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.applications import Starlette
+
+from app.http import Services
+from tests.engine.catalog import apply_catalog, new_customer, provision
+from tests.support import GraphQLClient, Tenant
+
+ENTITLEMENT_FIELDS = [
+    "featureId",
+    "hasAccess",
+    "denyReason",
+    "isUnlimited",
+    "isSoftLimit",
+    "usageLimit",
+    "currentUsage",
+    "requestedUsage",
+    "remaining",
+    "value",
+    "enumValues",
+    "resetPeriod",
+    "usagePeriodStart",
+    "usagePeriodEnd",
+    "__typename",
+]
+SOURCE_FIELDS = [
+    "kind",
+    "subscriptionId",
+    "planId",
+    "addonId",
+    "quantity",
+    "usageLimit",
+    "isUnlimited",
+    "isSoftLimit",
+    "value",
+    "enumValues",
+    "isTrial",
+    "isEffective",
+    "__typename",
+]
+ALL = " ".join(ENTITLEMENT_FIELDS) + " sources { " + " ".join(SOURCE_FIELDS) + " }"
+CASES = [
+    ("acme", "seats", 3.0, None),
+    ("acme", "seats", 40.0, None),
+    ("acme", "sso", None, None),
+    ("acme", "regions", None, ["eu", "us"]),
+    ("acme", "regions", None, ["ap"]),
+    ("acme", "retention-days", None, None),
+    ("acme", "api-calls", 1.0, None),
+    ("acme", "nope", None, None),
+    ("nobody", "seats", None, None),
+    ("plain", "audit-log", None, None),
+]
+
+
+@pytest.fixture
+async def world(gql: GraphQLClient, app: Starlette, tenant: Tenant) -> tuple[Services, Any]:
+    await apply_catalog(gql)
+    await new_customer(gql, "acme")
+    payload = await provision(
+        gql, customerId="acme", planId="pro", addons=[{"addonId": "extra-seats", "quantity": 2}]
+    )
+    assert payload["errors"] == [], payload
+    await new_customer(gql, "plain")
+    services: Services = app.state.services
+    principal = await services.authenticate(_Request(tenant.server_key))
+    assert principal is not None
+    return services, principal
+
+
+class _Request:
+    def __init__(self, key: str) -> None:
+        self.headers = {"authorization": f"Bearer {key}"}
+
+
+async def _both(
+    services: Services, principal: Any, query: str, variables: dict[str, Any] | None
+) -> tuple[Any, Any]:
+    plan = services.fast_path.plan_for(query, None)
+    assert plan is not None, query
+    fast = await services.fast_path.run(plan, variables, services.context(principal, "t"))
+    normal = await services.schema.execute(
+        query, variable_values=variables, context_value=services.context(principal, "t")
+    )
+    assert normal.errors is None, normal.errors
+    return fast, {"data": normal.data}
+
+
+async def test_every_field_matches(world: tuple[Services, Any]) -> None:
+    services, principal = world
+    query = (
+        "query($c: String!, $f: String!, $n: Float, $v: [String!]) { entitlement("
+        "customerId: $c, featureId: $f, requestedUsage: $n, requestedValues: $v) { " + ALL + " } }"
+    )
+    for customer, feature, requested, values in CASES:
+        fast, normal = await _both(
+            services, principal, query, {"c": customer, "f": feature, "n": requested, "v": values}
+        )
+        assert fast == normal
+
+
+async def test_literals_and_aliases_match(world: tuple[Services, Any]) -> None:
+    services, principal = world
+    query = (
+        '{ check: entitlement(customerId: "acme", featureId: "seats", requestedUsage: 5) '
+        "{ ok: hasAccess limit: usageLimit sources { k: kind e: isEffective } } }"
+    )
+    fast, normal = await _both(services, principal, query, None)
+    assert fast == normal and fast["data"]["check"]["ok"] is True
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    fields=st.lists(st.sampled_from(ENTITLEMENT_FIELDS), min_size=1, unique=True),
+    sources=st.lists(st.sampled_from(SOURCE_FIELDS), unique=True),
+    case=st.sampled_from(CASES),
+)
+async def test_any_selection_matches(
+    world: tuple[Services, Any], fields: list[str], sources: list[str], case: tuple[Any, ...]
+) -> None:
+    services, principal = world
+    selection = " ".join(fields) + (" sources { " + " ".join(sources) + " }" if sources else "")
+    query = (
+        "query($c: String!, $f: String!, $n: Float, $v: [String!]) { entitlement("
+        "customerId: $c, featureId: $f, requestedUsage: $n, requestedValues: $v) { "
+        + selection
+        + " } }"
+    )
+    customer, feature, requested, values = case
+    fast, normal = await _both(
+        services, principal, query, {"c": customer, "f": feature, "n": requested, "v": values}
+    )
+    assert fast == normal
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '{ entitlement(customerId: "a", featureId: "b") { feature { id } } }',
+        '{ entitlement(customerId: "a", featureId: "b") { ...F } } '
+        "fragment F on Entitlement { hasAccess }",
+        '{ entitlement(customerId: "a", featureId: "b") { hasAccess } environment { slug } }',
+        '{ entitlement(customerId: "a", featureId: "b") { hasAccess @include(if: true) } }',
+        '{ entitlement(customerId: "a", featureId: "b") { hasAccess hasAccess } }',
+        '{ entitlement(customerId: "a") { hasAccess } }',
+        '{ entitlements(customerId: "a") { hasAccess } }',
+        "{ __typename }",
+    ],
+)
+def test_other_shapes_take_the_normal_path(app: Starlette, query: str) -> None:
+    services: Services = app.state.services
+    assert services.fast_path.plan_for(query, None) is None
+
+
+async def test_http_answers_through_the_fast_path(
+    gql: GraphQLClient, world: tuple[Services, Any]
+) -> None:
+    data = await gql.execute(
+        '{ entitlement(customerId: "acme", featureId: "seats") { hasAccess usageLimit } }'
+    )
+    assert data == {"entitlement": {"hasAccess": True, "usageLimit": 20.0}}
+    bad = await gql.post(
+        'query($c: String!) { entitlement(customerId: $c, featureId: "x") { hasAccess } }', {"c": 5}
+    )
+    assert bad.status_code == 400 and bad.json()["errors"]
