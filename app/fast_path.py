@@ -1,16 +1,17 @@
-"""A compiled fast path for the hottest operation: the `entitlement` query.
+"""A compiled fast path for the hottest operations: the `entitlement` query and the
+`reportUsage` mutation.
 
-Entitlement checks sit in the request path of our users' own applications, so their cost is
-the product's. General GraphQL execution spends most of a check's time walking the document
-field by field (resolver wrappers, info objects, awaitable checks for every leaf). For the
-one shape that matters — a query whose only root field is `entitlement`, selecting plain
-fields of `Entitlement` and `EntitlementSource` — this module plans the document once (per
-query text), then answers by calling the same domain code and serialising the same
-`Entitlement` object with the schema's own scalar and enum serialisers.
+Both sit in the request path of our users' own applications, so their cost is the product's.
+General GraphQL execution spends most of their time walking the document field by field
+(resolver wrappers, info objects, awaitable checks for every leaf). For the one shape that
+matters — an operation whose only root field is one of these, selecting plain fields (no
+fragments, directives or loader-backed fields) — this module plans the document once (per
+query text), then answers by calling the same resolver code and serialising the same
+objects with the schema's own scalar and enum serialisers.
 
-Anything else (fragments, directives, `feature`, other roots, invalid documents, errors)
-goes through the normal executor, which stays the reference: tests assert the fast path's
-answers are identical to it.
+Anything else (other shapes, invalid documents, variables that don't coerce, a client key
+on a mutation, any exception) goes through the normal executor, which stays the reference:
+tests assert the fast path's answers are identical to it.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from app.context import Context
 from app.domain import checks
 from app.schema.entitlement_types import entitlement_view
 
-ROOT_FIELD = "entitlement"
 UNSUPPORTED = {"feature"}  # resolved by a loader: left to the normal executor
 MAX_PLANS = 256
 
@@ -59,8 +59,50 @@ class Selection:
     children: tuple[Selection, ...]
 
 
+async def _entitlement(args: dict[str, Any], context: Context) -> Any:
+    result = await checks.check_one(
+        context.db,
+        context.environment_pk,
+        args["customerId"],
+        args["featureId"],
+        context.now(),
+        args.get("requestedUsage"),
+        args.get("requestedValues"),
+        args.get("resourceId"),
+    )
+    return entitlement_view(result)
+
+
+async def _report_usage(args: dict[str, Any], context: Context) -> Any:
+    from app.domain import usage
+    from app.resolvers.usage import report_usage_payload
+
+    item = {
+        k: (v.value if hasattr(v, "value") and k == "mode" else v)
+        for k, v in args["input"].items()
+        if v is not None
+    }
+    return report_usage_payload(
+        await usage.report_usage(context.db, context.environment_pk, item, context.now())
+    )
+
+
+@dataclass(frozen=True)
+class Root:
+    operation: OperationType
+    handler: Any
+    server_only: bool
+
+
+ROOTS = {
+    "entitlement": Root(OperationType.QUERY, _entitlement, server_only=False),
+    "reportUsage": Root(OperationType.MUTATION, _report_usage, server_only=True),
+}
+
+
 @dataclass(frozen=True)
 class Plan:
+    root: Root
     operation: OperationDefinitionNode
     field_node: FieldNode
     field_def: Any
@@ -130,7 +172,7 @@ class FastPath:
         if len(operations) != len(document.definitions) or len(operations) != 1:
             return None
         operation = operations[0]
-        if operation.operation is not OperationType.QUERY or operation.directives:
+        if operation.directives:
             return None
         if operation_name is not None and (
             operation.name is None or operation.name.value != operation_name
@@ -139,40 +181,41 @@ class FastPath:
         roots = operation.selection_set.selections
         if len(roots) != 1 or not isinstance(roots[0], FieldNode):
             return None
-        root = roots[0]
-        if root.name.value != ROOT_FIELD or root.directives:
+        node = roots[0]
+        name = node.name.value
+        root = ROOTS.get(name)
+        if root is None or root.operation is not operation.operation or node.directives:
             return None
         if validate(self.schema, document):
             return None
-        field_def = self.schema.query_type.fields[ROOT_FIELD]  # type: ignore[union-attr]
-        selections = _selections(root.selection_set, _unwrap(field_def.type))
+        parent = (
+            self.schema.query_type
+            if root.operation is OperationType.QUERY
+            else self.schema.mutation_type
+        )
+        assert parent is not None
+        field_def = parent.fields[name]
+        selections = _selections(node.selection_set, _unwrap(field_def.type))
         if selections is None:
             return None
         return Plan(
-            operation, root, field_def, root.alias.value if root.alias else ROOT_FIELD, selections
+            root, operation, node, field_def, node.alias.value if node.alias else name, selections
         )
 
     async def run(
         self, plan: Plan, variables: dict[str, Any] | None, context: Context
     ) -> dict[str, Any] | None:
         """The response body, or None to let the normal executor answer (and report)."""
+        if plan.root.server_only and not context.principal.is_server:
+            return None  # the executor answers FORBIDDEN
         coerced = get_variable_values(
             self.schema, plan.operation.variable_definitions or (), variables or {}
         )
         if isinstance(coerced, list):
             return None
         args = get_argument_values(plan.field_def, plan.field_node, coerced)
-        result = await checks.check_one(
-            context.db,
-            context.environment_pk,
-            args["customerId"],
-            args["featureId"],
-            context.now(),
-            args.get("requestedUsage"),
-            args.get("requestedValues"),
-            args.get("resourceId"),
-        )
-        return {"data": {plan.key: _write(entitlement_view(result), plan.selections)}}
+        answer = await plan.root.handler(args, context)
+        return {"data": {plan.key: _write(answer, plan.selections)}}
 
 
 def _write(obj: Any, selections: tuple[Selection, ...]) -> dict[str, Any]:

@@ -114,7 +114,7 @@ class UsagePeriod:
     usage: float = strawberry.field(description="Usage in the period.")
 
 
-def _payload(result: usage_domain.ReportResult) -> ReportUsagePayload:
+def report_usage_payload(result: usage_domain.ReportResult) -> ReportUsagePayload:
     usage = result.usage
     return ReportUsagePayload(
         accepted=result.accepted,
@@ -161,7 +161,7 @@ class UsageMutation:
     async def report_usage(self, info: Info[Context, None],
                            input: ReportUsageInput) -> ReportUsagePayload:
         ctx = info.context
-        return _payload(await usage_domain.report_usage(ctx.db, ctx.environment_pk,
+        return report_usage_payload(await usage_domain.report_usage(ctx.db, ctx.environment_pk,
                                                         input.to_dict(), ctx.now()))
 
     @strawberry.mutation(description="Report up to 1,000 usages; one result per item.",
@@ -177,7 +177,7 @@ class UsageMutation:
             return ReportUsageBatchPayload(results=[], errors=user_errors(error))
         results = []
         for item in input.usages:
-            results.append(_payload(await usage_domain.report_usage(
+            results.append(report_usage_payload(await usage_domain.report_usage(
                 ctx.db, ctx.environment_pk, item.to_dict(), ctx.now())))
         return ReportUsageBatchPayload(results=results, errors=[])
 

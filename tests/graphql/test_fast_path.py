@@ -172,3 +172,66 @@ async def test_http_answers_through_the_fast_path(
         'query($c: String!) { entitlement(customerId: $c, featureId: "x") { hasAccess } }', {"c": 5}
     )
     assert bad.status_code == 400 and bad.json()["errors"]
+
+
+REPORT = (
+    "mutation($i: ReportUsageInput!) { reportUsage(input: $i) { accepted "
+    "usage { customerId featureId resourceId currentUsage usageLimit periodStart "
+    "periodEnd __typename } errors { code message field } __typename } }"
+)
+
+
+async def test_report_usage_matches_and_replays_across_paths(world: tuple[Services, Any]) -> None:
+    """A report through one path and its retry through the other: one count, one answer."""
+    services, principal = world
+    plan = services.fast_path.plan_for(REPORT, None)
+    assert plan is not None
+    for first_fast in (True, False):
+        item = {
+            "customerId": "acme",
+            "featureId": "seats",
+            "value": 2,
+            "idempotencyKey": f"fp-{first_fast}",
+        }
+        answers = []
+        for fast in (first_fast, not first_fast):
+            if fast:
+                answers.append(
+                    await services.fast_path.run(
+                        plan, {"i": item}, services.context(principal, "t")
+                    )
+                )
+            else:
+                normal = await services.schema.execute(
+                    REPORT,
+                    variable_values={"i": item},
+                    context_value=services.context(principal, "t"),
+                )
+                assert normal.errors is None, normal.errors
+                answers.append({"data": normal.data})
+        assert answers[0] == answers[1]
+        assert answers[0] is not None and answers[0]["data"]["reportUsage"]["accepted"] is True
+    for bad in (
+        {"customerId": "nobody", "featureId": "seats", "value": 1},
+        {"customerId": "acme", "featureId": "sso", "value": 1},
+        {"customerId": "acme", "featureId": "seats", "value": -1, "mode": "SET"},
+        {"customerId": "acme", "featureId": "seats", "value": 999, "consume": True},
+    ):
+        fast_answer = await services.fast_path.run(
+            plan, {"i": bad}, services.context(principal, "t")
+        )
+        normal = await services.schema.execute(
+            REPORT, variable_values={"i": bad}, context_value=services.context(principal, "t")
+        )
+        assert fast_answer == {"data": normal.data}
+        assert fast_answer is not None and fast_answer["data"]["reportUsage"]["errors"]
+
+
+async def test_client_keys_are_refused_on_the_normal_path(
+    world: tuple[Services, Any], tenant: Tenant, gql: GraphQLClient
+) -> None:
+    client = gql.with_key(tenant.client_key)
+    response = await client.post(
+        REPORT, {"i": {"customerId": "acme", "featureId": "seats", "value": 1}}
+    )
+    assert response.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
