@@ -15,6 +15,11 @@ from app.domain.checks import CheckResult
 from app.http import Services, error_body, json_response, unauthenticated
 
 
+def _float(value: float | None) -> float | None:
+    """Numbers as GraphQL's Float writes them (10 -> 10.0): the same answer on both routes."""
+    return None if value is None else float(value)
+
+
 def check_json(result: CheckResult) -> dict[str, Any]:
     """The GraphQL `Entitlement` fields, camelCased, without the nested `feature`."""
     check, period = result.check, result.period
@@ -25,19 +30,19 @@ def check_json(result: CheckResult) -> dict[str, Any]:
         "denyReason": check.deny_reason.value if check.deny_reason else None,
         "isUnlimited": check.is_unlimited,
         "isSoftLimit": check.is_soft_limit,
-        "usageLimit": check.usage_limit,
-        "currentUsage": check.current_usage if metered else None,
-        "requestedUsage": check.requested_usage,
-        "remaining": check.remaining,
-        "value": check.value,
+        "usageLimit": _float(check.usage_limit),
+        "currentUsage": float(check.current_usage) if metered else None,
+        "requestedUsage": _float(check.requested_usage),
+        "remaining": _float(check.remaining),
+        "value": _float(check.value),
         "enumValues": list(check.enum_values) if check.enum_values is not None else None,
         "resetPeriod": check.reset_period,
         "usagePeriodStart": period.start.isoformat() if period else None,
         "usagePeriodEnd": period.end.isoformat() if period else None,
         "sources": [
             {"kind": s.kind.value, "subscriptionId": s.subscription_id, "planId": s.plan_id,
-             "addonId": s.addon_id, "quantity": s.quantity, "usageLimit": s.usage_limit,
-             "isUnlimited": s.is_unlimited, "value": s.value,
+             "addonId": s.addon_id, "quantity": s.quantity, "usageLimit": _float(s.usage_limit),
+             "isUnlimited": s.is_unlimited, "value": _float(s.value),
              "enumValues": list(s.enum_values) if s.enum_values is not None else None,
              "isTrial": s.is_trial, "isEffective": s.is_effective}
             for s in check.sources
