@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 
@@ -30,5 +29,3 @@ class FrozenClock(Clock):
     def advance(self, delta: timedelta) -> None:
         self._at += delta
 
-
-NowFn = Callable[[], datetime]

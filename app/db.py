@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 import orjson
@@ -122,12 +121,6 @@ def resolve_database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | No
     return url, embedded
 
 
-def socket_host(url: str) -> str | None:
-    query = parse_qs(urlsplit(url).query)
-    hosts = query.get("host")
-    return hosts[0] if hosts else None
-
-
 async def _init_connection(conn: asyncpg.Connection) -> None:
     """JSON columns arrive as Python values on the raw pool too."""
     for kind in ("json", "jsonb"):
@@ -200,6 +193,3 @@ class Database:
             self._pool = None
         await self.engine.dispose()
 
-
-def default_url_from_env() -> str:
-    return os.environ.get("DATABASE_URL", "")

@@ -67,7 +67,7 @@ def terms_at(
             addons = change.get("addons", [])
             values = change.get("entitlements", {})
             overrides = change.get("priceOverrides", [])
-    plan = next(p for p in view.plans_by_id.values() if p.pk == plan_pk)
+    plan = view.plan_by_pk(plan_pk)
     content = view.content(plan_pk, version)
     prices = tuple(content.get("prices", []))
     units: dict[str, Decimal | None] = {}

@@ -132,6 +132,17 @@ async def entitlement_of(db: Database, env: uuid.UUID, row: Any, feature_id: str
     return _json(row["entitlement"]), bool(row["has_active_subscription"])
 
 
+async def all_entitlements_of(db: Database, env: uuid.UUID, row: Any, customer_pk: uuid.UUID,
+                              now: datetime) -> tuple[dict[str, Any], bool]:
+    """Every effective entitlement of the customer from a row carrying its cached document
+    (`cached`, `valid_until`, `entitlements`, `has_active_subscription`), recomputed first
+    when missing or stale."""
+    if _stale(row, now):
+        computed = await _recompute(db, env, customer_pk, now)
+        return computed.entitlements, computed.has_active_subscription
+    return _json(row["entitlements"]) or {}, bool(row["has_active_subscription"])
+
+
 def counters_of(row: Any) -> list[tuple[datetime, float]]:
     return list(zip(row["usage_periods"], row["usage_values"], strict=True))
 
@@ -175,12 +186,9 @@ async def check_all(db: Database, env: uuid.UUID, customer_id: str, now: datetim
     if resource_id:
         computed = await for_resource(db, env, row["customer_pk"], resource_id, now)
         entitlements, has_active = computed.entitlements, computed.has_active_subscription
-    elif _stale(row, now):
-        computed = await _recompute(db, env, row["customer_pk"], now)
-        entitlements, has_active = computed.entitlements, computed.has_active_subscription
     else:
-        entitlements = _json(row["entitlements"]) or {}
-        has_active = bool(row["has_active_subscription"])
+        entitlements, has_active = await all_entitlements_of(db, env, row, row["customer_pk"],
+                                                             now)
     return results_for(entitlements, has_active, now, latest.get(row["customer_pk"], {}))
 
 

@@ -53,6 +53,13 @@ class CatalogView:
             return {}
         return self.versions.get((package_pk, version), {})
 
+    def __post_init__(self) -> None:
+        self._plans_by_pk = {p.pk: p for p in self.plans_by_id.values()}
+
+    def plan_by_pk(self, pk: uuid.UUID) -> Package:
+        """A plan by its primary key (subscriptions reference plans by pk)."""
+        return self._plans_by_pk[pk]
+
     def latest(self, package: Package) -> dict[str, Any]:
         return self.content(package.pk, package.latest_version)
 
@@ -119,7 +126,7 @@ def in_force(sub: Subscription, view: CatalogView, now: datetime) -> InForce | N
             addons = change.get("addons", [])
             values = change.get("entitlements", values)
     content = view.content(plan_pk, version)
-    plan_id = next((p.id for p in view.plans_by_id.values() if p.pk == plan_pk), "")
+    plan_id = view.plan_by_pk(plan_pk).id
     chain = [(plan_id, content.get("entitlements", {}))]
     parent = content.get("parent")
     while parent is not None and len(chain) < MAX_PLAN_DEPTH:

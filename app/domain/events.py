@@ -21,7 +21,7 @@ import asyncpg
 
 from app.db import Database
 from app.domain import checks
-from app.domain.usage import THRESHOLDS, check_key, check_timestamp
+from app.domain.usage import THRESHOLDS, check_key, check_timestamp, usage_limit
 from app.errors import DomainError, ErrorCode
 from app.store import usage as store
 
@@ -133,11 +133,8 @@ async def report_events(db: Database, env: uuid.UUID, raw_events: list[Mapping[s
         entitlements: dict[uuid.UUID, dict[str, Any]] = {}
         for customer in {customers[e.customer_id]["pk"]: customers[e.customer_id]
                          for e in known}.values():
-            if checks._stale(customer, now):
-                computed = await checks._recompute(db, env, customer["pk"], now)
-                entitlements[customer["pk"]] = computed.entitlements
-            else:
-                entitlements[customer["pk"]] = checks._json(customer["entitlements"]) or {}
+            entitlements[customer["pk"]], _ = await checks.all_entitlements_of(
+                db, env, customer, customer["pk"], now)
         meters = await store.meters_for(conn, env, [e.name for e in known])
         if not known:
             return EventsResult(0, 0, errors)
@@ -235,7 +232,6 @@ async def _aggregate(conn: Any, env: uuid.UUID, events: list[_Event],
 
 
 def _limit(effective: Mapping[str, Any] | None) -> float | None:
-    if not effective or not effective.get("granted") or effective.get("is_unlimited"):
-        return None
-    limit = effective.get("usage_limit")
-    return float(limit) if limit else None
+    """The limit thresholds are measured against (None: unlimited, not granted, or zero)."""
+    limit, _hard = usage_limit(effective)
+    return limit or None

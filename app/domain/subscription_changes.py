@@ -257,7 +257,7 @@ def _change_plan(
             if current.plan_pk != plan.pk
             else current.addons
         )
-    current_plan = next(p for p in view.plans_by_id.values() if p.pk == current.plan_pk)
+    current_plan = view.plan_by_pk(current.plan_pk)
     upgrade = current.plan_pk == plan.pk or is_upgrade(current_plan, plan, view)
     if upgrade or timing == "IMMEDIATE":
         current.plan_pk = plan.pk
@@ -314,7 +314,7 @@ async def update_subscription(
         raise error
     view = await load_catalog_view(session, env)
     apply_due_change(sub, view, now)
-    plan = next(p for p in view.plans_by_id.values() if p.pk == sub.plan_pk)
+    plan = view.plan_by_pk(sub.plan_pk)
     content = view.content(sub.plan_pk, sub.plan_version)
     if raw.get("addons") is not None:
         sub.addons = checked_addons(raw["addons"], plan, view)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import math
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -142,7 +143,7 @@ async def report_usage(db: Database, env: uuid.UUID, item: dict[str, Any],
                                      "reportEvents", ["featureId"]))
         effective, _ = await checks.entitlement_of(db, env, row, feature_id, now)
         period = checks.usage_period(effective, at)
-        limit, hard = _limit(effective)
+        limit, hard = usage_limit(effective)
         granted = bool(effective and effective.get("granted"))
         consume_limit = (limit if hard else None) if granted else 0.0
         base = {"usageLimit": limit,
@@ -188,7 +189,7 @@ async def report_usage(db: Database, env: uuid.UUID, item: dict[str, Any],
                         crossed=tuple(result["crossed"] or ()))
 
 
-def _limit(effective: dict[str, Any] | None) -> tuple[float | None, bool]:
+def usage_limit(effective: Mapping[str, Any] | None) -> tuple[float | None, bool]:
     """(limit for thresholds, whether it is hard). No limit when unlimited or not granted."""
     if effective is None or not effective.get("granted") or effective.get("is_unlimited"):
         return None, False

@@ -231,7 +231,6 @@ def _product_payload(result: tuple[Any, list[UserError]]) -> ProductPayload:
     return ProductPayload(product=product_view(row) if row is not None else None, errors=errors)
 
 
-server_mutation = strawberry.mutation(permission_classes=[ServerKeyOnly])
 
 
 @strawberry.type

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from enum import Enum
 from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
@@ -132,5 +131,3 @@ class ServerKeyOnly(BasePermission):
         return bool(info.context.principal.is_server)
 
 
-def enum_of(python_enum: type[Enum], description: str) -> Any:
-    return strawberry.enum(python_enum, description=description)

@@ -120,6 +120,7 @@ async def customers_by_ids(conn: asyncpg.Connection, env: uuid.UUID, ids: Sequen
                            ) -> dict[str, asyncpg.Record]:
     rows = await conn.fetch(
         "SELECT c.pk, c.id, c.archived_at, ce.entitlements, ce.valid_until, "
+        "ce.has_active_subscription, "
         "ce.customer_pk IS NOT NULL AS cached FROM customers c "
         "LEFT JOIN customer_entitlements ce ON ce.customer_pk = c.pk "
         "WHERE c.environment_pk = $1 AND c.id = ANY($2::text[])", env, list(set(ids)))
