@@ -20,19 +20,15 @@ from __future__ import annotations
 import hashlib
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import orjson
 
 from app.db import Database
-from app.domain import checks
 from app.errors import DomainError, ErrorCode
-from app.store import customers as customer_store
-from app.store import usage as store
 
 THRESHOLDS = (80, 100)  # % of the limit; each crossing is recorded once per period
 MAX_FUTURE_SKEW = timedelta(minutes=5)
@@ -58,10 +54,9 @@ class ReportResult:
     usage: Usage | None
     error: DomainError | None = None
     replayed: bool = False
-    crossed: tuple[int, ...] = ()
 
 
-def _fail(error: DomainError) -> ReportResult:
+def fail(error: DomainError) -> ReportResult:
     return ReportResult(accepted=False, usage=None, error=error)
 
 
@@ -93,8 +88,29 @@ def request_hash(item: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def _validated(item: dict[str, Any], now: datetime) -> tuple[str, str, float, str, bool,
-                                                              str | None, datetime]:
+@dataclass(frozen=True)
+class Report:
+    """A validated report, ready for a batch."""
+
+    env: uuid.UUID
+    customer_id: str
+    feature_id: str
+    value: float
+    mode: str
+    consume: bool
+    key: str | None
+    at: datetime
+    resource_id: str | None
+    digest: str
+    now: datetime
+
+    @property
+    def resource_key(self) -> str:
+        return self.resource_id or ""
+
+
+def validated(env: uuid.UUID, item: dict[str, Any], now: datetime) -> Report:
+    """The report an input item asks for, or DomainError (nothing is recorded)."""
     customer_id, feature_id = item.get("customerId"), item.get("featureId")
     if not isinstance(customer_id, str) or not customer_id:
         raise DomainError(ErrorCode.INVALID_INPUT, "customerId is required", ["customerId"])
@@ -110,83 +126,32 @@ def _validated(item: dict[str, Any], now: datetime) -> tuple[str, str, float, st
         raise DomainError(ErrorCode.INVALID_INPUT, "a SET value must not be negative", ["value"])
     key = check_key(item.get("idempotencyKey"), ["idempotencyKey"])
     at = check_timestamp(item.get("timestamp"), now, ["timestamp"])
-    return customer_id, feature_id, float(value), mode, bool(item.get("consume")), key, at
+    return Report(env=env, customer_id=customer_id, feature_id=feature_id, value=float(value),
+                  mode=mode, consume=bool(item.get("consume")), key=key, at=at,
+                  resource_id=item.get("resourceId"), digest=request_hash(item), now=now)
 
 
 async def report_usage(db: Database, env: uuid.UUID, item: dict[str, Any],
                        now: datetime) -> ReportResult:
-    try:
-        customer_id, feature_id, value, mode, consume, key, at = _validated(item, now)
-    except DomainError as error:
-        return _fail(error)
-    resource_id = item.get("resourceId")
-    resource_key = resource_id or ""
-    pool = await db.pool()
-    async with pool.acquire() as conn:
-        row = await customer_store.fetch_check_row(conn, env, customer_id, feature_id,
-                                                   resource_key)
-        if row["customer_pk"] is None:
-            return _fail(DomainError(ErrorCode.CUSTOMER_NOT_FOUND,
-                                     f"no customer {customer_id!r}", ["customerId"]))
-        if row["archived"]:
-            return _fail(DomainError(ErrorCode.CUSTOMER_ARCHIVED,
-                                     f"customer {customer_id!r} is archived", ["customerId"]))
-        if row["feature_type"] is None:
-            return _fail(DomainError(ErrorCode.FEATURE_NOT_FOUND, f"no feature {feature_id!r}",
-                                     ["featureId"]))
-        if row["feature_type"] != "METERED":
-            return _fail(DomainError(ErrorCode.INVALID_INPUT,
-                                     f"feature {feature_id!r} is not metered", ["featureId"]))
-        if row["event_fed"]:
-            return _fail(DomainError(ErrorCode.INVALID_INPUT,
-                                     f"feature {feature_id!r} is fed by raw events: use "
-                                     "reportEvents", ["featureId"]))
-        effective, _ = await checks.entitlement_of(db, env, row, feature_id, now)
-        period = checks.usage_period(effective, at)
-        limit, hard = usage_limit(effective)
-        granted = bool(effective and effective.get("granted"))
-        consume_limit = (limit if hard else None) if granted else 0.0
-        base = {"usageLimit": limit,
-                "periodStart": period.start.isoformat() if period else None,
-                "periodEnd": period.end.isoformat() if period else None}
-        digest = request_hash(item)
+    return (await report_usages(db, env, [item], now))[0]
+
+
+async def report_usages(db: Database, env: uuid.UUID, items: Sequence[dict[str, Any]],
+                        now: datetime) -> list[ReportResult]:
+    """Record reports, each on its own (one failing does not stop the others), answering in
+    order. Valid ones join this process's next batch (app/domain/usage_batch.py)."""
+    from app.domain.usage_batch import batcher_for
+
+    results: list[ReportResult | None] = []
+    reports: list[Report] = []
+    for item in items:
         try:
-            result = await store.report(
-                conn, env=env, customer_pk=row["customer_pk"], feature_id=feature_id,
-                resource_key=resource_key, period_start=checks.period_start_of(period),
-                period_end=period.end if period else None, mode=mode, value=value,
-                consume=consume, limit=consume_limit,
-                key=key, request_hash=digest, now=now, thresholds=THRESHOLDS,
-                threshold_limit=limit, response=base)
-            prior_hash, prior_response = result["prior_hash"], result["prior_response"]
-        except asyncpg.NumericValueOutOfRangeError:  # the counter would overflow float8
-            return _fail(DomainError(ErrorCode.INVALID_INPUT,
-                                     "the usage would be out of range", ["value"]))
-        except asyncpg.UniqueViolationError:
-            # A concurrent report with the same key committed first: answer as it did.
-            assert key is not None
-            prior = await store.prior_report(conn, env, key)
-            assert prior is not None
-            result, prior_hash, prior_response = None, prior["request_hash"], prior["response"]
-        if prior_hash is not None:
-            if prior_hash != digest:
-                return _fail(DomainError(ErrorCode.IDEMPOTENCY_KEY_REUSED,
-                                         "this idempotency key was used for another report",
-                                         ["idempotencyKey"]))
-            return ReportResult(True, _usage(customer_id, feature_id, resource_id,
-                                             prior_response), replayed=True)
-        assert result is not None
-        if result["value"] is None:
-            current = await store.counter_value(conn, row["customer_pk"], feature_id,
-                                                resource_key, checks.period_start_of(period))
-            return ReportResult(False, _usage(customer_id, feature_id, resource_id,
-                                              {**base, "currentUsage": current}),
-                                DomainError(ErrorCode.USAGE_LIMIT_EXCEEDED,
-                                            "the report does not fit under the limit",
-                                            ["value"]))
-    return ReportResult(True, _usage(customer_id, feature_id, resource_id,
-                                     {**base, "currentUsage": result["value"]}),
-                        crossed=tuple(result["crossed"] or ()))
+            reports.append(validated(env, item, now))
+            results.append(None)
+        except DomainError as error:
+            results.append(fail(error))
+    recorded = iter(await batcher_for(db).submit(reports) if reports else [])
+    return [result if result is not None else next(recorded) for result in results]
 
 
 def usage_limit(effective: Mapping[str, Any] | None) -> tuple[float | None, bool]:
@@ -197,7 +162,7 @@ def usage_limit(effective: Mapping[str, Any] | None) -> tuple[float | None, bool
     return (float(limit) if limit is not None else 0.0), not effective.get("is_soft_limit")
 
 
-def _usage(customer_id: str, feature_id: str, resource_id: str | None,
+def usage_from(customer_id: str, feature_id: str, resource_id: str | None,
            data: dict[str, Any]) -> Usage:
     start, end = data.get("periodStart"), data.get("periodEnd")
     return Usage(customer_id=customer_id, feature_id=feature_id, resource_id=resource_id,

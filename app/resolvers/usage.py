@@ -175,11 +175,10 @@ class UsageMutation:
             error = DomainError(ErrorCode.INVALID_INPUT, f"at most {MAX_BATCH} usages a batch",
                                 ["usages"])
             return ReportUsageBatchPayload(results=[], errors=user_errors(error))
-        results = []
-        for item in input.usages:
-            results.append(report_usage_payload(await usage_domain.report_usage(
-                ctx.db, ctx.environment_pk, item.to_dict(), ctx.now())))
-        return ReportUsageBatchPayload(results=results, errors=[])
+        results = await usage_domain.report_usages(
+            ctx.db, ctx.environment_pk, [item.to_dict() for item in input.usages], ctx.now())
+        return ReportUsageBatchPayload(results=[report_usage_payload(r) for r in results],
+                                       errors=[])
 
     @strawberry.mutation(description="Report raw events (idempotency key required).",
                          permission_classes=[ServerKeyOnly])

@@ -1,15 +1,17 @@
-"""SQL for usage: the atomic report statement, event ingestion, history, pruning.
+"""SQL for usage: recording reports, event ingestion, history, pruning.
 
-The report is ONE statement: the idempotency lookup, the counter upsert with the hard-limit
-condition, the idempotency-key insert and the threshold crossings. Read-then-write would lose
-updates under concurrency; this cannot. A concurrent duplicate of a key in flight fails the
-key's primary key, which rolls its counter update back with it.
+A batch of reports is ONE statement (`allot_record_usage`, migration 0007): it locks the
+counters, applies the reports in order (idempotency keys, hard limits, thresholds) and writes
+the result. Read-then-write from the application would lose updates under concurrency; this
+cannot. A concurrent duplicate of a key in flight fails the key's primary key, which rolls the
+whole batch back with it (the caller runs it again).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,73 +19,75 @@ import asyncpg
 
 NO_PERIOD = datetime(1970, 1, 1, tzinfo=UTC)  # counters of features that never reset
 
-_REPORT_SQL = """
-WITH prior AS (
-  SELECT request_hash, response FROM usage_idempotency_keys
-  WHERE $11::text IS NOT NULL AND environment_pk = $1 AND key = $11
-),
-upd AS (
-  INSERT INTO usage_counters AS c
-    (customer_pk, feature_id, resource_key, period_start, environment_pk, period_end, value,
-     updated_at)
-  SELECT $2, $3, $4, $5, $1, $6, GREATEST($8::float8, 0), $13
-  WHERE NOT EXISTS (SELECT 1 FROM prior)
-    AND (NOT $9 OR $10::float8 IS NULL OR $8::float8 <= 0 OR $8::float8 <= $10::float8)
-  ON CONFLICT (customer_pk, feature_id, resource_key, period_start) DO UPDATE
-    SET value = CASE WHEN $7::text = 'SET' THEN $8::float8
-                     ELSE GREATEST(c.value + $8::float8, 0) END,
-        updated_at = $13
-    WHERE NOT $9 OR $10::float8 IS NULL OR $8::float8 <= 0 OR
-          (CASE WHEN $7::text = 'SET' THEN $8::float8 ELSE c.value + $8::float8 END)
-            <= $10::float8
-  RETURNING c.value
-),
-idem AS (
-  INSERT INTO usage_idempotency_keys (environment_pk, key, request_hash, response, created_at)
-  SELECT $1, $11, $12, $16::jsonb || jsonb_build_object('currentUsage', upd.value), $13
-  FROM upd WHERE $11::text IS NOT NULL
-  RETURNING 1
-),
-thr AS (
-  INSERT INTO usage_threshold_crossings
-    (customer_pk, feature_id, resource_key, period_start, threshold, environment_pk, usage,
-     usage_limit, crossed_at)
-  SELECT $2, $3, $4, $5, t, $1, upd.value, $15::float8, $13
-  FROM upd, unnest($14::int[]) AS t
-  WHERE $15::float8 IS NOT NULL AND $15::float8 > 0 AND upd.value >= $15::float8 * t / 100.0
-  ON CONFLICT DO NOTHING
-  RETURNING threshold
-)
-SELECT (SELECT value FROM upd) AS value,
-       (SELECT request_hash FROM prior) AS prior_hash,
-       (SELECT response FROM prior) AS prior_response,
-       (SELECT count(*) FROM idem) AS keyed,
-       (SELECT array_agg(threshold ORDER BY threshold) FROM thr) AS crossed
+# The context of a batch of reports, one row per (environment, customer, feature) asked:
+# the customer, its cached entitlement for the feature and the feature's kind.
+_CONTEXTS_SQL = """
+SELECT q.ord,
+       c.pk AS customer_pk,
+       c.archived_at IS NOT NULL AS archived,
+       ce.entitlements -> q.feature AS entitlement,
+       ce.has_active_subscription,
+       ce.valid_until,
+       ce.customer_pk IS NOT NULL AS cached,
+       f.type AS feature_type,
+       f.meter IS NOT NULL AS event_fed
+FROM unnest($1::uuid[], $2::text[], $3::text[]) WITH ORDINALITY AS q(env, customer, feature, ord)
+LEFT JOIN customers c ON c.environment_pk = q.env AND c.id = q.customer
+LEFT JOIN customer_entitlements ce ON ce.customer_pk = c.pk
+LEFT JOIN features f ON f.environment_pk = q.env AND f.id = q.feature
+ORDER BY q.ord
 """
 
-
-async def report(
-    conn: asyncpg.Connection, *, env: uuid.UUID, customer_pk: uuid.UUID, feature_id: str,
-    resource_key: str, period_start: datetime, period_end: datetime | None, mode: str,
-    value: float, consume: bool, limit: float | None, key: str | None, request_hash: str,
-    now: datetime, thresholds: Sequence[int], threshold_limit: float | None,
-    response: dict[str, Any],
-) -> asyncpg.Record:
-    """Record a report atomically. Raises UniqueViolationError when a concurrent report with
-    the same key won (the caller then reads that one's answer)."""
-    row = await conn.fetchrow(
-        _REPORT_SQL, env, customer_pk, feature_id, resource_key, period_start, period_end,
-        mode, value, consume, limit, key, request_hash, now, list(thresholds), threshold_limit,
-        response)
-    assert row is not None
-    return row
+CounterKey = tuple[uuid.UUID, str, str, datetime]  # customer, feature, resource, period start
 
 
-async def prior_report(conn: asyncpg.Connection, env: uuid.UUID, key: str
-                       ) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT request_hash, response FROM usage_idempotency_keys "
-        "WHERE environment_pk = $1 AND key = $2", env, key)
+async def report_contexts(conn: asyncpg.Connection,
+                          asked: Sequence[tuple[uuid.UUID, str, str]]) -> list[asyncpg.Record]:
+    """One row per (environment, customer id, feature id) asked, in the same order."""
+    columns = [list(c) for c in zip(*asked, strict=True)] if asked else [[], [], []]
+    return list(await conn.fetch(_CONTEXTS_SQL, *columns))
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """One report of a batch, for `record_usage`."""
+
+    counter: CounterKey
+    env: uuid.UUID
+    period_end: datetime | None
+    key: str | None
+    digest: str
+    set_: bool
+    value: float
+    consume: bool
+    consume_limit: float | None
+    threshold_limit: float | None
+    base: dict[str, Any]
+
+
+async def record_usage(conn: asyncpg.Connection, reports: Sequence[UsageReport],
+                       thresholds: Sequence[int], now: datetime) -> list[asyncpg.Record]:
+    """Apply a batch of reports in order with `allot_record_usage` (migration 0007): one
+    statement, one commit. One row per report: outcome (APPLIED, REFUSED, REPLAYED,
+    KEY_REUSED, OUT_OF_RANGE), usage (after it, or as it stands when REFUSED) and response
+    (the answer, as stored with the key). A key stored meanwhile by another transaction raises
+    UniqueViolationError, and nothing is written."""
+    ends = {r.counter: (r.env, r.period_end) for r in reports}
+    counters = [(counter, *ends[counter]) for counter in sorted(ends)]  # the lock order
+    index = {counter: i for i, (counter, _, _) in enumerate(counters, start=1)}
+    first: dict[tuple[uuid.UUID, str], int] = {}
+    slots = [first.setdefault((r.env, r.key), i) if r.key is not None else i
+             for i, r in enumerate(reports, start=1)]
+    return list(await conn.fetch(
+        "SELECT * FROM allot_record_usage($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+        "$13, $14, $15, $16, $17, $18)",
+        [c[0][0] for c in counters], [c[0][1] for c in counters], [c[0][2] for c in counters],
+        [c[0][3] for c in counters], [c[1] for c in counters], [c[2] for c in counters],
+        [index[r.counter] for r in reports], slots, [r.key for r in reports],
+        [r.digest for r in reports], [r.set_ for r in reports], [r.value for r in reports],
+        [r.consume for r in reports], [r.consume_limit for r in reports],
+        [r.threshold_limit for r in reports], [r.base for r in reports], list(thresholds),
+        now))
 
 
 async def counter_value(conn: asyncpg.Connection, customer_pk: uuid.UUID, feature_id: str,
