@@ -36,7 +36,7 @@ from app.store import usage as store
 from app.store.usage import CounterKey
 
 MAX_BATCH = 1000  # reports a batch takes (a reportUsageBatch call is never split)
-MAX_IN_FLIGHT = 2  # batches written at once by a process: one computes while one waits
+MAX_IN_FLIGHT = int(__import__("os").environ.get("XINF", "2"))  # batches written at once by a process: one computes while one waits
 MAX_ATTEMPTS = 5  # a batch that lost a race on a key or a deadlock is computed again
 
 

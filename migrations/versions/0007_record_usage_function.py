@@ -46,8 +46,15 @@ CREATE FUNCTION allot_record_usage(
     at timestamptz
 ) RETURNS TABLE (item int, outcome text, usage float8, response jsonb)
 -- Plan the statements once per session: with array parameters the planner would otherwise
--- plan them again on every call, which cost more than running them.
-LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $fn$
+-- plan them again on every call, which cost more than running them. A batch touches at
+-- most 1,000 rows by primary key, so index lookups are always the right plan, whatever the
+-- statistics said when the plan was made (a young table looks small enough to scan whole).
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+SET enable_hashjoin = off
+SET enable_mergejoin = off
+AS $fn$
 DECLARE
     n_items int := coalesce(cardinality(i_counter), 0);
     n_thresholds int := coalesce(cardinality(thresholds), 0);
@@ -67,24 +74,27 @@ DECLARE
     cur float8; cand float8; new float8; v float8; tl float8;
     resp jsonb;
 BEGIN
-    -- 1. Lock the counters (missing ones are created at zero) and read their newest values.
-    --    The no-op update is what locks an existing row and returns its latest version.
-    WITH locked AS (
-        INSERT INTO usage_counters AS uc
-            (customer_pk, feature_id, resource_key, period_start, environment_pk, period_end,
-             value, updated_at)
-        SELECT u.cu, u.f, u.r, u.s, u.e, u.pe, 0, at
-        FROM unnest(c_customer, c_feature, c_resource, c_start, c_env, c_end)
-             WITH ORDINALITY AS u(cu, f, r, s, e, pe, ord)
+    -- 1. Lock the counters in the order given (creating missing ones at zero) and read
+    --    their newest values: FOR UPDATE waits for a concurrent writer and then reads what
+    --    it committed.
+    INSERT INTO usage_counters
+        (customer_pk, feature_id, resource_key, period_start, environment_pk, period_end,
+         value, updated_at)
+    SELECT u.cu, u.f, u.r, u.s, u.e, u.pe, 0, at
+    FROM unnest(c_customer, c_feature, c_resource, c_start, c_env, c_end)
+         WITH ORDINALITY AS u(cu, f, r, s, e, pe, ord)
+    ORDER BY u.ord
+    ON CONFLICT DO NOTHING;
+
+    SELECT array_agg(l.value ORDER BY l.ord) INTO vals FROM (
+        SELECT uc.value, u.ord
+        FROM unnest(c_customer, c_feature, c_resource, c_start) WITH ORDINALITY
+             AS u(cu, f, r, s, ord)
+        JOIN usage_counters uc ON uc.customer_pk = u.cu AND uc.feature_id = u.f
+                              AND uc.resource_key = u.r AND uc.period_start = u.s
         ORDER BY u.ord
-        ON CONFLICT (customer_pk, feature_id, resource_key, period_start) DO UPDATE
-            SET value = uc.value
-        RETURNING uc.customer_pk, uc.feature_id, uc.resource_key, uc.period_start, uc.value
-    )
-    SELECT array_agg(l.value ORDER BY u.ord) INTO vals
-    FROM unnest(c_customer, c_feature, c_resource, c_start) WITH ORDINALITY AS u(cu, f, r, s, ord)
-    JOIN locked l ON l.customer_pk = u.cu AND l.feature_id = u.f AND l.resource_key = u.r
-                 AND l.period_start = u.s;
+        FOR UPDATE OF uc
+    ) l;
 
     -- 2. The keys already stored, per report (NULL when new or without a key).
     SELECT array_agg(k.request_hash ORDER BY q.ord), array_agg(k.response ORDER BY q.ord)
