@@ -118,7 +118,8 @@ async def for_resource(db: Database, env: uuid.UUID, customer_pk: uuid.UUID, res
             session, env, customer_pk, resource_id, now)
 
 
-def _stale(row: Any, now: datetime) -> bool:
+def is_stale(row: Any, now: datetime) -> bool:
+    """Whether a row's cached entitlements are missing or past their `valid_until`."""
     return not row["cached"] or (row["valid_until"] is not None and row["valid_until"] <= now)
 
 
@@ -126,7 +127,7 @@ async def entitlement_of(db: Database, env: uuid.UUID, row: Any, feature_id: str
                          now: datetime) -> tuple[dict[str, Any] | None, bool]:
     """The customer's effective entitlement for the feature from a check row, recomputed
     first when the cached one is missing or stale."""
-    if _stale(row, now):
+    if is_stale(row, now):
         computed = await _recompute(db, env, row["customer_pk"], now)
         return computed.entitlements.get(feature_id), computed.has_active_subscription
     return _json(row["entitlement"]), bool(row["has_active_subscription"])
@@ -137,7 +138,7 @@ async def all_entitlements_of(db: Database, env: uuid.UUID, row: Any, customer_p
     """Every effective entitlement of the customer from a row carrying its cached document
     (`cached`, `valid_until`, `entitlements`, `has_active_subscription`), recomputed first
     when missing or stale."""
-    if _stale(row, now):
+    if is_stale(row, now):
         computed = await _recompute(db, env, customer_pk, now)
         return computed.entitlements, computed.has_active_subscription
     return _json(row["entitlements"]) or {}, bool(row["has_active_subscription"])

@@ -20,7 +20,9 @@ import asyncpg
 NO_PERIOD = datetime(1970, 1, 1, tzinfo=UTC)  # counters of features that never reset
 
 # The context of a batch of reports, one row per (environment, customer, feature) asked:
-# the customer, its cached entitlement for the feature and the feature's kind.
+# the customer, its cached entitlement for the feature and the feature's kind, with the
+# versions of the three rows (their xmin: any update of a row gives it a new one), which
+# `allot_record_usage` checks when the context is reused by a later batch.
 _CONTEXTS_SQL = """
 SELECT q.ord,
        c.pk AS customer_pk,
@@ -30,7 +32,8 @@ SELECT q.ord,
        ce.valid_until,
        ce.customer_pk IS NOT NULL AS cached,
        f.type AS feature_type,
-       f.meter IS NOT NULL AS event_fed
+       f.meter IS NOT NULL AS event_fed,
+       concat_ws(':', c.xmin, ce.xmin, f.xmin) AS version
 FROM unnest($1::uuid[], $2::text[], $3::text[]) WITH ORDINALITY AS q(env, customer, feature, ord)
 LEFT JOIN customers c ON c.environment_pk = q.env AND c.id = q.customer
 LEFT JOIN customer_entitlements ce ON ce.customer_pk = c.pk
@@ -66,12 +69,15 @@ class UsageReport:
 
 
 async def record_usage(conn: asyncpg.Connection, reports: Sequence[UsageReport],
+                       guards: Sequence[tuple[uuid.UUID, uuid.UUID, str, str]],
                        thresholds: Sequence[int], now: datetime) -> list[asyncpg.Record]:
     """Apply a batch of reports in order with `allot_record_usage` (migration 0007): one
     statement, one commit. One row per report: outcome (APPLIED, REFUSED, REPLAYED,
     KEY_REUSED, OUT_OF_RANGE), usage (after it, or as it stands when REFUSED) and response
-    (the answer, as stored with the key). A key stored meanwhile by another transaction raises
-    UniqueViolationError, and nothing is written."""
+    (the answer, as stored with the key). `guards` (customer pk, environment, feature,
+    version) are contexts read by earlier batches: if any of their rows changed since, the
+    answer is a single row with outcome STALE and nothing is recorded. A key stored
+    meanwhile by another transaction raises UniqueViolationError, and nothing is written."""
     ends = {r.counter: (r.env, r.period_end) for r in reports}
     counters = [(counter, *ends[counter]) for counter in sorted(ends)]  # the lock order
     index = {counter: i for i, (counter, _, _) in enumerate(counters, start=1)}
@@ -80,7 +86,9 @@ async def record_usage(conn: asyncpg.Connection, reports: Sequence[UsageReport],
              for i, r in enumerate(reports, start=1)]
     return list(await conn.fetch(
         "SELECT * FROM allot_record_usage($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-        "$13, $14, $15, $16, $17, $18)",
+        "$13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
+        [g[0] for g in guards], [g[1] for g in guards], [g[2] for g in guards],
+        [g[3] for g in guards],
         [c[0][0] for c in counters], [c[0][1] for c in counters], [c[0][2] for c in counters],
         [c[0][3] for c in counters], [c[1] for c in counters], [c[2] for c in counters],
         [index[r.counter] for r in reports], slots, [r.key for r in reports],

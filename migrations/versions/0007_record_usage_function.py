@@ -21,13 +21,17 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 SIGNATURE = (
-    "allot_record_usage(uuid[], text[], text[], timestamptz[], uuid[], timestamptz[], "
+    "allot_record_usage(uuid[], uuid[], text[], text[], "
+    "uuid[], text[], text[], timestamptz[], uuid[], timestamptz[], "
     "int[], int[], text[], text[], boolean[], float8[], boolean[], float8[], float8[], "
     "jsonb[], int[], timestamptz)"
 )
 
 FUNCTION = r"""
 CREATE FUNCTION allot_record_usage(
+    -- contexts the caller kept from earlier batches: customer, environment, feature and the
+    -- versions (xmin) of the customer, customer_entitlements and feature rows it read
+    g_customer uuid[], g_env uuid[], g_feature text[], g_version text[],
     -- the batch's counters, distinct, sorted by key (the lock order of every batch)
     c_customer uuid[], c_feature text[], c_resource text[], c_start timestamptz[],
     c_env uuid[], c_end timestamptz[],
@@ -74,6 +78,20 @@ DECLARE
     cur float8; cand float8; new float8; v float8; tl float8;
     resp jsonb;
 BEGIN
+    -- 0. A kept context whose rows changed since: refuse the batch, nothing is recorded (the
+    --    caller reads the context again and records the batch again).
+    IF EXISTS (
+        SELECT 1
+        FROM unnest(g_customer, g_env, g_feature, g_version) AS g(cu, e, f, v)
+        LEFT JOIN customers cust ON cust.pk = g.cu
+        LEFT JOIN customer_entitlements ce ON ce.customer_pk = g.cu
+        LEFT JOIN features fe ON fe.environment_pk = g.e AND fe.id = g.f
+        WHERE concat_ws(':', cust.xmin, ce.xmin, fe.xmin) IS DISTINCT FROM g.v
+    ) THEN
+        RETURN QUERY SELECT 0, 'STALE'::text, NULL::float8, NULL::jsonb;
+        RETURN;
+    END IF;
+
     -- 1. Lock the counters in the order given (creating missing ones at zero) and read
     --    their newest values: FOR UPDATE waits for a concurrent writer and then reads what
     --    it committed.
