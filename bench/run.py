@@ -165,11 +165,13 @@ def wrk(
 
 def parse_wrk(out: str) -> dict[str, float]:
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    requests = float(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     p50 = _latency(out, "50%")
     p99 = _latency(out, "99%")
     return {
         "rps": rps,
+        "requests": requests,
         "p50_ms": p50,
         "p99_ms": p99,
         "non_2xx": float(errors.group(1)) if errors else 0.0,
@@ -269,12 +271,16 @@ def run_usage(
     results: dict[str, Any], base: str, key: str, customer: str, database_url: str, d: int, c: int
 ) -> None:
     customers = [f"cust-{i:03}" for i in range(100)]
-    results["report_usage_hot"] = usage.run_wrk_script(
-        usage.wrk_script_report(key, [customer]), f"{base}/graphql", d, c, parse_wrk
-    )
-    results["report_usage_spread"] = usage.run_wrk_script(
-        usage.wrk_script_report(key, customers), f"{base}/graphql", d, c, parse_wrk
-    )
+    for name, targets in (("report_usage_hot", [customer]), ("report_usage_spread", customers)):
+        run = uuid.uuid4().hex[:8]
+        results[name] = usage.run_wrk_script(
+            usage.wrk_script_report(key, targets, run), f"{base}/graphql", d, c, parse_wrk
+        )
+        # Every answered report must be recorded once (reports still in flight when wrk
+        # stopped may be recorded too, unanswered).
+        recorded = asyncio.run(usage.recorded(database_url, run))
+        results[name]["recorded"] = recorded
+        assert results[name]["requests"] <= recorded <= results[name]["requests"] + c, results
     results["report_events_1000"] = asyncio.run(usage.events_load(base, key, customers, d))
     results["floor_upsert"] = asyncio.run(usage.floor_upsert(database_url, d))
     floor_b = results["floor_b_typename"]["rps"]

@@ -26,8 +26,9 @@ REPORT = (
 )
 
 
-def wrk_script_report(key: str, customers: list[str]) -> str:
-    """A wrk Lua script posting reportUsage with a unique idempotency key per request."""
+def wrk_script_report(key: str, customers: list[str], run: str) -> str:
+    """A wrk Lua script posting reportUsage with a unique idempotency key per request, each
+    key starting with `run`."""
     names = ", ".join(json.dumps(c) for c in customers)
     query = json.dumps(REPORT)
     return f"""
@@ -35,7 +36,7 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer {key}"
 local customers = {{ {names} }}
-local run = "{uuid.uuid4().hex[:8]}"
+local run = "{run}"
 local n = 0
 request = function()
   n = n + 1
@@ -69,6 +70,16 @@ def run_wrk_script(
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     os.unlink(f.name)
     return parse(out)  # type: ignore[no-any-return]
+
+
+async def recorded(database_url: str, run: str) -> int:
+    """Reports of a run recorded (each stored its key: every report of the run is accepted)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval(
+            "SELECT count(*) FROM usage_idempotency_keys WHERE key LIKE $1", f"{run}-%"))
+    finally:
+        await conn.close()
 
 
 async def floor_upsert(database_url: str, duration: float, tasks: int = 32) -> dict[str, float]:
