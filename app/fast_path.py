@@ -10,12 +10,15 @@ query text), then answers by calling the same resolver code and serialising the 
 objects with the schema's own scalar and enum serialisers.
 
 Anything else (other shapes, invalid documents, variables that don't coerce, a client key
-on a mutation, any exception) goes through the normal executor, which stays the reference:
-tests assert the fast path's answers are identical to it.
+on a mutation, a query that fails) goes through the normal executor, which stays the
+reference: tests assert the fast path's answers are identical to it. A *mutation* that fails
+once it has started is never run again (it may have written): it answers the executor's
+masked internal error instead (`MutationFailed`).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -43,6 +46,17 @@ from app.schema.entitlement_types import entitlement_view
 
 UNSUPPORTED = {"feature"}  # resolved by a loader: left to the normal executor
 MAX_PLANS = 256
+
+log = logging.getLogger(__name__)
+
+
+class MutationFailed(Exception):
+    """A mutation's handler raised after it started: the error to answer with (masked as
+    the executor masks internal errors), rather than running the mutation a second time."""
+
+    def __init__(self, error: GraphQLError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 def _snake(name: str) -> str:
@@ -214,7 +228,15 @@ class FastPath:
         if isinstance(coerced, list):
             return None
         args = get_argument_values(plan.field_def, plan.field_node, coerced)
-        answer = await plan.root.handler(args, context)
+        try:
+            answer = await plan.root.handler(args, context)
+        except Exception as error:
+            if plan.root.operation is not OperationType.MUTATION:
+                raise  # a query may simply be answered again by the executor
+            log.error("internal error at %s", [plan.key], exc_info=error)
+            raise MutationFailed(GraphQLError(
+                "Internal server error.", nodes=[plan.field_node], path=[plan.key],
+                extensions={"code": "INTERNAL_SERVER_ERROR"})) from error
         return {"data": {plan.key: _write(answer, plan.selections)}}
 
 

@@ -21,7 +21,7 @@ from app.auth import Principal
 from app.clock import Clock
 from app.context import Context
 from app.db import Database
-from app.fast_path import FastPath
+from app.fast_path import FastPath, MutationFailed
 from app.settings import Settings
 from app.store.tenancy import principal_for_key
 
@@ -166,6 +166,9 @@ async def _execute_one(
     if plan is not None:
         try:
             answer = await services.fast_path.run(plan, variables, context)
+        except MutationFailed as failed:  # it may have written: never run it twice
+            errors = [_format_error(failed.error, context.request_id)]
+            return {"data": None, "errors": errors}, False
         except Exception:  # the executor answers instead, and masks/logs what went wrong
             log.debug("fast path declined", exc_info=True)
             answer = None

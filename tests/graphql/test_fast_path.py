@@ -235,3 +235,38 @@ async def test_client_keys_are_refused_on_the_normal_path(
         REPORT, {"i": {"customerId": "acme", "featureId": "seats", "value": 1}}
     )
     assert response.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_a_failing_mutation_is_never_run_twice(
+    world: tuple[Services, Any], gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mutation that fails after it started may have written: the fast path answers the
+    executor's masked internal error instead of handing the request to the executor (which
+    would run it again)."""
+    from app.domain import usage_batch
+
+    calls = []
+
+    async def broken(*args: Any) -> Any:
+        calls.append(args)
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(usage_batch, "record_batch", broken)
+    item = {"customerId": "acme", "featureId": "seats", "value": 1}
+    fast = (await gql.post(REPORT, {"i": item})).json()
+    assert len(calls) == 1
+    # The same failure through the executor (a fragment keeps it off the fast path).
+    executor_query = REPORT.replace("__typename } }", "...P } } fragment P on ReportUsagePayload"
+                                    " { __typename }")
+    normal = (await gql.post(executor_query, {"i": item})).json()
+    assert len(calls) == 2
+
+    def shape(body: dict[str, Any]) -> Any:
+        return body["data"], [
+            (e["message"], e["path"], e["extensions"]["code"], "requestId" in e["extensions"])
+            for e in body["errors"]
+        ]
+
+    assert shape(fast) == shape(normal) == (
+        None, [("Internal server error.", ["reportUsage"], "INTERNAL_SERVER_ERROR", True)])
+    assert "database went away" not in str(fast)
