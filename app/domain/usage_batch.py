@@ -153,7 +153,8 @@ class ReportBatcher:
 
     def _take(self) -> list[_Group]:
         """The oldest groups up to the batch size (always at least one whole group)."""
-        taken, size = [], 0
+        taken: list[_Group] = []
+        size = 0
         while self._waiting and (not taken or size + len(self._waiting[0].reports)
                                  <= self._max_batch):
             group = self._waiting.pop(0)
