@@ -1,0 +1,89 @@
+"""`allot catalog apply|export`: catalog as code."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from app.cli.base import (
+    ENVIRONMENT_HELP,
+    catalog_cli,
+    find_environment,
+    open_database,
+    run_with_db,
+    user_error,
+)
+from app.db import Database
+from app.settings import Settings
+
+# --- catalog -------------------------------------------------------------------------------
+
+
+class ExportFormat(StrEnum):
+    yaml = "yaml"
+    json = "json"
+
+
+
+
+@catalog_cli.command("apply")
+def catalog_apply(
+    file: Path = typer.Argument(..., metavar="FILE", help="A catalog in YAML or JSON."),
+    environment: str = typer.Option(..., "--environment", "-e", help=ENVIRONMENT_HELP),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the changes, make none."),
+) -> None:
+    """Apply a catalog file to an environment and print what changed (or would change)."""
+    from app import catalog_cli as catalog_files
+    from app.errors import DomainError, DomainErrors
+
+    settings = Settings.from_env()
+    try:
+        catalog_files.load_document(file)  # a bad file fails before the database starts
+    except (DomainError, DomainErrors) as exc:
+        raise user_error(exc) from None
+
+    async def work(db: Database) -> list[Any]:
+        async with db.session() as session:
+            await find_environment(session, environment)
+        return list(await catalog_files.apply_file(db, environment, file, dry_run))
+
+    with open_database(settings, migrate=False) as url:
+        try:
+            changes = run_with_db(url, work)
+        except (DomainError, DomainErrors) as exc:
+            raise user_error(exc, str(file)) from None
+    for change in changes:
+        typer.echo(catalog_files.format_change(change))
+    verb = "would make" if dry_run else "made"
+    summary = f"{len(changes)} change(s)" if changes else "no change"
+    note = " (dry run: nothing was written)" if dry_run else ""
+    typer.echo(f"allot: {verb} {summary} in {environment}{note}.", err=True)
+
+
+@catalog_cli.command("export")
+def catalog_export(
+    environment: str = typer.Option(..., "--environment", "-e", help=ENVIRONMENT_HELP),
+    fmt: ExportFormat = typer.Option(ExportFormat.yaml, "--format", "-f", help="yaml or json."),
+) -> None:
+    """Print an environment's catalog (YAML or JSON) on stdout, ready for `catalog apply`."""
+    from app import catalog_cli as catalog_files
+    from app.errors import DomainError, DomainErrors
+
+    settings = Settings.from_env()
+
+    async def work(db: Database) -> str:
+        async with db.session() as session:
+            await find_environment(session, environment)
+        return await catalog_files.export_environment(db, environment, fmt.value)
+
+    with open_database(settings, migrate=False) as url:
+        try:
+            text = run_with_db(url, work)
+        except (DomainError, DomainErrors) as exc:
+            raise user_error(exc) from None
+    typer.echo(text, nl=not text.endswith("\n"))
+
+
