@@ -1,4 +1,5 @@
-"""Catalog operations: create, update, archive and publish features, products, plans, add-ons.
+"""Catalog operations on plans and add-ons (packages): create, update, publish, discard,
+archive. Features and products are in catalog_features.py and catalog_products.py.
 
 Each function runs inside the caller's transaction (it never commits) and raises DomainError
 on a client mistake, so the whole mutation rolls back and nothing is half-written.
@@ -18,256 +19,17 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import catalog_rules as rules
+from app.domain.catalog_features import draft_and_latest, feature_definition
+from app.domain.catalog_products import require_product
+from app.domain.catalog_rules import ADDON as ADDON
+from app.domain.catalog_rules import PACKAGE_LABEL
+from app.domain.catalog_rules import PLAN as PLAN
 from app.errors import DomainError, ErrorCode
-from app.models import Feature, Package, PackageVersion, Product
+from app.models import Package, PackageVersion
 from app.store import catalog as store
 
-PLAN = "PLAN"
-ADDON = "ADDON"
 _NOT_FOUND = {PLAN: ErrorCode.PLAN_NOT_FOUND, ADDON: ErrorCode.ADDON_NOT_FOUND}
-_LABEL = {PLAN: "plan", ADDON: "add-on"}
-
-
-def feature_definition(feature: Feature) -> dict[str, Any]:
-    """A feature row in canonical (document) form."""
-    out: dict[str, Any] = {"id": feature.id, "name": feature.name, "type": feature.type}
-    if feature.description:
-        out["description"] = feature.description
-    for key, value in (
-        ("unit", feature.unit),
-        ("unitPlural", feature.unit_plural),
-        ("valueType", feature.value_type),
-        ("enumValues", feature.enum_values),
-        ("meter", feature.meter),
-    ):
-        if value is not None:
-            out[key] = value
-    return out
-
-
-def _apply_feature(feature: Feature, canonical: Mapping[str, Any]) -> None:
-    feature.name = canonical["name"]
-    feature.description = canonical.get("description", "")
-    feature.type = canonical["type"]
-    feature.unit = canonical.get("unit")
-    feature.unit_plural = canonical.get("unitPlural")
-    feature.value_type = canonical.get("valueType")
-    feature.enum_values = canonical.get("enumValues")
-    feature.meter = canonical.get("meter")
-
-
-# --- features -----------------------------------------------------------------------------
-
-
-async def create_feature(
-    session: AsyncSession, env: uuid.UUID, raw: Mapping[str, Any], now: datetime
-) -> Feature:
-    canonical = rules.canonical_feature(raw)
-    if await store.get_feature(session, env, canonical["id"]) is not None:
-        raise DomainError(
-            ErrorCode.DUPLICATE_ID, f"feature {canonical['id']!r} already exists", ["id"]
-        )
-    feature = Feature(
-        environment_pk=env,
-        id=canonical["id"],
-        name=canonical["name"],
-        type=canonical["type"],
-        created_at=now,
-        updated_at=now,
-    )
-    _apply_feature(feature, canonical)
-    await store.add(session, feature)
-    return feature
-
-
-async def require_feature(
-    session: AsyncSession, env: uuid.UUID, feature_id: str, *, lock: bool = False
-) -> Feature:
-    feature = await store.get_feature(session, env, feature_id, lock=lock)
-    if feature is None:
-        raise DomainError(ErrorCode.FEATURE_NOT_FOUND, f"no feature {feature_id!r}", ["id"])
-    return feature
-
-
-async def update_feature(
-    session: AsyncSession,
-    env: uuid.UUID,
-    feature_id: str,
-    changes: Mapping[str, Any],
-    now: datetime,
-) -> Feature:
-    """Change a feature's name, description, units, enum values or meter. Its type is fixed:
-    entitlements were validated against it."""
-    feature = await require_feature(session, env, feature_id, lock=True)
-    merged = {**feature_definition(feature), **{k: v for k, v in changes.items() if k != "id"}}
-    if merged["type"] != feature.type:
-        raise DomainError(ErrorCode.INVALID_INPUT, "a feature's type cannot change", ["type"])
-    canonical = rules.canonical_feature(merged)
-    removed = set(feature.enum_values or []) - set(canonical.get("enumValues") or [])
-    if removed:
-        users = await _packages_using_feature(session, env, feature.id)
-        for package, entitlement in users:
-            if removed & set(entitlement.get("enumValues") or []):
-                raise DomainError(
-                    ErrorCode.INVALID_INPUT,
-                    f"enum values {sorted(removed)} are used by "
-                    f"{_LABEL[package.kind]} {package.id!r}",
-                    ["enumValues"],
-                )
-    if canonical != feature_definition(feature):
-        _apply_feature(feature, canonical)
-        feature.archived_at = None if changes.get("unarchive") else feature.archived_at
-        feature.updated_at = now
-        await store.add(session, feature)
-    return feature
-
-
-async def _packages_using_feature(
-    session: AsyncSession, env: uuid.UUID, feature_id: str
-) -> list[tuple[Package, dict[str, Any]]]:
-    """Live packages whose draft or latest version grants the feature or prices its usage,
-    with the entitlement ({} for a price only). Older versions may keep the feature: they are
-    frozen, and subscriptions on them keep working."""
-    packages = [p for p in await store.all_packages(session, env) if p.archived_at is None]
-    versions = await store.versions_by_package_pks(session, [p.pk for p in packages])
-    found = []
-    for package in packages:
-        for version in _draft_and_latest(package, versions.get(package.pk, [])):
-            entitlement = version.content.get("entitlements", {}).get(feature_id)
-            priced = any(
-                p.get("featureId") == feature_id for p in version.content.get("prices", [])
-            )
-            if entitlement is not None or priced:
-                found.append((package, entitlement or {}))
-                break
-    return found
-
-
-def _draft_and_latest(package: Package, versions: list[PackageVersion]) -> list[PackageVersion]:
-    """The versions of a package that still matter for new subscriptions and edits."""
-    return [v for v in versions if v.version is None or v.version == package.latest_version]
-
-
-async def archive_feature(
-    session: AsyncSession, env: uuid.UUID, feature_id: str, now: datetime
-) -> Feature:
-    """Archive a feature no live plan or add-on grants any more (old versions may keep it)."""
-    feature = await require_feature(session, env, feature_id, lock=True)
-    users = await _packages_using_feature(session, env, feature_id)
-    if users:
-        names = ", ".join(f"{_LABEL[p.kind]} {p.id!r}" for p, _ in users)
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, f"feature {feature_id!r} is still granted by {names}", ["id"]
-        )
-    if feature.archived_at is None:
-        feature.archived_at = now
-        feature.updated_at = now
-        await store.add(session, feature)
-    return feature
-
-
-# --- products -----------------------------------------------------------------------------
-
-PRODUCT_KEYS = (
-    "id",
-    "name",
-    "description",
-    "multipleSubscriptions",
-    "defaultPlan",
-    "downgradeToDefaultPlan",
-)
-
-
-async def require_product(
-    session: AsyncSession,
-    env: uuid.UUID,
-    product_id: str,
-    *,
-    lock: bool = False,
-    field: str = "productId",
-) -> Product:
-    product = await store.get_product(session, env, product_id, lock=lock)
-    if product is None:
-        raise DomainError(ErrorCode.PRODUCT_NOT_FOUND, f"no product {product_id!r}", [field])
-    return product
-
-
-async def _check_product_fields(
-    session: AsyncSession, env: uuid.UUID, product: Product, raw: Mapping[str, Any]
-) -> None:
-    for key in raw:
-        if key not in PRODUCT_KEYS:
-            raise DomainError(ErrorCode.INVALID_INPUT, f"unknown option {key!r}", [key])
-    if "name" in raw:
-        product.name = rules.check_name(raw["name"], ["name"], product.id)
-    if "description" in raw:
-        product.description = rules.check_name(raw["description"], ["description"])
-    for key, attr in (
-        ("multipleSubscriptions", "multiple_subscriptions"),
-        ("downgradeToDefaultPlan", "downgrade_to_default"),
-    ):
-        if raw.get(key) is not None:
-            if not isinstance(raw[key], bool):
-                raise DomainError(ErrorCode.INVALID_INPUT, "must be true or false", [key])
-            setattr(product, attr, raw[key])
-    if "defaultPlan" in raw:
-        default_plan = raw["defaultPlan"]
-        if default_plan is not None:
-            plan = await store.get_package(session, env, PLAN, str(default_plan))
-            if plan is None or plan.product_pk != product.pk or plan.archived_at is not None:
-                raise DomainError(
-                    ErrorCode.PLAN_NOT_FOUND,
-                    f"no plan {default_plan!r} in product {product.id!r}",
-                    ["defaultPlan"],
-                )
-        product.default_plan_id = default_plan
-
-
-async def create_product(
-    session: AsyncSession, env: uuid.UUID, raw: Mapping[str, Any], now: datetime
-) -> Product:
-    product_id = rules.check_id(raw.get("id"), ["id"], "productId")
-    if await store.get_product(session, env, product_id) is not None:
-        raise DomainError(ErrorCode.DUPLICATE_ID, f"product {product_id!r} already exists", ["id"])
-    product = Product(
-        environment_pk=env, id=product_id, name=product_id, created_at=now, updated_at=now
-    )
-    await _check_product_fields(session, env, product, raw)
-    await store.add(session, product)
-    return product
-
-
-async def update_product(
-    session: AsyncSession,
-    env: uuid.UUID,
-    product_id: str,
-    changes: Mapping[str, Any],
-    now: datetime,
-) -> Product:
-    product = await require_product(session, env, product_id, lock=True, field="id")
-    await _check_product_fields(
-        session, env, product, {k: v for k, v in changes.items() if k != "id"}
-    )
-    product.updated_at = now
-    await store.add(session, product)
-    return product
-
-
-async def archive_product(
-    session: AsyncSession, env: uuid.UUID, product_id: str, now: datetime
-) -> Product:
-    """Archive a product and, with it, its plans and add-ons."""
-    product = await require_product(session, env, product_id, lock=True, field="id")
-    if product.archived_at is None:
-        product.archived_at = now
-        product.updated_at = now
-        for package in await store.packages_of_product(session, product.pk):
-            if package.archived_at is None:
-                package.archived_at = now
-                package.updated_at = now
-                session.add(package)
-        await store.add(session, product)
-    return product
+_LABEL = PACKAGE_LABEL
 
 
 # --- packages (plans and add-ons) ---------------------------------------------------------
@@ -335,7 +97,7 @@ async def _children_of(session: AsyncSession, plan: Package) -> list[str]:
         p.id
         for p in plans
         if any(
-            v.content.get("parent") == plan.id for v in _draft_and_latest(p, versions.get(p.pk, []))
+            v.content.get("parent") == plan.id for v in draft_and_latest(p, versions.get(p.pk, []))
         )
     )
 

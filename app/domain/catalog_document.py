@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import catalog as domain
+from app.domain import catalog_features, catalog_products
 from app.domain import catalog_rules as rules
 from app.domain.catalog_diff import (
     ADDON,
@@ -87,7 +88,7 @@ def _export_content(kind: str, content: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _export_feature(feature: Feature) -> dict[str, Any]:
-    out = _ordered(domain.feature_definition(feature), rules.FEATURE_KEYS)
+    out = _ordered(catalog_features.feature_definition(feature), rules.FEATURE_KEYS)
     if "meter" in out:
         out["meter"] = _ordered(out["meter"], ("eventName", "aggregation", "field", "filters"))
     return out
@@ -250,13 +251,15 @@ class _Applier:
         for product in declared.products:
             if rows[product.id].default_plan_id != product.default_plan:
                 with _at([*product.path, "defaultPlan"], replace=True):
-                    await domain.update_product(
+                    await catalog_products.update_product(
                         s, env, product.id, {"defaultPlan": product.default_plan}, self.now
                     )
         await self.archive_packages(declared)
         for feature in self.pending_enum_values:
             with _at(feature.path):
-                await domain.update_feature(s, env, feature.id, _all_keys(feature), self.now)
+                await catalog_features.update_feature(
+                    s, env, feature.id, _all_keys(feature), self.now
+                )
         await self.archive_features(declared)
         return self.changes
 
@@ -266,11 +269,11 @@ class _Applier:
         s, env, now = self.session, self.env, self.now
         row = self.features.get(declared.id)
         if row is None:
-            await domain.create_feature(s, env, declared.definition, now)
+            await catalog_features.create_feature(s, env, declared.definition, now)
             self.record(CREATED, FEATURE, declared.id)
             return
         restored = await self._restore(row)
-        current = domain.feature_definition(row)
+        current = catalog_features.feature_definition(row)
         target = declared.definition
         changes = _all_keys(declared)
         removed = set(current.get("enumValues") or []) - set(target.get("enumValues") or [])
@@ -282,7 +285,7 @@ class _Applier:
             self.pending_enum_values.append(declared)
         changed = changed_keys(current, target)
         if changed:
-            await domain.update_feature(s, env, declared.id, changes, now)
+            await catalog_features.update_feature(s, env, declared.id, changes, now)
         if changed or restored:
             self.record(UPDATED, FEATURE, declared.id, describe(changed, restored=restored))
 
@@ -291,7 +294,9 @@ class _Applier:
         for feature_id, row in self.features.items():
             if row.archived_at is None and feature_id not in keep:
                 with _at(["features"], replace=True):
-                    await domain.archive_feature(self.session, self.env, feature_id, self.now)
+                    await catalog_features.archive_feature(
+                        self.session, self.env, feature_id, self.now
+                    )
                 self.record(ARCHIVED, FEATURE, feature_id)
 
     # --- products --------------------------------------------------------------------
@@ -300,7 +305,9 @@ class _Applier:
         s, env, now = self.session, self.env, self.now
         row = self.products.get(declared.id)
         if row is None:
-            row = await domain.create_product(s, env, {"id": declared.id, **declared.fields}, now)
+            row = await catalog_products.create_product(
+                s, env, {"id": declared.id, **declared.fields}, now
+            )
             self.record(CREATED, PRODUCT, declared.id)
             return row
         restored = await self._restore(row)
@@ -314,7 +321,7 @@ class _Applier:
         changed = changed_keys(current, {**declared.fields, "defaultPlan": declared.default_plan})
         fields = {k: v for k, v in declared.fields.items() if k in changed}
         if fields:
-            row = await domain.update_product(s, env, declared.id, fields, now)
+            row = await catalog_products.update_product(s, env, declared.id, fields, now)
         if changed or restored:
             self.record(UPDATED, PRODUCT, declared.id, describe(changed, restored=restored))
         return row
@@ -382,7 +389,7 @@ class _Applier:
                 for package in await _children_first(s, own):
                     self.record(ARCHIVED, package.kind, package.id)
                 with _at(["products"], replace=True):
-                    await domain.archive_product(s, env, product_id, now)
+                    await catalog_products.archive_product(s, env, product_id, now)
                 self.record(ARCHIVED, PRODUCT, product_id)
                 continue
             gone = [p for p in own if (p.kind, p.id) not in named and p.latest_version is not None]

@@ -22,6 +22,10 @@ from app.errors import DomainError, ErrorCode
 
 Path = Sequence[str | int]
 
+PLAN = "PLAN"  # the two kinds of package
+ADDON = "ADDON"
+PACKAGE_LABEL = {PLAN: "plan", ADDON: "add-on"}  # how messages name them
+
 FEATURE_TYPES = ("BOOLEAN", "CONFIGURATION", "METERED")
 VALUE_TYPES = ("NUMBER", "ENUM")
 AGGREGATIONS = ("COUNT", "SUM", "MAX", "UNIQUE_COUNT", "LATEST")

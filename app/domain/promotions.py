@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import catalog_rules as rules
 from app.domain import customer_entitlements
-from app.domain.catalog import feature_definition
+from app.domain.catalog_features import feature_definition
 from app.domain.provisioning import require_customer
 from app.errors import DomainError, ErrorCode
 from app.models import Customer, PromotionalEntitlement

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import catalog_rules as rules
 from app.domain import customer_entitlements, notifications
-from app.domain.catalog import feature_definition
+from app.domain.catalog_features import feature_definition
 from app.domain.customer_entitlements import CatalogView, load_catalog_view
 from app.domain.provisioning import (
     _end,

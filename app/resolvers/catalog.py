@@ -12,6 +12,7 @@ from strawberry.types import Info
 
 from app.context import Context
 from app.domain import catalog as domain
+from app.domain import catalog_features, catalog_products
 from app.domain.audit import AuditActor
 from app.errors import DomainError, DomainErrors
 from app.models import Package
@@ -83,9 +84,14 @@ async def in_transaction(
 def audit_actor(ctx: Context, operation: str, now: datetime) -> AuditActor:
     """Who is acting, for the audit entries this transaction writes."""
     principal = ctx.principal
-    return AuditActor(environment_pk=principal.environment_pk, key_pk=principal.key_pk,
-                      kind=principal.kind.value, operation=operation,
-                      request_id=ctx.request_id, now=now)
+    return AuditActor(
+        environment_pk=principal.environment_pk,
+        key_pk=principal.key_pk,
+        kind=principal.kind.value,
+        operation=operation,
+        request_id=ctx.request_id,
+        now=now,
+    )
 
 
 async def package_views(session: AsyncSession, env: Any, packages: list[Package]) -> list[Any]:
@@ -231,8 +237,6 @@ def _product_payload(result: tuple[Any, list[UserError]]) -> ProductPayload:
     return ProductPayload(product=product_view(row) if row is not None else None, errors=errors)
 
 
-
-
 @strawberry.type
 class CatalogMutation:
     @strawberry.mutation(description="Create a feature.", permission_classes=[ServerKeyOnly])
@@ -241,7 +245,8 @@ class CatalogMutation:
     ) -> FeaturePayload:
         return _feature_payload(
             await in_transaction(
-                info, lambda s, env, now: domain.create_feature(s, env, input.to_dict(), now)
+                info,
+                lambda s, env, now: catalog_features.create_feature(s, env, input.to_dict(), now),
             )
         )
 
@@ -254,7 +259,9 @@ class CatalogMutation:
         return _feature_payload(
             await in_transaction(
                 info,
-                lambda s, env, now: domain.update_feature(s, env, input.id, input.to_dict(), now),
+                lambda s, env, now: catalog_features.update_feature(
+                    s, env, input.id, input.to_dict(), now
+                ),
             )
         )
 
@@ -265,7 +272,7 @@ class CatalogMutation:
     async def archive_feature(self, info: Info[Context, None], input: IdInput) -> FeaturePayload:
         return _feature_payload(
             await in_transaction(
-                info, lambda s, env, now: domain.archive_feature(s, env, input.id, now)
+                info, lambda s, env, now: catalog_features.archive_feature(s, env, input.id, now)
             )
         )
 
@@ -275,7 +282,8 @@ class CatalogMutation:
     ) -> ProductPayload:
         return _product_payload(
             await in_transaction(
-                info, lambda s, env, now: domain.create_product(s, env, input.to_dict(), now)
+                info,
+                lambda s, env, now: catalog_products.create_product(s, env, input.to_dict(), now),
             )
         )
 
@@ -286,7 +294,9 @@ class CatalogMutation:
         return _product_payload(
             await in_transaction(
                 info,
-                lambda s, env, now: domain.update_product(s, env, input.id, input.to_dict(), now),
+                lambda s, env, now: catalog_products.update_product(
+                    s, env, input.id, input.to_dict(), now
+                ),
             )
         )
 
@@ -297,7 +307,7 @@ class CatalogMutation:
     async def archive_product(self, info: Info[Context, None], input: IdInput) -> ProductPayload:
         return _product_payload(
             await in_transaction(
-                info, lambda s, env, now: domain.archive_product(s, env, input.id, now)
+                info, lambda s, env, now: catalog_products.archive_product(s, env, input.id, now)
             )
         )
 

@@ -12,7 +12,7 @@ import pytest
 from starlette.applications import Starlette
 from strawberry.extensions import validation_cache
 
-from app.domain import catalog as catalog_domain
+from app.domain import catalog_features
 from app.main import create_app
 from app.schema.root import build_schema
 from app.settings import Settings
@@ -306,13 +306,13 @@ async def test_internal_errors_are_masked(
 async def test_internal_error_in_a_mutation_is_masked_and_changes_nothing(
     gql: GraphQLClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = catalog_domain.create_feature
+    original = catalog_features.create_feature
 
     async def broken(session: Any, *args: Any, **kwargs: Any) -> Any:
         await original(session, *args, **kwargs)  # writes, then fails: must roll back
         raise RuntimeError("secret detail")
 
-    monkeypatch.setattr(catalog_domain, "create_feature", broken)
+    monkeypatch.setattr(catalog_features, "create_feature", broken)
     response = await gql.post(
         'mutation { createFeature(input: {id: "boom", type: BOOLEAN}) { errors { code } } }'
     )
