@@ -11,11 +11,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 import asyncpg
 import orjson
+from asyncpg.pool import PoolConnectionProxy
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
 from app.settings import Settings
@@ -23,6 +24,10 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 
 EMBEDDED_DATABASE = "allot"
+
+# A connection of the raw asyncpg pool as `pool.acquire()` yields it (a proxy, which asyncpg
+# counts as a Connection at run time but its stubs type apart), or a plain connection.
+RawConnection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
 
 
 class EmbeddedPostgres:

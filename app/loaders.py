@@ -11,6 +11,7 @@ from aiodataloader import DataLoader
 from app.clock import Clock
 from app.db import Database
 from app.domain import checks
+from app.models import Package
 from app.store import catalog as catalog_store
 from app.store import customers as customer_store
 from app.store import invoices as invoice_store
@@ -42,7 +43,7 @@ class Loaders:
         from app.resolvers.catalog import package_views
 
         async with self.db.session() as session:
-            packages = []
+            packages: list[Package] = []
             for kind in {k for k, _ in keys}:
                 ids = [i for k, i in keys if k == kind]
                 found = await catalog_store.packages_by_ids(session, self.environment_pk, kind, ids)

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from app.domain import checks
 from app.domain.checks import CheckResult
+from app.domain.entitlements import DenyReason
 from app.http import Services, error_body, json_response, unauthenticated
 
 
@@ -84,7 +85,7 @@ async def entitlements_route(request: Request) -> Response:
         return unauthenticated(request_id)
     results = await checks.check_all(services.db, principal.environment_pk,
                                      request.path_params["customer_id"], services.clock.now())
-    if isinstance(results, checks.DenyReason):
+    if isinstance(results, DenyReason):
         return json_response({"entitlements": [], "denyReason": results.value},
                              request_id=request_id)
     return json_response({"entitlements": [check_json(r) for r in results]},

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -104,8 +104,8 @@ class _Group:
     limit: float | None = None
 
 
-async def report_events(db: Database, env: uuid.UUID, raw_events: list[Mapping[str, Any]],
-                        now: datetime) -> EventsResult:
+async def report_events(db: Database, env: uuid.UUID,
+                        raw_events: Sequence[Mapping[str, Any]], now: datetime) -> EventsResult:
     if len(raw_events) > MAX_EVENTS:
         return EventsResult(0, 0, [DomainError(ErrorCode.INVALID_INPUT,
                                                f"at most {MAX_EVENTS} events a call",

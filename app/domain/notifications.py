@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.domain.outbox import emit
 from app.domain.subscriptions import Dates, current_period, status_at
@@ -63,11 +64,11 @@ async def entitlements_changed(session: AsyncSession, env: uuid.UUID, customer_i
 async def trials_ending_soon(session: AsyncSession, now: datetime, limit: int = 500) -> int:
     """Emit trial.ending_soon once per trial, TRIAL_ENDING_SOON before it ends."""
     query = select(Subscription).where(
-        Subscription.trial_end_date.is_not(None),  # type: ignore[union-attr]
-        Subscription.trial_end_date > now,  # type: ignore[operator]
-        Subscription.trial_end_date <= now + TRIAL_ENDING_SOON,  # type: ignore[operator]
-        Subscription.trial_ending_notified_at.is_(None),  # type: ignore[union-attr]
-        Subscription.start_date <= now,
+        col(Subscription.trial_end_date).is_not(None),
+        col(Subscription.trial_end_date) > now,
+        col(Subscription.trial_end_date) <= now + TRIAL_ENDING_SOON,
+        col(Subscription.trial_ending_notified_at).is_(None),
+        col(Subscription.start_date) <= now,
     ).limit(limit).with_for_update(skip_locked=True)
     subs = list((await session.execute(query)).scalars())
     for sub in subs:
@@ -82,10 +83,10 @@ async def trials_ending_soon(session: AsyncSession, now: datetime, limit: int = 
 
 async def threshold_crossings(session: AsyncSession, now: datetime, limit: int = 1000) -> int:
     """Emit usage.threshold_crossed for each crossing recorded by metering, exactly once."""
-    query = select(ThresholdCrossing, Customer.id).join(
-        Customer, Customer.pk == ThresholdCrossing.customer_pk  # type: ignore[arg-type]
-    ).where(ThresholdCrossing.delivered_at.is_(None)).limit(limit).with_for_update(  # type: ignore[union-attr]
-        skip_locked=True, of=ThresholdCrossing)  # type: ignore[arg-type]
+    query = select(ThresholdCrossing, col(Customer.id)).join(
+        Customer, col(Customer.pk) == ThresholdCrossing.customer_pk
+    ).where(col(ThresholdCrossing.delivered_at).is_(None)).limit(limit).with_for_update(
+        skip_locked=True, of=ThresholdCrossing)
     rows = list((await session.execute(query)).all())
     for crossing, customer_id in rows:
         await emit(session, crossing.environment_pk, "usage.threshold_crossed", {
@@ -94,9 +95,9 @@ async def threshold_crossings(session: AsyncSession, now: datetime, limit: int =
             "usage": crossing.usage, "usageLimit": crossing.usage_limit,
             "periodStart": crossing.period_start, "crossedAt": crossing.crossed_at}, now)
         await session.execute(update(ThresholdCrossing).where(
-            ThresholdCrossing.customer_pk == crossing.customer_pk,
-            ThresholdCrossing.feature_id == crossing.feature_id,
-            ThresholdCrossing.resource_key == crossing.resource_key,
-            ThresholdCrossing.period_start == crossing.period_start,
-            ThresholdCrossing.threshold == crossing.threshold).values(delivered_at=now))
+            col(ThresholdCrossing.customer_pk) == crossing.customer_pk,
+            col(ThresholdCrossing.feature_id) == crossing.feature_id,
+            col(ThresholdCrossing.resource_key) == crossing.resource_key,
+            col(ThresholdCrossing.period_start) == crossing.period_start,
+            col(ThresholdCrossing.threshold) == crossing.threshold).values(delivered_at=now))
     return len(rows)

@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.domain.audit import plain
 from app.errors import DomainError, ErrorCode
@@ -39,11 +40,12 @@ async def claim(session: AsyncSession, env: uuid.UUID, key: str, operation: str,
     inserted = await session.execute(
         insert(ProvisioningKey).values(environment_pk=env, key=key, operation=operation,
                                        request_hash=digest, created_at=now)
-        .on_conflict_do_nothing().returning(ProvisioningKey.key))
+        .on_conflict_do_nothing().returning(col(ProvisioningKey.key)))
     if inserted.first() is not None:
         return None
     existing = (await session.execute(select(ProvisioningKey).where(
-        ProvisioningKey.environment_pk == env, ProvisioningKey.key == key))).scalars().one()
+        col(ProvisioningKey.environment_pk) == env, col(ProvisioningKey.key) == key
+    ))).scalars().one()
     if existing.operation != operation or existing.request_hash != digest:
         raise DomainError(ErrorCode.IDEMPOTENCY_KEY_REUSED,
                           "this idempotency key was used for another request",
@@ -54,5 +56,5 @@ async def claim(session: AsyncSession, env: uuid.UUID, key: str, operation: str,
 async def complete(session: AsyncSession, env: uuid.UUID, key: str,
                    response: dict[str, Any]) -> None:
     await session.execute(update(ProvisioningKey).where(
-        ProvisioningKey.environment_pk == env, ProvisioningKey.key == key
+        col(ProvisioningKey.environment_pk) == env, col(ProvisioningKey.key) == key
     ).values(response=response))

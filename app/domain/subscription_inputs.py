@@ -141,7 +141,8 @@ def is_upgrade(current: Package, new: Package, view: CatalogView) -> bool:
     Downgrade: the reverse. When nothing tells them apart, it counts as an upgrade (now)."""
 
     def ancestors(plan: Package) -> list[str]:
-        chain, parent = [], view.latest(plan).get("parent")
+        chain: list[str] = []
+        parent = view.latest(plan).get("parent")
         while parent is not None and parent not in chain and len(chain) < 32:
             chain.append(parent)
             parent = (

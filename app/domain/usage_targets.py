@@ -19,9 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
-from app.db import Database
+from app.db import Database, RawConnection
 from app.domain import checks
 from app.domain.periods import Period
 from app.domain.usage import Report, usage_limit
@@ -82,7 +80,7 @@ class Contexts:
         for key in asked:
             self._kept.pop(key, None)
 
-    async def targets(self, db: Database, conn: asyncpg.Connection, reports: Sequence[Report]
+    async def targets(self, db: Database, conn: RawConnection, reports: Sequence[Report]
                       ) -> tuple[list[Target | DomainError], list[Guard]]:
         """Each report's target or error, and the guards for the kept contexts used."""
         now = max(r.now for r in reports)

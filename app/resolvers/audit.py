@@ -18,6 +18,7 @@ from app.schema.common import (
     ServerKeyOnly,
     connection,
     decode_cursor,
+    json_value,
     page_size,
 )
 from app.store import audit as store
@@ -51,8 +52,8 @@ def entry_view(row: AuditRow) -> AuditEntry:
         entity_type=row.entity_type,
         entity_id=row.entity_id,
         action=row.action,
-        before=row.before,
-        after=row.after,
+        before=json_value(row.before),
+        after=json_value(row.after),
     )
 
 

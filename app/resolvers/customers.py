@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
-from strawberry.types import Info
+from strawberry.types import Info, get_object_definition
 
 from app.context import Context
 from app.domain import checks, invoices, promotions, provisioning, provisioning_keys
 from app.domain import subscription_changes as changes
+from app.domain.entitlements import DenyReason
 from app.models import Subscription as SubscriptionRow
 from app.resolvers.catalog import in_transaction
 from app.schema.catalog_inputs import given
@@ -117,7 +118,7 @@ class CustomerQuery:
         results = await checks.check_all(
             ctx.db, ctx.environment_pk, customer_id, ctx.now(), resource_id
         )
-        if isinstance(results, checks.DenyReason):
+        if isinstance(results, DenyReason):
             return []
         return [entitlement_view(r) for r in results]
 
@@ -154,7 +155,14 @@ class CustomerQuery:
             return None if row is None else await _subscription_view(session, row, ctx.now())
 
 
-def _subscription_payload(cls: Any, result: tuple[Any, list[Any]]) -> Any:
+SubscriptionPayloadT = TypeVar(
+    "SubscriptionPayloadT", ProvisionSubscriptionPayload, SubscriptionPayload
+)
+
+
+def _subscription_payload(
+    cls: type[SubscriptionPayloadT], result: tuple[Any, list[Any]]
+) -> SubscriptionPayloadT:
     view, errors = result
     return cls(subscription=view, errors=errors)
 
@@ -270,7 +278,7 @@ class CustomerMutation:
         self, info: Info[Context, None], input: GrantPromotionalEntitlementsInput
     ) -> PromotionalEntitlementsPayload:
         grants = [
-            given(g, *[f.python_name for f in g.__strawberry_definition__.fields])
+            given(g, *[f.python_name for f in get_object_definition(g, strict=True).fields])
             for g in input.grants
         ]
 

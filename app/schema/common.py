@@ -26,6 +26,12 @@ DecimalScalar = Decimal
 JSON = StrawberryJSON
 
 
+def json_value(value: object) -> JSON | None:
+    """A stored JSON document (or None) as the value of a `JSON` field. Strawberry types the
+    scalar as a NewType of `object`, which a dict is not for mypy; at run time it is the value."""
+    return None if value is None else JSON(value)
+
+
 @strawberry.type(description="A client mistake that made a mutation change nothing.")
 class UserError:
     code: DomainErrorCode = strawberry.field(description="What went wrong, as a stable code.")

@@ -25,6 +25,7 @@ from app.schema.catalog_types import (
     TrialEndBehavior,
     entitlement_view,
 )
+from app.schema.common import json_value
 from app.schema.entitlement_types import Entitlement
 from app.schema.entitlement_types import entitlement_view as check_view
 
@@ -179,7 +180,7 @@ def subscription_view(
         else None,
         billing_mode=BillingMode(row.billing_mode),
         payment_terms_days=row.payment_terms_days,
-        metadata=row.metadata_,
+        metadata=json_value(row.metadata_),
         canceled_at=row.canceled_at,
         created_at=row.created_at,
         customer_pk=row.customer_pk,
@@ -243,7 +244,7 @@ def customer_view(row: CustomerRow) -> Customer:
         id=row.id,
         name=row.name,
         email=row.email,
-        metadata=row.metadata_,
+        metadata=json_value(row.metadata_),
         is_archived=row.archived_at is not None,
         created_at=row.created_at,
         pk=row.pk,

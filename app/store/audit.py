@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.models.audit import AuditEntry
 from app.store.catalog import Page
@@ -16,20 +17,20 @@ from app.store.catalog import Page
 async def list_entries(session: AsyncSession, env: uuid.UUID, first: int, after: int | None,
                        filters: dict[str, Any]) -> Page[AuditEntry]:
     """Newest first; `after` is the `seq` of the last entry of the previous page."""
-    conditions: list[Any] = [AuditEntry.environment_pk == env]
+    conditions: list[Any] = [col(AuditEntry.environment_pk) == env]
     for name in ("entity_type", "entity_id", "operation", "action", "actor_key_pk"):
         if filters.get(name) is not None:
             conditions.append(getattr(AuditEntry, name) == filters[name])
     since: datetime | None = filters.get("since")
     until: datetime | None = filters.get("until")
     if since is not None:
-        conditions.append(AuditEntry.occurred_at >= since)  # type: ignore[operator]
+        conditions.append(col(AuditEntry.occurred_at) >= since)
     if until is not None:
-        conditions.append(AuditEntry.occurred_at < until)  # type: ignore[operator]
+        conditions.append(col(AuditEntry.occurred_at) < until)
     query = select(AuditEntry).where(*conditions)
     if after is not None:
-        query = query.where(AuditEntry.seq < after)  # type: ignore[operator]
+        query = query.where(col(AuditEntry.seq) < after)
     rows = list((await session.execute(
-        query.order_by(AuditEntry.seq.desc()).limit(first + 1))).scalars())  # type: ignore[union-attr]
+        query.order_by(col(AuditEntry.seq).desc()).limit(first + 1))).scalars())
     total = await session.execute(select(func.count()).select_from(AuditEntry).where(*conditions))
     return Page(items=rows[:first], has_next=len(rows) > first, total=int(total.scalar_one()))

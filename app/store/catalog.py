@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.models import Feature, Package, PackageVersion, Product
 
@@ -49,7 +50,7 @@ async def get_feature(
     session: AsyncSession, environment_pk: uuid.UUID, feature_id: str, *, lock: bool = False
 ) -> Feature | None:
     query = select(Feature).where(
-        Feature.environment_pk == environment_pk, Feature.id == feature_id
+        col(Feature.environment_pk) == environment_pk, col(Feature.id) == feature_id
     )
     if lock:
         query = query.with_for_update()
@@ -60,14 +61,14 @@ async def features_by_ids(
     session: AsyncSession, environment_pk: uuid.UUID, ids: Sequence[str]
 ) -> dict[str, Feature]:
     query = select(Feature).where(
-        Feature.environment_pk == environment_pk, Feature.id.in_(list(ids))
-    )  # type: ignore[attr-defined]
+        col(Feature.environment_pk) == environment_pk, col(Feature.id).in_(list(ids))
+    )
     return {f.id: f for f in (await session.execute(query)).scalars()}
 
 
 async def all_features(session: AsyncSession, environment_pk: uuid.UUID) -> dict[str, Feature]:
-    query = select(Feature).where(Feature.environment_pk == environment_pk)
-    return {f.id: f for f in (await session.execute(query.order_by(Feature.id))).scalars()}
+    query = select(Feature).where(col(Feature.environment_pk) == environment_pk)
+    return {f.id: f for f in (await session.execute(query.order_by(col(Feature.id)))).scalars()}
 
 
 async def list_features(
@@ -77,7 +78,8 @@ async def list_features(
     after: str | None,
     include_archived: bool = False,
 ) -> Page[Feature]:
-    filters = [Feature.environment_pk == environment_pk, *_active(Feature, include_archived)]
+    filters = [col(Feature.environment_pk) == environment_pk,
+               *_active(Feature, include_archived)]
     return await _page(session, Feature, filters, first, after)
 
 
@@ -88,7 +90,7 @@ async def get_product(
     session: AsyncSession, environment_pk: uuid.UUID, product_id: str, *, lock: bool = False
 ) -> Product | None:
     query = select(Product).where(
-        Product.environment_pk == environment_pk, Product.id == product_id
+        col(Product.environment_pk) == environment_pk, col(Product.id) == product_id
     )
     if lock:
         query = query.with_for_update()
@@ -99,14 +101,14 @@ async def products_by_pks(
     session: AsyncSession, environment_pk: uuid.UUID, pks: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, Product]:
     query = select(Product).where(
-        Product.environment_pk == environment_pk, Product.pk.in_(list(pks))
-    )  # type: ignore[attr-defined]
+        col(Product.environment_pk) == environment_pk, col(Product.pk).in_(list(pks))
+    )
     return {p.pk: p for p in (await session.execute(query)).scalars()}
 
 
 async def all_products(session: AsyncSession, environment_pk: uuid.UUID) -> dict[str, Product]:
-    query = select(Product).where(Product.environment_pk == environment_pk)
-    return {p.id: p for p in (await session.execute(query.order_by(Product.id))).scalars()}
+    query = select(Product).where(col(Product.environment_pk) == environment_pk)
+    return {p.id: p for p in (await session.execute(query.order_by(col(Product.id)))).scalars()}
 
 
 async def list_products(
@@ -116,7 +118,8 @@ async def list_products(
     after: str | None,
     include_archived: bool = False,
 ) -> Page[Product]:
-    filters = [Product.environment_pk == environment_pk, *_active(Product, include_archived)]
+    filters = [col(Product.environment_pk) == environment_pk,
+               *_active(Product, include_archived)]
     return await _page(session, Product, filters, first, after)
 
 
@@ -132,7 +135,9 @@ async def get_package(
     lock: bool = False,
 ) -> Package | None:
     query = select(Package).where(
-        Package.environment_pk == environment_pk, Package.kind == kind, Package.id == package_id
+        col(Package.environment_pk) == environment_pk,
+        col(Package.kind) == kind,
+        col(Package.id) == package_id,
     )
     if lock:
         # Serialises concurrent edits/publishes of one package: version numbers stay dense.
@@ -144,23 +149,26 @@ async def packages_by_ids(
     session: AsyncSession, environment_pk: uuid.UUID, kind: str, ids: Sequence[str]
 ) -> dict[str, Package]:
     query = select(Package).where(
-        Package.environment_pk == environment_pk, Package.kind == kind, Package.id.in_(list(ids))
-    )  # type: ignore[attr-defined]
+        col(Package.environment_pk) == environment_pk,
+        col(Package.kind) == kind,
+        col(Package.id).in_(list(ids)),
+    )
     return {p.id: p for p in (await session.execute(query)).scalars()}
 
 
 async def packages_of_product(
     session: AsyncSession, product_pk: uuid.UUID, kind: str | None = None
 ) -> list[Package]:
-    query = select(Package).where(Package.product_pk == product_pk)
+    query = select(Package).where(col(Package.product_pk) == product_pk)
     if kind is not None:
-        query = query.where(Package.kind == kind)
-    return list((await session.execute(query.order_by(Package.id))).scalars())
+        query = query.where(col(Package.kind) == kind)
+    return list((await session.execute(query.order_by(col(Package.id)))).scalars())
 
 
 async def all_packages(session: AsyncSession, environment_pk: uuid.UUID) -> list[Package]:
-    query = select(Package).where(Package.environment_pk == environment_pk)
-    return list((await session.execute(query.order_by(Package.kind, Package.id))).scalars())
+    query = select(Package).where(col(Package.environment_pk) == environment_pk)
+    query = query.order_by(col(Package.kind), col(Package.id))
+    return list((await session.execute(query)).scalars())
 
 
 async def list_packages(
@@ -173,12 +181,12 @@ async def list_packages(
     include_archived: bool = False,
 ) -> Page[Package]:
     filters = [
-        Package.environment_pk == environment_pk,
-        Package.kind == kind,
+        col(Package.environment_pk) == environment_pk,
+        col(Package.kind) == kind,
         *_active(Package, include_archived),
     ]
     if product_pk is not None:
-        filters.append(Package.product_pk == product_pk)
+        filters.append(col(Package.product_pk) == product_pk)
     return await _page(session, Package, filters, first, after)
 
 
@@ -187,8 +195,8 @@ async def list_packages(
 
 async def get_draft(session: AsyncSession, package_pk: uuid.UUID) -> PackageVersion | None:
     query = select(PackageVersion).where(
-        PackageVersion.package_pk == package_pk, PackageVersion.version.is_(None)
-    )  # type: ignore[union-attr]
+        col(PackageVersion.package_pk) == package_pk, col(PackageVersion.version).is_(None)
+    )
     return (await session.execute(query)).scalars().first()
 
 
@@ -196,7 +204,7 @@ async def get_version(
     session: AsyncSession, package_pk: uuid.UUID, version: int
 ) -> PackageVersion | None:
     query = select(PackageVersion).where(
-        PackageVersion.package_pk == package_pk, PackageVersion.version == version
+        col(PackageVersion.package_pk) == package_pk, col(PackageVersion.version) == version
     )
     return (await session.execute(query)).scalars().first()
 
@@ -206,7 +214,7 @@ async def versions_by_package_pks(
 ) -> dict[uuid.UUID, list[PackageVersion]]:
     """Every version of each package, newest first, the draft (if any) before them."""
     query = select(PackageVersion).where(
-        PackageVersion.package_pk.in_(list(package_pks))  # type: ignore[attr-defined]
+        col(PackageVersion.package_pk).in_(list(package_pks))
     )
     found: dict[uuid.UUID, list[PackageVersion]] = {}
     for v in (await session.execute(query)).scalars():
@@ -218,7 +226,7 @@ async def versions_by_package_pks(
 
 
 async def delete_version(session: AsyncSession, version: PackageVersion) -> None:
-    await session.execute(delete(PackageVersion).where(PackageVersion.pk == version.pk))
+    await session.execute(delete(PackageVersion).where(col(PackageVersion.pk) == version.pk))
 
 
 async def add(session: AsyncSession, *rows: Any) -> None:
@@ -230,5 +238,5 @@ async def add(session: AsyncSession, *rows: Any) -> None:
 async def packages_by_pks(
     session: AsyncSession, pks: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, Package]:
-    query = select(Package).where(Package.pk.in_(list(pks)))  # type: ignore[attr-defined]
+    query = select(Package).where(col(Package.pk).in_(list(pks)))
     return {p.pk: p for p in (await session.execute(query)).scalars()}

@@ -11,7 +11,9 @@ import asyncpg
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
+from app.db import RawConnection
 from app.models import Customer, CustomerEntitlements, PromotionalEntitlement, Subscription
 from app.store.catalog import Page, _page
 
@@ -19,7 +21,9 @@ from app.store.catalog import Page, _page
 async def get_customer(
     session: AsyncSession, env: uuid.UUID, customer_id: str, *, lock: bool = False
 ) -> Customer | None:
-    query = select(Customer).where(Customer.environment_pk == env, Customer.id == customer_id)
+    query = select(Customer).where(
+        col(Customer.environment_pk) == env, col(Customer.id) == customer_id
+    )
     if lock:
         # Every change to a customer's sources takes this lock first, so the precomputed
         # entitlements are always written from a consistent view of them.
@@ -28,14 +32,14 @@ async def get_customer(
 
 
 async def lock_customer(session: AsyncSession, customer_pk: uuid.UUID) -> Customer:
-    query = select(Customer).where(Customer.pk == customer_pk).with_for_update()
+    query = select(Customer).where(col(Customer.pk) == customer_pk).with_for_update()
     return (await session.execute(query)).scalars().one()
 
 
 async def customers_by_pks(
     session: AsyncSession, pks: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, Customer]:
-    query = select(Customer).where(Customer.pk.in_(list(pks)))  # type: ignore[attr-defined]
+    query = select(Customer).where(col(Customer.pk).in_(list(pks)))
     return {c.pk: c for c in (await session.execute(query)).scalars()}
 
 
@@ -46,9 +50,9 @@ async def list_customers(
     after: str | None,
     include_archived: bool = False,
 ) -> Page[Customer]:
-    filters: list[Any] = [Customer.environment_pk == env]
+    filters: list[Any] = [col(Customer.environment_pk) == env]
     if not include_archived:
-        filters.append(Customer.archived_at.is_(None))  # type: ignore[union-attr]
+        filters.append(col(Customer.archived_at).is_(None))
     return await _page(session, Customer, filters, first, after)
 
 
@@ -56,7 +60,7 @@ async def get_subscription(
     session: AsyncSession, env: uuid.UUID, subscription_id: str
 ) -> Subscription | None:
     query = select(Subscription).where(
-        Subscription.environment_pk == env, Subscription.id == subscription_id
+        col(Subscription.environment_pk) == env, col(Subscription.id) == subscription_id
     )
     return (await session.execute(query)).scalars().first()
 
@@ -67,9 +71,9 @@ async def subscriptions_of(
     query = (
         select(Subscription)
         .where(
-            Subscription.customer_pk.in_(list(customer_pks))  # type: ignore[attr-defined]
+            col(Subscription.customer_pk).in_(list(customer_pks))
         )
-        .order_by(Subscription.created_at, Subscription.id)
+        .order_by(col(Subscription.created_at), col(Subscription.id))
     )
     found: dict[uuid.UUID, list[Subscription]] = {pk: [] for pk in customer_pks}
     for sub in (await session.execute(query)).scalars():
@@ -84,14 +88,14 @@ async def promotions_of(
     query = (
         select(PromotionalEntitlement)
         .where(
-            PromotionalEntitlement.customer_pk.in_(list(customer_pks)),  # type: ignore[attr-defined]
-            PromotionalEntitlement.revoked_at.is_(None),  # type: ignore[union-attr]
+            col(PromotionalEntitlement.customer_pk).in_(list(customer_pks)),
+            col(PromotionalEntitlement.revoked_at).is_(None),
             or_(
-                PromotionalEntitlement.ends_at.is_(None),  # type: ignore[union-attr]
-                PromotionalEntitlement.ends_at > now,
-            ),  # type: ignore[operator]
+                col(PromotionalEntitlement.ends_at).is_(None),
+                col(PromotionalEntitlement.ends_at) > now,
+            ),
         )
-        .order_by(PromotionalEntitlement.feature_id)
+        .order_by(col(PromotionalEntitlement.feature_id))
     )
     found: dict[uuid.UUID, list[PromotionalEntitlement]] = {pk: [] for pk in customer_pks}
     for promo in (await session.execute(query)).scalars():
@@ -100,7 +104,11 @@ async def promotions_of(
 
 
 async def count_subscriptions(session: AsyncSession, env: uuid.UUID) -> int:
-    query = select(func.count()).select_from(Subscription).where(Subscription.environment_pk == env)
+    query = (
+        select(func.count())
+        .select_from(Subscription)
+        .where(col(Subscription.environment_pk) == env)
+    )
     return int((await session.execute(query)).scalar_one())
 
 
@@ -123,7 +131,7 @@ async def save_entitlements(
     )
     statement = insert(CustomerEntitlements).values(**values)
     statement = statement.on_conflict_do_update(
-        index_elements=[CustomerEntitlements.customer_pk],
+        index_elements=[col(CustomerEntitlements.customer_pk)],
         set_={k: v for k, v in values.items() if k != "customer_pk"},
     )
     await session.execute(statement)
@@ -135,7 +143,7 @@ async def cached_entitlements(
     # populate_existing: the cache is written with Core upserts, so rows this session loaded
     # earlier may be stale in its identity map.
     query = select(CustomerEntitlements).where(
-        CustomerEntitlements.customer_pk.in_(list(customer_pks))  # type: ignore[attr-defined]
+        col(CustomerEntitlements.customer_pk).in_(list(customer_pks))
     ).execution_options(populate_existing=True)
     return {c.customer_pk: c for c in (await session.execute(query)).scalars()}
 
@@ -144,7 +152,7 @@ async def invalidate_environment(session: AsyncSession, env: uuid.UUID, now: dat
     """After a catalog publish: every customer's entitlements are recomputed on next read."""
     await session.execute(
         update(CustomerEntitlements)
-        .where(CustomerEntitlements.environment_pk == env)
+        .where(col(CustomerEntitlements.environment_pk) == env)
         .values(valid_until=now)
     )
 
@@ -157,11 +165,12 @@ async def subscriptions_due(
         select(Subscription)
         .where(
             or_(
-                (Subscription.status == "SCHEDULED") & (Subscription.start_date <= now),
-                Subscription.status.in_(["IN_TRIAL", "ACTIVE", "SCHEDULED"])  # type: ignore[attr-defined]
-                & (Subscription.end_date <= now),  # type: ignore[operator]
-                (Subscription.status == "IN_TRIAL") & (Subscription.trial_end_date <= now),  # type: ignore[operator]
-                Subscription.scheduled_change["effectiveAt"].astext <= now.isoformat(),  # type: ignore[index]
+                (col(Subscription.status) == "SCHEDULED") & (col(Subscription.start_date) <= now),
+                col(Subscription.status).in_(["IN_TRIAL", "ACTIVE", "SCHEDULED"])
+                & (col(Subscription.end_date) <= now),
+                (col(Subscription.status) == "IN_TRIAL")
+                & (col(Subscription.trial_end_date) <= now),
+                col(Subscription.scheduled_change)["effectiveAt"].astext <= now.isoformat(),
             )
         )
         .limit(limit)
@@ -172,7 +181,7 @@ async def subscriptions_due(
 async def try_lock_customer(session: AsyncSession, customer_pk: uuid.UUID) -> Customer | None:
     """The customer's row lock, or None when someone else holds it (the job skips it and
     comes back on its next pass, so it never waits on, or deadlocks with, a mutation)."""
-    query = (select(Customer).where(Customer.pk == customer_pk)
+    query = (select(Customer).where(col(Customer.pk) == customer_pk)
              .with_for_update(skip_locked=True).execution_options(populate_existing=True))
     return (await session.execute(query)).scalars().first()
 
@@ -180,8 +189,8 @@ async def try_lock_customer(session: AsyncSession, customer_pk: uuid.UUID) -> Cu
 async def fresh_subscriptions(session: AsyncSession, customer_pk: uuid.UUID
                               ) -> list[Subscription]:
     """The customer's subscriptions re-read from the database (after taking its lock)."""
-    query = (select(Subscription).where(Subscription.customer_pk == customer_pk)
-             .order_by(Subscription.created_at, Subscription.id)
+    query = (select(Subscription).where(col(Subscription.customer_pk) == customer_pk)
+             .order_by(col(Subscription.created_at), col(Subscription.id))
              .execution_options(populate_existing=True))
     return list((await session.execute(query)).scalars())
 
@@ -223,7 +232,7 @@ WHERE c.environment_pk = $1 AND c.id = $2
 
 
 async def fetch_check_row(
-    conn: asyncpg.Connection, env: uuid.UUID, customer_id: str, feature_id: str,
+    conn: RawConnection, env: uuid.UUID, customer_id: str, feature_id: str,
     resource_key: str = "",
 ) -> asyncpg.Record:
     """Customer, its cached entitlement for the feature, the feature's type and its latest
@@ -234,7 +243,7 @@ async def fetch_check_row(
 
 
 async def fetch_all_row(
-    conn: asyncpg.Connection, env: uuid.UUID, customer_id: str
+    conn: RawConnection, env: uuid.UUID, customer_id: str
 ) -> asyncpg.Record | None:
     return await conn.fetchrow(_ALL_SQL, env, customer_id)
 
@@ -245,17 +254,18 @@ async def move_to_version(session: AsyncSession, env: uuid.UUID, kind: str,
     """Pin every subscription of a plan (or holding an add-on) not yet ended at `now` (the
     service's clock; the database's when not given) to `version`."""
     at = func.now() if now is None else now
-    live = Subscription.end_date.is_(None) | (Subscription.end_date > at)  # type: ignore[union-attr, operator]
+    live = col(Subscription.end_date).is_(None) | (col(Subscription.end_date) > at)
     if kind == "PLAN":
         result = await session.execute(
             update(Subscription)
-            .where(Subscription.environment_pk == env, Subscription.plan_pk == package_pk, live)
+            .where(col(Subscription.environment_pk) == env,
+                   col(Subscription.plan_pk) == package_pk, live)
             .values(plan_version=version)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
     query = select(Subscription).where(
-        Subscription.environment_pk == env, live,
-        Subscription.addons.contains([{"addonId": package_id}]),  # type: ignore[attr-defined]
+        col(Subscription.environment_pk) == env, live,
+        col(Subscription.addons).contains([{"addonId": package_id}]),
     )
     subs = list((await session.execute(query)).scalars())
     for sub in subs:
@@ -266,7 +276,7 @@ async def move_to_version(session: AsyncSession, env: uuid.UUID, kind: str,
     return len(subs)
 
 
-async def latest_usage(conn: asyncpg.Connection, customer_pks: Sequence[uuid.UUID],
+async def latest_usage(conn: RawConnection, customer_pks: Sequence[uuid.UUID],
                        resource_key: str) -> dict[uuid.UUID, dict[str, tuple[datetime, float]]]:
     """The newest usage counter of each feature of each customer (one statement)."""
     rows = await conn.fetch(

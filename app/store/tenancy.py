@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-import asyncpg
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.auth import KeyKind, Principal, display_prefix, generate_key, hash_key
+from app.db import RawConnection
 from app.models import Account, ApiKey, Environment
 
 
@@ -36,16 +37,16 @@ async def create_environment(
 async def find_environment(
     session: AsyncSession, slug: str, account_pk: uuid.UUID | None = None
 ) -> Environment | None:
-    query = select(Environment).where(Environment.slug == slug)
+    query = select(Environment).where(col(Environment.slug) == slug)
     if account_pk is not None:
-        query = query.where(Environment.account_pk == account_pk)
-    query = query.order_by(Environment.created_at).limit(1)
+        query = query.where(col(Environment.account_pk) == account_pk)
+    query = query.order_by(col(Environment.created_at)).limit(1)
     return (await session.execute(query)).scalars().first()
 
 
 async def list_environments(session: AsyncSession, account_pk: uuid.UUID) -> list[Environment]:
-    query = select(Environment).where(Environment.account_pk == account_pk)
-    return list((await session.execute(query.order_by(Environment.created_at))).scalars())
+    query = select(Environment).where(col(Environment.account_pk) == account_pk)
+    return list((await session.execute(query.order_by(col(Environment.created_at)))).scalars())
 
 
 async def create_api_key(
@@ -66,8 +67,8 @@ async def create_api_key(
 
 
 async def list_api_keys(session: AsyncSession, environment_pk: uuid.UUID) -> list[ApiKey]:
-    query = select(ApiKey).where(ApiKey.environment_pk == environment_pk)
-    return list((await session.execute(query.order_by(ApiKey.created_at))).scalars())
+    query = select(ApiKey).where(col(ApiKey.environment_pk) == environment_pk)
+    return list((await session.execute(query.order_by(col(ApiKey.created_at)))).scalars())
 
 
 async def revoke_api_key(
@@ -75,8 +76,8 @@ async def revoke_api_key(
 ) -> ApiKey | None:
     result = await session.execute(
         update(ApiKey)
-        .where(ApiKey.environment_pk == environment_pk, ApiKey.pk == key_pk)
-        .where(ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
+        .where(col(ApiKey.environment_pk) == environment_pk, col(ApiKey.pk) == key_pk)
+        .where(col(ApiKey.revoked_at).is_(None))
         .values(revoked_at=at)
         .returning(ApiKey)
     )
@@ -90,7 +91,7 @@ WHERE k.key_hash = $1 AND k.revoked_at IS NULL
 """
 
 
-async def principal_for_key(conn: asyncpg.Connection, secret: str) -> Principal | None:
+async def principal_for_key(conn: RawConnection, secret: str) -> Principal | None:
     """The hot path of every request: one indexed lookup by the key's hash."""
     row = await conn.fetchrow(_PRINCIPAL_SQL, hash_key(secret))
     if row is None:

@@ -17,6 +17,8 @@ from typing import Any
 
 import asyncpg
 
+from app.db import RawConnection
+
 NO_PERIOD = datetime(1970, 1, 1, tzinfo=UTC)  # counters of features that never reset
 
 # The context of a batch of reports, one row per (environment, customer, feature) asked:
@@ -44,7 +46,7 @@ ORDER BY q.ord
 CounterKey = tuple[uuid.UUID, str, str, datetime]  # customer, feature, resource, period start
 
 
-async def report_contexts(conn: asyncpg.Connection,
+async def report_contexts(conn: RawConnection,
                           asked: Sequence[tuple[uuid.UUID, str, str]]) -> list[asyncpg.Record]:
     """One row per (environment, customer id, feature id) asked, in the same order."""
     columns = [list(c) for c in zip(*asked, strict=True)] if asked else [[], [], []]
@@ -68,7 +70,7 @@ class UsageReport:
     base: dict[str, Any]
 
 
-async def record_usage(conn: asyncpg.Connection, reports: Sequence[UsageReport],
+async def record_usage(conn: RawConnection, reports: Sequence[UsageReport],
                        guards: Sequence[tuple[uuid.UUID, uuid.UUID, str, str]],
                        thresholds: Sequence[int], now: datetime) -> list[asyncpg.Record]:
     """Apply a batch of reports in order with `allot_record_usage` (migration 0007): one
@@ -98,7 +100,7 @@ async def record_usage(conn: asyncpg.Connection, reports: Sequence[UsageReport],
         now))
 
 
-async def counter_value(conn: asyncpg.Connection, customer_pk: uuid.UUID, feature_id: str,
+async def counter_value(conn: RawConnection, customer_pk: uuid.UUID, feature_id: str,
                         resource_key: str, period_start: datetime) -> float:
     value = await conn.fetchval(
         "SELECT value FROM usage_counters WHERE customer_pk = $1 AND feature_id = $2 "
@@ -107,7 +109,7 @@ async def counter_value(conn: asyncpg.Connection, customer_pk: uuid.UUID, featur
     return float(value or 0.0)
 
 
-async def history(conn: asyncpg.Connection, customer_pk: uuid.UUID, feature_id: str,
+async def history(conn: RawConnection, customer_pk: uuid.UUID, feature_id: str,
                   resource_key: str, start: datetime, end: datetime) -> dict[datetime, float]:
     rows = await conn.fetch(
         "SELECT period_start, value FROM usage_counters WHERE customer_pk = $1 "
@@ -116,7 +118,7 @@ async def history(conn: asyncpg.Connection, customer_pk: uuid.UUID, feature_id: 
     return {r["period_start"]: float(r["value"]) for r in rows}
 
 
-async def prune_idempotency_keys(conn: asyncpg.Connection, before: datetime,
+async def prune_idempotency_keys(conn: RawConnection, before: datetime,
                                  batch: int = 10_000) -> int:
     """Delete keys older than the retention window, a batch at a time."""
     result = await conn.execute(
@@ -128,7 +130,7 @@ async def prune_idempotency_keys(conn: asyncpg.Connection, before: datetime,
 # --- raw events ---------------------------------------------------------------------------
 
 
-async def customers_by_ids(conn: asyncpg.Connection, env: uuid.UUID, ids: Sequence[str]
+async def customers_by_ids(conn: RawConnection, env: uuid.UUID, ids: Sequence[str]
                            ) -> dict[str, asyncpg.Record]:
     rows = await conn.fetch(
         "SELECT c.pk, c.id, c.archived_at, ce.entitlements, ce.valid_until, "
@@ -139,7 +141,7 @@ async def customers_by_ids(conn: asyncpg.Connection, env: uuid.UUID, ids: Sequen
     return {r["id"]: r for r in rows}
 
 
-async def meters_for(conn: asyncpg.Connection, env: uuid.UUID, event_names: Sequence[str]
+async def meters_for(conn: RawConnection, env: uuid.UUID, event_names: Sequence[str]
                      ) -> list[asyncpg.Record]:
     return list(await conn.fetch(
         "SELECT id, meter FROM features WHERE environment_pk = $1 AND archived_at IS NULL "
@@ -147,7 +149,7 @@ async def meters_for(conn: asyncpg.Connection, env: uuid.UUID, event_names: Sequ
         env, list(set(event_names))))
 
 
-async def insert_events(conn: asyncpg.Connection, env: uuid.UUID, keys: list[str],
+async def insert_events(conn: RawConnection, env: uuid.UUID, keys: list[str],
                         customer_pks: list[uuid.UUID], names: list[str],
                         resources: list[str | None], times: list[datetime],
                         dimensions: list[Any], now: datetime) -> set[str]:
@@ -169,7 +171,7 @@ async def insert_events(conn: asyncpg.Connection, env: uuid.UUID, keys: list[str
     return {r["idempotency_key"] for r in rows}
 
 
-async def insert_unique_values(conn: asyncpg.Connection, customer_pks: list[uuid.UUID],
+async def insert_unique_values(conn: RawConnection, customer_pks: list[uuid.UUID],
                                features: list[str], resources: list[str],
                                periods: list[datetime], values: list[str]
                                ) -> list[asyncpg.Record]:
@@ -209,7 +211,7 @@ RETURNING c.customer_pk, c.feature_id, c.resource_key, c.period_start, c.value
 """
 
 
-async def apply_aggregates(conn: asyncpg.Connection, env: uuid.UUID, op: str,
+async def apply_aggregates(conn: RawConnection, env: uuid.UUID, op: str,
                            rows: list[tuple[Any, ...]], now: datetime) -> list[asyncpg.Record]:
     """Fold aggregated event contributions into counters, one statement per fold `op` (ADD,
     MAX, LATEST). Each row: (customer_pk, feature, resource_key, period_start, period_end,
@@ -222,7 +224,7 @@ async def apply_aggregates(conn: asyncpg.Connection, env: uuid.UUID, op: str,
     return list(await conn.fetch(_APPLY_SQL.format(fold=_FOLD[op]), env, *columns, now))
 
 
-async def insert_crossings(conn: asyncpg.Connection, env: uuid.UUID,
+async def insert_crossings(conn: RawConnection, env: uuid.UUID,
                            rows: list[tuple[Any, ...]], now: datetime) -> int:
     """rows: (customer_pk, feature, resource_key, period_start, threshold, usage, limit)."""
     if not rows:

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from app.store.catalog import Page
@@ -65,7 +66,7 @@ async def list_endpoints(
 
 async def delete_endpoint(session: AsyncSession, pk: uuid.UUID) -> None:
     """Deliveries and attempts go with it (ON DELETE CASCADE); events stay."""
-    await session.execute(delete(WebhookEndpoint).where(WebhookEndpoint.pk == pk))  # type: ignore[arg-type]
+    await session.execute(delete(WebhookEndpoint).where(col(WebhookEndpoint.pk) == pk))
 
 
 # --- the delivery log ---------------------------------------------------------------------
