@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain import catalog_prices
 from app.domain import catalog_rules as rules
 from app.domain.catalog_features import draft_and_latest, feature_definition
 from app.domain.catalog_products import require_product
@@ -203,7 +204,7 @@ async def canonical_content(
     canonical_prices = []
     seen = set()
     for i, raw_price in enumerate(prices):
-        price = rules.canonical_price(
+        price = catalog_prices.canonical_price(
             raw_price, ["prices", i], lambda fid: features.get(fid, {}).get("type")
         )
         identity = (

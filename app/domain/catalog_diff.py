@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.domain import catalog_prices
 from app.domain import catalog_rules as rules
 from app.errors import DomainError, DomainErrors, ErrorCode
 
@@ -378,7 +379,7 @@ def _read_package(
         prices = _list(raw.get("prices"), [*path, "prices"])
     for i, price in enumerate(prices):
         with errors.check():
-            rules.canonical_price(price, [*path, "prices", i], feature_type)
+            catalog_prices.canonical_price(price, [*path, "prices", i], feature_type)
     content["entitlements"] = dict(entitlements)
     content["prices"] = list(prices)
     return DeclaredPackage(kind, path, package_id, name, description, content)

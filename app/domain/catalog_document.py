@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import catalog as domain
-from app.domain import catalog_features, catalog_products
+from app.domain import catalog_features, catalog_prices, catalog_products
 from app.domain import catalog_rules as rules
 from app.domain.catalog_diff import (
     ADDON,
@@ -50,7 +50,7 @@ from app.store import catalog as store
 
 __all__ = ["Change", "apply_catalog", "export_catalog"]
 
-_PRICE_KEYS = rules.PRICE_KEYS
+_PRICE_KEYS = catalog_prices.PRICE_KEYS
 _LOCK_SALT = 0x616C6C6F74636174  # "allotcat": keeps these locks apart from other advisory locks
 _CONTENT_ORDER = {PLAN: domain.PLAN_CONTENT_KEYS, ADDON: domain.ADDON_CONTENT_KEYS}
 

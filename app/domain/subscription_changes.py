@@ -21,8 +21,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain import catalog_prices, customer_entitlements, notifications
 from app.domain import catalog_rules as rules
-from app.domain import customer_entitlements, notifications
 from app.domain.catalog_features import feature_definition
 from app.domain.customer_entitlements import CatalogView, load_catalog_view
 from app.domain.provisioning import (
@@ -108,7 +108,7 @@ async def provision_subscription(
         raise DomainError(ErrorCode.ARCHIVED, f"product {product.id!r} is archived", ["planId"])
     start = _aware(raw.get("startDate"), ["startDate"]) or now
     billing_period = rules.check_choice(
-        raw.get("billingPeriod") or "MONTHLY", rules.BILLING_PERIODS, ["billingPeriod"]
+        raw.get("billingPeriod") or "MONTHLY", catalog_prices.BILLING_PERIODS, ["billingPeriod"]
     )
     addons = checked_addons(raw.get("addons"), plan, view)
     values = checked_values(raw.get("entitlements"), content, view, await _features(session, env))

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from app.domain import catalog_prices
 from app.domain import catalog_rules as rules
 from app.domain.customer_entitlements import CatalogView
 from app.errors import DomainError, ErrorCode
@@ -110,7 +111,7 @@ def checked_overrides(
                 f"add-on {addon_id!r} is not on this subscription",
                 ["priceOverrides", i, "addonId"],
             )
-        currency = rules.check_currency(
+        currency = catalog_prices.check_currency(
             item.get("currency") or (next(iter(sorted(currencies))) if currencies else None),
             ["priceOverrides", i, "currency"],
         )
@@ -120,7 +121,7 @@ def checked_overrides(
                 f"the plan is not priced in {currency}",
                 ["priceOverrides", i, "currency"],
             )
-        amount = rules.canonical_money(item.get("amount"), ["priceOverrides", i, "amount"])
+        amount = catalog_prices.canonical_money(item.get("amount"), ["priceOverrides", i, "amount"])
         override = {"amount": amount, "currency": currency}
         if addon_id is not None:
             override["addonId"] = addon_id

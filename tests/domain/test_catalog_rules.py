@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.domain import catalog_prices
 from app.domain import catalog_rules as rules
 from app.errors import DomainError, ErrorCode
 
@@ -93,7 +94,7 @@ def test_number_minimum_and_code() -> None:
     ],
 )  # fmt: skip
 def test_canonical_money(value: Any, expected: str) -> None:
-    assert rules.canonical_money(value, ["amount"]) == expected
+    assert catalog_prices.canonical_money(value, ["amount"]) == expected
 
 
 @pytest.mark.parametrize(
@@ -104,12 +105,17 @@ def test_canonical_money(value: Any, expected: str) -> None:
     ],
 )  # fmt: skip
 def test_invalid_money(value: Any) -> None:
-    fails(ErrorCode.INVALID_PRICE, ["amount"], rules.canonical_money, value, ["amount"])
+    fails(ErrorCode.INVALID_PRICE, ["amount"], catalog_prices.canonical_money, value, ["amount"])
 
 
 def test_money_error_code_can_be_chosen() -> None:
     fails(
-        ErrorCode.INVALID_INPUT, ["x"], rules.canonical_money, "-1", ["x"], ErrorCode.INVALID_INPUT
+        ErrorCode.INVALID_INPUT,
+        ["x"],
+        catalog_prices.canonical_money,
+        "-1",
+        ["x"],
+        ErrorCode.INVALID_INPUT,
     )
 
 
@@ -120,27 +126,31 @@ MONEY = st.decimals(
 
 @given(MONEY)
 def test_canonical_money_is_idempotent_and_exact(value: str) -> None:
-    canonical = rules.canonical_money(value, ["amount"])
-    assert rules.canonical_money(canonical, ["amount"]) == canonical
+    canonical = catalog_prices.canonical_money(value, ["amount"])
+    assert catalog_prices.canonical_money(canonical, ["amount"]) == canonical
     assert Decimal(canonical) == Decimal(value)
     places = -int(Decimal(canonical).as_tuple().exponent)
-    assert 2 <= places <= rules.MAX_MONEY_PLACES
+    assert 2 <= places <= catalog_prices.MAX_MONEY_PLACES
 
 
 @given(MONEY, st.integers(min_value=0, max_value=4))
 def test_equal_amounts_have_one_canonical_form(value: str, zeros: int) -> None:
     padded = value + ("0" * zeros if "." in value else "." + "0" * zeros if zeros else "")
-    assert rules.canonical_money(padded, ["a"]) == rules.canonical_money(value, ["a"])
+    assert catalog_prices.canonical_money(padded, ["a"]) == catalog_prices.canonical_money(
+        value, ["a"]
+    )
 
 
 @pytest.mark.parametrize(("value", "expected"), [("USD", "USD"), ("eur", "EUR"), ("Jpy", "JPY")])
 def test_currencies(value: str, expected: str) -> None:
-    assert rules.check_currency(value, ["currency"]) == expected
+    assert catalog_prices.check_currency(value, ["currency"]) == expected
 
 
 @pytest.mark.parametrize("value", ["", "US", "USDX", "XXX", "ABC", None, 840])
 def test_invalid_currencies(value: Any) -> None:
-    fails(ErrorCode.INVALID_CURRENCY, ["currency"], rules.check_currency, value, ["currency"])
+    fails(
+        ErrorCode.INVALID_CURRENCY, ["currency"], catalog_prices.check_currency, value, ["currency"]
+    )
 
 
 # --- features -------------------------------------------------------------------------------
@@ -323,14 +333,14 @@ def test_canonical_entitlement_is_a_fixed_point(raw: dict[str, Any], custom: boo
 
 
 def test_price_canonical_forms() -> None:
-    flat = rules.canonical_price({"amount": "49", "currency": "usd"}, ["p"], TYPES.get)
+    flat = catalog_prices.canonical_price({"amount": "49", "currency": "usd"}, ["p"], TYPES.get)
     assert flat == {
         "model": "FLAT_FEE",
         "billingPeriod": "MONTHLY",
         "currency": "USD",
         "amount": "49.00",
     }
-    tiered = rules.canonical_price(
+    tiered = catalog_prices.canonical_price(
         {
             "model": "USAGE_BASED",
             "featureId": "seats",
@@ -350,7 +360,7 @@ def test_price_canonical_forms() -> None:
         "tiers": [{"upTo": 10, "unitAmount": "1.00", "flatAmount": "0.00"}, {"unitAmount": "0.50"}],
     }
     for price in (flat, tiered):
-        assert rules.canonical_price(price, ["p"], TYPES.get) == price
+        assert catalog_prices.canonical_price(price, ["p"], TYPES.get) == price
 
 
 @pytest.mark.parametrize(
@@ -379,7 +389,7 @@ def test_price_canonical_forms() -> None:
     ],
 )  # fmt: skip
 def test_invalid_prices(raw: dict[str, Any], code: ErrorCode, field: list[str]) -> None:
-    fails(code, field, rules.canonical_price, raw, ["p"], TYPES.get)
+    fails(code, field, catalog_prices.canonical_price, raw, ["p"], TYPES.get)
 
 
 # --- trials and parents ---------------------------------------------------------------------
