@@ -27,10 +27,11 @@ from app.domain.entitlements import (
 )
 from app.domain.periods import Period, ResetAnchor, ResetPeriod, usage_period_for
 from app.store import customers as store
-from app.store.usage import NO_PERIOD
+from app.store.usage import NO_PERIOD, NO_PERIOD_END
 
-# Latest counter per feature: {featureId: (period_start, value)}.
-LatestUsage = Mapping[str, tuple[datetime, float]]
+Counter = tuple[datetime, datetime, float]  # period start, period end, value
+# The counters current at the time asked, per feature: {featureId: [counter, ...]}.
+LatestUsage = Mapping[str, Sequence[Counter]]
 
 
 @dataclass(frozen=True)
@@ -75,21 +76,23 @@ def usage_period(effective: Mapping[str, Any] | None, at: datetime) -> Period | 
     return found
 
 
-def period_start_of(period: Period | None) -> datetime:
-    return period.start if period is not None else NO_PERIOD
+def period_key(period: Period | None) -> tuple[datetime, datetime]:
+    """What identifies a period's counter: its start and end (two periods that start at the
+    same instant, a day and a month say, are two counters)."""
+    return (period.start, period.end) if period is not None else (NO_PERIOD, NO_PERIOD_END)
 
 
-def usage_in(period: Period | None, counters: Sequence[tuple[datetime, float]]) -> float:
-    """The counter of `period` among the latest counters fetched (0 when none: a new period
+def usage_in(period: Period | None, counters: Sequence[Counter]) -> float:
+    """The counter of `period` among the current counters fetched (0 when none: a new period
     starts at zero without anyone resetting it)."""
-    start = period_start_of(period)
-    return next((float(value) for when, value in counters if when == start), 0.0)
+    key = period_key(period)
+    return next((float(value) for start, end, value in counters if (start, end) == key), 0.0)
 
 
 def _answer(feature_id: str, feature_type: str, effective: dict[str, Any] | None,
             has_active: bool, now: datetime, requested_usage: float | None,
             requested_values: Sequence[str] | None,
-            counters: Sequence[tuple[datetime, float]] = ()) -> CheckResult:
+            counters: Sequence[Counter] = ()) -> CheckResult:
     if effective is None:
         merged = EffectiveEntitlement(feature_id=feature_id,
                                       feature_type=FeatureType(feature_type), granted=False,
@@ -144,8 +147,8 @@ async def all_entitlements_of(db: Database, env: uuid.UUID, row: Any, customer_p
     return _json(row["entitlements"]) or {}, bool(row["has_active_subscription"])
 
 
-def counters_of(row: Any) -> list[tuple[datetime, float]]:
-    return list(zip(row["usage_periods"], row["usage_values"], strict=True))
+def counters_of(row: Any) -> list[Counter]:
+    return list(zip(row["usage_periods"], row["usage_ends"], row["usage_values"], strict=True))
 
 
 async def check_one(db: Database, env: uuid.UUID, customer_id: str, feature_id: str,
@@ -155,7 +158,7 @@ async def check_one(db: Database, env: uuid.UUID, customer_id: str, feature_id: 
     pool = await db.pool()
     async with pool.acquire() as conn:
         row = await store.fetch_check_row(conn, env, customer_id, feature_id,
-                                          resource_id or "")
+                                          resource_id or "", now)
     if row["customer_pk"] is None:
         return CheckResult(denied(feature_id, DenyReason.CUSTOMER_NOT_FOUND), None)
     if row["archived"]:
@@ -179,7 +182,7 @@ async def check_all(db: Database, env: uuid.UUID, customer_id: str, now: datetim
     async with pool.acquire() as conn:
         row = await store.fetch_all_row(conn, env, customer_id)
         latest = {} if row is None else await store.latest_usage(
-            conn, [row["customer_pk"]], resource_id or "")
+            conn, [row["customer_pk"]], resource_id or "", now)
     if row is None:
         return DenyReason.CUSTOMER_NOT_FOUND
     if row["archived"]:
@@ -198,7 +201,7 @@ def results_for(entitlements: dict[str, Any], has_active: bool, now: datetime,
     """The checks of every granted feature, from a customer's computed entitlements."""
     usage = usage or {}
     return [_answer(fid, data["feature_type"], data, has_active, now, None, None,
-                    [usage[fid]] if fid in usage else [])
+                    usage.get(fid, ()))
             for fid, data in sorted(entitlements.items()) if data.get("granted")]
 
 
@@ -211,7 +214,7 @@ async def results_for_customers(db: Database, env: uuid.UUID, customer_pks: list
         customers = await store.customers_by_pks(session, customer_pks)
     pool = await db.pool()
     async with pool.acquire() as conn:
-        usage = await store.latest_usage(conn, customer_pks, "")
+        usage = await store.latest_usage(conn, customer_pks, "", now)
     out: dict[uuid.UUID, list[CheckResult]] = {}
     stale = []
     for pk in customer_pks:

@@ -26,7 +26,7 @@ from app.errors import DomainError, ErrorCode
 from app.store import usage as store
 
 MAX_EVENTS = 1000
-GroupKey = tuple[uuid.UUID, str, str, datetime]
+GroupKey = tuple[uuid.UUID, str, str, datetime, datetime]  # a counter (store.CounterKey)
 
 
 class _OutOfRange(Exception):
@@ -97,7 +97,6 @@ def _number(value: Any) -> float | None:
 
 @dataclass
 class _Group:
-    period_end: datetime | None
     total: float = 0.0
     latest: tuple[datetime, float] | None = None
     uniques: set[str] = field(default_factory=set)
@@ -162,7 +161,7 @@ async def _aggregate(conn: Any, env: uuid.UUID, events: list[_Event],
                      meters: list[Any], now: datetime) -> int:
     """Fold new events into counters (one statement per fold) and record crossings."""
     groups: dict[str, dict[GroupKey, _Group]] = {"ADD": {}, "MAX": {}, "LATEST": {}}
-    unique_rows: list[tuple[uuid.UUID, str, str, datetime, str]] = []
+    unique_rows: list[tuple[uuid.UUID, str, str, datetime, datetime, str]] = []
     seen_keys: set[str] = set()
     for e in events:
         if e.key in seen_keys:
@@ -176,10 +175,10 @@ async def _aggregate(conn: Any, env: uuid.UUID, events: list[_Event],
             feature_id = meter_row["id"]
             effective = entitlements[customer_pk].get(feature_id)
             period = checks.usage_period(effective, e.at)
-            key = (customer_pk, feature_id, e.resource_id or "", checks.period_start_of(period))
+            key = (customer_pk, feature_id, e.resource_id or "", *checks.period_key(period))
             aggregation = meter["aggregation"]
             fold = {"MAX": "MAX", "LATEST": "LATEST"}.get(aggregation, "ADD")
-            group = groups[fold].setdefault(key, _Group(period.end if period else None))
+            group = groups[fold].setdefault(key, _Group())
             group.limit = _limit(effective)
             if aggregation == "COUNT":
                 group.total += 1
@@ -200,10 +199,9 @@ async def _aggregate(conn: Any, env: uuid.UUID, events: list[_Event],
             elif group.latest is None or e.at >= group.latest[0]:
                 group.latest = (e.at, number)
     if unique_rows:
-        columns = [list(c) for c in zip(*unique_rows, strict=True)]
-        for row in await store.insert_unique_values(conn, *columns):
+        for row in await store.insert_unique_values(conn, unique_rows):
             key = (row["customer_pk"], row["feature_id"], row["resource_key"],
-                   row["period_start"])
+                   row["period_start"], row["period_end"])
             groups["ADD"][key].total += 1
     limits: dict[GroupKey, float | None] = {}
     updated = []
@@ -218,12 +216,13 @@ async def _aggregate(conn: Any, env: uuid.UUID, events: list[_Event],
             if not math.isfinite(value):
                 raise _OutOfRange
             stamp = group.latest[0] if group.latest and fold != "ADD" else None
-            rows.append((*key, group.period_end, value, stamp))
+            rows.append((*key, value, stamp))
             limits[key] = group.limit
         updated += await store.apply_aggregates(conn, env, fold, rows, now)
     crossings = []
     for row in updated:
-        key = (row["customer_pk"], row["feature_id"], row["resource_key"], row["period_start"])
+        key = (row["customer_pk"], row["feature_id"], row["resource_key"], row["period_start"],
+               row["period_end"])
         limit = limits.get(key)
         if limit:
             crossings += [(*key, t, float(row["value"]), limit) for t in THRESHOLDS

@@ -7,7 +7,7 @@ timer). A batch is:
 1. each report's target: its counter (the usage period of the customer's effective
    entitlement) and limits, from contexts kept in the process or read in one statement
    (app/domain/usage_targets.py);
-2. one statement, `allot_record_usage` (migration 0007), that checks the kept contexts are
+2. one statement, `allot_record_usage` (migration 0008), that checks the kept contexts are
    still current, locks the batch's counters, applies the reports one after another in
    arrival order (idempotency keys, DELTA/SET, hard limits for `consume`, thresholds) and
    writes the result: one commit for the batch.
@@ -96,9 +96,9 @@ async def record_batch(db: Database, contexts: Contexts, reports: Sequence[Repor
 
 def _usage_report(r: Report, t: Target) -> store.UsageReport:
     return store.UsageReport(
-        counter=t.counter, env=r.env, period_end=t.period.end if t.period else None,
-        key=r.key, digest=r.digest, set_=r.mode == "SET", value=r.value, consume=r.consume,
-        consume_limit=t.consume_limit, threshold_limit=t.threshold_limit, base=t.base)
+        counter=t.counter, env=r.env, key=r.key, digest=r.digest, set_=r.mode == "SET",
+        value=r.value, consume=r.consume, consume_limit=t.consume_limit,
+        threshold_limit=t.threshold_limit, base=t.base)
 
 
 @dataclass

@@ -35,7 +35,7 @@ async def usage_history(db: Database, env: uuid.UUID, customer_id: str, feature_
     pool = await db.pool()
     async with pool.acquire() as conn:
         row = await customer_store.fetch_check_row(conn, env, customer_id, feature_id,
-                                                   resource_key)
+                                                   resource_key, now)
         if row["customer_pk"] is None:
             raise DomainError(ErrorCode.CUSTOMER_NOT_FOUND, f"no customer {customer_id!r}",
                               ["customerId"])
@@ -46,7 +46,7 @@ async def usage_history(db: Database, env: uuid.UUID, customer_id: str, feature_
         current = checks.usage_period(effective, now)
         if current is None or effective is None:
             value = await store.counter_value(conn, row["customer_pk"], feature_id,
-                                              resource_key, store.NO_PERIOD)
+                                              resource_key, checks.period_key(None))
             return [UsagePeriod(None, None, value)]
         anchor = ResetAnchor(effective.get("reset_anchor") or "SUBSCRIPTION_START")
         anchor_time = effective.get("anchor")
@@ -65,4 +65,4 @@ async def usage_history(db: Database, env: uuid.UUID, customer_id: str, feature_
                               ["from"]) from None
         values = await store.history(conn, row["customer_pk"], feature_id, resource_key,
                                      periods[0].start, periods[-1].end)
-    return [UsagePeriod(p.start, p.end, values.get(p.start, 0.0)) for p in periods]
+    return [UsagePeriod(p.start, p.end, values.get((p.start, p.end), 0.0)) for p in periods]

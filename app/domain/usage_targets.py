@@ -122,8 +122,7 @@ def _target(r: Report, context: Context | DomainError) -> Target | DomainError:
     limit, hard = usage_limit(entitlement)
     granted = bool(entitlement and entitlement.get("granted"))
     return Target(
-        counter=(context.customer_pk, r.feature_id, r.resource_key,
-                 checks.period_start_of(period)),
+        counter=(context.customer_pk, r.feature_id, r.resource_key, *checks.period_key(period)),
         period=period,
         # a customer without the feature may consume nothing
         consume_limit=(limit if hard else None) if granted else 0.0,

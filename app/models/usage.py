@@ -14,8 +14,9 @@ from app.models.base import jsonb, timestamp
 
 
 class UsageCounter(SQLModel, table=True):
-    """One row per usage period: a new period is a new row, so resets need no job.
-    `resource_key` is '' when the usage is not per resource."""
+    """One row per usage period (its start and end: two periods that start together are two
+    counters): a new period is a new row, so resets need no job. `resource_key` is '' when
+    the usage is not per resource; a counter that never resets ends at 9999-12-31."""
 
     __tablename__ = "usage_counters"
 
@@ -23,8 +24,8 @@ class UsageCounter(SQLModel, table=True):
     feature_id: str = Field(primary_key=True)
     resource_key: str = Field(default="", primary_key=True)
     period_start: datetime = Field(sa_column=Column(DateTime(timezone=True), primary_key=True))
+    period_end: datetime = Field(sa_column=Column(DateTime(timezone=True), primary_key=True))
     environment_pk: uuid.UUID = Field(foreign_key="environments.pk", index=True)
-    period_end: datetime | None = timestamp(nullable=True)
     value: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
     last_event_at: datetime | None = timestamp(nullable=True)
     updated_at: datetime = timestamp()
@@ -70,6 +71,7 @@ class UsageUniqueValue(SQLModel, table=True):
     feature_id: str = Field(primary_key=True)
     resource_key: str = Field(default="", primary_key=True)
     period_start: datetime = Field(sa_column=Column(DateTime(timezone=True), primary_key=True))
+    period_end: datetime = Field(sa_column=Column(DateTime(timezone=True), primary_key=True))
     value: str = Field(primary_key=True)
 
 
@@ -83,6 +85,7 @@ class ThresholdCrossing(SQLModel, table=True):
     feature_id: str = Field(primary_key=True)
     resource_key: str = Field(default="", primary_key=True)
     period_start: datetime = Field(sa_column=Column(DateTime(timezone=True), primary_key=True))
+    period_end: datetime = Field(sa_column=Column(DateTime(timezone=True), primary_key=True))
     threshold: int = Field(primary_key=True)
     environment_pk: uuid.UUID = Field(foreign_key="environments.pk", index=True)
     usage: float = Field(sa_column=Column(Float, nullable=False))

@@ -206,16 +206,22 @@ SELECT c.pk AS customer_pk,
        ce.customer_pk IS NOT NULL AS cached,
        f.type AS feature_type,
        f.meter IS NOT NULL AS event_fed,
-       ARRAY(SELECT u.period_start FROM usage_counters u
-             WHERE u.customer_pk = c.pk AND u.feature_id = $3 AND u.resource_key = $4
-             ORDER BY u.period_start DESC LIMIT 3) AS usage_periods,
-       ARRAY(SELECT u.value FROM usage_counters u
-             WHERE u.customer_pk = c.pk AND u.feature_id = $3 AND u.resource_key = $4
-             ORDER BY u.period_start DESC LIMIT 3) AS usage_values
+       coalesce(u.starts, '{}') AS usage_periods,
+       coalesce(u.ends, '{}') AS usage_ends,
+       coalesce(u.values_, '{}') AS usage_values
 FROM (SELECT 1) one
 LEFT JOIN customers c ON c.environment_pk = $1 AND c.id = $2
 LEFT JOIN customer_entitlements ce ON ce.customer_pk = c.pk
 LEFT JOIN features f ON f.environment_pk = $1 AND f.id = $3
+-- the counters current at $5 (one per usage period definition that was ever counted in)
+LEFT JOIN LATERAL (
+  SELECT array_agg(period_start ORDER BY period_start, period_end) AS starts,
+         array_agg(period_end ORDER BY period_start, period_end) AS ends,
+         array_agg(value ORDER BY period_start, period_end) AS values_
+  FROM usage_counters
+  WHERE customer_pk = c.pk AND feature_id = $3 AND resource_key = $4
+    AND period_start <= $5 AND period_end > $5
+) u ON true
 """
 
 _ALL_SQL = """
@@ -233,11 +239,11 @@ WHERE c.environment_pk = $1 AND c.id = $2
 
 async def fetch_check_row(
     conn: RawConnection, env: uuid.UUID, customer_id: str, feature_id: str,
-    resource_key: str = "",
+    resource_key: str, now: datetime,
 ) -> asyncpg.Record:
-    """Customer, its cached entitlement for the feature, the feature's type and its latest
-    usage counters, in one statement."""
-    row = await conn.fetchrow(_CHECK_SQL, env, customer_id, feature_id, resource_key)
+    """Customer, its cached entitlement for the feature, the feature's type and its usage
+    counters current at `now`, in one statement."""
+    row = await conn.fetchrow(_CHECK_SQL, env, customer_id, feature_id, resource_key, now)
     assert row is not None
     return row
 
@@ -277,14 +283,16 @@ async def move_to_version(session: AsyncSession, env: uuid.UUID, kind: str,
 
 
 async def latest_usage(conn: RawConnection, customer_pks: Sequence[uuid.UUID],
-                       resource_key: str) -> dict[uuid.UUID, dict[str, tuple[datetime, float]]]:
-    """The newest usage counter of each feature of each customer (one statement)."""
+                       resource_key: str, now: datetime
+                       ) -> dict[uuid.UUID, dict[str, list[tuple[datetime, datetime, float]]]]:
+    """The usage counters current at `now` of each feature of each customer (one
+    statement): {customer: {feature: [(period start, period end, value), ...]}}."""
     rows = await conn.fetch(
-        "SELECT DISTINCT ON (customer_pk, feature_id) customer_pk, feature_id, period_start, "
-        "value FROM usage_counters WHERE customer_pk = ANY($1::uuid[]) AND resource_key = $2 "
-        "ORDER BY customer_pk, feature_id, period_start DESC", list(customer_pks), resource_key)
-    out: dict[uuid.UUID, dict[str, tuple[datetime, float]]] = {}
+        "SELECT customer_pk, feature_id, period_start, period_end, value FROM usage_counters "
+        "WHERE customer_pk = ANY($1::uuid[]) AND resource_key = $2 AND period_start <= $3 "
+        "AND period_end > $3", list(customer_pks), resource_key, now)
+    out: dict[uuid.UUID, dict[str, list[tuple[datetime, datetime, float]]]] = {}
     for r in rows:
-        out.setdefault(r["customer_pk"], {})[r["feature_id"]] = (r["period_start"],
-                                                                  float(r["value"]))
+        out.setdefault(r["customer_pk"], {}).setdefault(r["feature_id"], []).append(
+            (r["period_start"], r["period_end"], float(r["value"])))
     return out

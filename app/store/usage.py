@@ -1,6 +1,6 @@
 """SQL for usage: recording reports, event ingestion, history, pruning.
 
-A batch of reports is ONE statement (`allot_record_usage`, migration 0007): it locks the
+A batch of reports is ONE statement (`allot_record_usage`, migration 0008): it locks the
 counters, applies the reports in order (idempotency keys, hard limits, thresholds) and writes
 the result. Read-then-write from the application would lose updates under concurrency; this
 cannot. A concurrent duplicate of a key in flight fails the key's primary key, which rolls the
@@ -19,7 +19,9 @@ import asyncpg
 
 from app.db import RawConnection
 
-NO_PERIOD = datetime(1970, 1, 1, tzinfo=UTC)  # counters of features that never reset
+# The period of a counter that never resets.
+NO_PERIOD = datetime(1970, 1, 1, tzinfo=UTC)
+NO_PERIOD_END = datetime(9999, 12, 31, tzinfo=UTC)
 
 # The context of a batch of reports, one row per (environment, customer, feature) asked:
 # the customer, its cached entitlement for the feature and the feature's kind, with the
@@ -43,7 +45,8 @@ LEFT JOIN features f ON f.environment_pk = q.env AND f.id = q.feature
 ORDER BY q.ord
 """
 
-CounterKey = tuple[uuid.UUID, str, str, datetime]  # customer, feature, resource, period start
+# customer, feature, resource, period start, period end
+CounterKey = tuple[uuid.UUID, str, str, datetime, datetime]
 
 
 async def report_contexts(conn: RawConnection,
@@ -59,7 +62,6 @@ class UsageReport:
 
     counter: CounterKey
     env: uuid.UUID
-    period_end: datetime | None
     key: str | None
     digest: str
     set_: bool
@@ -73,16 +75,16 @@ class UsageReport:
 async def record_usage(conn: RawConnection, reports: Sequence[UsageReport],
                        guards: Sequence[tuple[uuid.UUID, uuid.UUID, str, str]],
                        thresholds: Sequence[int], now: datetime) -> list[asyncpg.Record]:
-    """Apply a batch of reports in order with `allot_record_usage` (migration 0007): one
+    """Apply a batch of reports in order with `allot_record_usage` (migration 0008): one
     statement, one commit. One row per report: outcome (APPLIED, REFUSED, REPLAYED,
     KEY_REUSED, OUT_OF_RANGE), usage (after it, or as it stands when REFUSED) and response
     (the answer, as stored with the key). `guards` (customer pk, environment, feature,
     version) are contexts read by earlier batches: if any of their rows changed since, the
     answer is a single row with outcome STALE and nothing is recorded. A key stored
     meanwhile by another transaction raises UniqueViolationError, and nothing is written."""
-    ends = {r.counter: (r.env, r.period_end) for r in reports}
-    counters = [(counter, *ends[counter]) for counter in sorted(ends)]  # the lock order
-    index = {counter: i for i, (counter, _, _) in enumerate(counters, start=1)}
+    envs = {r.counter: r.env for r in reports}
+    counters = sorted(envs)  # the lock order
+    index = {counter: i for i, counter in enumerate(counters, start=1)}
     first: dict[tuple[uuid.UUID, str], int] = {}
     slots = [first.setdefault((r.env, r.key), i) if r.key is not None else i
              for i, r in enumerate(reports, start=1)]
@@ -91,8 +93,8 @@ async def record_usage(conn: RawConnection, reports: Sequence[UsageReport],
         "$13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
         [g[0] for g in guards], [g[1] for g in guards], [g[2] for g in guards],
         [g[3] for g in guards],
-        [c[0][0] for c in counters], [c[0][1] for c in counters], [c[0][2] for c in counters],
-        [c[0][3] for c in counters], [c[1] for c in counters], [c[2] for c in counters],
+        [c[0] for c in counters], [c[1] for c in counters], [c[2] for c in counters],
+        [c[3] for c in counters], [envs[c] for c in counters], [c[4] for c in counters],
         [index[r.counter] for r in reports], slots, [r.key for r in reports],
         [r.digest for r in reports], [r.set_ for r in reports], [r.value for r in reports],
         [r.consume for r in reports], [r.consume_limit for r in reports],
@@ -101,21 +103,24 @@ async def record_usage(conn: RawConnection, reports: Sequence[UsageReport],
 
 
 async def counter_value(conn: RawConnection, customer_pk: uuid.UUID, feature_id: str,
-                        resource_key: str, period_start: datetime) -> float:
+                        resource_key: str, period: tuple[datetime, datetime]) -> float:
+    """The usage of one period (start, end); zero when nothing was counted."""
     value = await conn.fetchval(
         "SELECT value FROM usage_counters WHERE customer_pk = $1 AND feature_id = $2 "
-        "AND resource_key = $3 AND period_start = $4",
-        customer_pk, feature_id, resource_key, period_start)
+        "AND resource_key = $3 AND period_start = $4 AND period_end = $5",
+        customer_pk, feature_id, resource_key, *period)
     return float(value or 0.0)
 
 
 async def history(conn: RawConnection, customer_pk: uuid.UUID, feature_id: str,
-                  resource_key: str, start: datetime, end: datetime) -> dict[datetime, float]:
+                  resource_key: str, start: datetime, end: datetime
+                  ) -> dict[tuple[datetime, datetime], float]:
+    """Counters whose period starts in [start, end), by (period start, period end)."""
     rows = await conn.fetch(
-        "SELECT period_start, value FROM usage_counters WHERE customer_pk = $1 "
+        "SELECT period_start, period_end, value FROM usage_counters WHERE customer_pk = $1 "
         "AND feature_id = $2 AND resource_key = $3 AND period_start >= $4 "
         "AND period_start < $5", customer_pk, feature_id, resource_key, start, end)
-    return {r["period_start"]: float(r["value"]) for r in rows}
+    return {(r["period_start"], r["period_end"]): float(r["value"]) for r in rows}
 
 
 async def prune_idempotency_keys(conn: RawConnection, before: datetime,
@@ -171,19 +176,19 @@ async def insert_events(conn: RawConnection, env: uuid.UUID, keys: list[str],
     return {r["idempotency_key"] for r in rows}
 
 
-async def insert_unique_values(conn: RawConnection, customer_pks: list[uuid.UUID],
-                               features: list[str], resources: list[str],
-                               periods: list[datetime], values: list[str]
+async def insert_unique_values(conn: RawConnection,
+                               rows: Sequence[tuple[uuid.UUID, str, str, datetime, datetime, str]]
                                ) -> list[asyncpg.Record]:
-    """Distinct values new to their period; returns them (for the count increments).
-    Inserted in sorted order, so concurrent batches lock in one order (no deadlock)."""
-    ordered = sorted(zip(customer_pks, features, resources, periods, values, strict=True))
-    columns: list[list[Any]] = [[row[i] for row in ordered] for i in range(5)]
+    """Distinct values new to their period; returns them (for the count increments). Each
+    row: (customer_pk, feature, resource_key, period_start, period_end, value). Inserted in
+    sorted order, so concurrent batches lock in one order (no deadlock)."""
+    ordered = sorted(rows)
+    columns: list[list[Any]] = [[row[i] for row in ordered] for i in range(6)]
     return list(await conn.fetch(
         "INSERT INTO usage_unique_values (customer_pk, feature_id, resource_key, period_start, "
-        "value) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], "
-        "$5::text[]) ON CONFLICT DO NOTHING "
-        "RETURNING customer_pk, feature_id, resource_key, period_start",
+        "period_end, value) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], "
+        "$4::timestamptz[], $5::timestamptz[], $6::text[]) ON CONFLICT DO NOTHING "
+        "RETURNING customer_pk, feature_id, resource_key, period_start, period_end",
         *columns))
 
 
@@ -203,11 +208,11 @@ INSERT INTO usage_counters AS c
 SELECT u.c, u.f, u.r, u.ps, $1, u.pe, u.v, u.t, $9
 FROM unnest($2::uuid[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[],
             $7::float8[], $8::timestamptz[]) AS u(c, f, r, ps, pe, v, t)
-ON CONFLICT (customer_pk, feature_id, resource_key, period_start) DO UPDATE SET
+ON CONFLICT (customer_pk, feature_id, resource_key, period_start, period_end) DO UPDATE SET
   value = {fold},
   last_event_at = GREATEST(c.last_event_at, excluded.last_event_at),
   updated_at = $9
-RETURNING c.customer_pk, c.feature_id, c.resource_key, c.period_start, c.value
+RETURNING c.customer_pk, c.feature_id, c.resource_key, c.period_start, c.period_end, c.value
 """
 
 
@@ -215,26 +220,28 @@ async def apply_aggregates(conn: RawConnection, env: uuid.UUID, op: str,
                            rows: list[tuple[Any, ...]], now: datetime) -> list[asyncpg.Record]:
     """Fold aggregated event contributions into counters, one statement per fold `op` (ADD,
     MAX, LATEST). Each row: (customer_pk, feature, resource_key, period_start, period_end,
-    value, last_event_at); each counter key appears once."""
+    value, last_event_at); each counter (the first five) appears once."""
     if not rows:
         return []
     # Counters are locked in key order, so concurrent batches never deadlock on them.
-    rows = sorted(rows, key=lambda row: row[:4])
+    rows = sorted(rows, key=lambda row: row[:5])
     columns = [list(c) for c in zip(*rows, strict=True)]
     return list(await conn.fetch(_APPLY_SQL.format(fold=_FOLD[op]), env, *columns, now))
 
 
 async def insert_crossings(conn: RawConnection, env: uuid.UUID,
                            rows: list[tuple[Any, ...]], now: datetime) -> int:
-    """rows: (customer_pk, feature, resource_key, period_start, threshold, usage, limit)."""
+    """rows: (customer_pk, feature, resource_key, period_start, period_end, threshold, usage,
+    limit)."""
     if not rows:
         return 0
-    rows = sorted(rows, key=lambda row: row[:5])  # one lock order for concurrent batches
+    rows = sorted(rows, key=lambda row: row[:6])  # one lock order for concurrent batches
     columns = [list(c) for c in zip(*rows, strict=True)]
     result = await conn.fetch(
         "INSERT INTO usage_threshold_crossings (customer_pk, feature_id, resource_key, "
-        "period_start, threshold, environment_pk, usage, usage_limit, crossed_at) "
-        "SELECT c, f, r, ps, t, $1, u, l, $9 FROM unnest($2::uuid[], $3::text[], $4::text[], "
-        "$5::timestamptz[], $6::int[], $7::float8[], $8::float8[]) AS x(c, f, r, ps, t, u, l) "
+        "period_start, period_end, threshold, environment_pk, usage, usage_limit, crossed_at) "
+        "SELECT c, f, r, ps, pe, t, $1, u, l, $10 FROM unnest($2::uuid[], $3::text[], "
+        "$4::text[], $5::timestamptz[], $6::timestamptz[], $7::int[], $8::float8[], "
+        "$9::float8[]) AS x(c, f, r, ps, pe, t, u, l) "
         "ON CONFLICT DO NOTHING RETURNING threshold", env, *columns, now)
     return len(result)

@@ -3,7 +3,7 @@ follow a plain model of the rules in docs/usage.md (DELTA never below zero, SET 
 consume only under the hard limit, keys counted once, a reused key refused, a refused consume
 stores no key, thresholds claimed once).
 
-The batch is written by `allot_record_usage` in PostgreSQL (migration 0007); this model is the
+The batch is written by `allot_record_usage` in PostgreSQL (migration 0008); this model is the
 independent reading of the rules it must match, on the real database."""
 
 from __future__ import annotations

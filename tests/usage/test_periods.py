@@ -7,9 +7,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.db import Database
 from tests.engine.catalog import provision
 from tests.usage.conftest import JAN_10, Frozen
-from tests.usage.helpers import check, history, report, reported, setup, usage_of
+from tests.usage.helpers import (
+    check,
+    customer_pk,
+    history,
+    report,
+    reported,
+    setup,
+    usage_of,
+)
 
 SECOND = timedelta(seconds=1)
 
@@ -101,3 +110,33 @@ async def test_plan_change_to_another_reset_period_starts_over(frozen: Frozen) -
     back = await provision(gql, customerId="acme", planId="basic", changeTiming="IMMEDIATE")
     assert back["errors"] == []
     assert await usage_of(gql, "acme", "requests") == 80  # the month's counter, as it was
+
+
+async def test_periods_that_start_together_are_counted_apart(frozen: Frozen, db: Database
+                                                             ) -> None:
+    """A day and a month that start at the same instant are two counters: a change to
+    another reset period starts over even at the very start of the old period (counters used
+    to be keyed by the period's start alone, and then kept the usage)."""
+    gql = frozen.gql
+    await setup(gql, "acme")  # basic: requests monthly from Jan 10, 12:00
+    assert await reported(gql, "acme", "requests", 80) == 80
+    changed = await provision(gql, customerId="acme", planId="daily", changeTiming="IMMEDIATE")
+    assert changed["errors"] == []
+    seen = await check(gql, "acme", "requests")
+    assert seen["usagePeriodStart"] == JAN_10.isoformat()  # the same start as the month's
+    assert (seen["currentUsage"], seen["usageLimit"]) == (0, 1000)
+    assert await reported(gql, "acme", "requests", 5) == 5
+    pk = await customer_pk(db, frozen.env, "acme")
+    pool = await db.pool()
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT period_start, period_end, value FROM usage_counters "
+            "WHERE customer_pk = $1 AND feature_id = 'requests' ORDER BY period_end", pk)
+    assert [(r["period_start"], r["period_end"], r["value"]) for r in rows] == [
+        (JAN_10, JAN_10 + timedelta(days=1), 5),
+        (JAN_10, datetime(2031, 2, 10, 12, tzinfo=UTC), 80)]
+    back = await provision(gql, customerId="acme", planId="basic", changeTiming="IMMEDIATE")
+    assert back["errors"] == []
+    assert await usage_of(gql, "acme", "requests") == 80  # the month's counter, as it was
+    history_days = await history(gql, "acme", "requests", JAN_10)
+    assert [p["usage"] for p in history_days] == [80]

@@ -1,7 +1,7 @@
 """record a batch of usage reports in one call
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-22 07:20:00
 
 `allot_record_usage` applies a batch of calculated-usage reports atomically: it locks the
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -32,7 +32,8 @@ CREATE FUNCTION allot_record_usage(
     -- contexts the caller kept from earlier batches: customer, environment, feature and the
     -- versions (xmin) of the customer, customer_entitlements and feature rows it read
     g_customer uuid[], g_env uuid[], g_feature text[], g_version text[],
-    -- the batch's counters, distinct, sorted by key (the lock order of every batch)
+    -- the batch's counters (customer, feature, resource, period start and end), distinct,
+    -- sorted by key (the lock order of every batch)
     c_customer uuid[], c_feature text[], c_resource text[], c_start timestamptz[],
     c_env uuid[], c_end timestamptz[],
     -- the reports, in arrival order
@@ -106,10 +107,11 @@ BEGIN
 
     SELECT array_agg(l.value ORDER BY l.ord) INTO vals FROM (
         SELECT uc.value, u.ord
-        FROM unnest(c_customer, c_feature, c_resource, c_start) WITH ORDINALITY
-             AS u(cu, f, r, s, ord)
+        FROM unnest(c_customer, c_feature, c_resource, c_start, c_end) WITH ORDINALITY
+             AS u(cu, f, r, s, e, ord)
         JOIN usage_counters uc ON uc.customer_pk = u.cu AND uc.feature_id = u.f
                               AND uc.resource_key = u.r AND uc.period_start = u.s
+                              AND uc.period_end = u.e
         ORDER BY u.ord
         FOR UPDATE OF uc
     ) l;
@@ -174,10 +176,10 @@ BEGIN
     -- 4. Write: counters, keys (in key order, so concurrent batches cannot deadlock on them),
     --    crossings (in counter order; once per period: one already recorded is skipped).
     UPDATE usage_counters uc SET value = u.v, updated_at = at
-    FROM unnest(c_customer, c_feature, c_resource, c_start, vals, changed)
-         AS u(cu, f, r, s, v, ch)
+    FROM unnest(c_customer, c_feature, c_resource, c_start, c_end, vals, changed)
+         AS u(cu, f, r, s, e, v, ch)
     WHERE u.ch AND uc.customer_pk = u.cu AND uc.feature_id = u.f AND uc.resource_key = u.r
-      AND uc.period_start = u.s;
+      AND uc.period_start = u.s AND uc.period_end = u.e;
 
     INSERT INTO usage_idempotency_keys (environment_pk, key, request_hash, response, created_at)
     SELECT c_env[i_counter[k]], i_key[k], i_digest[k], o_resp[k], at
@@ -186,10 +188,10 @@ BEGIN
 
     -- The first report of the batch to reach a threshold records it, once per period.
     INSERT INTO usage_threshold_crossings
-        (customer_pk, feature_id, resource_key, period_start, threshold, environment_pk, usage,
-         usage_limit, crossed_at)
+        (customer_pk, feature_id, resource_key, period_start, period_end, threshold,
+         environment_pk, usage, usage_limit, crossed_at)
     SELECT DISTINCT ON (x.c, x.t) c_customer[x.c], c_feature[x.c], c_resource[x.c],
-           c_start[x.c], x.t, c_env[x.c], x.u, x.l, at
+           c_start[x.c], c_end[x.c], x.t, c_env[x.c], x.u, x.l, at
     FROM unnest(x_counter, x_threshold, x_usage, x_limit) WITH ORDINALITY AS x(c, t, u, l, ord)
     ORDER BY x.c, x.t, x.ord
     ON CONFLICT DO NOTHING;
