@@ -29,7 +29,8 @@ from app.store.usage import CounterKey
 
 MAX_KEPT = 10_000  # contexts kept per process (least recently used go first)
 
-Asked = tuple[uuid.UUID, str, str]  # environment, customer id, feature id
+# environment, customer id, feature id, resource id ("": the customer as a whole)
+Asked = tuple[uuid.UUID, str, str, str]
 
 
 @dataclass(frozen=True)
@@ -86,25 +87,36 @@ class Contexts:
         now = max(r.now for r in reports)
         found: dict[Asked, Context | DomainError] = {}
         guards: list[Guard] = []
-        for asked in {(r.env, r.customer_id, r.feature_id) for r in reports}:
+        for asked in {_asked(r) for r in reports}:
             kept = self._kept.get(asked)
             if kept is not None and kept.version is not None and kept.usable_at(now):
                 self._kept.move_to_end(asked)
                 found[asked] = kept
                 guards.append(Guard(asked, kept.customer_pk, kept.version))
-        missing = sorted({(r.env, r.customer_id, r.feature_id) for r in reports} - found.keys())
+        missing = sorted({_asked(r) for r in reports} - found.keys())
         if missing:
-            for asked, row in zip(missing, await store.report_contexts(conn, missing),
-                                  strict=True):
-                found[asked] = await self._read(db, asked, row, now)
-        return [_target(r, found[(r.env, r.customer_id, r.feature_id)]) for r in reports], guards
+            triples = sorted({asked[:3] for asked in missing})
+            rows = dict(zip(triples, await store.report_contexts(conn, triples), strict=True))
+            for asked in missing:
+                found[asked] = await self._read(db, asked, rows[asked[:3]], now)
+        return [_target(r, found[_asked(r)]) for r in reports], guards
 
     async def _read(self, db: Database, asked: Asked, row: Any, now: datetime
                     ) -> Context | DomainError:
         error = _context_error(asked, row)
         if error is not None:
             return error
-        entitlement, _ = await checks.entitlement_of(db, asked[0], row, asked[2], now)
+        env, _, feature_id, resource_id = asked
+        if resource_id:
+            # As an entitlement check for the resource counts them: of the products that
+            # allow several subscriptions, only this resource's (app/domain/checks.py).
+            computed = await checks.for_resource(db, env, row["customer_pk"], resource_id, now)
+            entitlement = computed.entitlements.get(feature_id)
+        else:
+            entitlement, _ = await checks.entitlement_of(db, env, row, feature_id, now)
+        # The customer's cached entitlements change whenever any of its sources does (and
+        # expire at the next date that changes them): their version guards the resource's
+        # entitlement too.
         if checks.is_stale(row, now):  # recomputed just now: its rows changed, keep nothing
             return Context(row["customer_pk"], entitlement, None, None)
         context = Context(row["customer_pk"], entitlement, row["valid_until"], row["version"])
@@ -112,6 +124,10 @@ class Contexts:
         if len(self._kept) > self._max_kept:
             self._kept.popitem(last=False)
         return context
+
+
+def _asked(r: Report) -> Asked:
+    return r.env, r.customer_id, r.feature_id, r.resource_key
 
 
 def _target(r: Report, context: Context | DomainError) -> Target | DomainError:
@@ -133,7 +149,7 @@ def _target(r: Report, context: Context | DomainError) -> Target | DomainError:
 
 
 def _context_error(asked: Asked, row: Any) -> DomainError | None:
-    _, customer_id, feature_id = asked
+    _, customer_id, feature_id, _ = asked
     if row["customer_pk"] is None:
         return DomainError(ErrorCode.CUSTOMER_NOT_FOUND, f"no customer {customer_id!r}",
                            ["customerId"])
