@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Text, cast, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -258,9 +258,12 @@ async def move_to_version(session: AsyncSession, env: uuid.UUID, kind: str,
                           package_pk: uuid.UUID, package_id: str, version: int,
                           now: datetime | None = None) -> int:
     """Pin every subscription of a plan (or holding an add-on) not yet ended at `now` (the
-    service's clock; the database's when not given) to `version`."""
+    service's clock; the database's when not given) to `version`, and so every pending
+    end-of-period change to that plan (or with that add-on): a change scheduled before the
+    publish must not bring the old version back. Returns the subscriptions moved."""
     at = func.now() if now is None else now
     live = col(Subscription.end_date).is_(None) | (col(Subscription.end_date) > at)
+    scheduled = col(Subscription.scheduled_change)
     if kind == "PLAN":
         result = await session.execute(
             update(Subscription)
@@ -268,18 +271,38 @@ async def move_to_version(session: AsyncSession, env: uuid.UUID, kind: str,
                    col(Subscription.plan_pk) == package_pk, live)
             .values(plan_version=version)
         )
+        await session.execute(
+            update(Subscription)
+            .where(col(Subscription.environment_pk) == env, live,
+                   scheduled["planId"].astext == package_id)
+            .values(scheduled_change=func.jsonb_set(
+                scheduled, cast(["planVersion"], ARRAY(Text)), func.to_jsonb(version)))
+        )
         return int(result.rowcount)  # type: ignore[attr-defined]
     query = select(Subscription).where(
         col(Subscription.environment_pk) == env, live,
-        col(Subscription.addons).contains([{"addonId": package_id}]),
+        col(Subscription.addons).contains([{"addonId": package_id}])
+        | scheduled["addons"].contains([{"addonId": package_id}]),
     )
     subs = list((await session.execute(query)).scalars())
+    moved = 0
     for sub in subs:
-        sub.addons = [{**a, "version": version} if a["addonId"] == package_id else a
-                      for a in sub.addons]
+        if any(a["addonId"] == package_id for a in sub.addons):
+            sub.addons = _with_version(sub.addons, package_id, version)
+            moved += 1
+        change = sub.scheduled_change
+        if change is not None and any(a["addonId"] == package_id
+                                      for a in change.get("addons") or []):
+            sub.scheduled_change = {
+                **change, "addons": _with_version(change["addons"], package_id, version)}
         session.add(sub)
     await session.flush()
-    return len(subs)
+    return moved
+
+
+def _with_version(addons: list[dict[str, Any]], addon_id: str, version: int
+                  ) -> list[dict[str, Any]]:
+    return [{**a, "version": version} if a["addonId"] == addon_id else a for a in addons]
 
 
 async def latest_usage(conn: RawConnection, customer_pks: Sequence[uuid.UUID],

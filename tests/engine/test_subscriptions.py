@@ -389,3 +389,69 @@ async def test_migration_moves_subscriptions_live_by_the_service_clock(
     moved = await subscription(tgql, sub["id"])
     assert moved is not None and moved["planVersion"] == 2
     assert (await check(tgql, "acme", "seats"))["usageLimit"] == 30
+
+
+async def test_migration_also_moves_a_scheduled_change_to_the_plan(
+    tgql: GraphQLClient, clock: FrozenClock
+) -> None:
+    """A downgrade scheduled before `free` is republished with migration lands on the new
+    version at period end, not on the version it was scheduled with."""
+    await apply_catalog(tgql)
+    await new_customer(tgql, "acme", subscription={"planId": "pro", "skipTrial": True})
+    sub = await subscribed(tgql, customerId="acme", planId="free", changeTiming="END_OF_PERIOD")
+    assert sub["scheduledChange"]["planId"] == "free"
+    entitlements = [
+        {"featureId": "seats", "limit": 5},
+        {"featureId": "api-calls", "limit": 1000, "resetPeriod": "MONTH"},
+        {"featureId": "retention-days", "value": 7},
+        {"featureId": "regions", "enumValues": ["eu"]},
+    ]
+    edit = await tgql.mutate(UPDATE_PLAN, {"input": {"id": "free", "entitlements": entitlements}})
+    assert edit["errors"] == []
+    published = await tgql.mutate(
+        PUBLISH_PLAN, {"input": {"id": "free", "migrateExistingSubscriptions": True}}
+    )
+    assert published["errors"] == []
+    clock.set(when(sub["currentPeriodEnd"]) + timedelta(minutes=1))
+    changed = await subscription(tgql, sub["id"])
+    assert changed is not None
+    assert (changed["planId"], changed["planVersion"]) == ("free", 2)
+    assert (await check(tgql, "acme", "seats"))["usageLimit"] == 5
+
+
+async def test_migration_also_moves_a_scheduled_change_with_the_addon(
+    tgql: GraphQLClient, clock: FrozenClock
+) -> None:
+    update_addon = """mutation($input: UpdateAddonInput!) { updateAddon(input: $input) {
+      errors { code message } } }"""
+    publish_addon = """mutation($input: PublishInput!) { publishAddon(input: $input) {
+      errors { code message } } }"""
+
+    async def republish(changes: dict[str, object], migrate: bool) -> None:
+        edit = await tgql.mutate(update_addon, {"input": {"id": "extra-seats", **changes}})
+        assert edit["errors"] == [], edit
+        published = await tgql.mutate(
+            publish_addon, {"input": {"id": "extra-seats", "migrateExistingSubscriptions": migrate}}
+        )
+        assert published["errors"] == [], published
+
+    await apply_catalog(tgql)
+    await republish({"compatiblePlanIds": ["pro", "free"]}, migrate=False)  # version 2
+    await new_customer(
+        tgql, "acme", subscription={"planId": "pro", "skipTrial": True,
+                                    "addons": [{"addonId": "extra-seats", "quantity": 1}]}
+    )
+    sub = await subscribed(
+        tgql, customerId="acme", planId="free", changeTiming="END_OF_PERIOD",
+        addons=[{"addonId": "extra-seats", "quantity": 1}],
+    )
+    assert sub["scheduledChange"]["planId"] == "free"
+    await republish({"maxQuantity": 5}, migrate=True)  # version 3
+    clock.set(when(sub["currentPeriodEnd"]) + timedelta(minutes=1))
+    data = await tgql.execute(
+        "query($id: String!) { subscription(id: $id) { planId addons { addonId version } } }",
+        {"id": sub["id"]},
+    )
+    changed = data["subscription"]
+    assert changed["planId"] == "free"
+    assert [(a["addonId"], a["version"]) for a in changed["addons"]] == [("extra-seats", 3)]
