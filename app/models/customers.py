@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from app.models.base import jsonb, timestamp, uuid_pk
@@ -42,6 +42,9 @@ class Subscription(SQLModel, table=True):
         UniqueConstraint("environment_pk", "id"),
         Index("ix_subscriptions_customer", "customer_pk"),
         Index("ix_subscriptions_plan", "plan_pk"),
+        # The billing job's scan: only subscriptions billed by invoice, usually a few.
+        Index("ix_subscriptions_invoiced", "start_date",
+              postgresql_where=text("billing_mode = 'INVOICE'")),
     )
 
     pk: uuid.UUID = uuid_pk()

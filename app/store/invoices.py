@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, tuple_
+from sqlalchemy import and_, func, literal_column, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -232,7 +232,9 @@ async def subscriptions_to_invoice(
         select(Subscription)
         .outerjoin(InvoiceSchedule, col(InvoiceSchedule.subscription_pk) == col(Subscription.pk))
         .where(
-            col(Subscription.billing_mode) == "INVOICE",
+            # A literal, not a parameter: it must match ix_subscriptions_invoiced's predicate
+            # even in a generic plan.
+            col(Subscription.billing_mode) == literal_column("'INVOICE'"),
             anchor <= now,
             or_(
                 and_(
