@@ -8,6 +8,7 @@ or stale (a date passed, or the catalog changed) does the check recompute them f
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -112,13 +113,36 @@ async def _recompute(db: Database, env: uuid.UUID, customer_pk: uuid.UUID,
         return (await customer_entitlements.refresh(session, env, [customer_pk], now))[customer_pk]
 
 
-async def for_resource(db: Database, env: uuid.UUID, customer_pk: uuid.UUID, resource_id: str,
+# Entitlements scoped to one resource, computed on read and kept in the process:
+# {(customer, resource): (version of the customer's cached entitlements, computed)}. The
+# database holds only the customer as a whole; its cached row is rewritten whenever any
+# source of the customer changes (and publishing marks it stale), so a kept computation is
+# used only while that row is the very version it was computed alongside, and not stale.
+_BY_RESOURCE: OrderedDict[tuple[uuid.UUID, str], tuple[str, customer_entitlements.Computed]] = (
+    OrderedDict())
+MAX_KEPT_RESOURCES = 10_000
+
+
+async def for_resource(db: Database, env: uuid.UUID, row: Any, resource_id: str,
                        now: datetime) -> customer_entitlements.Computed:
-    """Entitlements scoped to one resource: computed on read, not cached (the cache holds the
-    customer as a whole)."""
+    """Entitlements scoped to one resource, from a row carrying the customer (`customer_pk`)
+    and the state of its cached entitlements (`cached`, `valid_until`,
+    `entitlements_version`)."""
+    key = (row["customer_pk"], resource_id)
+    version = row["entitlements_version"]
+    fresh = not is_stale(row, now) and version is not None
+    kept = _BY_RESOURCE.get(key)
+    if fresh and kept is not None and kept[0] == version:
+        _BY_RESOURCE.move_to_end(key)
+        return kept[1]
     async with db.session() as session:
-        return await customer_entitlements.compute_for_resource(
-            session, env, customer_pk, resource_id, now)
+        computed = await customer_entitlements.compute_for_resource(
+            session, env, row["customer_pk"], resource_id, now)
+    if fresh:
+        _BY_RESOURCE[key] = (version, computed)
+        if len(_BY_RESOURCE) > MAX_KEPT_RESOURCES:
+            _BY_RESOURCE.popitem(last=False)
+    return computed
 
 
 def is_stale(row: Any, now: datetime) -> bool:
@@ -166,7 +190,7 @@ async def check_one(db: Database, env: uuid.UUID, customer_id: str, feature_id: 
     if row["feature_type"] is None:
         return CheckResult(denied(feature_id, DenyReason.FEATURE_NOT_FOUND), None)
     if resource_id:
-        computed = await for_resource(db, env, row["customer_pk"], resource_id, now)
+        computed = await for_resource(db, env, row, resource_id, now)
         effective = computed.entitlements.get(feature_id)
         has_active = computed.has_active_subscription
     else:
@@ -188,7 +212,7 @@ async def check_all(db: Database, env: uuid.UUID, customer_id: str, now: datetim
     if row["archived"]:
         return DenyReason.CUSTOMER_ARCHIVED
     if resource_id:
-        computed = await for_resource(db, env, row["customer_pk"], resource_id, now)
+        computed = await for_resource(db, env, row, resource_id, now)
         entitlements, has_active = computed.entitlements, computed.has_active_subscription
     else:
         entitlements, has_active = await all_entitlements_of(db, env, row, row["customer_pk"],

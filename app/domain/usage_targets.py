@@ -110,7 +110,7 @@ class Contexts:
         if resource_id:
             # As an entitlement check for the resource counts them: of the products that
             # allow several subscriptions, only this resource's (app/domain/checks.py).
-            computed = await checks.for_resource(db, env, row["customer_pk"], resource_id, now)
+            computed = await checks.for_resource(db, env, row, resource_id, now)
             entitlement = computed.entitlements.get(feature_id)
         else:
             entitlement, _ = await checks.entitlement_of(db, env, row, feature_id, now)

@@ -206,6 +206,7 @@ SELECT c.pk AS customer_pk,
        ce.customer_pk IS NOT NULL AS cached,
        f.type AS feature_type,
        f.meter IS NOT NULL AS event_fed,
+       ce.xmin::text AS entitlements_version,
        coalesce(u.starts, '{}') AS usage_periods,
        coalesce(u.ends, '{}') AS usage_ends,
        coalesce(u.values_, '{}') AS usage_values
@@ -230,7 +231,8 @@ SELECT c.pk AS customer_pk,
        ce.entitlements,
        ce.has_active_subscription,
        ce.valid_until,
-       ce.customer_pk IS NOT NULL AS cached
+       ce.customer_pk IS NOT NULL AS cached,
+       ce.xmin::text AS entitlements_version
 FROM customers c
 LEFT JOIN customer_entitlements ce ON ce.customer_pk = c.pk
 WHERE c.environment_pk = $1 AND c.id = $2

@@ -11,7 +11,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from tests.engine.catalog import ENTITLEMENT, apply_catalog, new_customer
+from tests.engine.catalog import ENTITLEMENT, apply_catalog, new_customer, provision
+from tests.engine.conftest import cancel
 from tests.engine.test_query_count import count_statements
 from tests.support import GraphQLClient
 
@@ -50,3 +51,31 @@ async def test_warm_check_is_one_round_trip(gql: GraphQLClient, app: Starlette,
                                   headers=headers)
     assert response.status_code == 200 and response.json()["usageLimit"] == 10
     assert orm == [] and raw == ["fetchrow"], (orm, raw)
+
+
+async def test_warm_resource_check_is_one_round_trip_and_sees_changes_at_once(
+        gql: GraphQLClient, app: Starlette, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Entitlements scoped to a resource are computed once and kept while the customer's
+    cached entitlements stay the same version; any change to the customer shows at once."""
+    await apply_catalog(gql)
+    await new_customer(gql, "acme", subscription={"planId": "pro", "skipTrial": True})
+    made = await provision(gql, customerId="acme", planId="analytics-basic", resourceId="ws1")
+    assert made["errors"] == [], made
+    query = """query($c: String!, $f: String!, $r: String) {
+      entitlement(customerId: $c, featureId: $f, resourceId: $r) { hasAccess usageLimit } }"""
+    variables = {"c": "acme", "f": "retention-days", "r": "ws1"}
+    await gql.execute(query, variables)  # computes and keeps the resource's entitlements
+    with count_statements(app) as orm, count_asyncpg_calls(monkeypatch) as raw:
+        data = await gql.execute(query, variables)
+    assert data["entitlement"]["hasAccess"] is True
+    assert orm == [] and raw == ["fetchrow"], (orm, raw)
+
+    assert data["entitlement"]["usageLimit"] is None  # a value feature: no limit
+    retention = """query($c: String!, $r: String) { entitlement(customerId: $c,
+      featureId: "retention-days", resourceId: $r) { value } }"""
+    assert (await gql.execute(retention, {"c": "acme", "r": "ws1"}))["entitlement"][
+        "value"] == 90  # analytics-basic's, more generous than pro's 30
+    canceled = await cancel(gql, subscriptionId=made["subscription"]["id"], at="IMMEDIATE")
+    assert canceled["errors"] == [], canceled
+    assert (await gql.execute(retention, {"c": "acme", "r": "ws1"}))["entitlement"][
+        "value"] == 30  # the kept computation was not reused after the change
