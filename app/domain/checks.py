@@ -120,7 +120,7 @@ async def _recompute(db: Database, env: uuid.UUID, customer_pk: uuid.UUID,
 # used only while that row is the very version it was computed alongside, and not stale.
 _BY_RESOURCE: OrderedDict[tuple[uuid.UUID, str], tuple[str, customer_entitlements.Computed]] = (
     OrderedDict())
-MAX_KEPT_RESOURCES = 10_000
+MAX_KEPT_RESOURCES = 2_000  # each holds all of a customer's entitlements: bound the memory
 
 
 async def for_resource(db: Database, env: uuid.UUID, row: Any, resource_id: str,
