@@ -110,8 +110,8 @@ class _Group:
 
 
 class ReportBatcher:
-    """Coalesces the reports arriving concurrently in one process into batches: one batch is
-    written at a time, and what arrived meanwhile forms the next."""
+    """Coalesces the reports arriving concurrently in one process into batches: at most
+    MAX_IN_FLIGHT batches are written at a time, and what arrives meanwhile forms the next."""
 
     def __init__(self, db: Database, max_batch: int = MAX_BATCH) -> None:
         self._db = db
@@ -138,13 +138,15 @@ class ReportBatcher:
             try:
                 results = await record_batch(self._db, self._contexts,
                                              [r for g in groups for r in g.reports])
-            except BaseException as error:  # every caller of the batch gets the failure
+            except Exception as error:  # every caller of the batch gets the failure
                 for g in groups:
                     if not g.answer.done():
                         g.answer.set_exception(error)
-                if not isinstance(error, Exception):
-                    raise  # cancelled (shutdown): stop
                 continue
+            except BaseException:  # cancelled (shutdown): so are the batch's callers
+                for g in groups:
+                    g.answer.cancel()
+                raise
             start = 0
             for g in groups:
                 if not g.answer.done():
