@@ -37,7 +37,8 @@ SELECT q.ord,
        ce.customer_pk IS NOT NULL AS cached,
        f.type AS feature_type,
        f.meter IS NOT NULL AS event_fed,
-       concat_ws(':', c.xmin, ce.xmin, f.xmin) AS version,
+       concat_ws(':', coalesce(c.xmin::text, '-'), coalesce(ce.xmin::text, '-'),
+                 coalesce(f.xmin::text, '-')) AS version,
        ce.xmin::text AS entitlements_version
 FROM unnest($1::uuid[], $2::text[], $3::text[]) WITH ORDINALITY AS q(env, customer, feature, ord)
 LEFT JOIN customers c ON c.environment_pk = q.env AND c.id = q.customer

@@ -87,7 +87,8 @@ BEGIN
         LEFT JOIN customers cust ON cust.pk = g.cu
         LEFT JOIN customer_entitlements ce ON ce.customer_pk = g.cu
         LEFT JOIN features fe ON fe.environment_pk = g.e AND fe.id = g.f
-        WHERE concat_ws(':', cust.xmin, ce.xmin, fe.xmin) IS DISTINCT FROM g.v
+        WHERE concat_ws(':', coalesce(cust.xmin::text, '-'), coalesce(ce.xmin::text, '-'),
+                        coalesce(fe.xmin::text, '-')) IS DISTINCT FROM g.v
     ) THEN
         RETURN QUERY SELECT 0, 'STALE'::text, NULL::float8, NULL::jsonb;
         RETURN;
