@@ -214,11 +214,11 @@ FROM (SELECT 1) one
 LEFT JOIN customers c ON c.environment_pk = $1 AND c.id = $2
 LEFT JOIN customer_entitlements ce ON ce.customer_pk = c.pk
 LEFT JOIN features f ON f.environment_pk = $1 AND f.id = $3
--- the counters current at $5 (one per usage period definition that was ever counted in)
+-- the counters current at $5 (one per usage period definition that was ever counted in;
+-- the three aggregates see the rows in the same order)
 LEFT JOIN LATERAL (
-  SELECT array_agg(period_start ORDER BY period_start, period_end) AS starts,
-         array_agg(period_end ORDER BY period_start, period_end) AS ends,
-         array_agg(value ORDER BY period_start, period_end) AS values_
+  SELECT array_agg(period_start) AS starts, array_agg(period_end) AS ends,
+         array_agg(value) AS values_
   FROM usage_counters
   WHERE customer_pk = c.pk AND feature_id = $3 AND resource_key = $4
     AND period_start <= $5 AND period_end > $5
