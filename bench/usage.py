@@ -85,7 +85,6 @@ async def recorded(database_url: str, run: str) -> int:
 async def floor_upsert(database_url: str, duration: float, tasks: int = 32) -> dict[str, float]:
     """The bare minimum: one atomic INSERT … ON CONFLICT DO UPDATE per operation."""
     pool = await asyncpg.create_pool(database_url, min_size=tasks // 4, max_size=8)
-    await pool.execute("CREATE TEMP TABLE IF NOT EXISTS x (k int primary key, v float8)")
     await pool.execute("CREATE TABLE IF NOT EXISTS bench_floor (k text primary key, v float8)")
     done = 0
     deadline = time.perf_counter() + duration

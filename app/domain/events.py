@@ -99,7 +99,6 @@ def _number(value: Any) -> float | None:
 class _Group:
     total: float = 0.0
     latest: tuple[datetime, float] | None = None
-    uniques: set[str] = field(default_factory=set)
     limit: float | None = None
 
 

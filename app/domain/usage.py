@@ -13,6 +13,9 @@ Rules (docs/usage.md):
 * a key seen before is counted once and answers as the first report did; the same key with
   a different payload is IDEMPOTENCY_KEY_REUSED. Rejected consumes store no key (a retry is
   evaluated again).
+
+This module validates reports; app/domain/usage_batch.py records them in batches, and the
+rules above are applied, report after report, by `allot_record_usage` (migration 0008).
 """
 
 from __future__ import annotations
@@ -53,7 +56,6 @@ class ReportResult:
     accepted: bool
     usage: Usage | None
     error: DomainError | None = None
-    replayed: bool = False
 
 
 def fail(error: DomainError) -> ReportResult:
@@ -163,7 +165,7 @@ def usage_limit(effective: Mapping[str, Any] | None) -> tuple[float | None, bool
 
 
 def usage_from(customer_id: str, feature_id: str, resource_id: str | None,
-           data: dict[str, Any]) -> Usage:
+               data: dict[str, Any]) -> Usage:
     start, end = data.get("periodStart"), data.get("periodEnd")
     return Usage(customer_id=customer_id, feature_id=feature_id, resource_id=resource_id,
                  current_usage=float(data.get("currentUsage") or 0.0),

@@ -51,8 +51,7 @@ def _result(r: Report, target: Target, row: Any) -> ReportResult:
     outcome = row["outcome"]
     if outcome in ("APPLIED", "REPLAYED"):
         return ReportResult(True, usage_from(r.customer_id, r.feature_id, r.resource_id,
-                                             row["response"]),
-                            replayed=outcome == "REPLAYED")
+                                             row["response"]))
     code, message, field_name = _ERRORS[outcome]
     error = DomainError(code, message, [field_name])
     if outcome != "REFUSED":

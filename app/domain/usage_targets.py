@@ -21,7 +21,6 @@ from typing import Any
 
 from app.db import Database, RawConnection
 from app.domain import checks
-from app.domain.periods import Period
 from app.domain.usage import Report, usage_limit
 from app.errors import DomainError, ErrorCode
 from app.store import usage as store
@@ -38,7 +37,6 @@ class Target:
     """Where a report goes, from the customer's effective entitlement."""
 
     counter: CounterKey
-    period: Period | None
     consume_limit: float | None  # None: no hard limit to respect
     threshold_limit: float | None  # thresholds are measured against it; None: no thresholds
     base: dict[str, Any]  # the answer's usageLimit and period, as stored with a key
@@ -87,13 +85,14 @@ class Contexts:
         now = max(r.now for r in reports)
         found: dict[Asked, Context | DomainError] = {}
         guards: list[Guard] = []
-        for asked in {_asked(r) for r in reports}:
+        asked_all = {_asked(r) for r in reports}
+        for asked in asked_all:
             kept = self._kept.get(asked)
             if kept is not None and kept.version is not None and kept.usable_at(now):
                 self._kept.move_to_end(asked)
                 found[asked] = kept
                 guards.append(Guard(asked, kept.customer_pk, kept.version))
-        missing = sorted({_asked(r) for r in reports} - found.keys())
+        missing = sorted(asked_all - found.keys())
         if missing:
             triples = sorted({asked[:3] for asked in missing})
             rows = dict(zip(triples, await store.report_contexts(conn, triples), strict=True))
@@ -139,7 +138,6 @@ def _target(r: Report, context: Context | DomainError) -> Target | DomainError:
     granted = bool(entitlement and entitlement.get("granted"))
     return Target(
         counter=(context.customer_pk, r.feature_id, r.resource_key, *checks.period_key(period)),
-        period=period,
         # a customer without the feature may consume nothing
         consume_limit=(limit if hard else None) if granted else 0.0,
         threshold_limit=limit,

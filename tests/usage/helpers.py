@@ -140,8 +140,9 @@ async def usage_of(gql: GraphQLClient, customer: str, feature: str,
 
 
 async def check(gql: GraphQLClient, customer: str, feature: str,
-                requested: float | None = None) -> dict[str, Any]:
-    data = await gql.execute(CHECK, {"c": customer, "f": feature, "n": requested})
+                requested: float | None = None, resource: str | None = None) -> dict[str, Any]:
+    data = await gql.execute(CHECK, {"c": customer, "f": feature, "n": requested,
+                                     "r": resource})
     return data["entitlement"]  # type: ignore[no-any-return]
 
 

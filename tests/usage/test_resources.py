@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.engine.catalog import apply_catalog, new_customer, provision
 from tests.support import GraphQLClient
-from tests.usage.helpers import CHECK, USAGE_CATALOG, codes, report, reported
+from tests.usage.helpers import USAGE_CATALOG, check, codes, report, reported
 
 
 def _catalog() -> dict[str, Any]:
@@ -35,24 +35,19 @@ async def _workspaces(gql: GraphQLClient) -> None:
         assert payload["errors"] == [], payload
 
 
-async def _check(gql: GraphQLClient, resource: str) -> dict[str, Any]:
-    data = await gql.execute(CHECK, {"c": "acme", "f": "projects", "r": resource})
-    return data["entitlement"]  # type: ignore[no-any-return]
-
-
 async def test_each_resource_has_its_own_limit(gql: GraphQLClient) -> None:
     await _workspaces(gql)
     assert await reported(gql, "acme", "projects", 2, consume=True, resourceId="ws-1") == 2
     refused = await report(gql, "acme", "projects", 1, consume=True, resourceId="ws-1")
     assert codes(refused) == ["USAGE_LIMIT_EXCEEDED"]
     assert refused["usage"]["usageLimit"] == 2
-    seen = await _check(gql, "ws-1")
+    seen = await check(gql, "acme", "projects", resource="ws-1")
     assert (seen["usageLimit"], seen["currentUsage"], seen["hasAccess"]) == (2, 2, False)
 
     assert await reported(gql, "acme", "projects", 10, consume=True, resourceId="ws-2") == 10
     assert codes(await report(gql, "acme", "projects", 1, consume=True,
                               resourceId="ws-2")) == ["USAGE_LIMIT_EXCEEDED"]
-    assert (await _check(gql, "ws-2"))["usageLimit"] == 10
+    assert (await check(gql, "acme", "projects", resource="ws-2"))["usageLimit"] == 10
 
 
 async def test_a_resource_upgrade_applies_to_the_next_report(gql: GraphQLClient) -> None:
@@ -70,4 +65,4 @@ async def test_a_resource_without_a_subscription_has_no_allowance(gql: GraphQLCl
     await _workspaces(gql)
     refused = await report(gql, "acme", "projects", 1, consume=True, resourceId="ws-3")
     assert codes(refused) == ["USAGE_LIMIT_EXCEEDED"]
-    assert (await _check(gql, "ws-3"))["hasAccess"] is False
+    assert (await check(gql, "acme", "projects", resource="ws-3"))["hasAccess"] is False
