@@ -114,3 +114,20 @@ def test_mutations_take_one_input_argument() -> None:
     assert mutation is not None
     odd = [name for name, field in mutation.fields.items() if list(field.args) != ["input"]]
     assert odd == [], f"mutations not taking exactly one `input`: {odd}"
+
+
+def test_schema_file_names_its_roots_and_no_object_is_called_subscription() -> None:
+    """Tools that read schema.graphql (graphql-js `buildSchema`, code generators) take a type
+    named `Subscription` for the subscription root: the customer's subscription object is
+    `CustomerSubscription`, and the file says which types are the roots."""
+    from graphql import build_schema as build_from_sdl
+
+    committed = SCHEMA_FILE.read_text(encoding="utf-8")
+    assert committed.startswith("schema {\n"), "schema.graphql must open with a schema block"
+    rebuilt = build_from_sdl(committed)
+    assert rebuilt.query_type is not None and rebuilt.query_type.name == "Query"
+    assert rebuilt.mutation_type is not None and rebuilt.mutation_type.name == "Mutation"
+    subscription_root = rebuilt.subscription_type
+    named_subscription = rebuilt.type_map.get("Subscription")
+    assert named_subscription is None or named_subscription is subscription_root
+    assert isinstance(rebuilt.type_map.get("CustomerSubscription"), GraphQLObjectType)

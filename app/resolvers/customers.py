@@ -42,7 +42,7 @@ from app.schema.customer_inputs import (
 )
 from app.schema.customer_types import (
     Customer,
-    Subscription,
+    CustomerSubscription,
     customer_view,
     promotion_view,
     subscription_view,
@@ -70,7 +70,7 @@ RequestedValuesArg = Annotated[
 
 async def _subscription_view(
     session: AsyncSession, row: SubscriptionRow, now: datetime
-) -> Subscription:
+) -> CustomerSubscription:
     plans = await catalog_store.packages_by_pks(session, [row.plan_pk])
     customers = await store.customers_by_pks(session, [row.customer_pk])
     return subscription_view(row, plans[row.plan_pk].id, customers[row.customer_pk].id, now)
@@ -148,7 +148,7 @@ class CustomerQuery:
     @strawberry.field(description="One subscription by id.", permission_classes=[ServerKeyOnly])
     async def subscription(
         self, info: Info[Context, None], id: SubscriptionIdArg
-    ) -> Subscription | None:
+    ) -> CustomerSubscription | None:
         ctx = info.context
         async with ctx.db.session() as session:
             row = await store.get_subscription(session, ctx.environment_pk, id)

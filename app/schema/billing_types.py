@@ -19,7 +19,7 @@ from app.models import Invoice as InvoiceRow
 from app.schema.common import UserError
 
 if TYPE_CHECKING:
-    from app.schema.customer_types import Customer, Subscription
+    from app.schema.customer_types import Customer, CustomerSubscription
 
 
 @strawberry.enum(description="Where an invoice is: OPEN (owed), PAID, or VOID (nothing owed).")
@@ -117,7 +117,7 @@ class Invoice:
     @strawberry.field(description="The subscription invoiced.")
     async def subscription(
         self, info: Info[Context, None]
-    ) -> Annotated[Subscription, strawberry.lazy("app.schema.customer_types")] | None:
+    ) -> Annotated[CustomerSubscription, strawberry.lazy("app.schema.customer_types")] | None:
         return await info.context.loaders.subscription_view_by_pk.load(self.subscription_pk)  # type: ignore[no-any-return]
 
     @strawberry.field(description="The customer billed.")

@@ -12,7 +12,12 @@ from strawberry.scalars import JSON
 from app.schema.catalog_inputs import given
 from app.schema.catalog_types import BillingPeriod, ResetPeriod, TrialEndBehavior
 from app.schema.common import DecimalScalar, UserError
-from app.schema.customer_types import BillingMode, Customer, PromotionalEntitlement, Subscription
+from app.schema.customer_types import (
+    BillingMode,
+    Customer,
+    CustomerSubscription,
+    PromotionalEntitlement,
+)
 
 UNSET: Any = strawberry.UNSET
 
@@ -240,19 +245,21 @@ class ArchiveCustomerInput:
 @strawberry.type(description="Result of provisionCustomer.")
 class ProvisionCustomerPayload:
     customer: Customer | None = strawberry.field(description="The customer.")
-    subscription: Subscription | None = strawberry.field(description="The subscription made.")
+    subscription: CustomerSubscription | None = strawberry.field(
+        description="The subscription made."
+    )
     errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
 
 
 @strawberry.type(description="Result of provisionSubscription.")
 class ProvisionSubscriptionPayload:
-    subscription: Subscription | None = strawberry.field(description="The subscription.")
+    subscription: CustomerSubscription | None = strawberry.field(description="The subscription.")
     errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
 
 
 @strawberry.type(description="Result of a subscription mutation.")
 class SubscriptionPayload:
-    subscription: Subscription | None = strawberry.field(description="The subscription.")
+    subscription: CustomerSubscription | None = strawberry.field(description="The subscription.")
     errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
 
 

@@ -74,7 +74,7 @@ class ScheduledChange:
 
 
 @strawberry.type(description="A customer's subscription to a plan version.")
-class Subscription:
+class CustomerSubscription:
     id: str = strawberry.field(description="The subscriptionId.")
     customer_id: str = strawberry.field(description="The customer's id.")
     plan_id: str = strawberry.field(description="The plan's id.")
@@ -130,7 +130,7 @@ class Subscription:
 
 def subscription_view(
     row: SubscriptionRow, plan_id: str, customer_id: str, now: datetime
-) -> Subscription:
+) -> CustomerSubscription:
     dates = Dates.of(row)
     period = current_period(dates, now)
     change = row.scheduled_change
@@ -143,7 +143,7 @@ def subscription_view(
         values = change.get("entitlements", {})
         overrides = change.get("priceOverrides", [])
         change = None
-    return Subscription(
+    return CustomerSubscription(
         id=row.id,
         customer_id=customer_id,
         plan_id=plan_id,
@@ -217,7 +217,7 @@ class Customer:
     pk: strawberry.Private[Any]
 
     @strawberry.field(description="Subscriptions, oldest first (ended ones included).")
-    async def subscriptions(self, info: Info[Context, None]) -> list[Subscription]:
+    async def subscriptions(self, info: Info[Context, None]) -> list[CustomerSubscription]:
         return await info.context.loaders.subscriptions_by_customer.load(self.pk)  # type: ignore[no-any-return]
 
     @strawberry.field(description="Live promotional entitlements.")

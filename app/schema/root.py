@@ -111,4 +111,18 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
 
 
 def schema_sdl() -> str:
-    return str(build_schema().as_str()) + "\n"
+    """The SDL of `schema.graphql`, opened by an explicit `schema { … }` block: graphql-core
+    leaves it out when the roots have their conventional names, and tools reading the file
+    should not have to guess which types are the roots."""
+    schema = build_schema()
+    graphql_schema = schema._schema
+    roots = [
+        ("query", graphql_schema.query_type),
+        ("mutation", graphql_schema.mutation_type),
+        ("subscription", graphql_schema.subscription_type),
+    ]
+    block = "".join(f"  {kind}: {root.name}\n" for kind, root in roots if root is not None)
+    body = str(schema.as_str())
+    if not body.startswith("schema {"):
+        body = "schema {\n" + block + "}\n\n" + body
+    return body + "\n"
