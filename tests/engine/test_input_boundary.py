@@ -93,7 +93,9 @@ async def test_edge_cancel_dates_are_refused(
     assert (await check(tgql, "acme", "seats"))["hasAccess"]
 
 
-async def test_the_bounds_themselves_are_accepted(tgql: GraphQLClient, acme: dict[str, Any]) -> None:
+async def test_the_bounds_themselves_are_accepted(
+    tgql: GraphQLClient, acme: dict[str, Any]
+) -> None:
     data = await tgql.execute(
         """{ usageHistory(customerId: "acme", featureId: "seats",
              from: "1970-01-01T00:00:00Z", to: "2200-01-01T00:00:00Z") { periodStart } }"""
@@ -116,17 +118,21 @@ async def test_the_database_refuses_infinity(db: Database, acme: dict[str, Any])
 # --- NUL bytes and lone surrogates --------------------------------------------------------------
 
 NUL_CASES = [
-    ("customer", 'query($id: String!) { customer(id: $id) { id } }', {"id": "a\u0000b"}),
-    ("entitlement", 'query($c: String!) { entitlement(customerId: $c, featureId: "seats") '
-     "{ hasAccess } }", {"c": "acme\u0000"}),
+    ("customer", "query($id: String!) { customer(id: $id) { id } }", {"id": "a\u0000b"}),
+    (
+        "entitlement",
+        'query($c: String!) { entitlement(customerId: $c, featureId: "seats") { hasAccess } }',
+        {"c": "acme\u0000"},
+    ),
     ("provisionCustomer", PROVISION_META, {"input": {"customerId": "x", "name": "N\u0000"}}),
     ("a JSON value", PROVISION_META, {"input": {"customerId": "x", "metadata": {"k": "\u0000"}}}),
     ("a JSON key", PROVISION_META, {"input": {"customerId": "x", "metadata": {"\u0000": 1}}}),
 ]
 
 
-@pytest.mark.parametrize(("query", "variables"), [c[1:] for c in NUL_CASES],
-                         ids=[c[0] for c in NUL_CASES])
+@pytest.mark.parametrize(
+    ("query", "variables"), [c[1:] for c in NUL_CASES], ids=[c[0] for c in NUL_CASES]
+)
 async def test_nul_in_variables_is_invalid_input(
     tgql: GraphQLClient, acme: dict[str, Any], query: str, variables: dict[str, Any]
 ) -> None:
@@ -137,8 +143,11 @@ async def test_nul_in_variables_is_invalid_input(
 LITERALS = [
     ('{ customer(id: "a\\u0000b") { id } }', "NUL in an argument"),
     ('{ entitlement(customerId: "acme\\u0000", featureId: "seats") { hasAccess } }', "fast path"),
-    ('mutation { provisionCustomer(input: {customerId: "x", metadata: {k: "\\u0000"}}) '
-     "{ errors { code } } }", "NUL in a JSON literal"),
+    (
+        'mutation { provisionCustomer(input: {customerId: "x", metadata: {k: "\\u0000"}}) '
+        "{ errors { code } } }",
+        "NUL in a JSON literal",
+    ),
     ('query($id: String = "\\u0000") { customer(id: $id) { id } }', "a variable default"),
 ]
 
@@ -213,21 +222,31 @@ async def test_json_nested_1000_levels_is_refused(
     tgql: GraphQLClient, acme: dict[str, Any]
 ) -> None:
     deep = '{"a":' * 1000 + "1" + "}" * 1000
-    query = "mutation($input: ProvisionCustomerInput!) { provisionCustomer(input: $input) " \
+    query = (
+        "mutation($input: ProvisionCustomerInput!) { provisionCustomer(input: $input) "
         "{ errors { code } } }"
-    body = f'{{"query": "{query}", "variables": {{"input": {{"customerId": "x", "metadata": {deep}}}}}}}'
+    )
+    variables = f'{{"input": {{"customerId": "x", "metadata": {deep}}}}}'
+    body = f'{{"query": "{query}", "variables": {variables}}}'
     response = await post_raw(tgql, body)  # refused by graphql-core's own nesting bound here
     assert response.status_code == 400 and "INTERNAL_SERVER_ERROR" not in response.text
-    literal = "mutation { provisionCustomer(input: {customerId: \\\"x\\\", metadata: " \
-        + "{a: " * 1000 + "1" + "}" * 1000 + "}) { errors { code } } }"
+    literal = (
+        'mutation { provisionCustomer(input: {customerId: \\"x\\", metadata: '
+        + "{a: " * 1000
+        + "1"
+        + "}" * 1000
+        + "}) { errors { code } } }"
+    )
     response = await post_raw(tgql, f'{{"query": "{literal}"}}')
     assert response.status_code == 400 and "INTERNAL_SERVER_ERROR" not in response.text
     assert await customer(tgql, "x") is None
 
 
 async def test_json_literals_are_bounded_too(tgql: GraphQLClient, acme: dict[str, Any]) -> None:
-    literal = 'mutation { provisionCustomer(input: {customerId: "x", metadata: {n: 1e20}}) ' \
+    literal = (
+        'mutation { provisionCustomer(input: {customerId: "x", metadata: {n: 1e20}}) '
         "{ errors { code } } }"
+    )
     refused_as_invalid(await tgql.post(literal))
 
 
@@ -235,7 +254,9 @@ async def test_json_within_the_limits_reads_back_as_sent(
     tgql: GraphQLClient, acme: dict[str, Any]
 ) -> None:
     metadata = {"max": 2**53, "min": -(2**53), "f": 1.5, "deep": nested(31), "s": "é☃😀"}
-    payload = await tgql.mutate(PROVISION_META, {"input": {"customerId": "x", "metadata": metadata}})
+    payload = await tgql.mutate(
+        PROVISION_META, {"input": {"customerId": "x", "metadata": metadata}}
+    )
     assert payload["errors"] == [] and payload["customer"]["metadata"] == metadata
     assert (await tgql.execute(CUSTOMER_META, {"id": "x"}))["customer"]["metadata"] == metadata
 
