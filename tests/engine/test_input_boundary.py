@@ -325,3 +325,38 @@ async def test_usage_values_up_to_the_bound_are_taken(
         REPORT, {"i": {"customerId": "acme", "featureId": "seats", "value": 1e15, "mode": "SET"}}
     )
     assert payload["accepted"], payload
+
+
+async def test_dates_without_a_time_zone_never_fail_a_query(
+    tgql: GraphQLClient, acme: dict[str, Any]
+) -> None:
+    for query in (
+        '{ auditLog(since: "2024-01-01T00:00:00", until: "2199-01-01T00:00:00") { totalCount } }',
+        '{ usageHistory(customerId: "acme", featureId: "seats", from: "2024-01-01T00:00:00") '
+        "{ periodStart } }",
+    ):
+        response = await tgql.post(query)
+        assert response.status_code < 500, response.text
+        assert "INTERNAL_SERVER_ERROR" not in response.text, response.text
+
+
+async def test_usage_timestamps_outside_the_bounds_are_refused_whole(
+    tgql: GraphQLClient, acme: dict[str, Any]
+) -> None:
+    """Beyond the DateTime bounds a report or an event batch is refused as a whole (the
+    domain's own timestamp rules, 2000-01-01 to 5 minutes ahead, refuse per item)."""
+    for stamp in ("0001-01-01T00:00:00+05:00", "2999-01-01T00:00:00Z"):
+        item = {"customerId": "acme", "featureId": "seats", "value": 1, "timestamp": stamp}
+        refused_as_invalid(await tgql.post(REPORT, {"i": item}))
+        event = {
+            "customerId": "acme",
+            "eventName": "api_call",
+            "idempotencyKey": "e",
+            "timestamp": stamp,
+        }
+        refused_as_invalid(
+            await tgql.post(
+                """mutation($i: ReportEventsInput!) { reportEvents(input: $i) { accepted } }""",
+                {"i": {"events": [event]}},
+            )
+        )
