@@ -56,12 +56,13 @@ def unsafe_text(text: str) -> str | None:
 
 
 def parse_datetime(value: object) -> datetime:
+    # Not a date-time at all: a plain coercion error (BAD_REQUEST), as for any other scalar.
     if not isinstance(value, str):
-        raise invalid(f"DateTime must be an ISO-8601 string, not {type(value).__name__}")
+        raise ValueError(f"DateTime must be an ISO-8601 string, not {type(value).__name__}")
     try:
         parsed = dateutil.parser.isoparse(value)
     except (ValueError, OverflowError):
-        raise invalid(f"{value[:40]!r} is not an ISO-8601 date-time") from None
+        raise ValueError(f"{value[:40]!r} is not an ISO-8601 date-time") from None
     # Compared as UTC; a value without a zone is compared as if it were UTC and refused by
     # the mutation that takes it, with its field.
     aware = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
