@@ -80,13 +80,18 @@ async def load_catalog_view(session: AsyncSession, env: uuid.UUID) -> CatalogVie
     return view
 
 
+def has_value(options: Mapping[str, Any]) -> bool:
+    """Whether a catalog entitlement carries a value. A variable one that does uses it as its
+    default: a subscription provisioned without its own value gets this one."""
+    return any(k in options for k in ("limit", "unlimited", "value", "enumValues"))
+
+
 def config_of(options: Mapping[str, Any] | None) -> EntitlementConfig | None:
     """A canonical entitlement (catalog form) as the engine's config; None = not granted.
-    A variable entitlement without its per-subscription value grants nothing by itself."""
+    A variable entitlement without a value (no default) grants nothing by itself."""
     if options is None:
         return None
-    has_value = any(k in options for k in ("limit", "unlimited", "value", "enumValues"))
-    if options.get("variable") and not has_value:
+    if options.get("variable") and not has_value(options):
         return None
     enum_values = options.get("enumValues")
     period = options.get("resetPeriod")
