@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain import catalog_prices
+from app.domain import catalog_prices, catalog_versions
 from app.domain import catalog_rules as rules
 from app.domain.catalog_features import draft_and_latest, feature_definition
 from app.domain.catalog_products import require_product
@@ -304,8 +304,12 @@ async def publish_package(
     package_id: str,
     now: datetime,
     migrate_existing: bool = False,
+    *,
+    cascade: bool = True,
 ) -> PackageVersion:
-    """Freeze the draft as version n+1. Its content is re-checked against today's catalog."""
+    """Freeze the draft as version n+1. Its content is re-checked against today's catalog.
+    A plan's child plans get new versions that include it (`cascade`; catalog as code
+    rebinds them itself once everything is applied: catalog_versions)."""
     package = await require_package(session, env, kind, package_id, lock=True)
     if package.archived_at is not None:
         raise DomainError(ErrorCode.ARCHIVED, f"{_LABEL[kind]} {package_id!r} is archived", ["id"])
@@ -323,6 +327,8 @@ async def publish_package(
         raise DomainError(
             ErrorCode.NOTHING_TO_PUBLISH, "the draft is the same as the latest version", ["id"]
         )
+    if kind == PLAN:
+        await catalog_versions.bind_parent(session, env, draft)
     number = (package.latest_version or 0) + 1
     draft.version = number
     draft.migrate_existing = migrate_existing
@@ -332,6 +338,8 @@ async def publish_package(
     package.updated_at = now
     await store.add(session, draft, package)
     await _after_publish(session, env, package, number, migrate_existing, now)
+    if kind == PLAN and cascade:  # the plans below it get versions that include the new one
+        await catalog_versions.publish_children(session, env, package, migrate_existing, now)
     return draft
 
 
@@ -344,8 +352,8 @@ async def _after_publish(
     now: datetime,
 ) -> None:
     """Move existing subscriptions to the new version when asked; either way every customer's
-    precomputed entitlements are recomputed on their next read (ancestor plans count at their
-    latest version, so a publish can change entitlements of subscribers of other plans)."""
+    precomputed entitlements are recomputed on their next read (a migrating publish of a
+    parent plan moves the subscribers of its child plans too: catalog_versions)."""
     from app.store import customers as customer_store
 
     if migrate:

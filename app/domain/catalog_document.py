@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import catalog as domain
-from app.domain import catalog_features, catalog_prices, catalog_products
+from app.domain import catalog_features, catalog_prices, catalog_products, catalog_versions
 from app.domain import catalog_rules as rules
 from app.domain.catalog_diff import (
     ADDON,
@@ -248,6 +248,14 @@ class _Applier:
             for package in [*product.plans, *product.addons]:
                 with _at(package.path):
                     await self.apply_package(rows[product.id], package)
+        # Plans below a republished parent that the document left as they were.
+        for plan, number, parent_id, parent_version in await catalog_versions.rebind_stale(
+            s, env, self.now
+        ):
+            self.record(
+                PUBLISHED, PLAN, plan.id, f"version {number}; includes {parent_id} "
+                f"version {parent_version}"
+            )
         for product in declared.products:
             if rows[product.id].default_plan_id != product.default_plan:
                 with _at([*product.path, "defaultPlan"], replace=True):
@@ -341,7 +349,7 @@ class _Applier:
             }
             await domain.create_package(s, env, kind, raw, now)
             self.record(CREATED, kind, declared.id)
-            await domain.publish_package(s, env, kind, declared.id, now)
+            await domain.publish_package(s, env, kind, declared.id, now, cascade=False)
             self.record(PUBLISHED, kind, declared.id, "version 1")
             return
         if row.product_pk != product.pk:
@@ -367,7 +375,7 @@ class _Applier:
         if renamed or restored:
             self.record(UPDATED, kind, declared.id, describe(renamed, restored=restored))
         if target != latest:
-            version = await domain.publish_package(s, env, kind, declared.id, now)
+            version = await domain.publish_package(s, env, kind, declared.id, now, cascade=False)
             detail = f"version {version.version}"
             if latest is not None:
                 detail += "; changed: " + ", ".join(changed_keys(latest, target))

@@ -93,6 +93,9 @@ class PackageVersion(SQLModel, table=True):
     package_pk: uuid.UUID = Field(foreign_key="packages.pk", index=True)
     version: int | None = None
     content: dict[str, Any] = jsonb(default=dict)
+    # A plan version's parent counts at this version of it (bound at publish, see
+    # docs/catalog.md "Versions"); None: the parent had no published version then.
+    parent_version: int | None = None
     migrate_existing: bool = False
     published_at: datetime | None = timestamp(nullable=True)
     created_at: datetime = timestamp()

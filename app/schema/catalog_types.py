@@ -258,6 +258,10 @@ class PackageVersionType:
         description="Whether publishing moved existing subscriptions to this version."
     )
     parent_plan_id: str | None = strawberry.field(description="Plans: the parent plan.")
+    parent_plan_version: int | None = strawberry.field(
+        description="Plans: the version of the parent plan this version includes (bound when "
+        "it was published; null for the draft, or when the parent had no published version)."
+    )
     pricing_type: PricingType | None = strawberry.field(description="Plans: FREE/PAID/CUSTOM.")
     default_trial: Trial | None = strawberry.field(description="Plans: the default trial.")
     max_quantity: int | None = strawberry.field(description="Add-ons: the maximum quantity.")
@@ -278,6 +282,7 @@ def version_view(version: PackageVersion, kind: str) -> PackageVersionType:
         published_at=version.published_at,
         migrate_existing_subscriptions=version.migrate_existing,
         parent_plan_id=content.get("parent"),
+        parent_plan_version=version.parent_version if version.version is not None else None,
         pricing_type=PricingType(content["pricingType"]) if "pricingType" in content else None,
         default_trial=Trial(days=trial["days"], end_behavior=TrialEndBehavior(trial["endBehavior"]))
         if trial
@@ -309,6 +314,9 @@ class Plan:
     has_draft: bool = strawberry.field(description="True when unpublished edits exist.")
     is_archived: bool = strawberry.field(description="Archived plans take no new subscriptions.")
     parent_plan_id: str | None = strawberry.field(description="Parent plan (included wholly).")
+    parent_plan_version: int | None = strawberry.field(
+        description="The version of the parent plan the latest version includes."
+    )
     pricing_type: PricingType = strawberry.field(description="FREE, PAID or CUSTOM.")
     default_trial: Trial | None = strawberry.field(description="Trial given by default.")
     entitlements: list[PackageEntitlement] = strawberry.field(
@@ -361,6 +369,7 @@ def package_view(package: Package, product_id: str, versions: list[PackageVersio
     if package.kind == "PLAN":
         return Plan(
             parent_plan_id=shown.parent_plan_id,
+            parent_plan_version=shown.parent_plan_version,
             pricing_type=shown.pricing_type or PricingType.PAID,
             default_trial=shown.default_trial,
             **common,

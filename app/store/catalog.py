@@ -141,7 +141,8 @@ async def get_package(
     )
     if lock:
         # Serialises concurrent edits/publishes of one package: version numbers stay dense.
-        query = query.with_for_update()
+        # populate_existing: a row already loaded in this session is read again once locked.
+        query = query.with_for_update().execution_options(populate_existing=True)
     return (await session.execute(query)).scalars().first()
 
 

@@ -220,6 +220,7 @@ async def test_dry_run_lists_the_changes_and_writes_nothing(gql: GraphQLClient) 
     assert planned == [
         ("PUBLISHED", "PLAN", "free", "version 2; changed: entitlements.seats"),
         ("PUBLISHED", "PLAN", "pro", "version 2; changed: entitlements.sso"),
+        ("PUBLISHED", "PLAN", "enterprise", "version 2; includes pro version 2"),
         ("ARCHIVED", "FEATURE", "sso", None),
     ]
     assert await export(gql) == before
@@ -427,19 +428,21 @@ EXAMPLE_CHANGES_SORTED = [
 ]
 
 
-async def test_changing_one_limit_publishes_a_new_version_of_that_plan_only(
+async def test_changing_one_limit_publishes_a_new_version_of_that_plan_and_its_children(
     gql: GraphQLClient,
 ) -> None:
     await apply_ok(gql, example())
     changed = example()
     plan_doc(changed, "pro")["entitlements"]["seats"]["limit"] = 12
+    # enterprise (child of pro) gets a version that includes pro v2 (docs/catalog.md).
     assert await apply_ok(gql, changed) == [
-        ("PUBLISHED", "PLAN", "pro", "version 2; changed: entitlements.seats")
+        ("PUBLISHED", "PLAN", "pro", "version 2; changed: entitlements.seats"),
+        ("PUBLISHED", "PLAN", "enterprise", "version 2; includes pro version 2"),
     ]
     assert await plan_states(gql) == {
         "free": (1, False, False),
         "pro": (2, False, False),
-        "enterprise": (1, False, False),
+        "enterprise": (2, False, False),
     }
     pro = plan_doc((await export(gql)), "pro")
     assert pro["entitlements"]["seats"] == {"limit": 12}
