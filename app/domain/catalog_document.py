@@ -368,17 +368,17 @@ class _Applier:
             {"name": declared.name, "description": declared.description},
         )
         changes.update({k: getattr(declared, k) for k in renamed})
-        if target != latest:
+        if target != latest or renamed:
             changes.update(declared.content)
         if changes:
             await domain.update_package(s, env, kind, declared.id, changes, now)
-        if renamed or restored:
-            self.record(UPDATED, kind, declared.id, describe(renamed, restored=restored))
-        if target != latest:
+        if restored:
+            self.record(UPDATED, kind, declared.id, describe([], restored=restored))
+        if target != latest or renamed:  # names are versioned: a rename is a new version
             version = await domain.publish_package(s, env, kind, declared.id, now, cascade=False)
             detail = f"version {version.version}"
             if latest is not None:
-                detail += "; changed: " + ", ".join(changed_keys(latest, target))
+                detail += "; changed: " + ", ".join([*renamed, *changed_keys(latest, target)])
             self.record(PUBLISHED, kind, declared.id, detail)
 
     async def archive_packages(self, declared: DeclaredCatalog) -> None:

@@ -253,6 +253,8 @@ class Trial:
 class PackageVersionType:
     version: int | None = strawberry.field(description="Version number; null for the draft.")
     is_draft: bool = strawberry.field(description="True for the editable draft.")
+    name: str = strawberry.field(description="Display name of this version.")
+    description: str = strawberry.field(description="Longer description of this version.")
     published_at: datetime | None = strawberry.field(description="When it was published.")
     migrate_existing_subscriptions: bool = strawberry.field(
         description="Whether publishing moved existing subscriptions to this version."
@@ -279,6 +281,8 @@ def version_view(version: PackageVersion, kind: str) -> PackageVersionType:
     return PackageVersionType(
         version=version.version,
         is_draft=version.version is None,
+        name=version.name,
+        description=version.description,
         published_at=version.published_at,
         migrate_existing_subscriptions=version.migrate_existing,
         parent_plan_id=content.get("parent"),

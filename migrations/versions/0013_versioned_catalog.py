@@ -1,9 +1,12 @@
-"""plan versions bind their parent's version (parent_version)
+"""versioned names, and plan versions that bind their parent's version
 
 A plan's ancestors counted at their latest version, so publishing a parent changed the
 entitlements of its child plans' existing subscribers. Each plan version now records the
 version of its parent it includes. Existing versions are bound to the parent's latest version:
 what their subscribers get today.
+
+Names and descriptions are versioned as well (a draft's rename showed at once in the published
+plan): every version gets its package's current name and description.
 
 Revision ID: 0013
 Revises: 0009
@@ -22,6 +25,18 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.add_column("package_versions", sa.Column("name", sa.String(), nullable=True))
+    op.add_column("package_versions", sa.Column("description", sa.String(), nullable=True))
+    op.execute(
+        """
+        UPDATE package_versions AS v
+           SET name = p.name, description = p.description
+          FROM packages AS p
+         WHERE v.package_pk = p.pk
+        """
+    )
+    op.alter_column("package_versions", "name", nullable=False)
+    op.alter_column("package_versions", "description", nullable=False)
     op.add_column("package_versions", sa.Column("parent_version", sa.Integer(), nullable=True))
     op.execute(
         """
@@ -40,3 +55,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_column("package_versions", "parent_version")
+    op.drop_column("package_versions", "description")
+    op.drop_column("package_versions", "name")

@@ -449,18 +449,22 @@ async def test_changing_one_limit_publishes_a_new_version_of_that_plan_and_its_c
     assert await apply_ok(gql, changed) == []
 
 
-async def test_renaming_updates_without_a_new_version(gql: GraphQLClient) -> None:
+async def test_renaming_a_plan_publishes_a_version_others_update(gql: GraphQLClient) -> None:
     await apply_ok(gql, example())
     changed = example()
     plan_doc(changed, "pro")["name"] = "Pro"
     changed["features"][0]["name"] = "Team seats"
     changed["products"][0]["multipleSubscriptions"] = True
+    # Plan names are versioned (docs/catalog.md): the document declares the published one.
     assert await apply_ok(gql, changed) == [
         ("UPDATED", "FEATURE", "seats", "changed: name"),
         ("UPDATED", "PRODUCT", "app", "changed: multipleSubscriptions"),
-        ("UPDATED", "PLAN", "pro", "changed: name"),
+        ("PUBLISHED", "PLAN", "pro", "version 2; changed: name"),
+        ("PUBLISHED", "PLAN", "enterprise", "version 2; includes pro version 2"),
     ]
-    assert (await plan_states(gql))["pro"] == (1, False, False)
+    assert (await plan_states(gql))["pro"] == (2, False, False)
+    assert plan_doc(await export(gql), "pro")["name"] == "Pro"
+    assert await apply_ok(gql, changed) == []
 
 
 async def test_removing_a_plan_archives_it_and_bringing_it_back_restores_it(
