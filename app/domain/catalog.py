@@ -288,7 +288,9 @@ async def update_package(
         latest = await _latest_version(session, package)
         start = draft or latest  # edits start from the draft, else from the latest version
         base = dict(start.content) if start is not None else {}
-        content = await canonical_content(session, env, package, {**base, **edits}) if edits else base
+        content = base
+        if edits:
+            content = await canonical_content(session, env, package, {**base, **edits})
         name = names.get("name", start.name if start is not None else package.name)
         description = names.get(
             "description", start.description if start is not None else package.description
