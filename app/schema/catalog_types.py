@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -385,6 +386,25 @@ def package_view(package: Package, product_id: str, versions: list[PackageVersio
     )
 
 
+def published_package_view(view: Any, visible_plan_ids: set[str]) -> Any:
+    """What a client (publishable) key sees of a published plan or add-on: its latest version
+    only (no draft, no older versions), naming no plan it may not see (docs/security.md)."""
+    latest = view.versions[:1]
+    if latest and latest[0].parent_plan_id not in visible_plan_ids | {None}:
+        latest = [dataclasses.replace(latest[0], parent_plan_id=None, parent_plan_version=None)]
+    if latest and latest[0].compatible_plan_ids is not None:
+        compatible = [p for p in latest[0].compatible_plan_ids if p in visible_plan_ids]
+        latest = [dataclasses.replace(latest[0], compatible_plan_ids=compatible)]
+    changes: dict[str, Any] = dict(has_draft=False, draft=None, versions=latest)
+    if isinstance(view, Plan) and view.parent_plan_id not in visible_plan_ids | {None}:
+        changes.update(parent_plan_id=None, parent_plan_version=None)
+    if isinstance(view, Addon):
+        changes["compatible_plan_ids"] = [
+            p for p in view.compatible_plan_ids if p in visible_plan_ids
+        ]
+    return dataclasses.replace(view, **changes)
+
+
 @strawberry.type(description="A product line, with its plans and add-ons.")
 class Product:
     id: str = strawberry.field(description="The product's id (productId).")
@@ -403,13 +423,18 @@ class Product:
     created_at: datetime = strawberry.field(description="When it was created.")
 
 
-def product_view(row: ProductRow) -> Product:
+def product_view(row: ProductRow, visible_plan_ids: set[str] | None = None) -> Product:
+    """`visible_plan_ids`: for a client key, the plans it may see (the default plan is shown
+    only if it is one of them); None for a server key."""
+    default_plan = row.default_plan_id
+    if visible_plan_ids is not None and default_plan not in visible_plan_ids:
+        default_plan = None
     return Product(
         id=row.id,
         name=row.name,
         description=row.description,
         multiple_subscriptions=row.multiple_subscriptions,
-        default_plan_id=row.default_plan_id,
+        default_plan_id=default_plan,
         downgrade_to_default_plan=row.downgrade_to_default,
         is_archived=row.archived_at is not None,
         created_at=row.created_at,
