@@ -163,3 +163,36 @@ async def test_a_parent_publish_with_migration_moves_child_subscribers_too(
     newest = top["versions"][0]
     assert (newest["version"], newest["parentPlanVersion"]) == (3, 3)
     assert newest["migrateExistingSubscriptions"] is True
+
+
+DRAFT_STATE = """query($id: String!) { plan(id: $id) { version hasDraft parentPlanVersion
+  draft { entitlements { featureId } } } }"""
+
+
+async def test_a_child_draft_survives_a_parent_publish_and_binds_when_published(
+    gql: GraphQLClient,
+) -> None:
+    await apply_catalog(gql, LADDER)
+    edit = {"id": "top", "entitlements": [{"featureId": "sso"}, {"featureId": "seats", "limit": 5}]}
+    assert (await gql.mutate(UPDATE_PLAN, {"input": edit}))["errors"] == []
+    await _publish_mid_seats(gql, 12, migrate=False)
+
+    top = (await gql.execute(DRAFT_STATE, {"id": "top"}))["plan"]
+    assert (top["version"], top["hasDraft"], top["parentPlanVersion"]) == (2, True, 2)
+    assert [e["featureId"] for e in top["draft"]["entitlements"]] == ["seats", "sso"]
+    assert (await gql.mutate(PUBLISH_PLAN, {"input": {"id": "top"}}))["errors"] == []
+    top = (await gql.execute(DRAFT_STATE, {"id": "top"}))["plan"]
+    assert (top["version"], top["hasDraft"], top["parentPlanVersion"]) == (3, False, 2)
+
+
+async def test_a_migrating_parent_publish_moves_subscribers_of_an_archived_child(
+    gql: GraphQLClient,
+) -> None:
+    await apply_catalog(gql, LADDER)
+    await new_customer(gql, "on-max", subscription={"planId": "max"})
+    archived = await gql.mutate('mutation { archivePlan(input: {id: "max"}) { errors { code } } }')
+    assert archived["errors"] == []
+    await _publish_mid_seats(gql, 12, migrate=False)
+    assert await _seats(gql, "on-max") == 10
+    await _publish_mid_seats(gql, 15, migrate=True)
+    assert await _seats(gql, "on-max") == 15
