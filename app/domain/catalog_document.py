@@ -253,8 +253,10 @@ class _Applier:
             s, env, self.now
         ):
             self.record(
-                PUBLISHED, PLAN, plan.id, f"version {number}; includes {parent_id} "
-                f"version {parent_version}"
+                PUBLISHED,
+                PLAN,
+                plan.id,
+                f"version {number}; includes {parent_id} version {parent_version}",
             )
         for product in declared.products:
             if rows[product.id].default_plan_id != product.default_plan:
