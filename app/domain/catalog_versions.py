@@ -128,8 +128,16 @@ async def rebind_stale(
         bound = None if parent is None else parent.latest_version
         if parent is None or bound is None or bound == source.parent_version:
             return
-        plan = plans[plan_id]
-        number = (plan.latest_version or 0) + 1
+        # Locked (and read again) like any publish; a publish since our read may have bound it.
+        plan = await store.get_package(session, env, PLAN, plan_id, lock=True)
+        if plan is None or plan.latest_version is None:
+            return
+        if plan.latest_version != source.version:
+            fresh = await store.get_version(session, plan.pk, plan.latest_version)
+            if fresh is None or fresh.parent_version == bound:
+                return
+            source = fresh
+        number = plan.latest_version + 1
         version = PackageVersion(
             package_pk=plan.pk,
             version=number,
