@@ -328,9 +328,11 @@ class Plan:
         description="Entitlements of the latest published version (the draft if none)."
     )
     prices: list[Price] = strawberry.field(description="Prices of that version.")
-    draft: PackageVersionType | None = strawberry.field(description="The unpublished draft.")
+    draft: PackageVersionType | None = strawberry.field(
+        description="The unpublished draft (always null for client keys)."
+    )
     versions: list[PackageVersionType] = strawberry.field(
-        description="Published versions, newest first."
+        description="Published versions, newest first (client keys: the latest only)."
     )
 
 
@@ -349,9 +351,11 @@ class Addon:
         description="Entitlements of the latest published version (the draft if none)."
     )
     prices: list[Price] = strawberry.field(description="Prices of that version.")
-    draft: PackageVersionType | None = strawberry.field(description="The unpublished draft.")
+    draft: PackageVersionType | None = strawberry.field(
+        description="The unpublished draft (always null for client keys)."
+    )
     versions: list[PackageVersionType] = strawberry.field(
-        description="Published versions, newest first."
+        description="Published versions, newest first (client keys: the latest only)."
     )
 
 
