@@ -5,11 +5,16 @@ Rules (see docs/subscriptions.md):
   an upgrade applies now; a downgrade now or at the end of the period (`changeTiming`);
   a trial of another plan while a paid subscription is active runs in parallel, and if it
   converts it replaces the paid one at the trial's end;
-* multi-subscription product: one subscription per `resourceId`;
+* a paying (non-FREE) subscription's plan change applies no default trial (only a `trial`
+  in the request starts one), and a customer gets a plan's default trial once;
+* paying for the plan of a running parallel trial ends that trial (one live subscription);
+* multi-subscription product: one subscription per `resourceId` (none on others);
 * a future `startDate` while a subscription is live in the same slot ends that one then;
 * add-ons must be compatible with the plan and within their max quantity;
 * a CUSTOM plan's variable entitlements all need a value at provisioning;
-* a subscription that ends falls back to the product's default plan when configured.
+* a subscription that ends falls back to the product's default plan when configured, from
+  the instant it ends (app.domain.fallbacks);
+* `endDate` at provisioning is a cancellation on that date.
 """
 
 from __future__ import annotations
@@ -228,6 +233,9 @@ async def provision_subscription(
     if trial_end is not None:
         await store.record_trial(session, customer.pk, plan.pk, now)
         await notifications.subscription_event(session, "trial.started", sub, now)
+    for earlier in (replaces, takes_over):  # its pending fallback may no longer be wanted
+        if earlier is not None:
+            await sync_fallback(session, env, customer, earlier, view, now)
     if contract_end is not None:
         await _end_at(session, env, customer, sub, contract_end, view, now)
     elif sub.end_date is not None:  # a CANCEL trial: the default plan from its end on

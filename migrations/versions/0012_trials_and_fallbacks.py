@@ -35,8 +35,11 @@ def upgrade() -> None:
     )
     op.add_column("subscriptions", sa.Column("fallback_for_pk", sa.Uuid(), nullable=True))
     op.create_foreign_key(
-        "subscriptions_fallback_for_pk_fkey", "subscriptions", "subscriptions",
-        ["fallback_for_pk"], ["pk"],
+        "subscriptions_fallback_for_pk_fkey",
+        "subscriptions",
+        "subscriptions",
+        ["fallback_for_pk"],
+        ["pk"],
     )
     # Link the default-plan subscriptions already made for a subscription's end (they start
     # exactly when it ends, in its product and resource), so withdrawing that end removes them.

@@ -74,8 +74,7 @@ CATALOG: dict[str, Any] = {
         {
             "id": "ws",
             "multipleSubscriptions": True,
-            "plans": [{"id": "ws-basic", "pricingType": "FREE",
-                       "entitlements": {"reports": {}}}],
+            "plans": [{"id": "ws-basic", "pricingType": "FREE", "entitlements": {"reports": {}}}],
         },
     ],
 }
@@ -157,7 +156,11 @@ async def test_immediate_plan_change_of_a_paying_subscription_is_no_trial(
     assert down["trialEndDate"] is None
     up = await subscribed(tgql, customerId="acme", planId="top")  # an upgrade: no trial either
     assert (up["id"], up["planId"], up["status"], up["trialEndDate"]) == (
-        top["id"], "top", "ACTIVE", None)
+        top["id"],
+        "top",
+        "ACTIVE",
+        None,
+    )
     assert [s["id"] for s in await subscriptions(tgql, "acme")] == [top["id"]]
 
 
@@ -271,10 +274,13 @@ async def test_end_trial_convert_a_parallel_trial(tgql: GraphQLClient, clock: Fr
     assert (await _check(tgql, "acme", "sso"))["hasAccess"]
     again = await end_trial(tgql, subscriptionId=trial["id"], action="CONVERT")
     assert codes(again) == ["INVALID_INPUT"]
-    entries = [e["node"] for e in (await tgql.execute(AUDIT, {"op": "endTrial"}))["auditLog"][
-        "edges"]]
+    entries = [
+        e["node"] for e in (await tgql.execute(AUDIT, {"op": "endTrial"}))["auditLog"]["edges"]
+    ]
     assert {(e["entityType"], e["entityId"]) for e in entries} >= {
-        ("SUBSCRIPTION", trial["id"]), ("SUBSCRIPTION", mid["id"])}
+        ("SUBSCRIPTION", trial["id"]),
+        ("SUBSCRIPTION", mid["id"]),
+    }
 
 
 async def test_end_trial_cancel_and_convert_of_a_cancel_trial(
@@ -296,7 +302,9 @@ async def test_end_trial_cancel_and_convert_of_a_cancel_trial(
     converted = await end_trial(tgql, subscriptionId=lab["id"], action="CONVERT")
     assert converted["errors"] == []
     assert (converted["subscription"]["status"], converted["subscription"]["endDate"]) == (
-        "ACTIVE", None)
+        "ACTIVE",
+        None,
+    )
     clock.advance(timedelta(days=8))
     assert await _seats(tgql, "b") == 5
     assert [s["planId"] for s in await live(tgql, "b")] == ["lab"]
@@ -362,8 +370,7 @@ async def test_resume_a_date_cancellation_and_not_an_ended_one(
     await _setup(tgql)
     mid = await _paying(tgql, "acme", "mid")
     date = START + timedelta(days=3)
-    assert (await cancel(tgql, subscriptionId=mid["id"], at="DATE", date=iso(date)))[
-        "errors"] == []
+    assert (await cancel(tgql, subscriptionId=mid["id"], at="DATE", date=iso(date)))["errors"] == []
     assert (await resume(tgql, subscriptionId=mid["id"]))["errors"] == []
     clock.advance(timedelta(days=4))
     assert await _seats(tgql, "acme") == 10
@@ -390,8 +397,9 @@ async def test_end_date_at_provisioning(tgql: GraphQLClient, clock: FrozenClock)
     assert await _seats(tgql, "acme") == 3  # the default plan from the contract's end
     clock.set(START)
     await provision_customer(tgql, customerId="x")
-    bad = await subscribe(tgql, customerId="x", planId="top", skipTrial=True,
-                          endDate=iso(START - timedelta(days=1)))
+    bad = await subscribe(
+        tgql, customerId="x", planId="top", skipTrial=True, endDate=iso(START - timedelta(days=1))
+    )
     assert codes(bad) == ["INVALID_INPUT"] and bad["errors"][0]["field"] == ["endDate"]
 
 
@@ -418,8 +426,9 @@ async def test_resource_id_on_a_single_subscription_product_is_refused(
     await _paying(tgql, "acme", "mid")
     change = await subscribe(tgql, customerId="acme", planId="top", resourceId="ws1")
     assert codes(change) == ["INVALID_INPUT"]
-    trial = await subscribe(tgql, customerId="acme", planId="top", resourceId="ws1",
-                            trial={"days": 3})
+    trial = await subscribe(
+        tgql, customerId="acme", planId="top", resourceId="ws1", trial={"days": 3}
+    )
     assert codes(trial) == ["INVALID_INPUT"]
     ok = await subscribed(tgql, customerId="acme", planId="ws-basic", resourceId="ws1")
     assert ok["resourceId"] == "ws1"
@@ -431,10 +440,40 @@ async def test_update_trial_end_moves_the_fallback(tgql: GraphQLClient, clock: F
         "subscription"
     ]
     later = START + timedelta(days=20)
-    assert (await update(tgql, subscriptionId=lab["id"], trialEndDate=iso(later)))[
-        "errors"] == []
+    assert (await update(tgql, subscriptionId=lab["id"], trialEndDate=iso(later)))["errors"] == []
     clock.set(START + timedelta(days=10))
     assert await _seats(tgql, "acme") == 5
     clock.set(later)
     assert await _seats(tgql, "acme") == 3
     assert _plans(await live(tgql, "acme")) == [("free", "ACTIVE")]
+
+
+async def test_a_future_plan_withdraws_the_pending_fallback(
+    tgql: GraphQLClient, clock: FrozenClock
+) -> None:
+    await _setup(tgql)
+    await provision_customer(tgql, customerId="acme", subscription={"planId": "lab"})
+    later = await subscribed(
+        tgql,
+        customerId="acme",
+        planId="mid",
+        skipTrial=True,
+        startDate=iso(START + timedelta(days=3)),
+    )
+    clock.advance(timedelta(days=8))  # past the lab trial's end: only the future plan
+    assert [s["id"] for s in await live(tgql, "acme")] == [later["id"]]
+    assert await _seats(tgql, "acme") == 10
+
+
+async def test_resume_is_audited(tgql: GraphQLClient) -> None:
+    await _setup(tgql)
+    mid = await _paying(tgql, "acme", "mid")
+    await cancel(tgql, subscriptionId=mid["id"], at="END_OF_PERIOD")
+    assert (await resume(tgql, subscriptionId=mid["id"]))["errors"] == []
+    entries = [
+        e["node"]
+        for e in (await tgql.execute(AUDIT, {"op": "resumeSubscription"}))["auditLog"]["edges"]
+    ]
+    assert ("SUBSCRIPTION", mid["id"], "UPDATE") in {
+        (e["entityType"], e["entityId"], e["action"]) for e in entries
+    }
