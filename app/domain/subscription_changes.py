@@ -511,8 +511,8 @@ async def _end_at(
 ) -> None:
     """End a live subscription at `end` (now or later): the cancellation rules, shared by
     `cancelSubscription` and `endDate` at provisioning."""
-    if expires_with_trial(sub) and sub.end_date is not None and end >= sub.end_date:
-        return  # a CANCEL trial ends with its trial anyway, before that date
+    if expires_with_trial(sub) and sub.end_date is not None:
+        end = min(end, sub.end_date)  # a CANCEL trial ends with its trial anyway (EXPIRED)
     if sub.is_parallel_trial and sub.trial_end_date is not None and end <= sub.trial_end_date:
         await _move_replaced(session, sub, None, now)  # the paid subscription carries on
     elif not sub.is_parallel_trial and end <= sub.start_date:

@@ -477,3 +477,19 @@ async def test_resume_is_audited(tgql: GraphQLClient) -> None:
     assert ("SUBSCRIPTION", mid["id"], "UPDATE") in {
         (e["entityType"], e["entityId"], e["action"]) for e in entries
     }
+
+
+async def test_a_cancellation_after_a_cancel_trial_ends_keeps_the_trial_end(
+    tgql: GraphQLClient, clock: FrozenClock
+) -> None:
+    await _setup(tgql)
+    lab = (await provision_customer(tgql, customerId="acme", subscription={"planId": "lab"}))[
+        "subscription"
+    ]
+    late = START + timedelta(days=20)
+    canceled = await cancel(tgql, subscriptionId=lab["id"], at="DATE", date=iso(late))
+    assert canceled["errors"] == []
+    assert canceled["subscription"]["endDate"] == lab["trialEndDate"]
+    clock.set(START + timedelta(days=8))
+    assert (await subscription(tgql, lab["id"]))["status"] == "EXPIRED"  # type: ignore[index]
+    assert await _seats(tgql, "acme") == 3
