@@ -56,6 +56,37 @@ def upgrade() -> None:
         """
     )
 
+    # CANCEL trials had their fallback made by the job once it saw them expire, and a backdated
+    # one (stored EXPIRED at once) never: make the missing ones now, as provisioning makes
+    # them today (starting at the trial's end, in the past for the expired ones).
+    op.execute(
+        """
+        INSERT INTO subscriptions (
+            pk, environment_pk, id, customer_pk, product_pk, plan_pk, plan_version,
+            resource_id, status, billing_period, start_date, is_parallel_trial, addons,
+            entitlements, price_overrides, billing_mode, fallback_for_pk, created_at, updated_at)
+        SELECT gen_random_uuid(), t.environment_pk,
+               'sub_' || substr(md5(random()::text || t.pk::text), 1, 20),
+               t.customer_pk, t.product_pk, d.pk, d.latest_version, t.resource_id,
+               CASE WHEN t.end_date <= now() THEN 'ACTIVE' ELSE 'SCHEDULED' END, 'MONTHLY',
+               t.end_date, false, '[]'::jsonb, '{}'::jsonb, '[]'::jsonb, 'EXTERNAL', t.pk,
+               now(), now()
+        FROM subscriptions t
+        JOIN customers c ON c.pk = t.customer_pk
+        JOIN products p ON p.pk = t.product_pk
+        JOIN packages d ON d.product_pk = p.pk AND d.kind = 'PLAN' AND d.id = p.default_plan_id
+        WHERE t.trial_end_behavior = 'CANCEL' AND t.end_date = t.trial_end_date
+          AND NOT t.is_parallel_trial AND c.archived_at IS NULL
+          AND p.downgrade_to_default AND d.pk <> t.plan_pk
+          AND d.archived_at IS NULL AND d.latest_version IS NOT NULL
+          AND NOT EXISTS (
+              SELECT 1 FROM subscriptions o
+              WHERE o.customer_pk = t.customer_pk AND o.product_pk = t.product_pk
+                AND o.pk <> t.pk AND o.resource_id IS NOT DISTINCT FROM t.resource_id
+                AND (o.end_date IS NULL OR o.end_date > t.end_date))
+        """
+    )
+
 
 def downgrade() -> None:
     op.drop_constraint("subscriptions_fallback_for_pk_fkey", "subscriptions", type_="foreignkey")
