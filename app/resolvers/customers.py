@@ -290,6 +290,7 @@ class CustomerMutation:
 
         async def work(session: AsyncSession, env: Any, now: datetime) -> Any:
             sub = await subscription_ends.end_trial(session, env, raw, now)
+            await invoices.issue_due(session, sub, now)  # a conversion starts paid periods now
             return await _subscription_view(session, sub, now)
 
         return _subscription_payload(SubscriptionPayload, await in_transaction(info, work))
@@ -305,6 +306,7 @@ class CustomerMutation:
 
         async def work(session: AsyncSession, env: Any, now: datetime) -> Any:
             sub = await subscription_ends.resume_subscription(session, env, raw, now)
+            await invoices.issue_due(session, sub, now)  # its schedule goes on past the old end
             return await _subscription_view(session, sub, now)
 
         return _subscription_payload(SubscriptionPayload, await in_transaction(info, work))

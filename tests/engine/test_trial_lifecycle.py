@@ -493,3 +493,19 @@ async def test_a_cancellation_after_a_cancel_trial_ends_keeps_the_trial_end(
     clock.set(START + timedelta(days=8))
     assert (await subscription(tgql, lab["id"]))["status"] == "EXPIRED"  # type: ignore[index]
     assert await _seats(tgql, "acme") == 3
+
+
+async def test_converting_an_invoiced_trial_early_invoices_now(tgql: GraphQLClient) -> None:
+    await _setup(tgql)
+    lab = (
+        await provision_customer(
+            tgql,
+            customerId="acme",
+            subscription={"planId": "lab", "billing": {"mode": "INVOICE"}},
+        )
+    )["subscription"]
+    invoices = "query($id: String!) { subscription(id: $id) { invoices { total issuedAt } } }"
+    assert (await tgql.execute(invoices, {"id": lab["id"]}))["subscription"]["invoices"] == []
+    assert (await end_trial(tgql, subscriptionId=lab["id"], action="CONVERT"))["errors"] == []
+    issued = (await tgql.execute(invoices, {"id": lab["id"]}))["subscription"]["invoices"]
+    assert [(i["total"], when(i["issuedAt"])) for i in issued] == [("30.00", START)]
