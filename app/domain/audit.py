@@ -182,7 +182,8 @@ def _rotated(obj: Any, spec: Spec, after: dict[str, Any]) -> dict[str, Any]:
     state = inspect(obj)
     for key in spec.secrets:
         history = state.attrs[key].history
-        if history.added and history.deleted and history.added[0] != history.deleted[0]:
+        old, new = (history.deleted or [None])[0], (history.added or [None])[0]
+        if old is not None and new is not None and old != new:
             after = {**after, spec.fields[key]: ROTATED}
     return after
 
