@@ -304,13 +304,14 @@ def _guard_commit(session: Session) -> None:
         )
 
 
-@event.listens_for(Session, "after_commit")
-@event.listens_for(Session, "after_soft_rollback")
-def _forget(session: Session, *args: Any) -> None:
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, transaction: Any) -> None:
+    """A new transaction of the session starts clean (a savepoint's end changes nothing)."""
     state = session.info.get(_STATE)
-    if state is not None:
+    if state is not None and transaction.parent is None:
         state.bulk_written.clear()
         state.recorded.clear()
+        state.deferred = []
 
 
 async def snapshot(session: AsyncSession, obj: Any) -> dict[str, Any]:
