@@ -8,7 +8,8 @@ Rules (see docs/subscriptions.md):
 * multi-subscription product: one subscription per `resourceId`;
 * a future `startDate` while a subscription is live in the same slot ends that one then;
 * add-ons must be compatible with the plan and within their max quantity;
-* a CUSTOM plan's variable entitlements all need a value at provisioning;
+* a CUSTOM plan's variable entitlements need a value at provisioning unless the catalog
+  gives one (their default);
 * a subscription that ends falls back to the product's default plan when configured.
 """
 

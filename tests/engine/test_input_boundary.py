@@ -93,6 +93,20 @@ async def test_edge_cancel_dates_are_refused(
     assert (await check(tgql, "acme", "seats"))["hasAccess"]
 
 
+@pytest.mark.parametrize("date", ["infinity", "-infinity", "not a date", "2026-13-01T00:00:00Z"])
+async def test_unparseable_date_literals_are_client_errors(
+    tgql: GraphQLClient, acme: dict[str, Any], date: str
+) -> None:
+    """Found by the schema fuzz: a DateTime literal the scalar cannot parse was masked as an
+    internal error (the scalar's ValueError, raised during validation, looked unexpected)."""
+    response = await tgql.post(
+        f'mutation {{ cancelSubscription(input: {{subscriptionId: "{acme["id"]}", at: DATE, '
+        f'date: "{date}"}}) {{ errors {{ code }} }} }}'
+    )
+    assert response.status_code == 400, response.json()
+    assert top_level_codes(response) == ["BAD_REQUEST"], response.json()
+
+
 async def test_the_bounds_themselves_are_accepted(
     tgql: GraphQLClient, acme: dict[str, Any]
 ) -> None:
