@@ -167,6 +167,9 @@ SPECS: dict[type, Spec] = {
             "version": "version",
             "migrate_existing": "migrateExistingSubscriptions",
             "published_at": "publishedAt",
+            "name": "name",
+            "description": "description",
+            "parent_version": "parentPlanVersion",
         },
         internal={
             "pk": PK,
