@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain import audit
 from app.domain.outbox import EVENT_TYPES
 from app.errors import DomainError, DomainErrors, ErrorCode
 from app.models import WebhookDelivery, WebhookEndpoint
@@ -206,6 +207,7 @@ async def replay_delivery(
             "the delivery's endpoint is disabled: enable it first",
             ["deliveryId"],
         )
+    before = await audit.snapshot(session, delivery)
     delivery.status = "PENDING"
     delivery.sequence += 1
     delivery.attempt_count = 0
@@ -214,4 +216,7 @@ async def replay_delivery(
     delivery.updated_at = now
     session.add(delivery)
     await session.flush()
+    # Deliveries are not audited on every attempt (the delivery log is their record); a
+    # replay is a user's decision, so it is.
+    await audit.record_object(session, delivery, "UPDATE", before)
     return delivery

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from app.context import Context
-from app.domain import billing_settings, invoices, provisioning
+from app.domain import audit, billing_settings, invoices, provisioning
 from app.domain import subscription_changes as changes
 from app.errors import DomainError, DomainErrors
 from app.resolvers.catalog import in_transaction
@@ -179,6 +179,7 @@ class BillingMutation:
         raw = {k: v for k, v in input.to_dict().items() if k != "idempotencyKey"}
         now = ctx.now()
         async with ctx.db.session() as session:
+            audit.dry_run(session)  # rolled back below: its writes are no changes
             try:
                 if (
                     await customer_store.get_customer(

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from app.context import Context
+from app.domain import audit, catalog_features, catalog_products
 from app.domain import catalog as domain
-from app.domain import catalog_features, catalog_products
 from app.domain.audit import AuditActor
 from app.errors import DomainError, DomainErrors
 from app.models import Package
@@ -76,8 +76,7 @@ async def in_transaction(
     ctx = info.context
     now = ctx.now()
     try:
-        async with ctx.db.transaction() as session:
-            session.info["audit_actor"] = audit_actor(ctx, info.field_name, now)
+        async with audit.transaction(ctx.db, audit_actor(ctx, info.field_name, now)) as session:
             return await work(session, ctx.environment_pk, now), []
     except (DomainError, DomainErrors) as error:
         return None, user_errors(error)
@@ -87,12 +86,11 @@ def audit_actor(ctx: Context, operation: str, now: datetime) -> AuditActor:
     """Who is acting, for the audit entries this transaction writes."""
     principal = ctx.principal
     return AuditActor(
-        environment_pk=principal.environment_pk,
-        key_pk=principal.key_pk,
         kind=principal.kind.value,
         operation=operation,
-        request_id=ctx.request_id,
         now=now,
+        key_pk=principal.key_pk,
+        request_id=ctx.request_id,
     )
 
 

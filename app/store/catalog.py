@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -241,7 +241,9 @@ async def versions_by_package_pks(
 
 
 async def delete_version(session: AsyncSession, version: PackageVersion) -> None:
-    await session.execute(delete(PackageVersion).where(col(PackageVersion.pk) == version.pk))
+    """Through the unit of work, so the audit log records the deletion."""
+    await session.delete(version)
+    await session.flush()
 
 
 async def add(session: AsyncSession, *rows: Any) -> None:
