@@ -229,6 +229,7 @@ SPECS: dict[type, Spec] = {
             "canceled_at": "canceledAt",
             "created_at": "createdAt",
             "replaces_pk": "replacesSubscriptionId",
+            "fallback_for_pk": "fallbackForSubscriptionId",
         },
         internal={
             "pk": PK,
@@ -242,9 +243,11 @@ SPECS: dict[type, Spec] = {
             "customer_pk": Ref(Customer),
             "plan_pk": Ref(Package),
             "replaces_pk": Ref(Subscription),
+            "fallback_for_pk": Ref(Subscription),
         },
-        # The paid subscription a parallel trial replaces when it converts: not in the API.
-        extras=frozenset({"replacesSubscriptionId"}),
+        # Not in the API: the paid subscription a parallel trial replaces when it converts,
+        # and the subscription whose end a default-plan fallback follows.
+        extras=frozenset({"replacesSubscriptionId", "fallbackForSubscriptionId"}),
     ),
     PromotionalEntitlement: Spec(
         _fixed("PROMOTIONAL_ENTITLEMENT"),
@@ -396,6 +399,8 @@ EXEMPT_TABLES: dict[str, str] = {
     "customer_entitlements": "a cache computed from audited sources (subscriptions, "
     "promotions, the catalog)",
     "invoice_schedules": "the billing job's bookkeeping; the invoices it issues are audited",
+    "customer_trials": "which plans a customer has trialled (one default trial each): "
+    "bookkeeping of the trial subscriptions, which are audited",
     "provisioning_keys": "idempotency bookkeeping: a retry's stored answer",
     "usage_counters": "usage data (reportUsage, reportEvents): its own idempotent records, "
     "far too many for the log",

@@ -161,6 +161,28 @@ async def _second_invoice(gql: GraphQLClient, state: dict[str, Any]) -> None:
     state["invoices"] += [i["id"] for i in payload["subscription"]["invoices"]]
 
 
+async def _end_trial(gql: GraphQLClient, state: dict[str, Any]) -> None:
+    await _ok(
+        gql,
+        "mutation($i: ProvisionCustomerInput!) { provisionCustomer(input: $i) "
+        f"{{ customer {{ id }} {ERRORS} }} }}",
+        {"customerId": "trialist"},
+    )
+    payload = await _ok(
+        gql,
+        "mutation($i: ProvisionSubscriptionInput!) { provisionSubscription(input: $i) "
+        f"{{ subscription {{ id status }} {ERRORS} }} }}",
+        {"customerId": "trialist", "planId": "pro", "trial": {"days": 14}},
+    )
+    assert payload["subscription"]["status"] == "IN_TRIAL", payload
+    await _ok(
+        gql,
+        "mutation($i: EndTrialInput!) { endTrial(input: $i) "
+        f"{{ subscription {{ id }} {ERRORS} }} }}",
+        {"subscriptionId": payload["subscription"]["id"], "action": "CANCEL"},
+    )
+
+
 FEATURE = simple("createFeature", "CreateFeatureInput", "feature { id }")
 # In the order they run; each mutation of the schema must be here or in EXEMPT_MUTATIONS.
 STEPS: list[tuple[str, Step]] = [
@@ -317,9 +339,16 @@ STEPS: list[tuple[str, Step]] = [
     (
         "cancelSubscription",
         simple("cancelSubscription", "CancelSubscriptionInput", "subscription { id }")(
+            lambda s: {"subscriptionId": s["subscription"], "at": "END_OF_PERIOD"}
+        ),
+    ),
+    (
+        "resumeSubscription",
+        simple("resumeSubscription", "ResumeSubscriptionInput", "subscription { id }")(
             lambda s: {"subscriptionId": s["subscription"]}
         ),
     ),
+    ("endTrial", _end_trial),
     (
         "deleteWebhookEndpoint",
         simple("deleteWebhookEndpoint", "DeleteWebhookEndpointInput", "")(
