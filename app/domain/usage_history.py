@@ -1,11 +1,13 @@
 """Usage over time: the value of every usage period between two instants (zero where
-nothing was reported), following the customer's current effective entitlement's periods."""
+nothing was reported), following the customer's current effective entitlement's periods,
+from the start of the subscription (or promotion) that grants it: no periods before it."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from app.db import Database
 from app.domain import checks
@@ -43,6 +45,11 @@ async def usage_history(db: Database, env: uuid.UUID, customer_id: str, feature_
             raise DomainError(ErrorCode.FEATURE_NOT_FOUND, f"no feature {feature_id!r}",
                               ["featureId"])
         effective, _ = await checks.entitlement_of(db, env, row, feature_id, now)
+        since = _granted_since(effective)
+        if since is not None:
+            if end <= since:
+                return []  # all before the subscription started
+            start = max(start, since)
         current = checks.usage_period(effective, now)
         if current is None or effective is None:
             value = await store.counter_value(conn, row["customer_pk"], feature_id,
@@ -66,3 +73,11 @@ async def usage_history(db: Database, env: uuid.UUID, customer_id: str, feature_
         values = await store.history(conn, row["customer_pk"], feature_id, resource_key,
                                      periods[0].start, periods[-1].end)
     return [UsagePeriod(p.start, p.end, values.get((p.start, p.end), 0.0)) for p in periods]
+
+
+def _granted_since(effective: dict[str, Any] | None) -> datetime | None:
+    """When the source granting the entitlement started (its subscription's start, or the
+    promotion's): usage periods before it never existed."""
+    if effective is None or not effective.get("granted") or not effective.get("anchor"):
+        return None
+    return datetime.fromisoformat(effective["anchor"])
