@@ -27,6 +27,7 @@ import orjson
 from app.db import Database
 from app.domain import checks
 from app.domain.usage import THRESHOLDS, check_key, check_timestamp, usage_limit
+from app.domain.usage_targets import before_start
 from app.errors import DomainError, ErrorCode
 from app.store import usage as store
 
@@ -158,6 +159,14 @@ async def report_events(db: Database, env: uuid.UUID,
             entitlements[customer["pk"]], _ = await checks.all_entitlements_of(
                 db, env, customer, customer["pk"], now)
         meters = await store.meters_for(conn, env, [e.name for e in known])
+        in_window = []
+        for e in known:
+            error = _before_start(e, entitlements[customers[e.customer_id]["pk"]], meters)
+            if error is None:
+                in_window.append(e)
+            else:
+                errors.append(error)
+        known = in_window
         if not known:
             return EventsResult(0, 0, _in_order(errors))
         # The first event of each key is the one stored; its repeats in the call are
@@ -196,6 +205,20 @@ async def report_events(db: Database, env: uuid.UUID,
         else:
             duplicates += 1
     return EventsResult(len(fresh), duplicates, _in_order(errors), crossings)
+
+
+def _before_start(e: _Event, entitlements: Mapping[str, Any], meters: list[Any]
+                  ) -> DomainError | None:
+    """An event dated before the start of a subscription granting a feature that counts it
+    would land in a period before that subscription: refused (docs/usage.md)."""
+    for meter_row in meters:
+        meter = meter_row["meter"]
+        if meter["eventName"] != e.name or not matches(meter, e.dimensions):
+            continue
+        since = checks.granted_since(entitlements.get(meter_row["id"]))
+        if since is not None and e.at < since:
+            return before_start(since, ["events", e.index, "timestamp"])
+    return None
 
 
 def _in_order(errors: list[DomainError]) -> list[DomainError]:

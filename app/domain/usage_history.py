@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from app.db import Database
 from app.domain import checks
@@ -45,7 +44,7 @@ async def usage_history(db: Database, env: uuid.UUID, customer_id: str, feature_
             raise DomainError(ErrorCode.FEATURE_NOT_FOUND, f"no feature {feature_id!r}",
                               ["featureId"])
         effective, _ = await checks.entitlement_of(db, env, row, feature_id, now)
-        since = _granted_since(effective)
+        since = checks.granted_since(effective)
         if since is not None:
             if end <= since:
                 return []  # all before the subscription started
@@ -74,10 +73,3 @@ async def usage_history(db: Database, env: uuid.UUID, customer_id: str, feature_
                                      periods[0].start, periods[-1].end)
     return [UsagePeriod(p.start, p.end, values.get((p.start, p.end), 0.0)) for p in periods]
 
-
-def _granted_since(effective: dict[str, Any] | None) -> datetime | None:
-    """When the source granting the entitlement started (its subscription's start, or the
-    promotion's): usage periods before it never existed."""
-    if effective is None or not effective.get("granted") or not effective.get("anchor"):
-        return None
-    return datetime.fromisoformat(effective["anchor"])
