@@ -161,11 +161,11 @@ async def report_events(db: Database, env: uuid.UUID,
         meters = await store.meters_for(conn, env, [e.name for e in known])
         in_window = []
         for e in known:
-            error = _before_start(e, entitlements[customers[e.customer_id]["pk"]], meters)
-            if error is None:
+            early = _before_start(e, entitlements[customers[e.customer_id]["pk"]], meters)
+            if early is None:
                 in_window.append(e)
             else:
-                errors.append(error)
+                errors.append(early)
         known = in_window
         if not known:
             return EventsResult(0, 0, _in_order(errors))
