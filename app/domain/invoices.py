@@ -191,7 +191,7 @@ async def _announce(session: AsyncSession, event_type: str, invoice: Invoice,
         "id": invoice.id, "subscriptionId": subscription_id, "customerId": customer_id,
         "status": invoice.status, "currency": invoice.currency, "total": invoice.total,
         "issuedAt": invoice.issued_at, "dueDate": invoice.due_date,
-        "paidAt": invoice.paid_at}}, now)
+        "paidAt": invoice.paid_at, "voidedAt": invoice.voided_at}}, now)
 
 
 async def _announce_by_keys(session: AsyncSession, event_type: str, invoice: Invoice,
@@ -331,6 +331,7 @@ async def void(session: AsyncSession, env: uuid.UUID, invoice_id: str, now: date
     if invoice.status == "OPEN":
         invoice.status, invoice.voided_at, invoice.updated_at = "VOID", now, now
         await catalog_store.add(session, invoice)
+        await _announce_by_keys(session, "invoice.voided", invoice, now)
     return invoice
 
 
