@@ -21,10 +21,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain import catalog_prices, customer_entitlements, notifications
+from app.domain import catalog_prices, customer_entitlements, notifications, proration
 from app.domain import catalog_rules as rules
 from app.domain.catalog_features import feature_definition
 from app.domain.customer_entitlements import CatalogView, load_catalog_view
+from app.domain.proration import Proration
 from app.domain.provisioning import (
     _end,
     is_live,
@@ -94,7 +95,11 @@ async def provision_subscription(
     now: datetime,
     view: CatalogView | None = None,
     refresh: bool = True,
+    prorations: list[Proration] | None = None,
 ) -> Subscription:
+    """Create a subscription or change one. An immediate change of an invoice-billed
+    subscription is prorated (app/domain/proration.py); what it invoiced is appended to
+    `prorations` when given (previewSubscription shows it)."""
     customer = await require_customer(session, env, str(raw.get("customerId")))
     if customer.archived_at is not None:
         raise DomainError(
@@ -143,6 +148,7 @@ async def provision_subscription(
         if not parallel:
             if taken is not None and taken.pk != current.pk:
                 raise _duplicate(subscription_id)
+            before = await proration.before_change(session, current, view, now)
             sub = _change_plan(current, plan, view, raw, addons, values, overrides, timing, now)
             sub.billing_period = billing_period if raw.get("billingPeriod") else sub.billing_period
             if raw.get("billing") is not None:
@@ -150,6 +156,13 @@ async def provision_subscription(
             if raw.get("metadata") is not None:
                 sub.metadata_ = raw["metadata"]
             await catalog_store.add(session, sub)
+            # An end-of-period change takes effect at a boundary: nothing to prorate.
+            scheduled = sub.scheduled_change is not None
+            charged = None if scheduled else await proration.charge_change(
+                session, before, sub, view, now
+            )
+            if charged is not None and prorations is not None:
+                prorations.append(charged)
             await notifications.subscription_event(session, "subscription.updated", sub, now)
             if refresh:
                 await customer_entitlements.refresh(session, env, [customer.pk], now, view)
@@ -314,6 +327,7 @@ async def update_subscription(
         raise error
     view = await load_catalog_view(session, env)
     apply_due_change(sub, view, now)
+    before = await proration.before_change(session, sub, view, now)
     plan = view.plan_by_pk(sub.plan_pk)
     content = view.content(sub.plan_pk, sub.plan_version)
     if raw.get("addons") is not None:
@@ -347,6 +361,7 @@ async def update_subscription(
         sub.metadata_ = raw["metadata"]
     sub.updated_at = now
     await catalog_store.add(session, sub)
+    await proration.charge_change(session, before, sub, view, now)
     await notifications.subscription_event(session, "subscription.updated", sub, now)
     await customer_entitlements.refresh(session, env, [customer.pk], now, view)
     return sub
