@@ -165,7 +165,9 @@ def render(doc: InvoiceDocument, font: str = "") -> bytes:
     bill_to = doc.bill_to
     for text in (
         bill_to.get("name"),
+        *(bill_to.get("address") or "").splitlines(),
         bill_to.get("email"),
+        f"Tax ID: {bill_to['taxId']}" if bill_to.get("taxId") else None,
         f"Customer ID: {bill_to.get('customerId')}",
     ):
         if text:

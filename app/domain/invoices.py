@@ -172,8 +172,16 @@ async def _issue_at(
 
 
 def bill_to(customer: Customer) -> dict[str, Any]:
-    """Who the invoice is addressed to, as it is printed (frozen at issue)."""
-    return {"customerId": customer.id, "name": customer.name, "email": customer.email}
+    """Who the invoice is addressed to, as it is printed (frozen at issue): the customer's
+    billing details when it has them (its legal name instead of its name)."""
+    details = customer.billing_details or {}
+    return {
+        "customerId": customer.id,
+        "name": details.get("legalName") or customer.name,
+        "email": customer.email,
+        "address": details.get("address"),
+        "taxId": details.get("taxId"),
+    }
 
 
 async def issue_invoice(
