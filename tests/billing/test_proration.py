@@ -5,8 +5,13 @@ previewSubscription shows that invoice, line by line."""
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pypdf
 
 from app.clock import FrozenClock
 from tests.billing.catalog import (
@@ -115,7 +120,7 @@ async def test_an_add_on_change_prorates_only_what_changed(
 
 
 async def test_a_downgrade_mid_period_is_a_credit_note_never_overdue(
-    bgql: GraphQLClient, clock: FrozenClock, run_job: Job
+    bgql: GraphQLClient, clock: FrozenClock, run_job: Job, billing_http: httpx.AsyncClient
 ) -> None:
     sub = await on_plan(bgql, "team", billing={"mode": "INVOICE", "paymentTermsDays": 7})
     paid = await bgql.mutate(PAY, {"input": {"invoiceId": sub["invoices"][0]["id"]}})
@@ -124,6 +129,12 @@ async def test_a_downgrade_mid_period_is_a_credit_note_never_overdue(
     preview, credit = await change(bgql, planId="pro", changeTiming="IMMEDIATE")
     assert preview["lines"] == credit["lines"] and preview["total"] == credit["total"]
     assert credit["total"] == "-10.50"  # 24.50 for Pro's half, 35.00 of Team's back
+    pdf = await billing_http.get(urlsplit(credit["pdfUrl"]).path)
+    text = "\n".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "CREDIT NOTE" in text and "USD 10.50 is credited to you" in text
+    assert "Please pay" not in text
+    page = await billing_http.get(urlsplit(credit["paymentUrl"]).path)
+    assert "owed to you" in page.text and "Pay by bank transfer" not in page.text
     clock.set(FEB_14 + timedelta(days=8))  # past its due date
     await run_job()
     sub = await subscription(bgql, "sub")
