@@ -201,6 +201,14 @@ async def charge_change(
         return None
     after = terms_at(sub, view, before.names, now)
     currency, lines = prorated_lines(before, after, check_billable(after), new_period, now)
+    # The current period is billed now, up to its end: when the change moved to another
+    # billing period (annual to monthly), the schedule must not bill it again.
+    schedule = await store.lock_schedule(session, sub, now)
+    if schedule.invoiced_until is None or schedule.invoiced_until < new_period.start:
+        schedule.invoiced_until = new_period.start
+        schedule.next_due_at = new_period.end
+        schedule.updated_at = now
+        session.add(schedule)
     total = total_of(lines)
     span = Period(now, new_period.end)
     invoice = None

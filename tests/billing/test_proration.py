@@ -161,3 +161,22 @@ async def test_nothing_is_prorated_for_external_billing_or_end_of_period_changes
     assert external["total"] == "49.00" and external["periodStart"] == FEB_14.isoformat()
     done = await bgql.mutate(PROVISION, {"input": upgrade})
     assert done["errors"] == [] and done["subscription"]["invoices"] == []
+
+
+async def test_annual_to_monthly_mid_year_bills_the_current_month_once(
+    bgql: GraphQLClient, clock: FrozenClock, run_job: Job
+) -> None:
+    (first,) = (await on_plan(bgql, "pro", billingPeriod="ANNUALLY"))["invoices"]
+    assert first["total"] == "490.00"
+    assert (await bgql.mutate(PAY, {"input": {"invoiceId": first["id"]}}))["errors"] == []
+    clock.set(datetime(2025, 6, 15, 9, 0, tzinfo=UTC))  # in the period May 31 - Jun 30
+    preview, invoice = await change(bgql, planId="pro", billingPeriod="MONTHLY")
+    assert preview["lines"] == invoice["lines"]
+    kinds = [(ln["amount"][0] == "-", ln["periodEnd"]) for ln in invoice["lines"]]
+    assert kinds == [(True, "2026-01-31T09:00:00+00:00"), (False, "2025-06-30T09:00:00+00:00")]
+    await run_job()  # the months before were covered by the annual invoice: nothing more
+    assert [i["id"] for i in await invoices_of(bgql, "sub")] == ["ALT-00002", "ALT-00001"]
+    clock.set(datetime(2025, 6, 30, 9, 0, tzinfo=UTC))
+    await run_job()
+    renewal = max(await invoices_of(bgql, "sub"), key=lambda i: i["id"])
+    assert (renewal["periodStart"], renewal["total"]) == ("2025-06-30T09:00:00+00:00", "49.00")
