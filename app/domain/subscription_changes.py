@@ -8,7 +8,8 @@ Rules (see docs/subscriptions.md):
 * multi-subscription product: one subscription per `resourceId`;
 * a future `startDate` while a subscription is live in the same slot ends that one then;
 * add-ons must be compatible with the plan and within their max quantity;
-* a CUSTOM plan's variable entitlements all need a value at provisioning;
+* a CUSTOM plan's variable entitlements need a value at provisioning unless the catalog
+  gives one (their default);
 * a subscription that ends falls back to the product's default plan when configured.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -95,6 +96,7 @@ async def provision_subscription(
     now: datetime,
     view: CatalogView | None = None,
     refresh: bool = True,
+    max_backdate_days: int | None = None,
     prorations: list[Proration] | None = None,
 ) -> Subscription:
     """Create a subscription or change one. An immediate change of an invoice-billed
@@ -112,6 +114,12 @@ async def provision_subscription(
     if product.archived_at is not None:
         raise DomainError(ErrorCode.ARCHIVED, f"product {product.id!r} is archived", ["planId"])
     start = _aware(raw.get("startDate"), ["startDate"]) or now
+    if max_backdate_days is not None and start < now - timedelta(days=max_backdate_days):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"startDate may be at most {max_backdate_days} days in the past",
+            ["startDate"],
+        )
     billing_period = rules.check_choice(
         raw.get("billingPeriod") or "MONTHLY", catalog_prices.BILLING_PERIODS, ["billingPeriod"]
     )

@@ -193,7 +193,13 @@ class BillingMutation:
                     )
                 charged: list[Proration] = []
                 sub = await changes.provision_subscription(
-                    session, ctx.environment_pk, raw, now, refresh=False, prorations=charged
+                    session,
+                    ctx.environment_pk,
+                    raw,
+                    now,
+                    refresh=False,
+                    max_backdate_days=ctx.settings.max_backdate_days,
+                    prorations=charged,
                 )
                 result = await invoices.preview(session, sub, now, charged[0] if charged else None)
             except (DomainError, DomainErrors) as error:
