@@ -43,10 +43,40 @@ async def upsert_customer(
         if not isinstance(raw["metadata"], dict):
             raise DomainError(ErrorCode.INVALID_INPUT, "metadata must be an object", ["metadata"])
         customer.metadata_ = raw["metadata"]
+    if raw.get("billingDetails") is not None:
+        customer.billing_details = checked_billing_details(raw["billingDetails"])
     customer.archived_at = None
     customer.updated_at = now
     await catalog_store.add(session, customer)
     return customer, created
+
+
+BILLING_DETAIL_LIMITS = {"legalName": 200, "address": 1000, "taxId": 100}
+
+
+def checked_billing_details(raw: Any) -> dict[str, str] | None:
+    """A customer's billing details (legal name, address, tax id), replaced as a whole:
+    empty values are left out; none at all is None."""
+    if not isinstance(raw, Mapping):
+        raise DomainError(ErrorCode.INVALID_INPUT, "must be an object", ["billingDetails"])
+    out: dict[str, str] = {}
+    for key, value in raw.items():
+        limit = BILLING_DETAIL_LIMITS.get(key)
+        if limit is None:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, f"unknown option {key!r}", ["billingDetails", key]
+            )
+        if value is None:
+            continue
+        if not isinstance(value, str) or len(value) > limit:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                f"must be a string of at most {limit} characters",
+                ["billingDetails", key],
+            )
+        if value.strip():
+            out[key] = value.strip()
+    return out or None
 
 
 async def require_customer(session: AsyncSession, env: uuid.UUID, customer_id: str) -> Customer:

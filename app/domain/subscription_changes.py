@@ -27,11 +27,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain import catalog_prices, customer_entitlements, notifications
+from app.domain import catalog_prices, customer_entitlements, notifications, proration
 from app.domain import catalog_rules as rules
 from app.domain.catalog_features import feature_definition
 from app.domain.customer_entitlements import CatalogView, load_catalog_view
 from app.domain.fallbacks import sync_fallback
+from app.domain.proration import Proration
 from app.domain.provisioning import (
     _end,
     convert_trial_now,
@@ -104,7 +105,11 @@ async def provision_subscription(
     view: CatalogView | None = None,
     refresh: bool = True,
     max_backdate_days: int | None = None,
+    prorations: list[Proration] | None = None,
 ) -> Subscription:
+    """Create a subscription or change one. An immediate change of an invoice-billed
+    subscription is prorated (app/domain/proration.py); what it invoiced is appended to
+    `prorations` when given (previewSubscription shows it)."""
     customer = await require_customer(session, env, str(raw.get("customerId")))
     if customer.archived_at is not None:
         raise DomainError(
@@ -173,6 +178,8 @@ async def provision_subscription(
         if not parallel:
             if taken is not None and taken.pk != current.pk:
                 raise _duplicate(subscription_id)
+            # What was charged for the period so far, before anything changes (a trial: none).
+            before = await proration.before_change(session, current, view, now)
             was_trial = status_at(Dates.of(current), now) is SubscriptionStatus.IN_TRIAL
             if was_trial and raw.get("skipTrial"):
                 convert_trial_now(current, now)  # paying now for what was a trial
@@ -185,6 +192,13 @@ async def provision_subscription(
             if status_at(Dates.of(sub), now) is SubscriptionStatus.IN_TRIAL:
                 await store.record_trial(session, customer.pk, sub.plan_pk, now)
             await catalog_store.add(session, sub)
+            # An end-of-period change takes effect at a boundary: nothing to prorate.
+            scheduled = sub.scheduled_change is not None
+            charged = None if scheduled else await proration.charge_change(
+                session, before, sub, view, now
+            )
+            if charged is not None and prorations is not None:
+                prorations.append(charged)
             await notifications.subscription_event(session, "subscription.updated", sub, now)
             if was_trial and raw.get("skipTrial"):
                 await notifications.subscription_event(session, "trial.converted", sub, now)
@@ -397,6 +411,7 @@ async def update_subscription(
         raise error
     view = await load_catalog_view(session, env)
     apply_due_change(sub, view, now)
+    before = await proration.before_change(session, sub, view, now)
     plan = view.plan_by_pk(sub.plan_pk)
     content = view.content(sub.plan_pk, sub.plan_version)
     if raw.get("addons") is not None:
@@ -430,6 +445,7 @@ async def update_subscription(
         sub.metadata_ = raw["metadata"]
     sub.updated_at = now
     await catalog_store.add(session, sub)
+    await proration.charge_change(session, before, sub, view, now)
     await notifications.subscription_event(session, "subscription.updated", sub, now)
     if trial_end is not None:
         await sync_fallback(session, env, customer, sub, view, now)  # follows the trial's end

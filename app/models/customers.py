@@ -23,6 +23,8 @@ class Customer(SQLModel, table=True):
     name: str | None = None
     email: str | None = None
     metadata_: dict[str, Any] | None = jsonb(nullable=True)
+    # Who invoices are addressed to: {"name", "address", "taxId"} (app/domain/provisioning.py)
+    billing_details: dict[str, Any] | None = jsonb(nullable=True)
     archived_at: datetime | None = timestamp(nullable=True)
     created_at: datetime = timestamp()
     updated_at: datetime = timestamp()

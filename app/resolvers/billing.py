@@ -12,6 +12,7 @@ from strawberry.types import Info
 from app.context import Context
 from app.domain import audit, billing_settings, invoices, provisioning
 from app.domain import subscription_changes as changes
+from app.domain.proration import Proration
 from app.errors import DomainError, DomainErrors
 from app.resolvers.catalog import in_transaction
 from app.schema.billing_types import (
@@ -191,11 +192,17 @@ class BillingMutation:
                     await provisioning.upsert_customer(
                         session, ctx.environment_pk, {"customerId": raw.get("customerId")}, now
                     )
+                charged: list[Proration] = []
                 sub = await changes.provision_subscription(
-                    session, ctx.environment_pk, raw, now, refresh=False,
+                    session,
+                    ctx.environment_pk,
+                    raw,
+                    now,
+                    refresh=False,
                     max_backdate_days=ctx.settings.max_backdate_days,
+                    prorations=charged,
                 )
-                result = await invoices.preview(session, sub, now)
+                result = await invoices.preview(session, sub, now, charged[0] if charged else None)
             except (DomainError, DomainErrors) as error:
                 return SubscriptionPreviewPayload(
                     lines=[],

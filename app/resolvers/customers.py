@@ -186,7 +186,7 @@ class CustomerMutation:
     async def provision_customer(
         self, info: Info[Context, None], input: ProvisionCustomerInput
     ) -> ProvisionCustomerPayload:
-        raw = given(input, "customer_id", "name", "email", "metadata")
+        raw = given(input, "customer_id", "name", "email", "metadata", "billing_details")
         fields = input.subscription.to_dict() if input.subscription else None
 
         key = input.idempotency_key or (fields or {}).get("idempotencyKey")

@@ -170,12 +170,26 @@ class ProvisionSubscriptionInput(SubscriptionFields):
         return {"customerId": self.customer_id, **super().to_dict()}
 
 
+@strawberry.input(description="Who the customer's invoices are addressed to.")
+class CustomerBillingDetailsInput:
+    legal_name: str | None = strawberry.field(
+        default=None, description="The buyer's legal name on invoices (default: the name)."
+    )
+    address: str | None = strawberry.field(default=None, description="Postal address (lines).")
+    tax_id: str | None = strawberry.field(default=None, description="VAT / tax identification.")
+
+
 @strawberry.input(description="Create or update a customer, optionally with a subscription.")
 class ProvisionCustomerInput:
     customer_id: str = strawberry.field(description="The customerId (your own id).")
     name: str | None = strawberry.field(default=UNSET, description="Display name.")
     email: str | None = strawberry.field(default=UNSET, description="Email address.")
     metadata: JSON | None = strawberry.field(default=UNSET, description="Your own data.")
+    billing_details: CustomerBillingDetailsInput | None = strawberry.field(
+        default=UNSET,
+        description="Printed on new invoices; replaces the billing details as a whole "
+        "(empty strings are left out).",
+    )
     subscription: SubscriptionFields | None = strawberry.field(
         default=UNSET, description="Subscribe now; without it, default plans are subscribed."
     )

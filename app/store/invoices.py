@@ -93,8 +93,11 @@ async def invoice_by_pk(session: AsyncSession, pk: uuid.UUID) -> Invoice | None:
 async def invoice_at(
     session: AsyncSession, subscription_pk: uuid.UUID, period_start: datetime
 ) -> Invoice | None:
+    """The period invoice issued at an issue point."""
     query = select(Invoice).where(
-        col(Invoice.subscription_pk) == subscription_pk, col(Invoice.period_start) == period_start
+        col(Invoice.subscription_pk) == subscription_pk,
+        col(Invoice.period_start) == period_start,
+        col(Invoice.kind) == "PERIOD",
     )
     return (await session.execute(query)).scalars().first()
 
@@ -180,6 +183,7 @@ async def overdue_invoices(session: AsyncSession, now: datetime, limit: int = 20
         select(Invoice)
         .where(
             col(Invoice.status) == "OPEN",
+            col(Invoice.total) > 0,  # a credit note is owed to the customer
             col(Invoice.due_date) <= now,
             col(Invoice.overdue_at).is_(None),
         )
