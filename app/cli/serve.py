@@ -64,8 +64,11 @@ def _base_url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-async def prepare_database(db: Database, demo: bool, base_url: str) -> None:
-    """First start: bootstrap and print the keys once. `--demo`: (re)load the demo data."""
+async def prepare_database(
+    db: Database, demo: bool, base_url: str, settings: Settings | None = None
+) -> None:
+    """First start: bootstrap and print the keys once. `--demo`: load what of the demo data
+    is missing, never touching anything else (app/demo.py)."""
     from app.bootstrap import bootstrap_if_empty, key_banner
 
     result = await bootstrap_if_empty(db)
@@ -80,10 +83,12 @@ async def prepare_database(db: Database, demo: bool, base_url: str) -> None:
         if development is None:
             raise CliError("--demo: there is no environment named 'development' to load into")
         try:
-            changes = await load_demo(db, development.pk, Clock().now())
+            loaded = await load_demo(db, development, settings or Settings(), Clock().now())
         except (DomainError, DomainErrors) as exc:
             raise user_error(exc, "--demo: the demo catalog was not applied") from None
-        log.info("demo data loaded into development (%d catalog changes)", len(changes))
+        except RuntimeError as exc:  # a demo customer the API refused
+            raise CliError(f"--demo: {exc}") from None
+        log.info("--demo in development: %s", loaded.summary())
 
 
 def _server_config(
@@ -133,7 +138,7 @@ def serve(
     base_url = _base_url(sock)
     try:
         with open_database(settings, migrate=True) as url:
-            run_with_db(url, lambda db: prepare_database(db, demo, base_url))
+            run_with_db(url, lambda db: prepare_database(db, demo, base_url, settings))
             # The worker factory reads it; with workers > 1 they inherit it (spawned).
             os.environ["DATABASE_URL"] = url
             config = _server_config(host, port, workers, access_log, settings.log_level)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -14,13 +13,7 @@ from sqlalchemy.engine import make_url
 
 from app.db import replace_database
 from app.settings import ConfigError, Settings, postgres_url
-from tests.e2e.process import allot_env, fresh_data_dir, postgres_processes, run_allot
-
-
-@pytest.fixture
-def data_dir() -> Iterator[Path]:
-    with fresh_data_dir() as path:
-        yield path
+from tests.e2e.process import allot_env, postgres_processes, run_allot
 
 
 def refused(args: list[str], env: dict[str, str], variable: str) -> str:
