@@ -45,6 +45,11 @@ cli.add_typer(keys_cli, name="keys")
 cli.add_typer(catalog_cli, name="catalog")
 jobs_cli = typer.Typer(help="Background work, for operators.", no_args_is_help=True)
 cli.add_typer(jobs_cli, name="jobs")
+environments_cli = typer.Typer(
+    help="Create and list environments (development, staging, production…).",
+    no_args_is_help=True,
+)
+cli.add_typer(environments_cli, name="environments")
 
 ENVIRONMENT_HELP = "Environment name (slug), e.g. development or production."
 GRACEFUL_SHUTDOWN_SECONDS = 5
@@ -274,7 +279,6 @@ async def find_environment(session: AsyncSession, slug: str) -> Environment:
     raise CliError(f"no environment named {slug!r}{hint}")
 
 
-
 def user_error(exc: Exception, context: str = "") -> CliError:
     """DomainError / DomainErrors (what the catalog code raises for anything the user can
     fix) as one CliError: the message, then one line per error with its document path."""
@@ -292,4 +296,3 @@ def user_error(exc: Exception, context: str = "") -> CliError:
     if isinstance(exc, DomainError):
         return CliError(f"{prefix}{line(exc)}")
     return CliError(f"{prefix}{exc}")
-

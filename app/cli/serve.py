@@ -74,6 +74,14 @@ async def prepare_database(
     result = await bootstrap_if_empty(db)
     if result is not None:
         print(key_banner(result, f"{base_url}/graphql"), flush=True)
+    else:
+        async with db.session() as session:
+            keys = await store.count_active_server_keys(session)
+        if keys == 0:  # bootstrapped by `allot migrate`, which makes no keys
+            log.warning(
+                "no active server key: make one with "
+                "`allot keys create --environment development --kind server`"
+            )
     if demo:
         from app.demo import load_demo
         from app.errors import DomainError, DomainErrors
@@ -168,11 +176,21 @@ def serve(
 
 @cli.command()
 def migrate() -> None:
-    """Apply pending database migrations and exit."""
+    """Apply pending migrations; on an empty database, also create the account and its
+    environments (no keys: make them with `allot keys create`)."""
+    from app.bootstrap import DEFAULT_ACCOUNT_NAME, bootstrap_if_empty
+
     settings = Settings.from_env()
-    with open_database(settings, migrate=True):
-        pass
+    with open_database(settings, migrate=True) as url:
+        made = run_with_db(url, lambda db: bootstrap_if_empty(db, with_keys=False))
     typer.echo(f"allot: {describe(settings)} is migrated to the latest schema.", err=True)
+    if made is not None:
+        typer.echo(
+            f'allot: new installation: account "{DEFAULT_ACCOUNT_NAME}" with environments '
+            f"{', '.join(made.environments)}; no API key yet: "
+            "`allot keys create --environment development --kind server` makes one.",
+            err=True,
+        )
 
 
 # --- jobs ----------------------------------------------------------------------------------
