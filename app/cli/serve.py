@@ -176,8 +176,10 @@ def serve(
 
 @cli.command()
 def migrate() -> None:
-    """Apply pending migrations; on an empty database, also create the account and its
-    environments (no keys: make them with `allot keys create`)."""
+    """Apply pending migrations, bootstrap an empty database, and exit.
+
+    On an empty database it also creates the account and its environments (development,
+    production), with no keys: make them with `allot keys create`."""
     from app.bootstrap import DEFAULT_ACCOUNT_NAME, bootstrap_if_empty
 
     settings = Settings.from_env()

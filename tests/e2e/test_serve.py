@@ -192,7 +192,7 @@ def test_catalog_export_prints_the_demo_plans_as_yaml(served: Served, tmp_path: 
     path.write_text(result.stdout)
     dry = run_allot(["catalog", "apply", str(path), "-e", "production", "--dry-run"], served.env)
     assert dry.returncode == 0, dry.stderr
-    assert "CREATED   PLAN    pro" in dry.stdout
+    assert "WOULD CREATE  PLAN    pro" in dry.stdout and "CREATED" not in dry.stdout
     prod_key = served.keys["production"]
     assert data(graphql(served.base_url, prod_key, "{ plans { totalCount } }")) == {
         "plans": {"totalCount": 0}
