@@ -3,6 +3,7 @@ or archives anything it did not create itself (issue 9: it archived the user's c
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,19 @@ import pytest
 from tests.e2e.process import AllotServer
 
 pytestmark = pytest.mark.e2e
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_customers_query() -> str:
+    """The README tour's query of the demo customers (`gql '{"query": …}'`)."""
+    (line,) = [
+        line
+        for line in README.read_text().splitlines()
+        if line.startswith('gql \'{"query": "{ customers')
+    ]
+    return str(json.loads(line.removeprefix("gql '").removesuffix("'"))["query"])
+
 
 STATE = """
 {
@@ -93,12 +107,15 @@ def test_demo_loads_customers_and_a_restart_keeps_the_users_data(
             "globex": ("pro", "IN_TRIAL"),
             "hooli": ("free", "ACTIVE"),
         }
+        tour = gql(server, key, readme_customers_query())["customers"]["edges"]
+        assert {e["node"]["id"] for e in tour} == set(loaded["customers"])
         umbrella = customer(server, key, "umbrella")
         (invoice,) = umbrella["customer"]["subscriptions"][0]["invoices"]
         assert invoice["status"] == "OPEN" and invoice["total"] == "1500.00"
         assert umbrella["seats"] == {"currentUsage": 32, "usageLimit": 40}
         initech = customer(server, key, "initech")
-        assert initech["seats"]["currentUsage"] == 14 and initech["calls"]["currentUsage"] == 10
+        assert initech["seats"] == {"currentUsage": 14, "usageLimit": 15}  # 10 + a pack of 5
+        assert initech["calls"]["currentUsage"] == 10
 
         # The user's own work: a feature, a product with a plan, a customer, and changes to
         # demo things (an add-on archived, a plan renamed).
