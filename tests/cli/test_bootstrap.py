@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 
 from app.main import create_app
 from app.settings import Settings
-from tests.e2e.process import run_allot
+from tests.e2e.process import AllotServer, run_allot
 
 
 def ok(args: list[str], env: dict[str, str]) -> tuple[str, str]:
@@ -87,3 +88,18 @@ def test_environments_create_and_list(fresh_env: Callable[[], dict[str, str]]) -
     stdout, _ = ok(["keys", "create", "--environment", "staging", "--kind", "client"], env)
     key = stdout.strip().splitlines()[-1]
     assert asyncio.run(environment_of(env["DATABASE_URL"], key)) == "staging"
+
+
+def test_serve_after_migrate_prints_no_keys_and_says_how_to_make_one(
+    fresh_env: Callable[[], dict[str, str]], tmp_path: Path
+) -> None:
+    env = fresh_env()
+    ok(["migrate"], env)
+    server = AllotServer([], env, tmp_path / "serve.log")
+    try:
+        server.wait_ready()
+        assert not any("allot_sk_" in line for line in server.stdout_lines)
+        assert "no active server key: make one with `allot keys create" in server.log_text()
+        server.stop()
+    finally:
+        server.close()
