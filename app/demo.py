@@ -30,6 +30,7 @@ from app.clock import Clock
 from app.db import Database
 from app.domain.catalog_diff import CREATED, PUBLISHED
 from app.domain.catalog_document import apply_catalog, export_catalog
+from app.errors import DomainError, DomainErrors
 from app.models import Environment
 from app.settings import Settings
 from app.store import catalog as catalog_store
@@ -132,10 +133,6 @@ DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
 )
 
 
-class DemoRefused(Exception):
-    """The demo catalog would have changed something it did not create: rolled back."""
-
-
 @dataclass
 class DemoResult:
     catalog: str  # "loaded" | "present" | "skipped"
@@ -143,6 +140,7 @@ class DemoResult:
     reason: str = ""
     created: list[str] = field(default_factory=list)  # demo customers made now
     kept: list[str] = field(default_factory=list)  # demo customer ids that existed
+    failed: list[str] = field(default_factory=list)  # "id (why)": refused by the API
 
     def summary(self) -> str:
         parts = {
@@ -155,6 +153,8 @@ class DemoResult:
             text += f"; demo customers created: {', '.join(self.created) or 'none'}"
             if self.kept:
                 text += f"; left as they are: {', '.join(self.kept)}"
+            if self.failed:
+                text += f"; not created: {'; '.join(self.failed)}"
         return text
 
 
@@ -200,7 +200,14 @@ async def load_demo_catalog(db: Database, environment_pk: uuid.UUID, now: dateti
             "products": [*(own.get("products") or []), *document["products"]],
         }
         savepoint = await session.begin_nested()
-        changes = await apply_catalog(session, environment_pk, merged, now)
+        try:
+            changes = await apply_catalog(session, environment_pk, merged, now)
+        except (DomainError, DomainErrors) as exc:  # e.g. your catalog does not re-apply
+            await savepoint.rollback()
+            error = exc.errors[0] if isinstance(exc, DomainErrors) else exc
+            return DemoResult(
+                "skipped", reason=f"it does not apply here ({error.message}); nothing was written"
+            )
         foreign = [
             c
             for c in changes
@@ -242,40 +249,50 @@ class _Api:
             query, variable_values=variables, context_value=self._context
         )
         if result.errors:
-            raise RuntimeError(f"demo: {result.errors[0].message}")
+            raise RuntimeError(result.errors[0].message)
         data = result.data or {}
         payload = next(iter(data.values()), None)
         if isinstance(payload, dict) and payload.get("errors"):
             error = payload["errors"][0]
-            raise RuntimeError(f"demo: {error['code']}: {error['message']}")
+            raise RuntimeError(f"{error['code']}: {error['message']}")
         return payload
 
 
 async def load_demo_customers(
     db: Database, environment: Environment, settings: Settings, result: DemoResult
 ) -> None:
-    """Create the demo customers that don't exist yet (see the module's rule)."""
+    """Create the demo customers that don't exist yet (see the module's rule). One the API
+    refuses (say, its plan was archived since) is reported and skipped: the demo never keeps
+    the server from starting."""
     api = _Api(db, environment, settings)
     for customer in DEMO_CUSTOMERS:
         if await api.call(FIND_CUSTOMER, id=customer.id) is not None:
             result.kept.append(customer.id)
             continue
-        key = f"demo-{customer.id}"
-        await api.call(PROVISION, input={**customer.input, "idempotencyKey": key})
-        for feature_id, value in customer.usage:
-            usage = {"customerId": customer.id, "featureId": feature_id, "value": value}
-            await api.call(REPORT_USAGE, input={**usage, "idempotencyKey": f"{key}-{feature_id}"})
-        for event_name, count in customer.events:
-            events = [
-                {
-                    "customerId": customer.id,
-                    "eventName": event_name,
-                    "idempotencyKey": f"{key}-{event_name}-{n}",
-                }
-                for n in range(count)
-            ]
-            await api.call(REPORT_EVENTS, input={"events": events})
-        result.created.append(customer.id)
+        try:
+            await _create_customer(api, customer)
+        except RuntimeError as exc:
+            result.failed.append(f"{customer.id} ({exc})")
+        else:
+            result.created.append(customer.id)
+
+
+async def _create_customer(api: _Api, customer: DemoCustomer) -> None:
+    key = f"demo-{customer.id}"
+    await api.call(PROVISION, input={**customer.input, "idempotencyKey": key})
+    for feature_id, value in customer.usage:
+        usage = {"customerId": customer.id, "featureId": feature_id, "value": value}
+        await api.call(REPORT_USAGE, input={**usage, "idempotencyKey": f"{key}-{feature_id}"})
+    for event_name, count in customer.events:
+        events = [
+            {
+                "customerId": customer.id,
+                "eventName": event_name,
+                "idempotencyKey": f"{key}-{event_name}-{n}",
+            }
+            for n in range(count)
+        ]
+        await api.call(REPORT_EVENTS, input={"events": events})
 
 
 async def load_demo(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -94,9 +95,8 @@ async def prepare_database(
             loaded = await load_demo(db, development, settings or Settings(), Clock().now())
         except (DomainError, DomainErrors) as exc:
             raise user_error(exc, "--demo: the demo catalog was not applied") from None
-        except RuntimeError as exc:  # a demo customer the API refused
-            raise CliError(f"--demo: {exc}") from None
-        log.info("--demo in development: %s", loaded.summary())
+        level = logging.WARNING if loaded.failed or loaded.catalog == "skipped" else logging.INFO
+        log.log(level, "--demo in development: %s", loaded.summary())
 
 
 def _server_config(
