@@ -72,7 +72,7 @@ def test_a_malformed_url_writes_nowhere(server_url: str, data_dir: Path) -> None
         scratch = make_url(replace_database(server_url, name))
         env = allot_env(data_dir, "not a url")
         env |= {
-            "PGHOST": scratch.host or "127.0.0.1",
+            "PGHOST": scratch.host or str(scratch.query.get("host") or "127.0.0.1"),
             "PGPORT": str(scratch.port or 5432),
             "PGUSER": scratch.username or "postgres",
             "PGDATABASE": name,
