@@ -121,6 +121,9 @@ class Settings:
     invoice_font: str = ""  # a TTF for invoice PDFs; empty = a system DejaVu Sans, if any
     webhook_interval: float = 0.0  # seconds between webhook delivery passes; 0 = off
     webhook_timeout: float = 10.0  # seconds a receiver may take to answer one delivery
+    max_json_depth: int = 32  # nesting of a JSON input (metadata, dimensions, catalogs)
+    max_json_bytes: int = 262_144  # encoded size of one JSON input
+    max_backdate_days: int = 365  # how far in the past a subscription may start
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -144,4 +147,7 @@ class Settings:
             invoice_font=os.environ.get("ALLOT_INVOICE_FONT", ""),
             webhook_interval=_float("ALLOT_WEBHOOK_INTERVAL", 2),
             webhook_timeout=_float("ALLOT_WEBHOOK_TIMEOUT", 10),
+            max_json_depth=_int("ALLOT_MAX_JSON_DEPTH", 32),
+            max_json_bytes=_int("ALLOT_MAX_JSON_BYTES", 262_144),
+            max_backdate_days=_int("ALLOT_MAX_BACKDATE_DAYS", 365),
         )
