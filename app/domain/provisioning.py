@@ -86,6 +86,26 @@ def _end(sub: Subscription, at: datetime, now: datetime) -> None:
     sub.updated_at = now
 
 
+def convert_trial_now(sub: Subscription, now: datetime) -> None:
+    """End a running trial now, as a conversion: paid from now (billing periods count from
+    here), and a CANCEL trial no longer ends with its trial."""
+    if sub.end_date is not None and sub.end_date == sub.trial_end_date:
+        sub.end_date = None
+    sub.trial_end_date = max(now, sub.start_date)
+    sub.trial_end_behavior = "CONVERT_TO_PAID"
+    sub.status = status_at(Dates.of(sub), now).value
+    sub.updated_at = now
+
+
+def expire_trial_now(sub: Subscription, now: datetime) -> None:
+    """End a running trial now without converting: access ends (EXPIRED)."""
+    sub.trial_end_date = sub.end_date = max(now, sub.start_date)
+    sub.trial_end_behavior = "CANCEL"
+    sub.scheduled_change = None
+    sub.status = status_at(Dates.of(sub), now).value
+    sub.updated_at = now
+
+
 def new_subscription_id() -> str:
     return "sub_" + secrets.token_hex(10)
 
@@ -141,12 +161,16 @@ def trial_window(
     raw: Mapping[str, Any],
     plan_content: Mapping[str, Any],
     start: datetime,
+    default_allowed: bool = True,
 ) -> tuple[datetime | None, str | None]:
-    """(trial end, end behaviour) from the request's trial or the plan's default."""
+    """(trial end, end behaviour) from the request's trial or the plan's default (when
+    `default_allowed`: not on a paying subscription's plan change, not a second time)."""
     if raw.get("skipTrial"):
         return None, None
     trial = raw.get("trial")
     default = plan_content.get("trial")
+    if trial is None and not default_allowed:
+        return None, None
     if trial is None and default is None:
         return None, None
     behavior = (
@@ -177,7 +201,14 @@ def is_live(sub: Subscription, now: datetime) -> bool:
 
 
 def is_paying(sub: Subscription, now: datetime) -> bool:
+    """Active (past any trial): a plan change of it replaces it, a trial runs beside it."""
     return status_at(Dates.of(sub), now) is SubscriptionStatus.ACTIVE
+
+
+def pays_for_plan(sub: Subscription, view: CatalogView, now: datetime) -> bool:
+    """Active on a plan that is not FREE: its plan changes never start a default trial."""
+    content = view.content(sub.plan_pk, sub.plan_version)
+    return is_paying(sub, now) and content.get("pricingType") != "FREE"
 
 
 async def view_for(session: AsyncSession, env: uuid.UUID) -> CatalogView:

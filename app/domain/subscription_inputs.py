@@ -9,7 +9,7 @@ from typing import Any
 
 from app.domain import catalog_prices
 from app.domain import catalog_rules as rules
-from app.domain.customer_entitlements import CatalogView
+from app.domain.customer_entitlements import CatalogView, has_value
 from app.errors import DomainError, ErrorCode
 from app.models import Package
 
@@ -71,7 +71,8 @@ def checked_values(
     view: CatalogView,
     features: Mapping[str, dict[str, Any]],
 ) -> dict[str, Any]:
-    """Per-subscription entitlement values; every variable entitlement must get one."""
+    """Per-subscription entitlement values. A variable entitlement without a value in the
+    catalog must get one; one with a catalog value (its default) may be left out."""
     values: dict[str, Any] = {}
     for i, item in enumerate(raw or []):
         feature_id = item.get("featureId")
@@ -85,7 +86,9 @@ def checked_values(
         options = {k: v for k, v in item.items() if k != "featureId" and v is not None}
         values[feature_id] = rules.canonical_entitlement(options, feature, ["entitlements", i])
     variable = sorted(
-        f for f, e in plan_content.get("entitlements", {}).items() if e.get("variable")
+        f
+        for f, e in plan_content.get("entitlements", {}).items()
+        if e.get("variable") and not has_value(e)
     )
     missing = [f for f in variable if f not in values]
     if missing:

@@ -35,6 +35,12 @@ class CancelAt(StrEnum):
     DATE = "DATE"
 
 
+@strawberry.enum(description="How to end a trial now.")
+class EndTrialAction(StrEnum):
+    CONVERT = "CONVERT"
+    CANCEL = "CANCEL"
+
+
 @strawberry.enum(description="How long a promotional entitlement lasts.")
 class PromotionDuration(StrEnum):
     ONE_WEEK = "ONE_WEEK"
@@ -106,6 +112,7 @@ _SUBSCRIPTION_FIELDS = (
     "price_overrides",
     "billing",
     "change_timing",
+    "end_date",
     "idempotency_key",
     "metadata",
 )
@@ -142,6 +149,9 @@ class SubscriptionFields:
     billing: BillingInput | None = strawberry.field(default=UNSET, description="Billing.")
     change_timing: ChangeTiming | None = strawberry.field(
         default=UNSET, description="For downgrades: now (default) or at period end."
+    )
+    end_date: datetime | None = strawberry.field(
+        default=UNSET, description="The contract's end (as cancelSubscription at: DATE)."
     )
     idempotency_key: str | None = strawberry.field(
         default=UNSET, description="A retried request with the same key has effect once."
@@ -217,6 +227,25 @@ class CancelSubscriptionInput:
         return {
             k: v for k, v in given(self, "subscription_id", "at", "date").items() if v is not None
         }
+
+
+@strawberry.input(description="End a subscription's trial now.")
+class EndTrialInput:
+    subscription_id: str = strawberry.field(description="The subscription in trial.")
+    action: EndTrialAction = strawberry.field(
+        description="CONVERT (paid from now) or CANCEL (access ends now)."
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"subscriptionId": self.subscription_id, "action": self.action.value}
+
+
+@strawberry.input(description="Withdraw a cancellation before it takes effect.")
+class ResumeSubscriptionInput:
+    subscription_id: str = strawberry.field(description="The subscription.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"subscriptionId": self.subscription_id}
 
 
 @strawberry.input(description="A promotional grant of one feature.")

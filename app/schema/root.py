@@ -62,6 +62,10 @@ def _should_mask(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None or isinstance(original, ClientError | GraphQLError):
         return False
+    if error.path is None:
+        # Raised before any resolver ran: a literal or variable a scalar could not coerce
+        # ("infinity" as a DateTime). The caller's mistake, answered as graphql-core words it.
+        return False
     if getattr(original, "extensions", None):
         return False
     log.error("internal error at %s", error.path, exc_info=original)

@@ -141,7 +141,8 @@ async def get_package(
     )
     if lock:
         # Serialises concurrent edits/publishes of one package: version numbers stay dense.
-        query = query.with_for_update()
+        # populate_existing: a row already loaded in this session is read again once locked.
+        query = query.with_for_update().execution_options(populate_existing=True)
     return (await session.execute(query)).scalars().first()
 
 
@@ -179,6 +180,7 @@ async def list_packages(
     after: str | None,
     product_pk: uuid.UUID | None = None,
     include_archived: bool = False,
+    published_only: bool = False,
 ) -> Page[Package]:
     filters = [
         col(Package.environment_pk) == environment_pk,
@@ -187,7 +189,20 @@ async def list_packages(
     ]
     if product_pk is not None:
         filters.append(col(Package.product_pk) == product_pk)
+    if published_only:
+        filters.append(col(Package.latest_version).is_not(None))
     return await _page(session, Package, filters, first, after)
+
+
+async def published_plan_ids(session: AsyncSession, environment_pk: uuid.UUID) -> set[str]:
+    """Ids of the live plans with a published version: the plans a client key may see."""
+    query = select(col(Package.id)).where(
+        col(Package.environment_pk) == environment_pk,
+        col(Package.kind) == "PLAN",
+        col(Package.archived_at).is_(None),
+        col(Package.latest_version).is_not(None),
+    )
+    return set((await session.execute(query)).scalars())
 
 
 # --- versions -----------------------------------------------------------------------------

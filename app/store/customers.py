@@ -14,7 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.db import RawConnection
-from app.models import Customer, CustomerEntitlements, PromotionalEntitlement, Subscription
+from app.models import (
+    Customer,
+    CustomerEntitlements,
+    CustomerTrial,
+    PromotionalEntitlement,
+    Subscription,
+)
 from app.store.catalog import Page, _page
 
 
@@ -321,3 +327,25 @@ async def latest_usage(conn: RawConnection, customer_pks: Sequence[uuid.UUID],
         out.setdefault(r["customer_pk"], {}).setdefault(r["feature_id"], []).append(
             (r["period_start"], r["period_end"], float(r["value"])))
     return out
+
+
+# --- trials a customer has had (one default trial per customer and plan) ---------------------
+
+
+async def trialled_plans(session: AsyncSession, customer_pk: uuid.UUID) -> set[uuid.UUID]:
+    query = select(col(CustomerTrial.plan_pk)).where(
+        col(CustomerTrial.customer_pk) == customer_pk
+    )
+    return set((await session.execute(query)).scalars())
+
+
+async def record_trial(
+    session: AsyncSession, customer_pk: uuid.UUID, plan_pk: uuid.UUID, now: datetime
+) -> None:
+    """Remember that the customer trialled the plan (the first trial's start is kept)."""
+    statement = (
+        insert(CustomerTrial)
+        .values(customer_pk=customer_pk, plan_pk=plan_pk, started_at=now)
+        .on_conflict_do_nothing()
+    )
+    await session.execute(statement)
