@@ -77,7 +77,15 @@ def _refused(state: links.LinkState) -> HTMLResponse:
 
 
 def _base(request: Request, services: Services) -> str:
-    return services.settings.public_url or str(request.base_url).rstrip("/")
+    """Where links in a PDF point: `ALLOT_PUBLIC_URL`, else this request's own URL when its
+    Host is one of `ALLOT_ALLOWED_HOSTS`, else nothing (the link is given as a path) — a
+    Host header chosen by the caller never ends up in a document."""
+    settings = services.settings
+    if settings.public_url:
+        return settings.public_url
+    if links.host_allowed(request.headers.get("host", ""), settings.allowed_hosts):
+        return str(request.base_url).rstrip("/")
+    return ""
 
 
 async def invoice_pdf(request: Request) -> Response:

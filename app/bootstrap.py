@@ -1,8 +1,10 @@
 """First start: on an empty database, create an account, its environments and their keys.
 
-`allot serve` calls `bootstrap_if_empty` after migrating. It does something only while the
-database has no account, so it runs at most once per database; the keys it returns exist in
-clear only in its result (the database keeps their hashes), so the caller prints them once.
+`allot serve` and `allot migrate` call `bootstrap_if_empty` after migrating. It does something
+only while the database has no account, so it runs at most once per database. `serve` asks for
+a server key per environment: they exist in clear only in its result (the database keeps
+their hashes), so it prints them once. `migrate` makes no keys (nothing secret in a deploy
+log); `allot keys create` makes them when they are needed.
 """
 
 from __future__ import annotations
@@ -41,10 +43,11 @@ class Bootstrap:
 
 
 async def bootstrap_if_empty(
-    db: Database, account_name: str = DEFAULT_ACCOUNT_NAME
+    db: Database, account_name: str = DEFAULT_ACCOUNT_NAME, with_keys: bool = True
 ) -> Bootstrap | None:
-    """Create the account, `development` and `production`, and one server key for each, in
-    one transaction — only if the database has no account yet. Returns None otherwise."""
+    """Create the account, `development` and `production`, and (`with_keys`) one server key
+    for each, in one transaction — only if the database has no account yet. Returns None
+    otherwise."""
     actor = AuditActor.cli("bootstrap")
     async with audit.transaction(db, actor) as session:
         await session.execute(
@@ -58,6 +61,8 @@ async def bootstrap_if_empty(
         for slug, name in DEFAULT_ENVIRONMENTS:
             environment = await store.create_environment(session, account.pk, slug, name)
             environments[slug] = environment.pk
+            if not with_keys:
+                continue
             _, secret = await store.create_api_key(
                 session, environment.pk, KeyKind.SERVER, name="bootstrap"
             )

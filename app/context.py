@@ -28,6 +28,9 @@ class Context:
     clock: Clock
     request_id: str
     services: Any = None
+    # Set when the CLI drives the API in-process (`serve --demo`): changes are audited as
+    # that command (actor kind `cli`), not as an API key.
+    cli_command: str | None = None
     _loaders: Loaders | None = field(default=None, repr=False)
 
     @property

@@ -1,4 +1,7 @@
-"""Configuration from the environment: one frozen object, read once per process."""
+"""Configuration from the environment: one frozen object, read once per process.
+
+A value that cannot be used stops the process with a `ConfigError` naming the variable, before
+anything is opened or written (`allot` prints it on one line and exits 1)."""
 
 from __future__ import annotations
 
@@ -6,10 +9,90 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DATABASE_URL_EXAMPLE = "postgresql://user:password@host:5432/dbname"
+
+
+class ConfigError(ValueError):
+    """A setting in the environment that cannot be used; the message names the variable."""
+
 
 def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ConfigError(f"{name}={raw!r} is not a finite number")
+    return value
+
+
+def postgres_url(raw: str, name: str = "DATABASE_URL") -> str:
+    """`raw` parsed with SQLAlchemy's URL parser and given back as a plain `postgresql://`
+    URL (the form asyncpg takes), or a ConfigError: anything but a PostgreSQL URL naming a
+    database is refused — a string libpq would read with its defaults (another database, as
+    another user) or another database system's URL must never be connected to."""
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ConfigError(
+            f"{name} is not a database URL (expected {DATABASE_URL_EXAMPLE})"
+        ) from None
+    backend = url.get_backend_name()
+    if backend not in ("postgresql", "postgres"):
+        raise ConfigError(
+            f"{name} must be a PostgreSQL URL ({DATABASE_URL_EXAMPLE}), not a {backend!r} one"
+        )
+    if not url.database:
+        raise ConfigError(f"{name} names no database (expected {DATABASE_URL_EXAMPLE})")
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _hosts(name: str, default: str) -> tuple[str, ...]:
     raw = os.environ.get(name)
-    return int(raw) if raw else default
+    entries = [h.strip().lower() for h in (default if raw is None else raw).split(",")]
+    for entry in entries:
+        if entry and not _valid_host_pattern(entry):
+            raise ConfigError(f"{name}: {entry!r} is not a host name (e.g. billing.example.com)")
+    return tuple(h for h in entries if h)
+
+
+def _valid_host_pattern(entry: str) -> bool:
+    if entry == "*":
+        return True
+    bare = entry.removeprefix(".")
+    if bare.startswith("[") and bare.endswith("]"):
+        bare = bare[1:-1]
+    return bool(bare) and all(c.isalnum() or c in "-.:" for c in bare)
+
+
+def _public_url(name: str) -> str:
+    from urllib.parse import urlsplit
+
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"{name}={raw!r} is not an http(s) URL (e.g. https://billing.example.com)"
+        )
+    return raw.rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -32,6 +115,8 @@ class Settings:
     jobs_interval: float = 0.0  # seconds between background passes; 0 = off (tests, CLI)
     idempotency_retention_days: int = 7  # usage idempotency keys kept; <= 0 = kept forever
     public_url: str = ""  # base of the links handed out (invoice PDFs, payment pages)
+    # Without public_url: the Host headers a link may be built from (else links are paths).
+    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "[::1]")
     invoice_link_days: int = 30  # how long an invoice link stays valid
     invoice_font: str = ""  # a TTF for invoice PDFs; empty = a system DejaVu Sans, if any
     webhook_interval: float = 0.0  # seconds between webhook delivery passes; 0 = off
@@ -43,7 +128,9 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
-            database_url=os.environ.get("DATABASE_URL", ""),
+            database_url=postgres_url(raw_url)
+            if (raw_url := os.environ.get("DATABASE_URL"))
+            else "",
             data_dir=Path(os.environ.get("ALLOT_DATA_DIR", ".allot")),
             pool_size=_int("ALLOT_POOL_SIZE", 4),
             max_body_bytes=_int("ALLOT_MAX_BODY_BYTES", 1_000_000),
@@ -52,13 +139,14 @@ class Settings:
             max_tokens=_int("ALLOT_MAX_TOKENS", 5_000),
             max_batch=_int("ALLOT_MAX_BATCH", 10),
             log_level=os.environ.get("ALLOT_LOG_LEVEL", "INFO"),
-            jobs_interval=float(os.environ.get("ALLOT_JOBS_INTERVAL", "30")),
+            jobs_interval=_float("ALLOT_JOBS_INTERVAL", 30),
             idempotency_retention_days=_int("ALLOT_IDEMPOTENCY_RETENTION_DAYS", 7),
-            public_url=os.environ.get("ALLOT_PUBLIC_URL", ""),
+            public_url=_public_url("ALLOT_PUBLIC_URL"),
+            allowed_hosts=_hosts("ALLOT_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]"),
             invoice_link_days=_int("ALLOT_INVOICE_LINK_DAYS", 30),
             invoice_font=os.environ.get("ALLOT_INVOICE_FONT", ""),
-            webhook_interval=float(os.environ.get("ALLOT_WEBHOOK_INTERVAL", "2")),
-            webhook_timeout=float(os.environ.get("ALLOT_WEBHOOK_TIMEOUT", "10")),
+            webhook_interval=_float("ALLOT_WEBHOOK_INTERVAL", 2),
+            webhook_timeout=_float("ALLOT_WEBHOOK_TIMEOUT", 10),
             max_json_depth=_int("ALLOT_MAX_JSON_DEPTH", 32),
             max_json_bytes=_int("ALLOT_MAX_JSON_BYTES", 262_144),
             max_backdate_days=_int("ALLOT_MAX_BACKDATE_DAYS", 365),

@@ -23,6 +23,7 @@ from app.demo import load_demo
 from app.domain import audit
 from app.domain.audit import AuditActor
 from app.jobs import run_once
+from app.settings import Settings
 from app.store import tenancy
 from tests.engine.catalog import apply_catalog, new_customer, provision
 from tests.support import GraphQLClient
@@ -110,18 +111,24 @@ async def test_catalog_apply_and_demo_load_are_the_cli_actor(
 ) -> None:
     slug, gql = await cli_environment(db, http)
     path = tmp_path / "catalog.yaml"
-    path.write_text("features:\n  - id: sso\n    type: BOOLEAN\nproducts: []\n")
+    path.write_text("features:\n  - id: own-sso\n    type: BOOLEAN\nproducts: []\n")
     await apply_file(db, slug, path)
     (feature,) = await entries(gql, "catalog apply")
-    assert feature["actorKind"] == "cli" and feature["entityId"] == "sso"
+    assert feature["actorKind"] == "cli" and feature["entityId"] == "own-sso"
     async with db.session() as session:
         env = await tenancy.find_environment(session, slug)
     assert env is not None
-    changes = await load_demo(db, env.pk, datetime.now(UTC))
-    assert changes
+    loaded = await load_demo(db, env, Settings(), datetime.now(UTC))
+    assert loaded.catalog == "loaded" and loaded.created, loaded
     demo = await entries(gql, "serve --demo")
     assert demo and all(e["actorKind"] == "cli" for e in demo)
     assert {"FEATURE", "PRODUCT", "PLAN"} <= {e["entityType"] for e in demo}
+    # The demo customers go through the API in-process, audited as the command too.
+    customers = await entries(gql, "serve --demo: provisionCustomer")
+    assert {e["entityId"] for e in customers if e["entityType"] == "CUSTOMER"} >= set(
+        loaded.created
+    )
+    assert all(e["actorKind"] == "cli" for e in customers)
 
 
 async def test_bootstrap_records_environments_and_keys(

@@ -9,6 +9,7 @@ import logging.config
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
 from types import FrameType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -17,6 +18,11 @@ import typer
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncSession
+
+# typer vendors click; its group's methods take typer's own click types.
+from typer._click.core import Context as ClickContext
+from typer._click.formatting import HelpFormatter
+from typer.core import TyperGroup
 
 from app.db import Database, EmbeddedPostgres, resolve_database_url
 from app.migrate import alembic_config, upgrade
@@ -28,8 +34,32 @@ log = logging.getLogger("allot.cli")
 
 T = TypeVar("T")
 
+
+class CommandGroup(TyperGroup):
+    """Command lists show each command's whole first sentence, wrapped to the terminal, where
+    click cuts summaries off with '...' at a width it guesses."""
+
+    def format_commands(self, ctx: ClickContext, formatter: HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def allot_version() -> str:
+    try:
+        return version("allot")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 cli = typer.Typer(
     name="allot",
+    cls=CommandGroup,
     help="allot: entitlements and pricing as a GraphQL service.",
     no_args_is_help=True,
     add_completion=False,
@@ -37,14 +67,44 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-keys_cli = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+keys_cli = typer.Typer(
+    cls=CommandGroup, help="Create, list and revoke API keys.", no_args_is_help=True
+)
 catalog_cli = typer.Typer(
-    help="Catalog as code: apply or export YAML/JSON files.", no_args_is_help=True
+    cls=CommandGroup, help="Catalog as code: apply or export YAML/JSON files.", no_args_is_help=True
 )
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(catalog_cli, name="catalog")
-jobs_cli = typer.Typer(help="Background work, for operators.", no_args_is_help=True)
+jobs_cli = typer.Typer(
+    cls=CommandGroup, help="Background work, for operators.", no_args_is_help=True
+)
 cli.add_typer(jobs_cli, name="jobs")
+environments_cli = typer.Typer(
+    cls=CommandGroup,
+    help="Create and list environments (development, staging, production…).",
+    no_args_is_help=True,
+)
+cli.add_typer(environments_cli, name="environments")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"allot {allot_version()}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _options(
+    show_version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_print_version,
+        help="Print the version of allot and exit.",
+    ),
+) -> None:
+    """allot: entitlements and pricing as a GraphQL service."""
+
 
 ENVIRONMENT_HELP = "Environment name (slug), e.g. development or production."
 GRACEFUL_SHUTDOWN_SECONDS = 5
@@ -274,7 +334,6 @@ async def find_environment(session: AsyncSession, slug: str) -> Environment:
     raise CliError(f"no environment named {slug!r}{hint}")
 
 
-
 def user_error(exc: Exception, context: str = "") -> CliError:
     """DomainError / DomainErrors (what the catalog code raises for anything the user can
     fix) as one CliError: the message, then one line per error with its document path."""
@@ -292,4 +351,3 @@ def user_error(exc: Exception, context: str = "") -> CliError:
     if isinstance(exc, DomainError):
         return CliError(f"{prefix}{line(exc)}")
     return CliError(f"{prefix}{exc}")
-

@@ -27,13 +27,28 @@ class ExportFormat(StrEnum):
     json = "json"
 
 
+# A dry run lists what it *would* do, so that its output is never mistaken for a change made.
+WOULD = {
+    "CREATED": "WOULD CREATE",
+    "UPDATED": "WOULD UPDATE",
+    "PUBLISHED": "WOULD PUBLISH",
+    "ARCHIVED": "WOULD ARCHIVE",
+}
+
+
+def format_planned(change: Any) -> str:
+    """A dry run's line, e.g. `WOULD PUBLISH PLAN    pro  (version 2)`."""
+    line = f"{WOULD.get(change.kind, 'WOULD ' + change.kind):<13} {change.entity:<7} {change.id}"
+    return f"{line}  ({change.detail})" if change.detail else line
 
 
 @catalog_cli.command("apply")
 def catalog_apply(
     file: Path = typer.Argument(..., metavar="FILE", help="A catalog in YAML or JSON."),
     environment: str = typer.Option(..., "--environment", "-e", help=ENVIRONMENT_HELP),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show the changes, make none."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the changes it would make, and make none."
+    ),
 ) -> None:
     """Apply a catalog file to an environment and print what changed (or would change)."""
     from app import catalog_cli as catalog_files
@@ -56,7 +71,7 @@ def catalog_apply(
         except (DomainError, DomainErrors) as exc:
             raise user_error(exc, str(file)) from None
     for change in changes:
-        typer.echo(catalog_files.format_change(change))
+        typer.echo(format_planned(change) if dry_run else catalog_files.format_change(change))
     verb = "would make" if dry_run else "made"
     summary = f"{len(changes)} change(s)" if changes else "no change"
     note = " (dry run: nothing was written)" if dry_run else ""
@@ -85,5 +100,3 @@ def catalog_export(
         except (DomainError, DomainErrors) as exc:
             raise user_error(exc) from None
     typer.echo(text, nl=not text.endswith("\n"))
-
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -64,13 +65,24 @@ def _base_url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-async def prepare_database(db: Database, demo: bool, base_url: str) -> None:
-    """First start: bootstrap and print the keys once. `--demo`: (re)load the demo data."""
+async def prepare_database(
+    db: Database, demo: bool, base_url: str, settings: Settings | None = None
+) -> None:
+    """First start: bootstrap and print the keys once. `--demo`: load what of the demo data
+    is missing, never touching anything else (app/demo.py)."""
     from app.bootstrap import bootstrap_if_empty, key_banner
 
     result = await bootstrap_if_empty(db)
     if result is not None:
         print(key_banner(result, f"{base_url}/graphql"), flush=True)
+    else:
+        async with db.session() as session:
+            keys = await store.count_active_server_keys(session)
+        if keys == 0:  # bootstrapped by `allot migrate`, which makes no keys
+            log.warning(
+                "no active server key: make one with "
+                "`allot keys create --environment development --kind server`"
+            )
     if demo:
         from app.demo import load_demo
         from app.errors import DomainError, DomainErrors
@@ -80,10 +92,11 @@ async def prepare_database(db: Database, demo: bool, base_url: str) -> None:
         if development is None:
             raise CliError("--demo: there is no environment named 'development' to load into")
         try:
-            changes = await load_demo(db, development.pk, Clock().now())
+            loaded = await load_demo(db, development, settings or Settings(), Clock().now())
         except (DomainError, DomainErrors) as exc:
             raise user_error(exc, "--demo: the demo catalog was not applied") from None
-        log.info("demo data loaded into development (%d catalog changes)", len(changes))
+        level = logging.WARNING if loaded.failed or loaded.catalog == "skipped" else logging.INFO
+        log.log(level, "--demo in development: %s", loaded.summary())
 
 
 def _server_config(
@@ -133,7 +146,7 @@ def serve(
     base_url = _base_url(sock)
     try:
         with open_database(settings, migrate=True) as url:
-            run_with_db(url, lambda db: prepare_database(db, demo, base_url))
+            run_with_db(url, lambda db: prepare_database(db, demo, base_url, settings))
             # The worker factory reads it; with workers > 1 they inherit it (spawned).
             os.environ["DATABASE_URL"] = url
             config = _server_config(host, port, workers, access_log, settings.log_level)
@@ -163,11 +176,23 @@ def serve(
 
 @cli.command()
 def migrate() -> None:
-    """Apply pending database migrations and exit."""
+    """Apply pending migrations, bootstrap an empty database, and exit.
+
+    On an empty database it also creates the account and its environments (development,
+    production), with no keys: make them with `allot keys create`."""
+    from app.bootstrap import DEFAULT_ACCOUNT_NAME, bootstrap_if_empty
+
     settings = Settings.from_env()
-    with open_database(settings, migrate=True):
-        pass
+    with open_database(settings, migrate=True) as url:
+        made = run_with_db(url, lambda db: bootstrap_if_empty(db, with_keys=False))
     typer.echo(f"allot: {describe(settings)} is migrated to the latest schema.", err=True)
+    if made is not None:
+        typer.echo(
+            f'allot: new installation: account "{DEFAULT_ACCOUNT_NAME}" with environments '
+            f"{', '.join(made.environments)}; no API key yet: "
+            "`allot keys create --environment development --kind server` makes one.",
+            err=True,
+        )
 
 
 # --- jobs ----------------------------------------------------------------------------------

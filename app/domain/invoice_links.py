@@ -92,3 +92,28 @@ def absolute(base_url: str, path: str) -> str:
     """The link as given out: absolute when the installation's public URL is configured
     (`ALLOT_PUBLIC_URL`), else a path on this server."""
     return base_url.rstrip("/") + path if base_url else path
+
+
+def host_allowed(host_header: str, allowed: tuple[str, ...]) -> bool:
+    """Whether a request's `Host` header may be put into a link (`ALLOT_ALLOWED_HOSTS`).
+
+    The header is the client's to choose: a link built from any Host would let whoever asks
+    for a PDF put their own site into the payment link. Entries are host names compared
+    without the port and case-insensitively; `.example.com` also allows its subdomains, `*`
+    allows any host (only behind a proxy that sets Host itself)."""
+    host = host_header.strip().lower()
+    if host.startswith("["):  # [::1]:8000
+        end = host.find("]")
+        if end < 0 or (host[end + 1 :] and not host[end + 1 :].startswith(":")):
+            return False
+        name = host[: end + 1]
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    if not name or not all(c.isalnum() or c in "-.[]:" for c in name):
+        return False
+    for entry in allowed:
+        if entry == "*" or entry == name:
+            return True
+        if entry.startswith(".") and (name == entry[1:] or name.endswith(entry)):
+            return True
+    return False

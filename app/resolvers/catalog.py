@@ -84,6 +84,8 @@ async def in_transaction(
 
 def audit_actor(ctx: Context, operation: str, now: datetime) -> AuditActor:
     """Who is acting, for the audit entries this transaction writes."""
+    if ctx.cli_command is not None:
+        return AuditActor.cli(f"{ctx.cli_command}: {operation}", now)
     principal = ctx.principal
     return AuditActor(
         kind=principal.kind.value,

@@ -18,6 +18,21 @@ async def count_accounts(session: AsyncSession) -> int:
     return int((await session.execute(select(func.count()).select_from(Account))).scalar_one())
 
 
+async def first_account(session: AsyncSession) -> Account | None:
+    """The oldest account: an installation's own (the first start creates it)."""
+    query = select(Account).order_by(col(Account.created_at), col(Account.pk)).limit(1)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def count_active_server_keys(session: AsyncSession) -> int:
+    query = (
+        select(func.count())
+        .select_from(ApiKey)
+        .where(col(ApiKey.revoked_at).is_(None), col(ApiKey.kind) == KeyKind.SERVER.value)
+    )
+    return int((await session.execute(query)).scalar_one())
+
+
 async def create_account(session: AsyncSession, name: str) -> Account:
     account = Account(name=name)
     session.add(account)

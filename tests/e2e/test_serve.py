@@ -192,7 +192,7 @@ def test_catalog_export_prints_the_demo_plans_as_yaml(served: Served, tmp_path: 
     path.write_text(result.stdout)
     dry = run_allot(["catalog", "apply", str(path), "-e", "production", "--dry-run"], served.env)
     assert dry.returncode == 0, dry.stderr
-    assert "CREATED   PLAN    pro" in dry.stdout
+    assert "WOULD CREATE  PLAN    pro" in dry.stdout and "CREATED" not in dry.stdout
     prod_key = served.keys["production"]
     assert data(graphql(served.base_url, prod_key, "{ plans { totalCount } }")) == {
         "plans": {"totalCount": 0}
@@ -291,7 +291,7 @@ def test_sigterm_stops_the_server_and_its_embedded_postgres(tmp_path: Path, data
         base_url = server.wait_ready()
         assert data(graphql(base_url, key, "{ plans { totalCount } }"))["plans"]["totalCount"] == 3
         assert not any("allot_sk_" in line for line in server.stdout_lines)
-        assert "0 catalog changes" in server.log_text()
+        assert "demo catalog already present" in server.log_text()
         _stop_and_check(server, signal.SIGINT, data_dir)
     finally:
         server.close()
