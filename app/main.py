@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from app.billing_pages import invoice_pdf, payment_page
 from app.clock import Clock
 from app.db import Database
+from app.domain.webhook_targets import TargetPolicy
 from app.graphiql import graphiql_html, static_files_dir
 from app.http import Services, graphql_post, json_response
 from app.jobs import run_forever
@@ -66,8 +67,10 @@ def create_app(
                                                   settings.idempotency_retention_days))
         webhooks = None
         if settings.webhook_interval > 0:
+            policy = TargetPolicy.of(settings.webhook_allow_private, settings.webhook_allowed_cidrs)
             webhooks = asyncio.create_task(run_webhooks_forever(
-                db, app.state.services.clock, settings.webhook_interval, settings.webhook_timeout
+                db, app.state.services.clock, settings.webhook_interval, settings.webhook_timeout,
+                policy,
             ))
         try:
             yield

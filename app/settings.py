@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,26 @@ from pathlib import Path
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw else default
+
+
+def _flag(name: str) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{name}={raw!r} is not a boolean (use true or false)")
+
+
+def _cidrs(name: str) -> tuple[str, ...]:
+    """Comma-separated networks, each checked here so a typo stops the start."""
+    items = tuple(c.strip() for c in os.environ.get(name, "").split(",") if c.strip())
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"{name}: {item!r} is not a network (e.g. 10.0.0.0/8)") from None
+    return items
 
 
 @dataclass(frozen=True)
@@ -36,6 +57,9 @@ class Settings:
     invoice_font: str = ""  # a TTF for invoice PDFs; empty = a system DejaVu Sans, if any
     webhook_interval: float = 0.0  # seconds between webhook delivery passes; 0 = off
     webhook_timeout: float = 10.0  # seconds a receiver may take to answer one delivery
+    # Webhook target policy (docs/webhooks.md): private ranges, and networks allowed outright.
+    webhook_allow_private: bool = False
+    webhook_allowed_cidrs: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -56,4 +80,6 @@ class Settings:
             invoice_font=os.environ.get("ALLOT_INVOICE_FONT", ""),
             webhook_interval=float(os.environ.get("ALLOT_WEBHOOK_INTERVAL", "2")),
             webhook_timeout=float(os.environ.get("ALLOT_WEBHOOK_TIMEOUT", "10")),
+            webhook_allow_private=_flag("ALLOT_WEBHOOK_ALLOW_PRIVATE"),
+            webhook_allowed_cidrs=_cidrs("ALLOT_WEBHOOK_ALLOWED_CIDRS"),
         )

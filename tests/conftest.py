@@ -21,7 +21,7 @@ from app.db import Database, EmbeddedPostgres, replace_database, to_asyncpg_dsn
 from app.main import create_app
 from app.migrate import upgrade
 from app.settings import Settings
-from tests.support import GraphQLClient, Tenant, make_tenant
+from tests.support import TEST_WEBHOOK_CIDRS, GraphQLClient, Tenant, make_tenant
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,7 +65,8 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture(scope="session")
 async def app(database_url: str) -> AsyncIterator[Starlette]:
-    application = create_app(database_url, Settings())
+    # Webhook tests deliver to receivers on loopback: allowed here as an operator would.
+    application = create_app(database_url, Settings(webhook_allowed_cidrs=TEST_WEBHOOK_CIDRS))
     async with application.router.lifespan_context(application):
         yield application
 

@@ -12,6 +12,9 @@ from app.auth import KeyKind
 from app.db import Database
 from app.store import tenancy as store
 
+# The test receivers listen on loopback, which the webhook target policy refuses by default.
+TEST_WEBHOOK_CIDRS = ("127.0.0.0/8", "::1/128")
+
 
 @dataclass
 class Tenant:
