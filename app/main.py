@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from app import secrets_at_rest
 from app.billing_pages import invoice_pdf, payment_page
 from app.clock import Clock
 from app.db import Database
@@ -25,6 +26,7 @@ from app.jobs import run_forever
 from app.rest import entitlement_route, entitlements_route
 from app.schema.root import build_schema
 from app.settings import Settings
+from app.store.secrets import verify_key
 from app.webhook_worker import run_forever as run_webhooks_forever
 
 log = logging.getLogger("allot")
@@ -56,7 +58,16 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Settings without a key keep a keyring the process already has (tests install one).
+        if settings.secret_key or not secrets_at_rest.installed():
+            secrets_at_rest.install(secrets_at_rest.load_keyring(settings))
         db = Database(database_url, pool_size=settings.pool_size)
+        try:
+            async with db.transaction() as session:
+                await verify_key(session, secrets_at_rest.current(), Clock().now())
+        except BaseException:
+            await db.close()
+            raise
         app.state.services = Services(
             db=db, settings=settings, clock=clock or Clock(), schema=build_schema(settings)
         )

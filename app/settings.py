@@ -60,6 +60,8 @@ class Settings:
     # Webhook target policy (docs/webhooks.md): private ranges, and networks allowed outright.
     webhook_allow_private: bool = False
     webhook_allowed_cidrs: tuple[str, ...] = ()
+    # Fernet key(s) for secrets at rest; empty = <data_dir>/secret.key (app/secrets_at_rest.py).
+    secret_key: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -82,4 +84,5 @@ class Settings:
             webhook_timeout=float(os.environ.get("ALLOT_WEBHOOK_TIMEOUT", "10")),
             webhook_allow_private=_flag("ALLOT_WEBHOOK_ALLOW_PRIVATE"),
             webhook_allowed_cidrs=_cidrs("ALLOT_WEBHOOK_ALLOWED_CIDRS"),
+            secret_key=os.environ.get("ALLOT_SECRET_KEY", "").strip(),
         )
