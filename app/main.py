@@ -23,6 +23,7 @@ from app.domain.webhook_targets import TargetPolicy
 from app.graphiql import graphiql_html, static_files_dir
 from app.http import Services, graphql_post, json_response
 from app.jobs import run_forever
+from app.key_revocations import RevocationListener
 from app.rest import entitlement_route, entitlements_route
 from app.schema.root import build_schema
 from app.settings import Settings
@@ -76,6 +77,14 @@ def create_app(
             job = asyncio.create_task(run_forever(db, app.state.services.clock,
                                                   settings.jobs_interval,
                                                   settings.idempotency_retention_days))
+        services = app.state.services
+        services.revocations = RevocationListener(
+            db.url, services.forget_key, services.forget_all_keys
+        )
+        revocations = asyncio.create_task(services.revocations.run_forever())
+        # Serve once listening (until then the key cache is simply not used).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(services.revocations.ready.wait(), timeout=5)
         webhooks = None
         if settings.webhook_interval > 0:
             policy = TargetPolicy.of(settings.webhook_allow_private, settings.webhook_allowed_cidrs)
@@ -86,7 +95,7 @@ def create_app(
         try:
             yield
         finally:
-            for task in (job, webhooks):
+            for task in (job, webhooks, revocations):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

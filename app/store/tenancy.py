@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.auth import KeyKind, Principal, display_prefix, generate_key, hash_key
 from app.db import RawConnection
+from app.key_revocations import CHANNEL as REVOKED_CHANNEL
 from app.models import Account, ApiKey, Environment
 
 
@@ -81,7 +82,14 @@ async def revoke_api_key(
         .values(revoked_at=at)
         .returning(ApiKey)
     )
-    return result.scalars().first()
+    key = result.scalars().first()
+    if key is not None:
+        # Delivered on commit to every server process, which drops the key from its cache
+        # (app/key_revocations.py); nothing is sent if the transaction rolls back.
+        await session.execute(
+            text("SELECT pg_notify(:channel, :pk)"), {"channel": REVOKED_CHANNEL, "pk": str(key.pk)}
+        )
+    return key
 
 
 _PRINCIPAL_SQL = """
