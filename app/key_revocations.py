@@ -45,11 +45,11 @@ class RevocationListener:
         self.listening = False
         self.ready = asyncio.Event()  # set once the first LISTEN is in place (tests wait on it)
 
-    def _notified(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+    def _notified(self, conn: Any, pid: int, channel: str, payload: object) -> None:
         try:
-            key_pk = uuid.UUID(payload)
+            key_pk = uuid.UUID(str(payload))
         except ValueError:
-            log.warning("ignoring a malformed key revocation notice %r", payload[:100])
+            log.warning("ignoring a malformed key revocation notice %r", str(payload)[:100])
             return
         self._on_revoked(key_pk)
 
