@@ -23,6 +23,7 @@ from app.domain.webhook_targets import (
 )
 from app.main import create_app
 from app.settings import Settings
+from app.webhook_pinning import pin
 from tests.support import GraphQLClient, Tenant
 from tests.webhooks.conftest import (
     LOOPBACK_ALLOWED,
@@ -327,3 +328,14 @@ async def test_replay_refuses_an_endpoint_the_policy_refuses(
     payload = await strict.mutate(REPLAY, {"d": delivery["id"]})
     assert [e["code"] for e in payload["errors"]] == ["WEBHOOK_TARGET_NOT_ALLOWED"]
     assert len(receiver.requests) == 1
+
+
+async def test_https_keeps_the_name_for_sni_and_the_host_header() -> None:
+    dns = Resolver({"hooks.example.com": ["93.184.215.14"]})
+    target = await pin("https://hooks.example.com:8443/a?b=1", TargetPolicy(), dns)
+    assert str(target.url) == "https://93.184.215.14:8443/a?b=1"
+    assert target.host_header == "hooks.example.com:8443"
+    assert target.extensions == {"sni_hostname": "hooks.example.com"}
+    literal = await pin("https://[2606:4700:4700::1111]/h", TargetPolicy(), dns)
+    assert literal.extensions == {} and literal.host_header == "[2606:4700:4700::1111]"
+    assert dns.lookups == [("hooks.example.com", 8443)]
