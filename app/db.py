@@ -126,13 +126,28 @@ def resolve_database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | No
     return url, embedded
 
 
+UNREADABLE_JSON = "<unreadable JSON>"  # what a stored value that cannot be decoded reads as
+
+
+def tolerant_json_loads(text: str | bytes) -> Any:
+    """The JSON decoder of both the ORM engine and the raw pool. orjson reads nesting to
+    1,024 levels and integers beyond 64 bits (as floats), where the standard library raised
+    (RecursionError) or the response encoder later failed; a value it cannot read is logged
+    and read as UNREADABLE_JSON, so a read never fails on what is stored."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        log.warning("stored JSON could not be decoded (%d bytes)", len(text))
+        return UNREADABLE_JSON
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     """JSON columns arrive as Python values on the raw pool too."""
     for kind in ("json", "jsonb"):
         await conn.set_type_codec(
             kind,
             encoder=lambda v: orjson.dumps(v).decode(),
-            decoder=orjson.loads,
+            decoder=tolerant_json_loads,
             schema="pg_catalog",
         )
 
@@ -152,6 +167,7 @@ class Database:
             pool_size=pool_size,
             max_overflow=pool_size * 2,
             pool_pre_ping=False,
+            json_deserializer=tolerant_json_loads,
         )
         self._pool: asyncpg.Pool | None = None
         self._pool_size = pool_size

@@ -36,6 +36,7 @@ from graphql import (
     SelectionSetNode,
     get_argument_values,
     parse,
+    specified_rules,
     validate,
 )
 from graphql.execution.values import get_variable_values
@@ -43,6 +44,7 @@ from graphql.execution.values import get_variable_values
 from app.context import Context
 from app.domain import checks
 from app.schema.entitlement_types import entitlement_view
+from app.schema.input_boundary import RefuseUnsafeStrings
 
 UNSUPPORTED = {"feature"}  # resolved by a loader: left to the normal executor
 MAX_PLANS = 256
@@ -200,7 +202,7 @@ class FastPath:
         root = ROOTS.get(name)
         if root is None or root.operation is not operation.operation or node.directives:
             return None
-        if validate(self.schema, document):
+        if validate(self.schema, document, [*specified_rules, RefuseUnsafeStrings]):
             return None
         parent = (
             self.schema.query_type

@@ -23,6 +23,7 @@ from app.context import Context
 from app.db import Database
 from app.fast_path import FastPath, MutationFailed
 from app.key_revocations import RevocationListener
+from app.schema.input_boundary import unsafe_variable
 from app.settings import Settings
 from app.store.tenancy import principal_for_key
 
@@ -170,6 +171,10 @@ async def _execute_one(
         return error_body("`variables` must be an object.", "BAD_REQUEST"), True
     if operation_name is not None and not isinstance(operation_name, str):
         return error_body("`operationName` must be a string.", "BAD_REQUEST"), True
+    # The input boundary for variables (literals: a validation rule; app/schema/input_boundary).
+    unsafe = unsafe_variable(variables) if variables else None
+    if unsafe is not None:
+        return error_body(unsafe, "INVALID_INPUT"), True
     plan = services.fast_path.plan_for(query, operation_name)
     if plan is not None:
         try:

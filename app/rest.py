@@ -14,6 +14,7 @@ from app.domain import checks
 from app.domain.checks import CheckResult
 from app.domain.entitlements import DenyReason
 from app.http import Services, error_body, json_response, unauthenticated
+from app.schema.input_boundary import unsafe_text
 
 
 def _float(value: float | None) -> float | None:
@@ -55,12 +56,27 @@ def _bad_request(message: str, request_id: str) -> Response:
     return json_response(error_body(message, "BAD_REQUEST", request_id), 400, request_id)
 
 
+def _unsafe_input(request: Request, request_id: str) -> Response | None:
+    """The input boundary of the REST routes (as for GraphQL strings): no NUL or lone
+    surrogate in the path or the query parameters."""
+    given = [*request.path_params.items(), *request.query_params.multi_items()]
+    for name, value in given:
+        reason = unsafe_text(value) if isinstance(value, str) else None
+        if reason is not None:
+            message = f"{name} may not contain {reason}"
+            return json_response(error_body(message, "INVALID_INPUT", request_id), 400, request_id)
+    return None
+
+
 async def entitlement_route(request: Request) -> Response:
     services: Services = request.app.state.services
     request_id = uuid.uuid4().hex[:16]
     principal = await services.authenticate(request)
     if principal is None:
         return unauthenticated(request_id)
+    refused = _unsafe_input(request, request_id)
+    if refused is not None:
+        return refused
     requested: float | None = None
     raw = request.query_params.get("requestedUsage")
     if raw is not None:
@@ -83,6 +99,9 @@ async def entitlements_route(request: Request) -> Response:
     principal = await services.authenticate(request)
     if principal is None:
         return unauthenticated(request_id)
+    refused = _unsafe_input(request, request_id)
+    if refused is not None:
+        return refused
     results = await checks.check_all(services.db, principal.environment_pk,
                                      request.path_params["customer_id"], services.clock.now())
     if isinstance(results, DenyReason):

@@ -62,6 +62,9 @@ class Settings:
     webhook_allowed_cidrs: tuple[str, ...] = ()
     # Fernet key(s) for secrets at rest; empty = <data_dir>/secret.key (app/secrets_at_rest.py).
     secret_key: str = field(default="", repr=False)
+    max_json_depth: int = 32  # nesting of a JSON input (metadata, dimensions, catalogs)
+    max_json_bytes: int = 262_144  # encoded size of one JSON input
+    max_backdate_days: int = 365  # how far in the past a subscription may start
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -85,4 +88,7 @@ class Settings:
             webhook_allow_private=_flag("ALLOT_WEBHOOK_ALLOW_PRIVATE"),
             webhook_allowed_cidrs=_cidrs("ALLOT_WEBHOOK_ALLOWED_CIDRS"),
             secret_key=os.environ.get("ALLOT_SECRET_KEY", "").strip(),
+            max_json_depth=_int("ALLOT_MAX_JSON_DEPTH", 32),
+            max_json_bytes=_int("ALLOT_MAX_JSON_BYTES", 262_144),
+            max_backdate_days=_int("ALLOT_MAX_BACKDATE_DAYS", 365),
         )

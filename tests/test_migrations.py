@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -118,3 +119,62 @@ def test_one_head_and_a_linear_history() -> None:
     assert len(scripts.get_heads()) == 1, f"several heads: {scripts.get_heads()}; merge them"
     for revision in scripts.walk_revisions():
         assert revision.doc, f"migration {revision.revision} has no message"
+
+
+async def test_finite_timestamps_repairs_infinity_then_refuses_it(fresh_url: str) -> None:
+    """0010: rows holding ±infinity (stored before DateTime inputs were bounded) are repaired
+    by its rule, then every timestamp column refuses ±infinity."""
+    await asyncio.to_thread(upgrade, fresh_url, "0009")
+    conn = await asyncpg.connect(fresh_url)
+    try:
+        account = await conn.fetchval(
+            "INSERT INTO accounts (pk, name, created_at) VALUES (gen_random_uuid(), 'a', "
+            "'2024-05-01T00:00:00Z') RETURNING pk"
+        )
+        env = await conn.fetchval(
+            "INSERT INTO environments (pk, account_pk, slug, name, created_at) VALUES "
+            "(gen_random_uuid(), $1, 'dev', 'Dev', '-infinity') RETURNING pk",
+            account,
+        )
+        keys = [
+            ("'2024-05-02T00:00:00Z'", "'infinity'"),  # nullable infinity: no end (NULL)
+            ("'2024-05-03T00:00:00Z'", "'-infinity'"),  # -infinity: the row's created_at
+            ("'infinity'", "NULL"),  # infinity, NOT NULL: the upper bound
+        ]
+        for i, (created, revoked) in enumerate(keys):
+            await conn.execute(
+                "INSERT INTO api_keys (pk, environment_pk, kind, name, key_hash, prefix, "
+                f"created_at, revoked_at) VALUES (gen_random_uuid(), $1, 'server', 'k{i}', "
+                f"'h{i}', 'p', {created}, {revoked})",
+                env,
+            )
+    finally:
+        await conn.close()
+
+    await asyncio.to_thread(upgrade, fresh_url, "0010")
+    conn = await asyncpg.connect(fresh_url)
+    try:
+        assert await conn.fetchval("SELECT created_at FROM environments") == datetime(
+            1970, 1, 1, tzinfo=UTC
+        )
+        rows = await conn.fetch("SELECT created_at, revoked_at FROM api_keys ORDER BY name")
+        assert [(r["created_at"], r["revoked_at"]) for r in rows] == [
+            (datetime(2024, 5, 2, tzinfo=UTC), None),
+            (datetime(2024, 5, 3, tzinfo=UTC), datetime(2024, 5, 3, tzinfo=UTC)),
+            (datetime(2200, 1, 1, tzinfo=UTC), None),
+        ]
+        unchecked = await conn.fetch(
+            "SELECT c.table_name, c.column_name FROM information_schema.columns c "
+            "JOIN information_schema.tables t USING (table_schema, table_name) "
+            "WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' "
+            "AND c.data_type LIKE 'timestamp%' AND NOT EXISTS (SELECT 1 FROM "
+            "information_schema.check_constraints k WHERE k.constraint_schema = c.table_schema "
+            "AND k.constraint_name = left('ck_' || c.table_name || '_' || c.column_name "
+            "|| '_finite', 63))"
+        )
+        assert unchecked == [], f"timestamp columns without the finite check: {unchecked}"
+        for value in ("infinity", "-infinity"):
+            with pytest.raises(asyncpg.CheckViolationError):
+                await conn.execute(f"UPDATE api_keys SET revoked_at = '{value}'")
+    finally:
+        await conn.close()

@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 from cryptography.fernet import Fernet
 
 from app import secrets_at_rest
@@ -30,6 +31,12 @@ from tests.support import GraphQLClient, Tenant, make_tenant
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
+# The revision migration 0011 follows (whatever the history is re-chained to).
+BEFORE_0011 = str(
+    ScriptDirectory.from_config(alembic_config("postgresql://unused/unused"))
+    .get_revision("0011")
+    .down_revision
+)
 CREATE = """mutation { createWebhookEndpoint(input: {url: "https://hooks.example.com/h"}) {
   endpoint { id } secret errors { code } } }"""
 
@@ -169,7 +176,7 @@ async def _stored(url: str, env: uuid.UUID) -> tuple[str, str, str]:
 async def test_migration_0011_encrypts_plaintext_secrets_and_its_downgrade_decrypts(
     own_url: str,
 ) -> None:
-    await asyncio.to_thread(upgrade, own_url, "0009")
+    await asyncio.to_thread(upgrade, own_url, BEFORE_0011)
     env = await _plaintext_rows(own_url)
     await asyncio.to_thread(upgrade, own_url)
     keyring = secrets_at_rest.current()
@@ -179,7 +186,7 @@ async def test_migration_0011_encrypts_plaintext_secrets_and_its_downgrade_decry
     (check,) = await _fetch(own_url, "SELECT token FROM secret_key_check")
     assert keyring.matches(check["token"])
 
-    await asyncio.to_thread(command.downgrade, alembic_config(own_url), "0009")
+    await asyncio.to_thread(command.downgrade, alembic_config(own_url), BEFORE_0011)
     assert await _stored(own_url, env) == ("whsec_new", "whsec_old", "ab" * 32)
 
 

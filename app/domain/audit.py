@@ -57,17 +57,22 @@ class AuditActor:
     now: datetime
 
 
-def plain(value: Any) -> Any:
+MAX_DEPTH = 64  # nesting kept in a snapshot: rows stored before JSON inputs were bounded
+
+
+def plain(value: Any, depth: int = 0) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, uuid.UUID | Decimal):
         return str(value)
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, dict | list | tuple) and depth >= MAX_DEPTH:
+        return None  # deeper than any input may nest now: cut, so the snapshot can be stored
     if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
+        return {str(k): plain(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
+        return [plain(v, depth + 1) for v in value]
     return value
 
 

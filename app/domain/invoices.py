@@ -66,15 +66,28 @@ class IssuePoint:
 
 
 def issue_points(
-    d: Dates, after: datetime | None, now: datetime, limit: int = MAX_POINTS_PER_PASS
+    d: Dates,
+    after: datetime | None,
+    now: datetime,
+    limit: int = MAX_POINTS_PER_PASS,
+    opened_at: datetime | None = None,
 ) -> tuple[list[IssuePoint], datetime | None]:
     """The issue points after `after` (the last one handled) up to `now`, and the next one
-    after those (None when the subscription's invoicing is over)."""
+    after those (None when the subscription's invoicing is over).
+
+    `opened_at` is when invoicing opens for a subscription never invoiced before (its
+    provisioning). Paid periods that had already ended then (a backdated start) are never
+    invoiced: the first invoice bills the period in progress, in advance, without arrears."""
     anchor, end = billing_anchor(d), d.end_date
     step = BillingPeriod(d.billing_period)
     if end is not None and (end <= anchor or (after is not None and after >= end)):
         return [], None
     at = anchor if after is None else billing_period_for(after, step, anchor).end
+    skipped_to = None  # the first point of a backdated subscription: no arrears billed
+    if after is None and opened_at is not None and anchor < opened_at:
+        if end is not None and end <= opened_at:
+            return [], None  # over before invoicing opened: nothing is invoiced
+        at = skipped_to = billing_period_for(opened_at, step, anchor).start
     points: list[IssuePoint] = []
     while len(points) < limit:
         if end is not None and at >= end:
@@ -86,7 +99,11 @@ def issue_points(
         if at > now:
             return points, at
         period = billing_period_for(at, step, anchor)
-        arrears = billing_period_for(at - _TICK, step, anchor) if at > anchor else None
+        arrears = (
+            billing_period_for(at - _TICK, step, anchor)
+            if at > anchor and at != skipped_to
+            else None
+        )
         points.append(IssuePoint(at, period, arrears))
         at = period.end
     return points, at
@@ -208,13 +225,18 @@ async def issue_due(
     now: datetime,
     view: CatalogView | None = None,
     names: Mapping[str, str] | None = None,
+    opened_at: datetime | None = None,
 ) -> list[Invoice]:
     """Issue every invoice of the subscription due by `now` and move its schedule on. The
-    caller holds the customer's lock; the schedule row's lock makes it exactly once."""
+    caller holds the customer's lock; the schedule row's lock makes it exactly once.
+    `opened_at`: see `issue_points` (provisioning passes it; the job never does, so a job
+    that was down still catches up)."""
     if sub.billing_mode != "INVOICE":
         return []
     schedule = await store.lock_schedule(session, sub, now)
-    points, next_due = issue_points(Dates.of(sub), schedule.invoiced_until, now)
+    points, next_due = issue_points(
+        Dates.of(sub), schedule.invoiced_until, now, opened_at=opened_at
+    )
     issued: list[Invoice] = []
     if points:
         view = view or await load_catalog_view(session, sub.environment_pk)
@@ -237,13 +259,14 @@ async def after_provisioning(
     session: AsyncSession, sub: Subscription, now: datetime
 ) -> list[Invoice]:
     """In the provisioning's transaction: refuse terms that could not be invoiced, and issue
-    the first invoice when paid periods begin now (later ones are the job's)."""
+    the first invoice when paid periods begin now (later ones are the job's). A backdated
+    subscription is invoiced from the period in progress on (docs/billing.md, Backdating)."""
     if sub.billing_mode != "INVOICE":
         return []
     view = await load_catalog_view(session, sub.environment_pk)
     names = await feature_names(session, sub.environment_pk)
     check_billable(terms_at(sub, view, names, max(now, billing_anchor(Dates.of(sub)))))
-    return await issue_due(session, sub, now, view, names)
+    return await issue_due(session, sub, now, view, names, opened_at=now)
 
 
 # --- preview ------------------------------------------------------------------------------------

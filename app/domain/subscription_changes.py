@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -94,6 +94,7 @@ async def provision_subscription(
     now: datetime,
     view: CatalogView | None = None,
     refresh: bool = True,
+    max_backdate_days: int | None = None,
 ) -> Subscription:
     customer = await require_customer(session, env, str(raw.get("customerId")))
     if customer.archived_at is not None:
@@ -107,6 +108,12 @@ async def provision_subscription(
     if product.archived_at is not None:
         raise DomainError(ErrorCode.ARCHIVED, f"product {product.id!r} is archived", ["planId"])
     start = _aware(raw.get("startDate"), ["startDate"]) or now
+    if max_backdate_days is not None and start < now - timedelta(days=max_backdate_days):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"startDate may be at most {max_backdate_days} days in the past",
+            ["startDate"],
+        )
     billing_period = rules.check_choice(
         raw.get("billingPeriod") or "MONTHLY", catalog_prices.BILLING_PERIODS, ["billingPeriod"]
     )

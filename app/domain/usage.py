@@ -38,6 +38,9 @@ MAX_FUTURE_SKEW = timedelta(minutes=5)
 # Earliest timestamp taken: keeps period arithmetic far from datetime.min (a 500 before).
 MIN_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_KEY_LENGTH = 200
+# Largest usage value taken (either sign): counters, thresholds and webhook payloads then stay
+# far from float overflow (1e308 was accepted, and its threshold webhook could never be sent).
+MAX_USAGE_VALUE = 1e15
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,10 @@ def validated(env: uuid.UUID, item: dict[str, Any], now: datetime) -> Report:
     value = item.get("value")
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise DomainError(ErrorCode.INVALID_INPUT, "value must be a finite number", ["value"])
+    if abs(value) > MAX_USAGE_VALUE:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"value must be within ±{MAX_USAGE_VALUE:.0e}", ["value"]
+        )
     mode = item.get("mode") or "DELTA"
     if mode not in ("DELTA", "SET"):
         raise DomainError(ErrorCode.INVALID_INPUT, "mode is DELTA or SET", ["mode"])

@@ -191,7 +191,8 @@ class BillingMutation:
                         session, ctx.environment_pk, {"customerId": raw.get("customerId")}, now
                     )
                 sub = await changes.provision_subscription(
-                    session, ctx.environment_pk, raw, now, refresh=False
+                    session, ctx.environment_pk, raw, now, refresh=False,
+                    max_backdate_days=ctx.settings.max_backdate_days,
                 )
                 result = await invoices.preview(session, sub, now)
             except (DomainError, DomainErrors) as error:

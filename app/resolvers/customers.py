@@ -194,7 +194,8 @@ class CustomerMutation:
             sub = None
             if fields is not None:
                 sub = await changes.provision_subscription(
-                    session, env, {**fields, "customerId": customer.id}, now
+                    session, env, {**fields, "customerId": customer.id}, now,
+                    max_backdate_days=info.context.settings.max_backdate_days,
                 )
                 await invoices.after_provisioning(session, sub, now)
             else:
@@ -231,7 +232,9 @@ class CustomerMutation:
                                                        "provisionSubscription", digest, now)
                 if replay is not None:
                     return (await _replay(session, env, replay, now))[1]
-            sub = await changes.provision_subscription(session, env, raw, now)
+            sub = await changes.provision_subscription(
+                session, env, raw, now, max_backdate_days=info.context.settings.max_backdate_days
+            )
             await invoices.after_provisioning(session, sub, now)
             if key:
                 await provisioning_keys.complete(session, env, key, {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import strawberry
@@ -16,6 +17,7 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
+from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -28,6 +30,7 @@ from app.resolvers.tenancy import TenancyMutation, TenancyQuery
 from app.resolvers.usage import UsageMutation, UsageQuery
 from app.resolvers.webhooks import WebhookMutation, WebhookQuery
 from app.schema.common import ClientError
+from app.schema.input_boundary import DATETIME, RefuseUnsafeStrings, json_scalar
 from app.settings import Settings
 
 log = logging.getLogger("allot.graphql")
@@ -58,6 +61,10 @@ def _should_mask(error: GraphQLError) -> bool:
     the client (permissions, ClientError) are shown as they are."""
     original = error.original_error
     if original is None or isinstance(original, ClientError | GraphQLError):
+        return False
+    if error.path is None:
+        # Raised before any resolver ran: a literal or variable a scalar could not coerce
+        # ("infinity" as a DateTime). The caller's mistake, answered as graphql-core words it.
         return False
     if getattr(original, "extensions", None):
         return False
@@ -94,11 +101,17 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     limit_rules: list[type[ASTValidationRule]] = [
         max_depth_rule(settings.max_query_depth, None),
         max_aliases_rule(settings.max_aliases),
+        RefuseUnsafeStrings,
     ]
     return strawberry.Schema(
         query=query,
         mutation=mutation,
         config=StrawberryConfig(auto_camel_case=True),
+        # The input boundary (app/schema/input_boundary.py): bounded dates, bounded JSON.
+        scalar_overrides={
+            datetime: DATETIME,
+            JSON: json_scalar(settings.max_json_depth, settings.max_json_bytes),
+        },
         extensions=[
             # Factories: a fresh extension per request; the caches live at module level.
             lambda: ParserCache(maxsize=512),

@@ -1,7 +1,7 @@
 """secrets at rest: encrypt webhook and invoice-link secrets, add the secret-key check
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-03 08:00:00
 
 Existing plaintext secrets are encrypted under the installation's secret key
@@ -19,7 +19,7 @@ from alembic import op
 from app import secrets_at_rest
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

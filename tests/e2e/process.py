@@ -8,6 +8,7 @@ left on its data directory, so a failing test leaves nothing running.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -18,11 +19,16 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import httpx
 import psutil
+
+from app.db import replace_database, to_asyncpg_dsn
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -225,3 +231,52 @@ class AllotServer:
                 self.proc.stdout.close()
             self._log.close()
             kill_postgres(self.data_dir)
+
+
+@dataclass
+class Served:
+    """A running `allot serve --demo` and what a user would have noted from its output."""
+
+    server: AllotServer
+    base_url: str
+    keys: dict[str, str]  # environment -> server key, as printed on first start
+    env: dict[str, str]  # the environment to run more `allot` commands against it
+
+    @property
+    def dev_key(self) -> str:
+        return self.keys["development"]
+
+
+def external_server_url() -> str | None:
+    url = os.environ.get("ALLOT_TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    return to_asyncpg_dsn(url) if url else None
+
+
+async def _admin(server_url: str, sql: str) -> None:
+    conn = await asyncpg.connect(replace_database(server_url, "postgres"), timeout=10)
+    try:
+        await conn.execute(sql, timeout=30)
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def demo_server(logs: Path, extra_env: dict[str, str] | None = None) -> Iterator[Served]:
+    """A real `allot serve --demo`: on the embedded PostgreSQL in a temporary ALLOT_DATA_DIR,
+    or, with ALLOT_TEST_DATABASE_URL (or DATABASE_URL) set, on a fresh database created on
+    that server (dropped afterwards), like a deployment with an external PostgreSQL."""
+    server_url = external_server_url()
+    name = f"allot_e2e_{uuid.uuid4().hex[:10]}"
+    database_url = replace_database(server_url, name) if server_url else None
+    with fresh_data_dir() as data_dir:
+        if server_url:
+            asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+        env = allot_env(data_dir, database_url) | (extra_env or {})
+        server = AllotServer(["--demo"], env, logs / "serve.log")
+        try:
+            base_url = server.wait_ready()
+            yield Served(server=server, base_url=base_url, keys=server.server_keys(), env=env)
+        finally:
+            server.close()
+            if server_url:
+                asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

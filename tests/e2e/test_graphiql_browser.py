@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser import needs_chromium, render_page
-from tests.e2e.conftest import Served
+from tests.e2e.process import Served
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

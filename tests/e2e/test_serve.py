@@ -16,10 +16,10 @@ import psutil
 import pytest
 import yaml
 
-from tests.e2e.conftest import Served
 from tests.e2e.process import (
     STOP_TIMEOUT,
     AllotServer,
+    Served,
     allot_env,
     postgres_family,
     postgres_processes,
