@@ -28,6 +28,11 @@ PING_SECONDS = 1.0
 RETRY_SECONDS = 1.0
 
 
+class ListenerConnection(asyncpg.Connection):
+    """The listener's own connection: a class of its own so that its pings are told apart
+    from requests' round trips (tests count those)."""
+
+
 class RevocationListener:
     """LISTENs for revocations on a connection of its own (the raw pool never keeps session
     state such as LISTEN). `on_revoked(pk)` drops one key; `on_reset()` drops them all (when
@@ -54,7 +59,9 @@ class RevocationListener:
         self._on_revoked(key_pk)
 
     async def _listen_once(self) -> None:
-        conn: asyncpg.Connection = await asyncpg.connect(self._dsn, timeout=10)
+        conn: asyncpg.Connection = await asyncpg.connect(
+            self._dsn, timeout=10, connection_class=ListenerConnection
+        )
         try:
             await conn.add_listener(CHANNEL, self._notified)
             self.listening = True
