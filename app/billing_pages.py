@@ -111,6 +111,9 @@ async def payment_page(request: Request) -> Response:
         headline = f"Paid on {day(invoice.paid_at)} - thank you."
     elif invoice.status == "VOID":
         headline = "This invoice was voided: nothing is owed."
+    elif invoice.total < 0:
+        credit = format_money(-invoice.total, invoice.currency)
+        headline = f"A credit note: {credit} is owed to you."
     else:
         headline = f"Due {day(invoice.due_date)} (net {invoice.payment_terms_days} days)"
     facts = [
@@ -123,7 +126,7 @@ async def payment_page(request: Request) -> Response:
     ]
     bank = bank_lines(issuer.get("bankDetails") or {})
     how = ""
-    if invoice.status == "OPEN":
+    if invoice.status == "OPEN" and invoice.total > 0:  # a credit note asks for no payment
         how = "<h2>Pay by bank transfer</h2>"
         how += (
             f"<dl>{_rows(bank)}</dl>"

@@ -14,6 +14,8 @@ from sqlalchemy import text
 
 from app.auth import KeyKind
 from app.db import Database
+from app.domain import audit
+from app.domain.audit import AuditActor
 from app.store import tenancy as store
 
 DEFAULT_ACCOUNT_NAME = "default"
@@ -43,7 +45,8 @@ async def bootstrap_if_empty(
 ) -> Bootstrap | None:
     """Create the account, `development` and `production`, and one server key for each, in
     one transaction — only if the database has no account yet. Returns None otherwise."""
-    async with db.transaction() as session:
+    actor = AuditActor.cli("bootstrap")
+    async with audit.transaction(db, actor) as session:
         await session.execute(
             text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": _BOOTSTRAP_LOCK_ID}
         )

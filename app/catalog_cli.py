@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 
 from app.db import Database
+from app.domain import audit
+from app.domain.audit import AuditActor
 from app.domain.catalog_document import Change, apply_catalog, export_catalog
 from app.errors import DomainError, ErrorCode
 from app.store.tenancy import find_environment
@@ -119,9 +121,10 @@ async def apply_file(
 ) -> list[Change]:
     """Apply the catalog document in `path` to the environment, in one transaction."""
     document = await asyncio.to_thread(load_document, path)
-    async with db.transaction() as session:
+    now = datetime.now(UTC)
+    async with audit.transaction(db, AuditActor.cli("catalog apply", now)) as session:
         env = await _environment_pk(session, environment_slug)
-        return await apply_catalog(session, env, document, datetime.now(UTC), dry_run=dry_run)
+        return await apply_catalog(session, env, document, now, dry_run=dry_run)
 
 
 async def export_environment(db: Database, environment_slug: str, fmt: str = "yaml") -> str:

@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 
 from app.db import Database
+from app.domain import audit
+from app.domain.audit import AuditActor
 from app.domain.catalog_document import apply_catalog
 
 DEMO_CATALOG = "demo_catalog.yaml"
@@ -28,6 +30,6 @@ def demo_catalog() -> Any:
 async def load_demo(db: Database, environment_pk: uuid.UUID, now: datetime) -> list[Any]:
     """Load the demo data into one environment, in one transaction; returns the catalog
     changes made (empty when it was loaded before)."""
-    async with db.transaction() as session:
+    async with audit.transaction(db, AuditActor.cli("serve --demo", now)) as session:
         changes = await apply_catalog(session, environment_pk, demo_catalog(), now)
     return list(changes)

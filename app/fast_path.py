@@ -162,11 +162,35 @@ def _selections(
     return tuple(out)
 
 
+def every_field(parent: GraphQLObjectType) -> tuple[Selection, ...]:
+    """Every field of `parent`, recursively, but those resolved by a loader (UNSUPPORTED)."""
+    out = []
+    for name, field_def in parent.fields.items():
+        if name in UNSUPPORTED:
+            continue
+        named = _unwrap(field_def.type)
+        children = every_field(named) if isinstance(named, GraphQLObjectType) else ()
+        out.append(Selection(name, _snake(name), field_def.type, children))
+    return tuple(out)
+
+
 class FastPath:
     def __init__(self, schema: GraphQLSchema, max_tokens: int) -> None:
         self.schema = schema
         self.max_tokens = max_tokens
         self._plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
+        self._every_field: dict[str, tuple[Selection, ...]] = {}
+
+    def serialise_all(self, type_name: str, obj: Any) -> dict[str, Any]:
+        """`obj` (a GraphQL object of `type_name`) as the executor would answer a query
+        selecting every field but the loader-backed ones: the REST routes' answer, so REST
+        and GraphQL are one view with one serialiser and cannot drift apart."""
+        selections = self._every_field.get(type_name)
+        if selections is None:
+            parent = self.schema.get_type(type_name)
+            assert isinstance(parent, GraphQLObjectType), type_name
+            selections = self._every_field[type_name] = every_field(parent)
+        return _write(obj, selections)
 
     def plan_for(self, query: str, operation_name: str | None) -> Plan | None:
         key = (query, operation_name)

@@ -13,7 +13,8 @@ from datetime import timedelta
 
 from app.clock import Clock
 from app.db import Database
-from app.domain import notifications
+from app.domain import audit, notifications
+from app.domain.audit import AuditActor
 from app.domain.invoices import run_billing
 from app.domain.subscription_changes import apply_due_changes
 from app.store import usage as usage_store
@@ -42,9 +43,10 @@ async def emit_notifications(db: Database, clock: Clock) -> int:
     usage threshold crossings, and trials ending soon."""
     emitted = 0
     while True:
-        async with db.transaction() as session:
-            batch = await notifications.threshold_crossings(session, clock.now())
-            batch += await notifications.trials_ending_soon(session, clock.now())
+        now = clock.now()
+        async with audit.transaction(db, AuditActor.system("jobs.notifications", now)) as session:
+            batch = await notifications.threshold_crossings(session, now)
+            batch += await notifications.trials_ending_soon(session, now)
         emitted += batch
         if batch == 0:
             return emitted
@@ -57,10 +59,12 @@ async def run_once(db: Database, clock: Clock, retention_days: int = 7) -> int:
     await emit_notifications(db, clock)
     total = 0
     while True:
-        async with db.transaction() as session:
-            moved = await apply_due_changes(session, clock.now())
-        async with db.transaction() as session:
-            moved += await run_billing(session, clock.now())
+        now = clock.now()
+        async with audit.transaction(db, AuditActor.system("jobs.due_changes", now)) as session:
+            moved = await apply_due_changes(session, now)
+        now = clock.now()
+        async with audit.transaction(db, AuditActor.system("jobs.billing", now)) as session:
+            moved += await run_billing(session, now)
         total += moved
         if moved == 0:
             return total

@@ -225,10 +225,12 @@ async def seed(base: str, key: str) -> str:
 async def bootstrap_key(database_url: str) -> str:
     from app.auth import KeyKind
     from app.db import Database
+    from app.domain import audit
+    from app.domain.audit import AuditActor
     from app.store import tenancy
 
     db = Database(database_url)
-    async with db.transaction() as session:
+    async with audit.transaction(db, AuditActor.cli("bench")) as session:
         account = await tenancy.create_account(session, "bench")
         env = await tenancy.create_environment(session, account.pk, "development", "Dev")
         _, secret = await tenancy.create_api_key(session, env.pk, KeyKind.SERVER)

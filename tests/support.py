@@ -10,6 +10,8 @@ import httpx
 
 from app.auth import KeyKind
 from app.db import Database
+from app.domain import audit
+from app.domain.audit import AuditActor
 from app.store import tenancy as store
 
 # The test receivers listen on loopback, which the webhook target policy refuses by default.
@@ -36,7 +38,7 @@ class Tenant:
 
 
 async def make_tenant(db: Database, name: str = "test") -> Tenant:
-    async with db.transaction() as session:
+    async with audit.transaction(db, AuditActor.cli("tests: make_tenant")) as session:
         account = await store.create_account(session, name)
         environments, server_keys, client_keys = {}, {}, {}
         for slug in ("development", "production"):

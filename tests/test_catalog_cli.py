@@ -13,6 +13,8 @@ import yaml
 
 from app.catalog_cli import apply_file, export_environment, format_change, load_document
 from app.db import Database
+from app.domain import audit
+from app.domain.audit import AuditActor
 from app.domain.catalog_document import Change
 from app.errors import DomainError, DomainErrors, ErrorCode
 from app.store import tenancy
@@ -24,7 +26,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "catalog-as-code.md"
 async def new_environment(db: Database) -> str:
     """An environment with a slug no other test uses (slugs are looked up by name)."""
     slug = f"cli-{uuid.uuid4().hex[:12]}"
-    async with db.transaction() as session:
+    async with audit.transaction(db, AuditActor.cli("tests: new_environment")) as session:
         account = await tenancy.create_account(session, "cli test")
         await tenancy.create_environment(session, account.pk, slug, slug)
     return slug

@@ -121,6 +121,32 @@ def test_one_head_and_a_linear_history() -> None:
         assert revision.doc, f"migration {revision.revision} has no message"
 
 
+UNCHECKED_TIMESTAMPS = (
+    "SELECT c.table_name, c.column_name FROM information_schema.columns c "
+    "JOIN information_schema.tables t USING (table_schema, table_name) "
+    "WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' "
+    "AND c.data_type LIKE 'timestamp%' AND NOT EXISTS (SELECT 1 FROM "
+    "information_schema.check_constraints k WHERE k.constraint_schema = c.table_schema "
+    "AND k.constraint_name = left('ck_' || c.table_name || '_' || c.column_name "
+    "|| '_finite', 63))"
+)
+
+
+async def timestamp_columns_without_finite_check(conn: asyncpg.Connection) -> list[Any]:
+    return [tuple(row) for row in await conn.fetch(UNCHECKED_TIMESTAMPS)]
+
+
+async def test_every_timestamp_column_at_head_refuses_infinity(fresh_url: str) -> None:
+    """Not only 0010's columns: a later migration adding a timestamp column adds the check."""
+    await asyncio.to_thread(upgrade, fresh_url)
+    conn = await asyncpg.connect(fresh_url)
+    try:
+        unchecked = await timestamp_columns_without_finite_check(conn)
+    finally:
+        await conn.close()
+    assert unchecked == [], f"timestamp columns without the finite check: {unchecked}"
+
+
 async def test_finite_timestamps_repairs_infinity_then_refuses_it(fresh_url: str) -> None:
     """0010: rows holding ±infinity (stored before DateTime inputs were bounded) are repaired
     by its rule, then every timestamp column refuses ±infinity."""
@@ -163,15 +189,7 @@ async def test_finite_timestamps_repairs_infinity_then_refuses_it(fresh_url: str
             (datetime(2024, 5, 3, tzinfo=UTC), datetime(2024, 5, 3, tzinfo=UTC)),
             (datetime(2200, 1, 1, tzinfo=UTC), None),
         ]
-        unchecked = await conn.fetch(
-            "SELECT c.table_name, c.column_name FROM information_schema.columns c "
-            "JOIN information_schema.tables t USING (table_schema, table_name) "
-            "WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' "
-            "AND c.data_type LIKE 'timestamp%' AND NOT EXISTS (SELECT 1 FROM "
-            "information_schema.check_constraints k WHERE k.constraint_schema = c.table_schema "
-            "AND k.constraint_name = left('ck_' || c.table_name || '_' || c.column_name "
-            "|| '_finite', 63))"
-        )
+        unchecked = await timestamp_columns_without_finite_check(conn)
         assert unchecked == [], f"timestamp columns without the finite check: {unchecked}"
         for value in ("infinity", "-infinity"):
             with pytest.raises(asyncpg.CheckViolationError):

@@ -20,6 +20,8 @@ from app.cli.base import (
 )
 from app.clock import Clock
 from app.db import Database
+from app.domain import audit
+from app.domain.audit import AuditActor
 from app.settings import Settings
 from app.store import tenancy as store
 
@@ -43,7 +45,7 @@ def keys_create(
     settings = Settings.from_env()
 
     async def work(db: Database) -> tuple[str, str]:
-        async with db.transaction() as session:
+        async with audit.transaction(db, AuditActor.cli("keys create")) as session:
             env = await find_environment(session, environment)
             row, secret = await store.create_api_key(session, env.pk, KeyKind(kind.value), name)
         return str(row.pk), secret
@@ -108,7 +110,7 @@ def keys_revoke(
         raise CliError(f"{key_id!r} is not a key id (see `allot keys list`)") from None
 
     async def work(db: Database) -> bool:
-        async with db.transaction() as session:
+        async with audit.transaction(db, AuditActor.cli("keys revoke")) as session:
             env = await find_environment(session, environment)
             revoked = await store.revoke_api_key(session, env.pk, key_pk, Clock().now())
         return revoked is not None

@@ -5,7 +5,7 @@ overrides, as in force at an instant."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -29,7 +29,11 @@ def _limit_of(options: Mapping[str, Any] | None) -> tuple[bool, Decimal | None]:
 
 
 def units_of(
-    feature_id: str, values: Mapping[str, Any], content: Mapping[str, Any], view: CatalogView
+    feature_id: str,
+    values: Mapping[str, Any],
+    content: Mapping[str, Any],
+    view: CatalogView,
+    ancestors: Sequence[Mapping[str, Any]] | None = None,
 ) -> tuple[bool, Decimal | None]:
     """A PER_UNIT price's quantity: the subscription's own value for the feature, else the
     plan's limit (the most generous of the plan and its ancestors; None = unlimited).
@@ -38,18 +42,26 @@ def units_of(
     if found:
         return found, limit
     limits: list[Decimal] = []
-    chain: Mapping[str, Any] = content
-    for _ in range(32):  # parent chains are acyclic (checked at publish): a safety net
+    if ancestors is None:  # not given: the ancestors at their latest versions
+        ancestors = _latest_ancestors(content, view)
+    for chain in (content, *ancestors):
         found, limit = _limit_of(chain.get("entitlements", {}).get(feature_id))
         if found and limit is None:
             return True, None
         if limit is not None:
             limits.append(limit)
-        parent = view.plans_by_id.get(chain.get("parent") or "")
+    return (True, max(limits)) if limits else (False, None)
+
+
+def _latest_ancestors(content: Mapping[str, Any], view: CatalogView) -> list[Mapping[str, Any]]:
+    chain: list[Mapping[str, Any]] = []
+    for _ in range(32):  # parent chains are acyclic (checked at publish): a safety net
+        parent = view.plans_by_id.get(content.get("parent") or "")
         if parent is None:
             break
-        chain = view.latest(parent)
-    return (True, max(limits)) if limits else (False, None)
+        content = view.latest(parent)
+        chain.append(content)
+    return chain
 
 
 def terms_at(
@@ -73,7 +85,9 @@ def terms_at(
     units: dict[str, Decimal | None] = {}
     for price in prices:
         if price["model"] == "PER_UNIT":
-            found, limit = units_of(price["featureId"], values, content, view)
+            # The ancestors this plan version binds, as the entitlement engine counts them.
+            ancestors = [c for _, c in view.ancestors(plan_pk, version)]
+            found, limit = units_of(price["featureId"], values, content, view, ancestors)
             if found:
                 units[price["featureId"]] = limit
     priced_addons = []

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain import catalog_prices
+from app.domain import catalog_prices, catalog_versions
 from app.domain import catalog_rules as rules
 from app.domain.catalog_features import draft_and_latest, feature_definition
 from app.domain.catalog_products import require_product
@@ -53,23 +53,19 @@ async def require_package(
     return package
 
 
-async def current_content(session: AsyncSession, package: Package) -> dict[str, Any]:
-    """The content edits start from: the draft if there is one, else the latest version."""
-    draft = await store.get_draft(session, package.pk)
-    if draft is not None:
-        return dict(draft.content)
-    if package.latest_version is not None:
-        latest = await store.get_version(session, package.pk, package.latest_version)
-        if latest is not None:
-            return dict(latest.content)
-    return {}
-
-
-async def _latest_content(session: AsyncSession, package: Package) -> dict[str, Any] | None:
+async def _latest_version(session: AsyncSession, package: Package) -> PackageVersion | None:
     if package.latest_version is None:
         return None
-    latest = await store.get_version(session, package.pk, package.latest_version)
-    return None if latest is None else dict(latest.content)
+    return await store.get_version(session, package.pk, package.latest_version)
+
+
+def _same(version: PackageVersion, content: Mapping[str, Any], name: str, description: str) -> bool:
+    """Whether a version has this content, name and description (nothing to publish)."""
+    return (dict(version.content), version.name, version.description) == (
+        dict(content),
+        name,
+        description,
+    )
 
 
 async def _plan_parents(session: AsyncSession, product_pk: uuid.UUID) -> dict[str, str | None]:
@@ -255,10 +251,15 @@ async def create_package(
     content = await canonical_content(
         session, env, package, {k: v for k, v in raw.items() if k not in PACKAGE_KEYS}
     )
-    await store.add(
-        session,
-        PackageVersion(package_pk=package.pk, content=content, created_at=now, updated_at=now),
+    draft = PackageVersion(
+        package_pk=package.pk,
+        content=content,
+        name=package.name,
+        description=package.description,
+        created_at=now,
+        updated_at=now,
     )
+    await store.add(session, draft)
     return package
 
 
@@ -270,28 +271,44 @@ async def update_package(
     changes: Mapping[str, Any],
     now: datetime,
 ) -> Package:
-    """Rename the package, and/or edit its draft (created from the latest version)."""
+    """Edit the package's draft (created from the latest version): its versioned content,
+    and its name and description, which are versioned too (a published version keeps the
+    name it was published with; the package shows its latest version's)."""
     package = await require_package(session, env, kind, package_id, lock=True)
     if package.archived_at is not None:
         raise DomainError(ErrorCode.ARCHIVED, f"{_LABEL[kind]} {package_id!r} is archived", ["id"])
-    for key in ("name", "description"):
-        if changes.get(key) is not None:
-            setattr(package, key, rules.check_name(changes[key], [key]))
+    names = {
+        key: rules.check_name(changes[key], [key])
+        for key in ("name", "description")
+        if changes.get(key) is not None
+    }
     edits = {k: v for k, v in changes.items() if k not in PACKAGE_KEYS}
-    if edits:
-        base = await current_content(session, package)
-        content = await canonical_content(session, env, package, {**base, **edits})
+    if edits or names:
         draft = await store.get_draft(session, package.pk)
-        if content == await _latest_content(session, package):
+        latest = await _latest_version(session, package)
+        start = draft or latest  # edits start from the draft, else from the latest version
+        base = dict(start.content) if start is not None else {}
+        content = base
+        if edits:
+            content = await canonical_content(session, env, package, {**base, **edits})
+        name = names.get("name", start.name if start is not None else package.name)
+        description = names.get(
+            "description", start.description if start is not None else package.description
+        )
+        if latest is not None and _same(latest, content, name, description):
             # Same as the published version: no draft needed (an edit back drops the draft).
             if draft is not None:
                 await store.delete_version(session, draft)
         else:
             if draft is None:
-                draft = PackageVersion(package_pk=package.pk, content=content, created_at=now)
-            draft.content = content
+                draft = PackageVersion(
+                    package_pk=package.pk, content=content, name=name, created_at=now
+                )
+            draft.content, draft.name, draft.description = content, name, description
             draft.updated_at = now
             await store.add(session, draft)
+        if package.latest_version is None:  # never published: the package shows its draft
+            package.name, package.description = name, description
     package.updated_at = now
     await store.add(session, package)
     return package
@@ -304,8 +321,12 @@ async def publish_package(
     package_id: str,
     now: datetime,
     migrate_existing: bool = False,
+    *,
+    cascade: bool = True,
 ) -> PackageVersion:
-    """Freeze the draft as version n+1. Its content is re-checked against today's catalog."""
+    """Freeze the draft as version n+1. Its content is re-checked against today's catalog.
+    A plan's child plans get new versions that include it (`cascade`; catalog as code
+    rebinds them itself once everything is applied: catalog_versions)."""
     package = await require_package(session, env, kind, package_id, lock=True)
     if package.archived_at is not None:
         raise DomainError(ErrorCode.ARCHIVED, f"{_LABEL[kind]} {package_id!r} is archived", ["id"])
@@ -317,21 +338,25 @@ async def publish_package(
             ["id"],
         )
     draft.content = await canonical_content(session, env, package, draft.content)
-    if package.latest_version is not None and draft.content == await _latest_content(
-        session, package
-    ):
+    latest = await _latest_version(session, package)
+    if latest is not None and _same(latest, draft.content, draft.name, draft.description):
         raise DomainError(
             ErrorCode.NOTHING_TO_PUBLISH, "the draft is the same as the latest version", ["id"]
         )
+    if kind == PLAN:
+        await catalog_versions.bind_parent(session, env, draft)
     number = (package.latest_version or 0) + 1
     draft.version = number
     draft.migrate_existing = migrate_existing
     draft.published_at = now
     draft.updated_at = now
     package.latest_version = number
+    package.name, package.description = draft.name, draft.description
     package.updated_at = now
     await store.add(session, draft, package)
     await _after_publish(session, env, package, number, migrate_existing, now)
+    if kind == PLAN and cascade:  # the plans below it get versions that include the new one
+        await catalog_versions.publish_children(session, env, package, migrate_existing, now)
     return draft
 
 
@@ -344,8 +369,8 @@ async def _after_publish(
     now: datetime,
 ) -> None:
     """Move existing subscriptions to the new version when asked; either way every customer's
-    precomputed entitlements are recomputed on their next read (ancestor plans count at their
-    latest version, so a publish can change entitlements of subscribers of other plans)."""
+    precomputed entitlements are recomputed on their next read (a migrating publish of a
+    parent plan moves the subscribers of its child plans too: catalog_versions)."""
     from app.store import customers as customer_store
 
     if migrate:

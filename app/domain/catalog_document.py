@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import catalog as domain
-from app.domain import catalog_features, catalog_prices, catalog_products
+from app.domain import catalog_features, catalog_prices, catalog_products, catalog_versions
 from app.domain import catalog_rules as rules
 from app.domain.catalog_diff import (
     ADDON,
@@ -248,6 +248,16 @@ class _Applier:
             for package in [*product.plans, *product.addons]:
                 with _at(package.path):
                     await self.apply_package(rows[product.id], package)
+        # Plans below a republished parent that the document left as they were.
+        for plan, number, parent_id, parent_version in await catalog_versions.rebind_stale(
+            s, env, self.now
+        ):
+            self.record(
+                PUBLISHED,
+                PLAN,
+                plan.id,
+                f"version {number}; includes {parent_id} version {parent_version}",
+            )
         for product in declared.products:
             if rows[product.id].default_plan_id != product.default_plan:
                 with _at([*product.path, "defaultPlan"], replace=True):
@@ -341,7 +351,7 @@ class _Applier:
             }
             await domain.create_package(s, env, kind, raw, now)
             self.record(CREATED, kind, declared.id)
-            await domain.publish_package(s, env, kind, declared.id, now)
+            await domain.publish_package(s, env, kind, declared.id, now, cascade=False)
             self.record(PUBLISHED, kind, declared.id, "version 1")
             return
         if row.product_pk != product.pk:
@@ -360,17 +370,17 @@ class _Applier:
             {"name": declared.name, "description": declared.description},
         )
         changes.update({k: getattr(declared, k) for k in renamed})
-        if target != latest:
+        if target != latest or renamed:
             changes.update(declared.content)
         if changes:
             await domain.update_package(s, env, kind, declared.id, changes, now)
-        if renamed or restored:
-            self.record(UPDATED, kind, declared.id, describe(renamed, restored=restored))
-        if target != latest:
-            version = await domain.publish_package(s, env, kind, declared.id, now)
+        if restored:
+            self.record(UPDATED, kind, declared.id, describe([], restored=restored))
+        if target != latest or renamed:  # names are versioned: a rename is a new version
+            version = await domain.publish_package(s, env, kind, declared.id, now, cascade=False)
             detail = f"version {version.version}"
             if latest is not None:
-                detail += "; changed: " + ", ".join(changed_keys(latest, target))
+                detail += "; changed: " + ", ".join([*renamed, *changed_keys(latest, target)])
             self.record(PUBLISHED, kind, declared.id, detail)
 
     async def archive_packages(self, declared: DeclaredCatalog) -> None:

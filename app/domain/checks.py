@@ -77,6 +77,15 @@ def usage_period(effective: Mapping[str, Any] | None, at: datetime) -> Period | 
     return found
 
 
+def granted_since(effective: Mapping[str, Any] | None) -> datetime | None:
+    """When the source granting an entitlement started (the start of its subscription, or of
+    the promotion): no usage counts, and no usage period exists, before it. None when not
+    granted."""
+    if effective is None or not effective.get("granted") or not effective.get("anchor"):
+        return None
+    return datetime.fromisoformat(effective["anchor"])
+
+
 def period_key(period: Period | None) -> tuple[datetime, datetime]:
     """What identifies a period's counter: its start and end (two periods that start at the
     same instant, a day and a month say, are two counters)."""

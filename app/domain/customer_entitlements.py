@@ -47,6 +47,8 @@ class CatalogView:
     plans_by_id: dict[str, Package]
     addons_by_id: dict[str, Package]
     versions: dict[tuple[uuid.UUID, int], dict[str, Any]] = field(default_factory=dict)
+    # The parent version each plan version binds (absent: none bound, the latest counts).
+    parent_versions: dict[tuple[uuid.UUID, int], int] = field(default_factory=dict)
 
     def content(self, package_pk: uuid.UUID, version: int | None) -> dict[str, Any]:
         if version is None:
@@ -63,6 +65,24 @@ class CatalogView:
     def latest(self, package: Package) -> dict[str, Any]:
         return self.content(package.pk, package.latest_version)
 
+    def ancestors(
+        self, plan_pk: uuid.UUID, version: int | None
+    ) -> list[tuple[Package, dict[str, Any]]]:
+        """A plan version's ancestors, parent first, each with the content of the version
+        its child binds: publishing a parent never changes what a child version includes."""
+        chain: list[tuple[Package, dict[str, Any]]] = []
+        child_pk, at, parent_id = plan_pk, version, self.content(plan_pk, version).get("parent")
+        while parent_id is not None and len(chain) < MAX_PLAN_DEPTH - 1:
+            parent = self.plans_by_id.get(parent_id)
+            if parent is None:
+                break
+            bound = None if at is None else self.parent_versions.get((child_pk, at))
+            child_pk, at = parent.pk, bound if bound is not None else parent.latest_version
+            content = self.content(parent.pk, at)
+            chain.append((parent, content))
+            parent_id = content.get("parent")
+        return chain
+
 
 async def load_catalog_view(session: AsyncSession, env: uuid.UUID) -> CatalogView:
     features = await catalog_store.all_features(session, env)
@@ -77,16 +97,23 @@ async def load_catalog_view(session: AsyncSession, env: uuid.UUID) -> CatalogVie
         for v in package_versions:
             if v.version is not None:
                 view.versions[(v.package_pk, v.version)] = v.content
+                if v.parent_version is not None:
+                    view.parent_versions[(v.package_pk, v.version)] = v.parent_version
     return view
+
+
+def has_value(options: Mapping[str, Any]) -> bool:
+    """Whether a catalog entitlement carries a value. A variable one that does uses it as its
+    default: a subscription provisioned without its own value gets this one."""
+    return any(k in options for k in ("limit", "unlimited", "value", "enumValues"))
 
 
 def config_of(options: Mapping[str, Any] | None) -> EntitlementConfig | None:
     """A canonical entitlement (catalog form) as the engine's config; None = not granted.
-    A variable entitlement without its per-subscription value grants nothing by itself."""
+    A variable entitlement without a value (no default) grants nothing by itself."""
     if options is None:
         return None
-    has_value = any(k in options for k in ("limit", "unlimited", "value", "enumValues"))
-    if options.get("variable") and not has_value:
+    if options.get("variable") and not has_value(options):
         return None
     enum_values = options.get("enumValues")
     period = options.get("resetPeriod")
@@ -128,15 +155,8 @@ def in_force(sub: Subscription, view: CatalogView, now: datetime) -> InForce | N
     content = view.content(plan_pk, version)
     plan_id = view.plan_by_pk(plan_pk).id
     chain = [(plan_id, content.get("entitlements", {}))]
-    parent = content.get("parent")
-    while parent is not None and len(chain) < MAX_PLAN_DEPTH:
-        parent_plan = view.plans_by_id.get(parent)
-        if parent_plan is None:
-            break
-        # Ancestors count at their latest published version: "includes everything of pro".
-        parent_content = view.latest(parent_plan)
-        chain.append((parent, parent_content.get("entitlements", {})))
-        parent = parent_content.get("parent")
+    # Ancestors count at the versions this plan version binds (docs/catalog.md "Versions").
+    chain += [(p.id, c.get("entitlements", {})) for p, c in view.ancestors(plan_pk, version)]
     addon_grants = []
     for item in addons:
         addon = view.addons_by_id.get(item["addonId"])

@@ -4,24 +4,30 @@ in the same transaction, so a check sees them at once.
 Meters: COUNT (events), SUM (of a numeric dimension), MAX, UNIQUE_COUNT (distinct values of a
 dimension in the period), LATEST (the value of the newest event by timestamp). Filters on
 dimensions must all match. An event counts in the usage period containing its timestamp.
+A key seen before (earlier, or earlier in the same call) is a duplicate when the payload is
+the same (customer, event name, resource, timestamp as sent, dimensions) and
+IDEMPOTENCY_KEY_REUSED for that event when it is not.
 Events whose dimension is missing or not numeric (SUM, MAX, LATEST) are stored but add
 nothing to that meter.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import orjson
 
 from app.db import Database
 from app.domain import checks
 from app.domain.usage import THRESHOLDS, check_key, check_timestamp, usage_limit
+from app.domain.usage_targets import before_start
 from app.errors import DomainError, ErrorCode
 from app.store import usage as store
 
@@ -50,6 +56,23 @@ class _Event:
     resource_id: str | None
     at: datetime
     dimensions: dict[str, Any]
+    digest: str  # the payload as sent: a key's repeat with another one is refused
+
+
+def _digest(raw: Mapping[str, Any], at: datetime | None) -> str:
+    """A hash of what the client sent (the timestamp only when it sent one, so a retry of
+    an event stamped "now" is the same event)."""
+    canonical = {"customerId": raw.get("customerId"), "eventName": raw.get("eventName"),
+                 "resourceId": raw.get("resourceId"),
+                 "timestamp": at.astimezone(UTC).isoformat() if at is not None else None,
+                 "dimensions": raw.get("dimensions") or {}}
+    return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _reused(e: _Event) -> DomainError:
+    return DomainError(ErrorCode.IDEMPOTENCY_KEY_REUSED,
+                       "this idempotency key was used for another event",
+                       ["events", e.index, "idempotencyKey"])
 
 
 def _validated(i: int, raw: Mapping[str, Any], now: datetime) -> _Event:
@@ -70,7 +93,9 @@ def _validated(i: int, raw: Mapping[str, Any], now: datetime) -> _Event:
         raise DomainError(ErrorCode.INVALID_INPUT, "dimensions must be an object",
                           [*path, "dimensions"])
     at = check_timestamp(raw.get("timestamp"), now, [*path, "timestamp"])
-    return _Event(i, key, customer_id, name, raw.get("resourceId"), at, dimensions)
+    sent = at if raw.get("timestamp") is not None else None
+    return _Event(i, key, customer_id, name, raw.get("resourceId"), at, dimensions,
+                  _digest(raw, sent))
 
 
 def matches(meter: Mapping[str, Any], dimensions: Mapping[str, Any]) -> bool:
@@ -134,25 +159,71 @@ async def report_events(db: Database, env: uuid.UUID,
             entitlements[customer["pk"]], _ = await checks.all_entitlements_of(
                 db, env, customer, customer["pk"], now)
         meters = await store.meters_for(conn, env, [e.name for e in known])
+        in_window = []
+        for e in known:
+            early = _before_start(e, entitlements[customers[e.customer_id]["pk"]], meters)
+            if early is None:
+                in_window.append(e)
+            else:
+                errors.append(early)
+        known = in_window
         if not known:
-            return EventsResult(0, 0, errors)
+            return EventsResult(0, 0, _in_order(errors))
+        # The first event of each key is the one stored; its repeats in the call are
+        # compared with it (or with what was stored before under the key).
+        firsts: dict[str, _Event] = {}
+        for e in known:
+            firsts.setdefault(e.key, e)
+        candidates = list(firsts.values())
         try:
             async with conn.transaction():
                 new = await store.insert_events(
-                    conn, env, [e.key for e in known],
-                    [customers[e.customer_id]["pk"] for e in known], [e.name for e in known],
-                    [e.resource_id for e in known], [e.at for e in known],
-                    [e.dimensions for e in known], now)
-                fresh = [e for e in known if e.key in new]
+                    conn, env, [e.key for e in candidates],
+                    [customers[e.customer_id]["pk"] for e in candidates],
+                    [e.name for e in candidates], [e.resource_id for e in candidates],
+                    [e.at for e in candidates], [e.dimensions for e in candidates],
+                    [e.digest for e in candidates], now)
+                seen = [e.key for e in candidates if e.key not in new]
+                stored = await store.event_hashes(conn, env, seen) if seen else {}
+                fresh = [e for e in candidates if e.key in new]
                 crossings = await _aggregate(conn, env, fresh, customers, entitlements, meters,
                                              now)
         except (asyncpg.NumericValueOutOfRangeError, _OutOfRange):
             # A counter would overflow: the batch is rolled back whole, nothing recorded.
-            return EventsResult(0, 0, [*errors, DomainError(
+            return EventsResult(0, 0, _in_order([*errors, DomainError(
                 ErrorCode.INVALID_INPUT, "the events would push usage out of range",
-                ["events"])])
-    unique_new = len({e.key for e in fresh})
-    return EventsResult(unique_new, len(known) - unique_new, errors, crossings)
+                ["events"])]))
+    duplicates = 0
+    for e in known:
+        if e.key in new and firsts[e.key] is e:
+            continue
+        # What the key stands for: the event stored before (None: stored before hashes
+        # were kept, taken as the same), else the first of this call.
+        reference = stored.get(e.key) if e.key not in new else firsts[e.key].digest
+        if reference is not None and reference != e.digest:
+            errors.append(_reused(e))
+        else:
+            duplicates += 1
+    return EventsResult(len(fresh), duplicates, _in_order(errors), crossings)
+
+
+def _before_start(e: _Event, entitlements: Mapping[str, Any], meters: list[Any]
+                  ) -> DomainError | None:
+    """An event dated before the start of a subscription granting a feature that counts it
+    would land in a period before that subscription: refused (docs/usage.md)."""
+    for meter_row in meters:
+        meter = meter_row["meter"]
+        if meter["eventName"] != e.name or not matches(meter, e.dimensions):
+            continue
+        since = checks.granted_since(entitlements.get(meter_row["id"]))
+        if since is not None and e.at < since:
+            return before_start(since, ["events", e.index, "timestamp"])
+    return None
+
+
+def _in_order(errors: list[DomainError]) -> list[DomainError]:
+    """Errors by the index of their event (errors about the whole call first)."""
+    return sorted(errors, key=lambda e: int(e.field[1]) if e.field and len(e.field) > 1 else -1)
 
 
 async def _aggregate(conn: Any, env: uuid.UUID, events: list[_Event],

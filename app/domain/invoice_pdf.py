@@ -141,7 +141,10 @@ def render(doc: InvoiceDocument, font: str = "") -> bytes:
         if issuer.get(key):
             pdf.text_line(label + issuer[key], 9)
     pdf.ln(6)
-    pdf.text_line("INVOICE", 20, bold=True)
+    # A settled invoice says so where the eye lands first: a copy of it must never read as
+    # a request to pay.
+    stamp = {"PAID": " - PAID", "VOID": " - VOID"}.get(doc.status, "")
+    pdf.text_line(("CREDIT NOTE" if doc.total < 0 else "INVOICE") + stamp, 20, bold=True)
     pdf.ln(2)
     facts = [
         ("Invoice number", doc.number),
@@ -162,7 +165,9 @@ def render(doc: InvoiceDocument, font: str = "") -> bytes:
     bill_to = doc.bill_to
     for text in (
         bill_to.get("name"),
+        *(bill_to.get("address") or "").splitlines(),
         bill_to.get("email"),
+        f"Tax ID: {bill_to['taxId']}" if bill_to.get("taxId") else None,
         f"Customer ID: {bill_to.get('customerId')}",
     ):
         if text:
@@ -187,7 +192,9 @@ def render(doc: InvoiceDocument, font: str = "") -> bytes:
             row.cell(pdf.safe(format_money(item.amount, currency)))
     pdf.ln(3)
     pdf.font(12, bold=True)
-    label = "Total paid" if doc.status == "PAID" else "Total due"
+    label = {"PAID": "Total paid", "VOID": "Total (void)"}.get(
+        doc.status, "Total credited" if doc.total < 0 else "Total due"
+    )
     pdf.cell(
         0,
         8,
@@ -198,6 +205,9 @@ def render(doc: InvoiceDocument, font: str = "") -> bytes:
     )
     pdf.ln(6)
 
+    if doc.status != "OPEN" or doc.total < 0:
+        pdf.text_line(_settled(doc), 11, bold=True)
+        return bytes(pdf.output())
     pdf.text_line("How to pay", 11, bold=True)
     pdf.text_line(
         f"Please pay {format_money(doc.total, currency)} by {day(doc.due_date)} "
@@ -223,11 +233,21 @@ def render(doc: InvoiceDocument, font: str = "") -> bytes:
     return bytes(pdf.output())
 
 
+def _settled(doc: InvoiceDocument) -> str:
+    """What replaces the payment request on a document that asks for no payment."""
+    if doc.status == "PAID":
+        when = f" on {day(doc.paid_at)}" if doc.paid_at is not None else ""
+        return f"Paid{when}: thank you. Nothing more is owed."
+    if doc.status == "VOID":
+        return "This invoice is VOID: nothing is owed."
+    return f"{format_money(-doc.total, doc.currency)} is credited to you, quoting {doc.number}."
+
+
 def _status(doc: InvoiceDocument) -> str:
     if doc.status == "PAID" and doc.paid_at is not None:
         return f"Paid on {day(doc.paid_at)}"
     if doc.status == "VOID":
-        return "Void - nothing is owed"
+        return "VOID - nothing is owed"
     return "Open"
 
 

@@ -6,7 +6,8 @@ Rules (see docs/billing.md):
 * an invoice bills the period that begins in advance (flat fees, per-unit prices, add-ons)
   and, from the second on, the usage-based charges of the period that just ended, in arrears;
   a subscription that ends gets a closing invoice for the usage of its last (partial) period;
-* all lines of an invoice follow the terms in force at its issue point; nothing is prorated;
+* all lines of an invoice follow the terms in force at its issue point; an immediate change
+  mid-period is prorated on an invoice of its own (app/domain/proration.py);
   a period the subscription had already stopped running when its invoice went out is not
   billed in advance;
 * nothing is issued when there is nothing to charge (a zero total);
@@ -24,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,6 +46,9 @@ from app.models import Customer, Invoice, Subscription
 from app.store import catalog as catalog_store
 from app.store import customers as customer_store
 from app.store import invoices as store
+
+if TYPE_CHECKING:
+    from app.domain.proration import Proration
 
 log = logging.getLogger("allot.invoices")
 
@@ -171,6 +175,46 @@ async def _issue_at(
     total = total_of(lines)
     if total <= 0 or await store.invoice_at(session, sub.pk, point.at) is not None:
         return None
+    return await issue_invoice(
+        session,
+        sub,
+        currency,
+        lines,
+        point.at,
+        point.advance.end if point.advance is not None else None,
+        "PERIOD",
+        now,
+        customer,
+    )
+
+
+def bill_to(customer: Customer) -> dict[str, Any]:
+    """Who the invoice is addressed to, as it is printed (frozen at issue): the customer's
+    billing details when it has them (its legal name instead of its name)."""
+    details = customer.billing_details or {}
+    return {
+        "customerId": customer.id,
+        "name": details.get("legalName") or customer.name,
+        "email": customer.email,
+        "address": details.get("address"),
+        "taxId": details.get("taxId"),
+    }
+
+
+async def issue_invoice(
+    session: AsyncSession,
+    sub: Subscription,
+    currency: str,
+    lines: list[Line],
+    period_start: datetime,
+    period_end: datetime | None,
+    kind: str,
+    now: datetime,
+    customer: Customer | None = None,
+) -> Invoice:
+    """Number, store and announce an invoice of the subscription with these lines."""
+    customer = customer or await session.get(Customer, sub.customer_pk)
+    assert customer is not None
     env = sub.environment_pk
     number = await store.next_invoice_number(session, env, now)
     settings = await store.ensure_settings(session, env, now)
@@ -181,15 +225,16 @@ async def _issue_at(
         customer_pk=sub.customer_pk,
         subscription_pk=sub.pk,
         status="OPEN",
+        kind=kind,
         currency=currency,
-        total=total,
+        total=total_of(lines),
         lines=[ln.to_json() for ln in lines],
-        period_start=point.at,
-        period_end=point.advance.end if point.advance is not None else None,
+        period_start=period_start,
+        period_end=period_end,
         issued_at=now,
         due_date=now + timedelta(days=terms_days),
         issuer=_issuer(settings),
-        bill_to={"customerId": customer.id, "name": customer.name, "email": customer.email},
+        bill_to=bill_to(customer),
         payment_terms_days=terms_days,
         created_at=now,
         updated_at=now,
@@ -208,7 +253,7 @@ async def _announce(session: AsyncSession, event_type: str, invoice: Invoice,
         "id": invoice.id, "subscriptionId": subscription_id, "customerId": customer_id,
         "status": invoice.status, "currency": invoice.currency, "total": invoice.total,
         "issuedAt": invoice.issued_at, "dueDate": invoice.due_date,
-        "paidAt": invoice.paid_at}}, now)
+        "paidAt": invoice.paid_at, "voidedAt": invoice.voided_at}}, now)
 
 
 async def _announce_by_keys(session: AsyncSession, event_type: str, invoice: Invoice,
@@ -280,10 +325,15 @@ class Preview:
     period: Period | None
 
 
-async def preview(session: AsyncSession, sub: Subscription, now: datetime) -> Preview:
+async def preview(
+    session: AsyncSession, sub: Subscription, now: datetime, proration: Proration | None = None
+) -> Preview:
     """The charges of one billing period on the subscription's terms: the first paid period
     (or the current one, for a plan change; from its effective date for a scheduled one).
-    Usage-based prices are billed in arrears, so they add nothing here."""
+    Usage-based prices are billed in arrears, so they add nothing here. An immediate change
+    that is prorated previews exactly the proration it invoices."""
+    if proration is not None:
+        return Preview(proration.currency, proration.lines, proration.total, proration.period)
     d = Dates.of(sub)
     anchor = billing_anchor(d)
     step = BillingPeriod(sub.billing_period)
@@ -354,12 +404,14 @@ async def void(session: AsyncSession, env: uuid.UUID, invoice_id: str, now: date
     if invoice.status == "OPEN":
         invoice.status, invoice.voided_at, invoice.updated_at = "VOID", now, now
         await catalog_store.add(session, invoice)
+        await _announce_by_keys(session, "invoice.voided", invoice, now)
     return invoice
 
 
 def is_overdue(invoice: Invoice, now: datetime) -> bool:
-    """Still open at or after its due date: the payment terms are up."""
-    return invoice.status == "OPEN" and now >= invoice.due_date
+    """Still open at or after its due date: the payment terms are up (a credit note, with a
+    negative total, is owed to the customer: never overdue)."""
+    return invoice.status == "OPEN" and invoice.total > 0 and now >= invoice.due_date
 
 
 # --- the job ------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ EVENT_TYPES: dict[str, str] = {
     "invoice.created": "An invoice was issued.",
     "invoice.paid": "An invoice was marked paid.",
     "invoice.overdue": "An invoice is unpaid past its due date.",
+    "invoice.voided": "An invoice was voided: nothing is owed.",
     "entitlements.changed": "A customer's effective entitlements changed.",
 }
 

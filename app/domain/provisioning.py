@@ -43,10 +43,40 @@ async def upsert_customer(
         if not isinstance(raw["metadata"], dict):
             raise DomainError(ErrorCode.INVALID_INPUT, "metadata must be an object", ["metadata"])
         customer.metadata_ = raw["metadata"]
+    if raw.get("billingDetails") is not None:
+        customer.billing_details = checked_billing_details(raw["billingDetails"])
     customer.archived_at = None
     customer.updated_at = now
     await catalog_store.add(session, customer)
     return customer, created
+
+
+BILLING_DETAIL_LIMITS = {"legalName": 200, "address": 1000, "taxId": 100}
+
+
+def checked_billing_details(raw: Any) -> dict[str, str] | None:
+    """A customer's billing details (legal name, address, tax id), replaced as a whole:
+    empty values are left out; none at all is None."""
+    if not isinstance(raw, Mapping):
+        raise DomainError(ErrorCode.INVALID_INPUT, "must be an object", ["billingDetails"])
+    out: dict[str, str] = {}
+    for key, value in raw.items():
+        limit = BILLING_DETAIL_LIMITS.get(key)
+        if limit is None:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, f"unknown option {key!r}", ["billingDetails", key]
+            )
+        if value is None:
+            continue
+        if not isinstance(value, str) or len(value) > limit:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                f"must be a string of at most {limit} characters",
+                ["billingDetails", key],
+            )
+        if value.strip():
+            out[key] = value.strip()
+    return out or None
 
 
 async def require_customer(session: AsyncSession, env: uuid.UUID, customer_id: str) -> Customer:
@@ -81,6 +111,26 @@ def _end(sub: Subscription, at: datetime, now: datetime) -> None:
     if sub.start_date > sub.end_date:
         sub.start_date = sub.end_date
     sub.canceled_at = now
+    sub.scheduled_change = None
+    sub.status = status_at(Dates.of(sub), now).value
+    sub.updated_at = now
+
+
+def convert_trial_now(sub: Subscription, now: datetime) -> None:
+    """End a running trial now, as a conversion: paid from now (billing periods count from
+    here), and a CANCEL trial no longer ends with its trial."""
+    if sub.end_date is not None and sub.end_date == sub.trial_end_date:
+        sub.end_date = None
+    sub.trial_end_date = max(now, sub.start_date)
+    sub.trial_end_behavior = "CONVERT_TO_PAID"
+    sub.status = status_at(Dates.of(sub), now).value
+    sub.updated_at = now
+
+
+def expire_trial_now(sub: Subscription, now: datetime) -> None:
+    """End a running trial now without converting: access ends (EXPIRED)."""
+    sub.trial_end_date = sub.end_date = max(now, sub.start_date)
+    sub.trial_end_behavior = "CANCEL"
     sub.scheduled_change = None
     sub.status = status_at(Dates.of(sub), now).value
     sub.updated_at = now
@@ -141,12 +191,16 @@ def trial_window(
     raw: Mapping[str, Any],
     plan_content: Mapping[str, Any],
     start: datetime,
+    default_allowed: bool = True,
 ) -> tuple[datetime | None, str | None]:
-    """(trial end, end behaviour) from the request's trial or the plan's default."""
+    """(trial end, end behaviour) from the request's trial or the plan's default (when
+    `default_allowed`: not on a paying subscription's plan change, not a second time)."""
     if raw.get("skipTrial"):
         return None, None
     trial = raw.get("trial")
     default = plan_content.get("trial")
+    if trial is None and not default_allowed:
+        return None, None
     if trial is None and default is None:
         return None, None
     behavior = (
@@ -177,7 +231,14 @@ def is_live(sub: Subscription, now: datetime) -> bool:
 
 
 def is_paying(sub: Subscription, now: datetime) -> bool:
+    """Active (past any trial): a plan change of it replaces it, a trial runs beside it."""
     return status_at(Dates.of(sub), now) is SubscriptionStatus.ACTIVE
+
+
+def pays_for_plan(sub: Subscription, view: CatalogView, now: datetime) -> bool:
+    """Active on a plan that is not FREE: its plan changes never start a default trial."""
+    content = view.content(sub.plan_pk, sub.plan_version)
+    return is_paying(sub, now) and content.get("pricingType") != "FREE"
 
 
 async def view_for(session: AsyncSession, env: uuid.UUID) -> CatalogView:

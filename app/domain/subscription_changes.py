@@ -5,11 +5,17 @@ Rules (see docs/subscriptions.md):
   an upgrade applies now; a downgrade now or at the end of the period (`changeTiming`);
   a trial of another plan while a paid subscription is active runs in parallel, and if it
   converts it replaces the paid one at the trial's end;
-* multi-subscription product: one subscription per `resourceId`;
+* a paying (non-FREE) subscription's plan change applies no default trial (only a `trial`
+  in the request starts one), and a customer gets a plan's default trial once;
+* paying for the plan of a running parallel trial ends that trial (one live subscription);
+* multi-subscription product: one subscription per `resourceId` (none on others);
 * a future `startDate` while a subscription is live in the same slot ends that one then;
 * add-ons must be compatible with the plan and within their max quantity;
-* a CUSTOM plan's variable entitlements all need a value at provisioning;
-* a subscription that ends falls back to the product's default plan when configured.
+* a CUSTOM plan's variable entitlements need a value at provisioning unless the catalog
+  gives one (their default);
+* a subscription that ends falls back to the product's default plan when configured, from
+  the instant it ends (app.domain.fallbacks);
+* `endDate` at provisioning is a cancellation on that date.
 """
 
 from __future__ import annotations
@@ -21,15 +27,19 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain import catalog_prices, customer_entitlements, notifications
+from app.domain import catalog_prices, customer_entitlements, notifications, proration
 from app.domain import catalog_rules as rules
 from app.domain.catalog_features import feature_definition
 from app.domain.customer_entitlements import CatalogView, load_catalog_view
+from app.domain.fallbacks import sync_fallback
+from app.domain.proration import Proration
 from app.domain.provisioning import (
     _end,
+    convert_trial_now,
     is_live,
     is_paying,
     new_subscription_id,
+    pays_for_plan,
     period_end,
     require_customer,
     require_plan,
@@ -95,7 +105,11 @@ async def provision_subscription(
     view: CatalogView | None = None,
     refresh: bool = True,
     max_backdate_days: int | None = None,
+    prorations: list[Proration] | None = None,
 ) -> Subscription:
+    """Create a subscription or change one. An immediate change of an invoice-billed
+    subscription is prorated (app/domain/proration.py); what it invoiced is appended to
+    `prorations` when given (previewSubscription shows it)."""
     customer = await require_customer(session, env, str(raw.get("customerId")))
     if customer.archived_at is not None:
         raise DomainError(
@@ -124,13 +138,20 @@ async def provision_subscription(
     timing = rules.check_choice(
         raw.get("changeTiming") or "IMMEDIATE", ("IMMEDIATE", "END_OF_PERIOD"), ["changeTiming"]
     )
-    trial_end, behavior = trial_window(raw, content, start)
+    contract_end = _contract_end(raw, start, now)
     subscription_id = raw.get("subscriptionId")
     taken = None  # the subscription that already has the requested id
     if subscription_id is not None:
         rules.check_id(subscription_id, ["subscriptionId"], "subscriptionId")
         taken = await store.get_subscription(session, env, subscription_id)
     resource_id = raw.get("resourceId")
+    if resource_id is not None and not product.multiple_subscriptions:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"product {product.id!r} allows one subscription per customer: resourceId is "
+            "only for products with multiple subscriptions",
+            ["resourceId"],
+        )
     existing = (await store.subscriptions_of(session, [customer.pk]))[customer.pk]
     same_slot = [
         s
@@ -140,9 +161,16 @@ async def provision_subscription(
         and not _parallel_trial_running(s, now)
         and (not product.multiple_subscriptions or s.resource_id == resource_id)
     ]
+    # The subscription in force now comes before one only scheduled (e.g. a fallback).
+    same_slot.sort(key=lambda s: status_at(Dates.of(s), now) is SubscriptionStatus.SCHEDULED)
     current = same_slot[0] if same_slot else None
     if current is not None:
         apply_due_change(current, view, now)
+    # No default trial on a paying subscription's plan change, nor a second time per plan.
+    default_trial = (current is None or not pays_for_plan(current, view, now)) and (
+        plan.pk not in await store.trialled_plans(session, customer.pk)
+    )
+    trial_end, behavior = trial_window(raw, content, start, default_trial)
     replaces = None  # the paid subscription a converting parallel trial replaces
     takes_over = None  # the live subscription a future one ends on its start date
     if current is not None and start <= now:
@@ -150,14 +178,35 @@ async def provision_subscription(
         if not parallel:
             if taken is not None and taken.pk != current.pk:
                 raise _duplicate(subscription_id)
+            # What was charged for the period so far, before anything changes (a trial: none).
+            before = await proration.before_change(session, current, view, now)
+            was_trial = status_at(Dates.of(current), now) is SubscriptionStatus.IN_TRIAL
+            if was_trial and raw.get("skipTrial"):
+                convert_trial_now(current, now)  # paying now for what was a trial
             sub = _change_plan(current, plan, view, raw, addons, values, overrides, timing, now)
             sub.billing_period = billing_period if raw.get("billingPeriod") else sub.billing_period
             if raw.get("billing") is not None:
                 sub.billing_mode, sub.payment_terms_days = mode, terms
             if raw.get("metadata") is not None:
                 sub.metadata_ = raw["metadata"]
+            if status_at(Dates.of(sub), now) is SubscriptionStatus.IN_TRIAL:
+                await store.record_trial(session, customer.pk, sub.plan_pk, now)
             await catalog_store.add(session, sub)
+            # An end-of-period change takes effect at a boundary: nothing to prorate.
+            scheduled = sub.scheduled_change is not None
+            charged = None if scheduled else await proration.charge_change(
+                session, before, sub, view, now
+            )
+            if charged is not None and prorations is not None:
+                prorations.append(charged)
             await notifications.subscription_event(session, "subscription.updated", sub, now)
+            if was_trial and raw.get("skipTrial"):
+                await notifications.subscription_event(session, "trial.converted", sub, now)
+            await _end_paid_for_trials(session, sub, existing, now)
+            if contract_end is not None:
+                await _end_at(session, env, customer, sub, contract_end, view, now)
+            else:
+                await sync_fallback(session, env, customer, sub, view, now)
             if refresh:
                 await customer_entitlements.refresh(session, env, [customer.pk], now, view)
             return sub
@@ -204,10 +253,51 @@ async def provision_subscription(
         await catalog_store.add(session, replaces)
     await notifications.subscription_event(session, "subscription.created", sub, now)
     if trial_end is not None:
+        await store.record_trial(session, customer.pk, plan.pk, now)
         await notifications.subscription_event(session, "trial.started", sub, now)
+    for earlier in (replaces, takes_over):  # its pending fallback may no longer be wanted
+        if earlier is not None:
+            await sync_fallback(session, env, customer, earlier, view, now)
+    if contract_end is not None:
+        await _end_at(session, env, customer, sub, contract_end, view, now)
+    elif sub.end_date is not None:  # a CANCEL trial: the default plan from its end on
+        await sync_fallback(session, env, customer, sub, view, now)
     if refresh:
         await customer_entitlements.refresh(session, env, [customer.pk], now, view)
     return sub
+
+
+def _contract_end(raw: Mapping[str, Any], start: datetime, now: datetime) -> datetime | None:
+    """`endDate` at provisioning: the contract's end, as `cancelSubscription at: DATE`."""
+    end = _aware(raw.get("endDate"), ["endDate"])
+    if end is not None and (end <= now or end <= start):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "endDate must be in the future and after the start",
+            ["endDate"],
+        )
+    return end
+
+
+async def _end_paid_for_trials(
+    session: AsyncSession, sub: Subscription, existing: list[Subscription], now: datetime
+) -> None:
+    """A plan now paid for on the slot's subscription ends the parallel trials of that same
+    plan: one live subscription per plan and slot (the one that pays)."""
+    if sub.scheduled_change is not None:
+        return
+    for trial in existing:
+        if (
+            trial.pk != sub.pk
+            and trial.product_pk == sub.product_pk
+            and trial.resource_id == sub.resource_id
+            and trial.plan_pk == sub.plan_pk
+            and _parallel_trial_running(trial, now)
+        ):
+            await _move_replaced(session, trial, None, now)
+            _end(trial, now, now)
+            await catalog_store.add(session, trial)
+            await notifications.subscription_event(session, "subscription.canceled", trial, now)
 
 
 def _duplicate(subscription_id: Any) -> DomainError:
@@ -321,6 +411,7 @@ async def update_subscription(
         raise error
     view = await load_catalog_view(session, env)
     apply_due_change(sub, view, now)
+    before = await proration.before_change(session, sub, view, now)
     plan = view.plan_by_pk(sub.plan_pk)
     content = view.content(sub.plan_pk, sub.plan_version)
     if raw.get("addons") is not None:
@@ -354,7 +445,10 @@ async def update_subscription(
         sub.metadata_ = raw["metadata"]
     sub.updated_at = now
     await catalog_store.add(session, sub)
+    await proration.charge_change(session, before, sub, view, now)
     await notifications.subscription_event(session, "subscription.updated", sub, now)
+    if trial_end is not None:
+        await sync_fallback(session, env, customer, sub, view, now)  # follows the trial's end
     await customer_entitlements.refresh(session, env, [customer.pk], now, view)
     return sub
 
@@ -416,6 +510,33 @@ async def cancel_subscription(
                 ["date"],
             )
         end = date
+    await _end_at(session, env, customer, sub, end, view, now)
+    await customer_entitlements.refresh(session, env, [customer.pk], now, view)
+    return sub
+
+
+def expires_with_trial(sub: Subscription) -> bool:
+    """A CANCEL trial: it ends (EXPIRED) when its trial does."""
+    return (
+        sub.trial_end_behavior == "CANCEL"
+        and sub.trial_end_date is not None
+        and sub.end_date == sub.trial_end_date
+    )
+
+
+async def _end_at(
+    session: AsyncSession,
+    env: uuid.UUID,
+    customer: Customer,
+    sub: Subscription,
+    end: datetime,
+    view: CatalogView,
+    now: datetime,
+) -> None:
+    """End a live subscription at `end` (now or later): the cancellation rules, shared by
+    `cancelSubscription` and `endDate` at provisioning."""
+    if expires_with_trial(sub) and sub.end_date is not None:
+        end = min(end, sub.end_date)  # a CANCEL trial ends with its trial anyway (EXPIRED)
     if sub.is_parallel_trial and sub.trial_end_date is not None and end <= sub.trial_end_date:
         await _move_replaced(session, sub, None, now)  # the paid subscription carries on
     elif not sub.is_parallel_trial and end <= sub.start_date:
@@ -423,59 +544,7 @@ async def cancel_subscription(
     _end(sub, end, now)
     await catalog_store.add(session, sub)
     await notifications.subscription_event(session, "subscription.canceled", sub, now)
-    await _fall_back_to_default(session, env, customer, sub, view, now)
-    await customer_entitlements.refresh(session, env, [customer.pk], now, view)
-    return sub
-
-
-async def _fall_back_to_default(
-    session: AsyncSession,
-    env: uuid.UUID,
-    customer: Customer,
-    ended: Subscription,
-    view: CatalogView,
-    now: datetime,
-) -> None:
-    """When configured, a customer whose subscription ends goes back to the default plan."""
-    if ended.is_parallel_trial or ended.end_date is None:
-        return
-    product = (await catalog_store.products_by_pks(session, env, [ended.product_pk]))[
-        ended.product_pk
-    ]
-    default = view.plans_by_id.get(product.default_plan_id or "")
-    if (
-        not product.downgrade_to_default
-        or default is None
-        or default.pk == ended.plan_pk
-        or default.latest_version is None
-        or default.archived_at is not None
-    ):
-        return
-    subs = (await store.subscriptions_of(session, [customer.pk]))[customer.pk]
-    if any(
-        s.pk != ended.pk
-        and s.product_pk == ended.product_pk
-        and is_live(s, ended.end_date)
-        and s.resource_id == ended.resource_id
-        for s in subs
-    ):
-        return
-    fallback = Subscription(
-        environment_pk=env,
-        id=new_subscription_id(),
-        customer_pk=customer.pk,
-        product_pk=ended.product_pk,
-        plan_pk=default.pk,
-        plan_version=default.latest_version,
-        resource_id=ended.resource_id,
-        status="ACTIVE",
-        start_date=ended.end_date,
-        created_at=now,
-        updated_at=now,
-    )
-    fallback.status = status_at(Dates.of(fallback), now).value
-    await catalog_store.add(session, fallback)
-    await notifications.subscription_event(session, "subscription.created", fallback, now)
+    await sync_fallback(session, env, customer, sub, view, now)
 
 
 async def apply_due_changes(session: AsyncSession, now: datetime) -> int:
@@ -509,7 +578,7 @@ async def apply_due_changes(session: AsyncSession, now: datetime) -> int:
             for event_type in _transition_events(before, sub.status, bool(changed_plan)):
                 await notifications.subscription_event(session, event_type, sub, now)
             if sub.status == "EXPIRED" and before != "EXPIRED":
-                await _fall_back_to_default(session, env, customer, sub, view, now)
+                await sync_fallback(session, env, customer, sub, view, now)  # if not made yet
         touched.setdefault(env, set()).add(customer_pk)
     for env, customers in touched.items():
         await customer_entitlements.refresh(session, env, sorted(customers), now, views[env])

@@ -9,7 +9,7 @@ from typing import Any
 
 from app.domain import catalog_prices
 from app.domain import catalog_rules as rules
-from app.domain.customer_entitlements import CatalogView
+from app.domain.customer_entitlements import CatalogView, has_value
 from app.errors import DomainError, ErrorCode
 from app.models import Package
 
@@ -71,7 +71,8 @@ def checked_values(
     view: CatalogView,
     features: Mapping[str, dict[str, Any]],
 ) -> dict[str, Any]:
-    """Per-subscription entitlement values; every variable entitlement must get one."""
+    """Per-subscription entitlement values. A variable entitlement without a value in the
+    catalog must get one; one with a catalog value (its default) may be left out."""
     values: dict[str, Any] = {}
     for i, item in enumerate(raw or []):
         feature_id = item.get("featureId")
@@ -85,7 +86,9 @@ def checked_values(
         options = {k: v for k, v in item.items() if k != "featureId" and v is not None}
         values[feature_id] = rules.canonical_entitlement(options, feature, ["entitlements", i])
     variable = sorted(
-        f for f, e in plan_content.get("entitlements", {}).items() if e.get("variable")
+        f
+        for f, e in plan_content.get("entitlements", {}).items()
+        if e.get("variable") and not has_value(e)
     )
     missing = [f for f in variable if f not in values]
     if missing:
@@ -100,9 +103,14 @@ def checked_values(
 def checked_overrides(
     raw: Any, plan_content: Mapping[str, Any], addons: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
+    """Overrides in canonical form. One without `currency` takes the currency given on
+    another override, else the plan's (the first, alphabetically, it prices in); a plan
+    without prices has none to give: the currency is then required."""
     out = []
     currencies = {p["currency"] for p in plan_content.get("prices", [])}
     addon_ids = {a["addonId"] for a in addons}
+    given = sorted({str(item["currency"]) for item in raw or [] if item.get("currency")})
+    default = given[0] if given else (min(currencies) if currencies else None)
     for i, item in enumerate(raw or []):
         addon_id = item.get("addonId")
         if addon_id is not None and addon_id not in addon_ids:
@@ -111,9 +119,14 @@ def checked_overrides(
                 f"add-on {addon_id!r} is not on this subscription",
                 ["priceOverrides", i, "addonId"],
             )
+        if not item.get("currency") and default is None:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                "currency is required: the plan has no prices to take it from",
+                ["priceOverrides", i, "currency"],
+            )
         currency = catalog_prices.check_currency(
-            item.get("currency") or (next(iter(sorted(currencies))) if currencies else None),
-            ["priceOverrides", i, "currency"],
+            item.get("currency") or default, ["priceOverrides", i, "currency"]
         )
         if currencies and currency not in currencies:
             raise DomainError(

@@ -1,5 +1,6 @@
 """Usage over time: the value of every usage period between two instants (zero where
-nothing was reported), following the customer's current effective entitlement's periods."""
+nothing was reported), following the customer's current effective entitlement's periods,
+from the start of the subscription (or promotion) that grants it: no periods before it."""
 
 from __future__ import annotations
 
@@ -43,6 +44,11 @@ async def usage_history(db: Database, env: uuid.UUID, customer_id: str, feature_
             raise DomainError(ErrorCode.FEATURE_NOT_FOUND, f"no feature {feature_id!r}",
                               ["featureId"])
         effective, _ = await checks.entitlement_of(db, env, row, feature_id, now)
+        since = checks.granted_since(effective)
+        if since is not None:
+            if end <= since:
+                return []  # all before the subscription started
+            start = max(start, since)
         current = checks.usage_period(effective, now)
         if current is None or effective is None:
             value = await store.counter_value(conn, row["customer_pk"], feature_id,
@@ -66,3 +72,4 @@ async def usage_history(db: Database, env: uuid.UUID, customer_id: str, feature_
         values = await store.history(conn, row["customer_pk"], feature_id, resource_key,
                                      periods[0].start, periods[-1].end)
     return [UsagePeriod(p.start, p.end, values.get((p.start, p.end), 0.0)) for p in periods]
+

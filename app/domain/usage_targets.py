@@ -133,6 +133,9 @@ def _target(r: Report, context: Context | DomainError) -> Target | DomainError:
     if isinstance(context, DomainError):
         return context
     entitlement = context.entitlement
+    since = checks.granted_since(entitlement)
+    if since is not None and r.at < since:
+        return before_start(since, ["timestamp"])
     period = checks.usage_period(entitlement, r.at)
     limit, hard = usage_limit(entitlement)
     granted = bool(entitlement and entitlement.get("granted"))
@@ -144,6 +147,12 @@ def _target(r: Report, context: Context | DomainError) -> Target | DomainError:
         base={"usageLimit": limit,
               "periodStart": period.start.isoformat() if period else None,
               "periodEnd": period.end.isoformat() if period else None})
+
+
+def before_start(since: datetime, path: list[str | int]) -> DomainError:
+    return DomainError(ErrorCode.INVALID_INPUT,
+                       f"timestamp is before the subscription started ({since.isoformat()})",
+                       path)
 
 
 def _context_error(asked: Asked, row: Any) -> DomainError | None:

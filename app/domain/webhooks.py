@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain import audit
 from app.domain.outbox import EVENT_TYPES
 from app.domain.webhook_targets import MalformedTarget, TargetPolicy, TargetRefused, check_url
 from app.errors import DomainError, DomainErrors, ErrorCode
@@ -244,6 +245,7 @@ async def replay_delivery(
     refused = target_error(endpoint.url, policy)
     if refused is not None:
         raise DomainError(refused.code, refused.message, ["deliveryId"])
+    before = await audit.snapshot(session, delivery)
     delivery.status = "PENDING"
     delivery.sequence += 1
     delivery.attempt_count = 0
@@ -252,4 +254,7 @@ async def replay_delivery(
     delivery.updated_at = now
     session.add(delivery)
     await session.flush()
+    # Deliveries are not audited on every attempt (the delivery log is their record); a
+    # replay is a user's decision, so it is.
+    await audit.record_object(session, delivery, "UPDATE", before)
     return delivery

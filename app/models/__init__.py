@@ -8,6 +8,7 @@ from app.models.catalog import Feature, Package, PackageVersion, Product
 from app.models.customers import (
     Customer,
     CustomerEntitlements,
+    CustomerTrial,
     PromotionalEntitlement,
     Subscription,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "BillingSettings",
     "Customer",
     "CustomerEntitlements",
+    "CustomerTrial",
     "Environment",
     "Feature",
     "Invoice",

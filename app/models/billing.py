@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, Index, Numeric, UniqueConstraint
+from sqlalchemy import Column, Index, Numeric, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from app.models.base import jsonb, timestamp, uuid_pk
@@ -38,13 +38,21 @@ class BillingSettings(SQLModel, table=True):
 class Invoice(SQLModel, table=True):
     """An invoice of a subscription billed by invoice, issued at `period_start` (a period
     boundary, or the subscription's end for a closing usage invoice): one per subscription
-    and issue point, enforced by the unique constraint. `issuer` and `bill_to` are what the
+    and issue point, enforced by the unique index; or a proration invoice issued at an
+    immediate change (`kind`). `issuer` and `bill_to` are what the
     document says, frozen at issue."""
 
     __tablename__ = "invoices"
     __table_args__ = (
         UniqueConstraint("environment_pk", "id"),
-        UniqueConstraint("subscription_pk", "period_start", name="uq_invoices_period"),
+        # One period invoice per issue point; proration invoices are issued at changes.
+        Index(
+            "uq_invoices_period",
+            "subscription_pk",
+            "period_start",
+            unique=True,
+            postgresql_where=text("kind = 'PERIOD'"),
+        ),
         Index("ix_invoices_customer", "customer_pk", "issued_at"),
         Index("ix_invoices_subscription", "subscription_pk", "issued_at"),
         Index("ix_invoices_open_due", "status", "due_date"),
@@ -56,6 +64,8 @@ class Invoice(SQLModel, table=True):
     customer_pk: uuid.UUID = Field(foreign_key="customers.pk")
     subscription_pk: uuid.UUID = Field(foreign_key="subscriptions.pk")
     status: str = "OPEN"  # OPEN | PAID | VOID
+    # PERIOD (a period's charges, or a closing invoice) | PRORATION (issued at a change)
+    kind: str = "PERIOD"
     currency: str
     total: Decimal = Field(sa_column=Column(Numeric(), nullable=False))
     lines: list[dict[str, Any]] = jsonb(default=list)

@@ -93,6 +93,13 @@ class PackageVersion(SQLModel, table=True):
     package_pk: uuid.UUID = Field(foreign_key="packages.pk", index=True)
     version: int | None = None
     content: dict[str, Any] = jsonb(default=dict)
+    # Names are versioned too: a draft's name shows only once published. The package's own
+    # `name`/`description` are those of its latest version (the draft's if never published).
+    name: str
+    description: str = ""
+    # A plan version's parent counts at this version of it (bound at publish, see
+    # docs/catalog.md "Versions"); None: the parent had no published version then.
+    parent_version: int | None = None
     migrate_existing: bool = False
     published_at: datetime | None = timestamp(nullable=True)
     created_at: datetime = timestamp()

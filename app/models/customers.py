@@ -23,6 +23,8 @@ class Customer(SQLModel, table=True):
     name: str | None = None
     email: str | None = None
     metadata_: dict[str, Any] | None = jsonb(nullable=True)
+    # Who invoices are addressed to: {"name", "address", "taxId"} (app/domain/provisioning.py)
+    billing_details: dict[str, Any] | None = jsonb(nullable=True)
     archived_at: datetime | None = timestamp(nullable=True)
     created_at: datetime = timestamp()
     updated_at: datetime = timestamp()
@@ -64,6 +66,9 @@ class Subscription(SQLModel, table=True):
     is_parallel_trial: bool = False
     # A parallel trial that converts replaces the paid subscription it ran beside.
     replaces_pk: uuid.UUID | None = Field(default=None, foreign_key="subscriptions.pk")
+    # A default-plan subscription made to follow the end of another one (its fallback):
+    # moved or withdrawn when that end moves (trial end changed, cancellation withdrawn).
+    fallback_for_pk: uuid.UUID | None = Field(default=None, foreign_key="subscriptions.pk")
     addons: list[dict[str, Any]] = jsonb(default=list)  # [{addonId, version, quantity}]
     entitlements: dict[str, Any] = jsonb(default=dict)  # per-subscription values by featureId
     price_overrides: list[dict[str, Any]] = jsonb(default=list)
@@ -75,6 +80,17 @@ class Subscription(SQLModel, table=True):
     trial_ending_notified_at: datetime | None = timestamp(nullable=True)
     created_at: datetime = timestamp()
     updated_at: datetime = timestamp()
+
+
+class CustomerTrial(SQLModel, table=True):
+    """A plan a customer has trialled: its default trial is not given again (one default
+    trial per customer and plan; an explicit trial in a request still is)."""
+
+    __tablename__ = "customer_trials"
+
+    customer_pk: uuid.UUID = Field(foreign_key="customers.pk", primary_key=True)
+    plan_pk: uuid.UUID = Field(foreign_key="packages.pk", primary_key=True)
+    started_at: datetime = timestamp()
 
 
 class PromotionalEntitlement(SQLModel, table=True):

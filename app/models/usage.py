@@ -60,6 +60,8 @@ class UsageEvent(SQLModel, table=True):
     occurred_at: datetime = timestamp()
     dimensions: dict[str, Any] = jsonb(default=dict)
     received_at: datetime = timestamp()
+    # The payload as sent (app/domain/events.py): the same key with another is refused.
+    request_hash: str | None = None
 
 
 class UsageUniqueValue(SQLModel, table=True):

@@ -29,16 +29,27 @@ class AuditEntry:
     id: strawberry.ID = strawberry.field(description="Sequence number of the entry.")
     occurred_at: datetime = strawberry.field(description="When the change was committed.")
     actor_key_id: strawberry.ID | None = strawberry.field(
-        description="The API key that made the change (null for the system)."
+        description="The API key that made the change (null for the CLI and the jobs)."
     )
-    actor_kind: str | None = strawberry.field(description="server, client or system.")
-    operation: str = strawberry.field(description="The mutation (or job) that made it.")
+    actor_kind: str | None = strawberry.field(
+        description="server or client (an API key), cli (a command) or system (a job)."
+    )
+    operation: str = strawberry.field(
+        description="The mutation, the CLI command or the job (jobs.*) that made it."
+    )
     request_id: str | None = strawberry.field(description="The request id (X-Request-Id).")
-    entity_type: str = strawberry.field(description="FEATURE, PRODUCT, PLAN, ADDON, …")
+    entity_type: str = strawberry.field(
+        description="FEATURE, PRODUCT, PLAN, ADDON, PLAN_VERSION, CUSTOMER, SUBSCRIPTION, "
+        "INVOICE, … (docs/audit.md)"
+    )
     entity_id: str = strawberry.field(description="The entity's id.")
     action: str = strawberry.field(description="CREATE, UPDATE or DELETE.")
-    before: JSON | None = strawberry.field(description="The entity before (null on CREATE).")
-    after: JSON | None = strawberry.field(description="The entity after (null on DELETE).")
+    before: JSON | None = strawberry.field(
+        description="The entity before (null on CREATE), under the API's field names."
+    )
+    after: JSON | None = strawberry.field(
+        description="The entity after (null on DELETE), under the API's field names."
+    )
 
 
 def entry_view(row: AuditRow) -> AuditEntry:

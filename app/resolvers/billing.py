@@ -10,8 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from app.context import Context
-from app.domain import billing_settings, invoices, provisioning
+from app.domain import audit, billing_settings, invoices, provisioning
 from app.domain import subscription_changes as changes
+from app.domain.proration import Proration
 from app.errors import DomainError, DomainErrors
 from app.resolvers.catalog import in_transaction
 from app.schema.billing_types import (
@@ -179,6 +180,7 @@ class BillingMutation:
         raw = {k: v for k, v in input.to_dict().items() if k != "idempotencyKey"}
         now = ctx.now()
         async with ctx.db.session() as session:
+            audit.dry_run(session)  # rolled back below: its writes are no changes
             try:
                 if (
                     await customer_store.get_customer(
@@ -190,11 +192,17 @@ class BillingMutation:
                     await provisioning.upsert_customer(
                         session, ctx.environment_pk, {"customerId": raw.get("customerId")}, now
                     )
+                charged: list[Proration] = []
                 sub = await changes.provision_subscription(
-                    session, ctx.environment_pk, raw, now, refresh=False,
+                    session,
+                    ctx.environment_pk,
+                    raw,
+                    now,
+                    refresh=False,
                     max_backdate_days=ctx.settings.max_backdate_days,
+                    prorations=charged,
                 )
-                result = await invoices.preview(session, sub, now)
+                result = await invoices.preview(session, sub, now, charged[0] if charged else None)
             except (DomainError, DomainErrors) as error:
                 return SubscriptionPreviewPayload(
                     lines=[],

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from app.context import Context
+from app.domain import audit, catalog_features, catalog_products
 from app.domain import catalog as domain
-from app.domain import catalog_features, catalog_products
 from app.domain.audit import AuditActor
 from app.errors import DomainError, DomainErrors
 from app.models import Package
@@ -40,9 +40,11 @@ from app.schema.catalog_types import (
     feature_view,
     package_view,
     product_view,
+    published_package_view,
 )
 from app.schema.common import (
     AfterArg,
+    ClientError,
     Connection,
     FirstArg,
     IncludeArchivedArg,
@@ -74,8 +76,7 @@ async def in_transaction(
     ctx = info.context
     now = ctx.now()
     try:
-        async with ctx.db.transaction() as session:
-            session.info["audit_actor"] = audit_actor(ctx, info.field_name, now)
+        async with audit.transaction(ctx.db, audit_actor(ctx, info.field_name, now)) as session:
             return await work(session, ctx.environment_pk, now), []
     except (DomainError, DomainErrors) as error:
         return None, user_errors(error)
@@ -85,20 +86,26 @@ def audit_actor(ctx: Context, operation: str, now: datetime) -> AuditActor:
     """Who is acting, for the audit entries this transaction writes."""
     principal = ctx.principal
     return AuditActor(
-        environment_pk=principal.environment_pk,
-        key_pk=principal.key_pk,
         kind=principal.kind.value,
         operation=operation,
-        request_id=ctx.request_id,
         now=now,
+        key_pk=principal.key_pk,
+        request_id=ctx.request_id,
     )
 
 
-async def package_views(session: AsyncSession, env: Any, packages: list[Package]) -> list[Any]:
-    """GraphQL objects for packages, loading their versions and products in two queries."""
+async def package_views(
+    session: AsyncSession, env: Any, packages: list[Package], published_only: bool = False
+) -> list[Any]:
+    """GraphQL objects for packages, loading their versions and products in two queries
+    (`published_only`: as a client key sees them, docs/security.md)."""
     versions = await store.versions_by_package_pks(session, [p.pk for p in packages])
     products = await store.products_by_pks(session, env, list({p.product_pk for p in packages}))
-    return [package_view(p, products[p.product_pk].id, versions.get(p.pk, [])) for p in packages]
+    views = [package_view(p, products[p.product_pk].id, versions.get(p.pk, [])) for p in packages]
+    if not published_only:
+        return views
+    visible = await store.published_plan_ids(session, env)
+    return [published_package_view(v, visible) for v in views]
 
 
 async def package_view_of(session: AsyncSession, env: Any, package: Package) -> Any:
@@ -107,6 +114,27 @@ async def package_view_of(session: AsyncSession, env: Any, package: Package) -> 
 
 def _cap(info: Info[Context, None]) -> int:
     return info.context.settings.max_page_size
+
+
+def _published_only(info: Info[Context, None], include_archived: bool = False) -> bool:
+    """Client (publishable) keys read the published catalog only: nothing archived, no
+    drafts, no never-published plans or add-ons (docs/security.md). Asking for archived
+    items needs a server key."""
+    if info.context.principal.is_server:
+        return False
+    if include_archived:
+        raise ClientError(
+            "includeArchived needs a server key; client keys read the published catalog only.",
+            "FORBIDDEN",
+        )
+    return True
+
+
+def _visible(package: Package | None, published_only: bool) -> bool:
+    if package is None:
+        return False
+    published = package.archived_at is None and package.latest_version is not None
+    return published or not published_only
 
 
 # Plan and add-on reads share these. Module-level: resolvers get no `self` (the root is None).
@@ -119,12 +147,13 @@ async def _packages(
     include_archived: bool,
 ) -> Connection[Any]:
     ctx = info.context
+    published_only = _published_only(info, include_archived)
     size = page_size(first, _cap(info))
     async with ctx.db.session() as session:
         product_pk = None
         if product_id is not None:
             product = await store.get_product(session, ctx.environment_pk, product_id)
-            if product is None:
+            if product is None or (published_only and product.archived_at is not None):
                 return connection([], False, 0, lambda r: r)
             product_pk = product.pk
         page = await store.list_packages(
@@ -135,19 +164,27 @@ async def _packages(
             decode_cursor(after),
             product_pk,
             include_archived,
+            published_only,
         )
-        views = await package_views(session, ctx.environment_pk, page.items)
+        views = await package_views(session, ctx.environment_pk, page.items, published_only)
     by_id = {v.id: v for v in views}
     return connection(page.items, page.has_next, page.total, lambda r: by_id[r.id])
 
 
 async def _package(info: Info[Context, None], kind: str, package_id: str) -> Any:
     ctx = info.context
+    published_only = _published_only(info)
     async with ctx.db.session() as session:
         package = await store.get_package(session, ctx.environment_pk, kind, package_id)
-        if package is None:
+        if package is None or not _visible(package, published_only):
             return None
-        return await package_view_of(session, ctx.environment_pk, package)
+        (view,) = await package_views(session, ctx.environment_pk, [package], published_only)
+        return view
+
+
+async def _visible_plans(session: AsyncSession, env: Any, published_only: bool) -> set[str] | None:
+    """For a client key, the plans a product may name (its default plan); None: all."""
+    return await store.published_plan_ids(session, env) if published_only else None
 
 
 @strawberry.type
@@ -161,6 +198,7 @@ class CatalogQuery:
         include_archived: IncludeArchivedArg = False,
     ) -> Connection[Feature]:
         ctx = info.context
+        _published_only(info, include_archived)
         size = page_size(first, _cap(info))
         async with ctx.db.session() as session:
             page = await store.list_features(
@@ -171,7 +209,9 @@ class CatalogQuery:
     @strawberry.field(description="One feature by its id.")
     async def feature(self, info: Info[Context, None], id: FeatureIdArg) -> Feature | None:
         row = await info.context.loaders.feature_by_id.load(id)
-        return None if row is None else feature_view(row)
+        if row is None or (row.archived_at is not None and _published_only(info)):
+            return None
+        return feature_view(row)
 
     @strawberry.field(description="Products of the environment, by id.")
     async def products(
@@ -182,19 +222,27 @@ class CatalogQuery:
         include_archived: IncludeArchivedArg = False,
     ) -> Connection[Product]:
         ctx = info.context
+        published_only = _published_only(info, include_archived)
         size = page_size(first, _cap(info))
         async with ctx.db.session() as session:
             page = await store.list_products(
                 session, ctx.environment_pk, size, decode_cursor(after), include_archived
             )
-        return connection(page.items, page.has_next, page.total, product_view)
+            visible = await _visible_plans(session, ctx.environment_pk, published_only)
+        return connection(
+            page.items, page.has_next, page.total, lambda row: product_view(row, visible)
+        )
 
     @strawberry.field(description="One product by its id.")
     async def product(self, info: Info[Context, None], id: ProductIdArg) -> Product | None:
         ctx = info.context
+        published_only = _published_only(info)
         async with ctx.db.session() as session:
             row = await store.get_product(session, ctx.environment_pk, id)
-        return None if row is None else product_view(row)
+            if row is None or (published_only and row.archived_at is not None):
+                return None
+            visible = await _visible_plans(session, ctx.environment_pk, published_only)
+        return product_view(row, visible)
 
     @strawberry.field(description="Plans of the environment (optionally of one product).")
     async def plans(

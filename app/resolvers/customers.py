@@ -10,7 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info, get_object_definition
 
 from app.context import Context
-from app.domain import checks, invoices, promotions, provisioning, provisioning_keys
+from app.domain import (
+    checks,
+    invoices,
+    promotions,
+    provisioning,
+    provisioning_keys,
+    subscription_ends,
+)
 from app.domain import subscription_changes as changes
 from app.domain.entitlements import DenyReason
 from app.models import Subscription as SubscriptionRow
@@ -30,12 +37,14 @@ from app.schema.customer_inputs import (
     ArchiveCustomerInput,
     CancelSubscriptionInput,
     CustomerPayload,
+    EndTrialInput,
     GrantPromotionalEntitlementsInput,
     PromotionalEntitlementsPayload,
     ProvisionCustomerInput,
     ProvisionCustomerPayload,
     ProvisionSubscriptionInput,
     ProvisionSubscriptionPayload,
+    ResumeSubscriptionInput,
     RevokePromotionalEntitlementInput,
     SubscriptionPayload,
     UpdateSubscriptionInput,
@@ -177,7 +186,7 @@ class CustomerMutation:
     async def provision_customer(
         self, info: Info[Context, None], input: ProvisionCustomerInput
     ) -> ProvisionCustomerPayload:
-        raw = given(input, "customer_id", "name", "email", "metadata")
+        raw = given(input, "customer_id", "name", "email", "metadata", "billing_details")
         fields = input.subscription.to_dict() if input.subscription else None
 
         key = input.idempotency_key or (fields or {}).get("idempotencyKey")
@@ -269,6 +278,38 @@ class CustomerMutation:
 
         async def work(session: AsyncSession, env: Any, now: datetime) -> Any:
             sub = await changes.cancel_subscription(session, env, raw, now)
+            return await _subscription_view(session, sub, now)
+
+        return _subscription_payload(SubscriptionPayload, await in_transaction(info, work))
+
+    @strawberry.mutation(
+        description="End a trial now: convert it (paid from now) or cancel it (access ends).",
+        permission_classes=[ServerKeyOnly],
+    )
+    async def end_trial(
+        self, info: Info[Context, None], input: EndTrialInput
+    ) -> SubscriptionPayload:
+        raw = input.to_dict()
+
+        async def work(session: AsyncSession, env: Any, now: datetime) -> Any:
+            sub = await subscription_ends.end_trial(session, env, raw, now)
+            await invoices.issue_due(session, sub, now)  # a conversion starts paid periods now
+            return await _subscription_view(session, sub, now)
+
+        return _subscription_payload(SubscriptionPayload, await in_transaction(info, work))
+
+    @strawberry.mutation(
+        description="Withdraw an END_OF_PERIOD or DATE cancellation before it takes effect.",
+        permission_classes=[ServerKeyOnly],
+    )
+    async def resume_subscription(
+        self, info: Info[Context, None], input: ResumeSubscriptionInput
+    ) -> SubscriptionPayload:
+        raw = input.to_dict()
+
+        async def work(session: AsyncSession, env: Any, now: datetime) -> Any:
+            sub = await subscription_ends.resume_subscription(session, env, raw, now)
+            await invoices.issue_due(session, sub, now)  # its schedule goes on past the old end
             return await _subscription_view(session, sub, now)
 
         return _subscription_payload(SubscriptionPayload, await in_transaction(info, work))

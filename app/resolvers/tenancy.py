@@ -105,8 +105,8 @@ class TenancyMutation:
         self, info: Info[Context, None], input: CreateApiKeyInput
     ) -> CreateApiKeyPayload:
         ctx = info.context
-        async with ctx.db.transaction() as session:
-            session.info["audit_actor"] = audit_actor(ctx, info.field_name, ctx.now())
+        actor = audit_actor(ctx, info.field_name, ctx.now())
+        async with audit.transaction(ctx.db, actor) as session:
             key, secret = await store.create_api_key(
                 session, ctx.environment_pk, KeyKind(input.kind.value), input.name
             )
@@ -124,16 +124,13 @@ class TenancyMutation:
             key_pk = uuid.UUID(str(input.id))
         except ValueError:
             key_pk = None
-        async with ctx.db.transaction() as session:
-            actor = audit_actor(ctx, info.field_name, ctx.now())
+        actor = audit_actor(ctx, info.field_name, ctx.now())
+        async with audit.transaction(ctx.db, actor) as session:
             key = (
                 None
                 if key_pk is None
                 else await store.revoke_api_key(session, ctx.environment_pk, key_pk, ctx.now())
             )
-            if key is not None:
-                audit.record(session, actor, "API_KEY", str(key.pk), "UPDATE",
-                             {"revoked_at": None}, {"revoked_at": key.revoked_at})
         if key is None:
             error = DomainError(
                 ErrorCode.API_KEY_NOT_FOUND,

@@ -75,6 +75,25 @@ async def _link(info: Info[Context, None], env: Any, invoice_pk: Any, kind: str)
     return links.absolute(ctx.settings.public_url, links.link_path(kind, token))
 
 
+@strawberry.type(description="Who an invoice is addressed to, as it was issued.")
+class InvoiceBillTo:
+    customer_id: str = strawberry.field(description="The customer billed.")
+    name: str | None = strawberry.field(description="Its legal name (else its name).")
+    email: str | None = strawberry.field(description="Its email address.")
+    address: str | None = strawberry.field(description="Its postal address (lines).")
+    tax_id: str | None = strawberry.field(description="Its VAT / tax identification number.")
+
+
+def bill_to_view(data: dict[str, Any]) -> InvoiceBillTo:
+    return InvoiceBillTo(
+        customer_id=str(data.get("customerId") or ""),
+        name=data.get("name"),
+        email=data.get("email"),
+        address=data.get("address"),
+        tax_id=data.get("taxId"),
+    )
+
+
 @strawberry.type(description="An invoice of a subscription billed by invoice.")
 class Invoice:
     id: str = strawberry.field(description="The invoice number (prefix + sequence).")
@@ -95,6 +114,9 @@ class Invoice:
         description="End of the period billed in advance (null for a closing invoice)."
     )
     is_overdue: bool = strawberry.field(description="Still open and its due date has come.")
+    bill_to: InvoiceBillTo = strawberry.field(
+        description="The buyer: name, email, address and tax id, frozen at issue."
+    )
     pk: strawberry.Private[Any]
     environment_pk: strawberry.Private[Any]
     subscription_pk: strawberry.Private[Any]
@@ -145,6 +167,7 @@ def invoice_view(row: InvoiceRow, now: datetime) -> Invoice:
         period_start=row.period_start,
         period_end=row.period_end,
         is_overdue=is_overdue(row, now),
+        bill_to=bill_to_view(row.bill_to or {}),
         pk=row.pk,
         environment_pk=row.environment_pk,
         subscription_pk=row.subscription_pk,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -253,11 +254,17 @@ class Trial:
 class PackageVersionType:
     version: int | None = strawberry.field(description="Version number; null for the draft.")
     is_draft: bool = strawberry.field(description="True for the editable draft.")
+    name: str = strawberry.field(description="Display name of this version.")
+    description: str = strawberry.field(description="Longer description of this version.")
     published_at: datetime | None = strawberry.field(description="When it was published.")
     migrate_existing_subscriptions: bool = strawberry.field(
         description="Whether publishing moved existing subscriptions to this version."
     )
     parent_plan_id: str | None = strawberry.field(description="Plans: the parent plan.")
+    parent_plan_version: int | None = strawberry.field(
+        description="Plans: the version of the parent plan this version includes (bound when "
+        "it was published; null for the draft, or when the parent had no published version)."
+    )
     pricing_type: PricingType | None = strawberry.field(description="Plans: FREE/PAID/CUSTOM.")
     default_trial: Trial | None = strawberry.field(description="Plans: the default trial.")
     max_quantity: int | None = strawberry.field(description="Add-ons: the maximum quantity.")
@@ -275,9 +282,12 @@ def version_view(version: PackageVersion, kind: str) -> PackageVersionType:
     return PackageVersionType(
         version=version.version,
         is_draft=version.version is None,
+        name=version.name,
+        description=version.description,
         published_at=version.published_at,
         migrate_existing_subscriptions=version.migrate_existing,
         parent_plan_id=content.get("parent"),
+        parent_plan_version=version.parent_version if version.version is not None else None,
         pricing_type=PricingType(content["pricingType"]) if "pricingType" in content else None,
         default_trial=Trial(days=trial["days"], end_behavior=TrialEndBehavior(trial["endBehavior"]))
         if trial
@@ -309,15 +319,20 @@ class Plan:
     has_draft: bool = strawberry.field(description="True when unpublished edits exist.")
     is_archived: bool = strawberry.field(description="Archived plans take no new subscriptions.")
     parent_plan_id: str | None = strawberry.field(description="Parent plan (included wholly).")
+    parent_plan_version: int | None = strawberry.field(
+        description="The version of the parent plan the latest version includes."
+    )
     pricing_type: PricingType = strawberry.field(description="FREE, PAID or CUSTOM.")
     default_trial: Trial | None = strawberry.field(description="Trial given by default.")
     entitlements: list[PackageEntitlement] = strawberry.field(
         description="Entitlements of the latest published version (the draft if none)."
     )
     prices: list[Price] = strawberry.field(description="Prices of that version.")
-    draft: PackageVersionType | None = strawberry.field(description="The unpublished draft.")
+    draft: PackageVersionType | None = strawberry.field(
+        description="The unpublished draft (always null for client keys)."
+    )
     versions: list[PackageVersionType] = strawberry.field(
-        description="Published versions, newest first."
+        description="Published versions, newest first (client keys: the latest only)."
     )
 
 
@@ -336,9 +351,11 @@ class Addon:
         description="Entitlements of the latest published version (the draft if none)."
     )
     prices: list[Price] = strawberry.field(description="Prices of that version.")
-    draft: PackageVersionType | None = strawberry.field(description="The unpublished draft.")
+    draft: PackageVersionType | None = strawberry.field(
+        description="The unpublished draft (always null for client keys)."
+    )
     versions: list[PackageVersionType] = strawberry.field(
-        description="Published versions, newest first."
+        description="Published versions, newest first (client keys: the latest only)."
     )
 
 
@@ -361,6 +378,7 @@ def package_view(package: Package, product_id: str, versions: list[PackageVersio
     if package.kind == "PLAN":
         return Plan(
             parent_plan_id=shown.parent_plan_id,
+            parent_plan_version=shown.parent_plan_version,
             pricing_type=shown.pricing_type or PricingType.PAID,
             default_trial=shown.default_trial,
             **common,
@@ -370,6 +388,25 @@ def package_view(package: Package, product_id: str, versions: list[PackageVersio
         compatible_plan_ids=shown.compatible_plan_ids or [],
         **common,
     )
+
+
+def published_package_view(view: Any, visible_plan_ids: set[str]) -> Any:
+    """What a client (publishable) key sees of a published plan or add-on: its latest version
+    only (no draft, no older versions), naming no plan it may not see (docs/security.md)."""
+    latest = view.versions[:1]
+    if latest and latest[0].parent_plan_id not in visible_plan_ids | {None}:
+        latest = [dataclasses.replace(latest[0], parent_plan_id=None, parent_plan_version=None)]
+    if latest and latest[0].compatible_plan_ids is not None:
+        compatible = [p for p in latest[0].compatible_plan_ids if p in visible_plan_ids]
+        latest = [dataclasses.replace(latest[0], compatible_plan_ids=compatible)]
+    changes: dict[str, Any] = dict(has_draft=False, draft=None, versions=latest)
+    if isinstance(view, Plan) and view.parent_plan_id not in visible_plan_ids | {None}:
+        changes.update(parent_plan_id=None, parent_plan_version=None)
+    if isinstance(view, Addon):
+        changes["compatible_plan_ids"] = [
+            p for p in view.compatible_plan_ids if p in visible_plan_ids
+        ]
+    return dataclasses.replace(view, **changes)
 
 
 @strawberry.type(description="A product line, with its plans and add-ons.")
@@ -390,13 +427,18 @@ class Product:
     created_at: datetime = strawberry.field(description="When it was created.")
 
 
-def product_view(row: ProductRow) -> Product:
+def product_view(row: ProductRow, visible_plan_ids: set[str] | None = None) -> Product:
+    """`visible_plan_ids`: for a client key, the plans it may see (the default plan is shown
+    only if it is one of them); None for a server key."""
+    default_plan = row.default_plan_id
+    if visible_plan_ids is not None and default_plan not in visible_plan_ids:
+        default_plan = None
     return Product(
         id=row.id,
         name=row.name,
         description=row.description,
         multiple_subscriptions=row.multiple_subscriptions,
-        default_plan_id=row.default_plan_id,
+        default_plan_id=default_plan,
         downgrade_to_default_plan=row.downgrade_to_default,
         is_archived=row.archived_at is not None,
         created_at=row.created_at,

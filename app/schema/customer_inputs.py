@@ -35,6 +35,12 @@ class CancelAt(StrEnum):
     DATE = "DATE"
 
 
+@strawberry.enum(description="How to end a trial now.")
+class EndTrialAction(StrEnum):
+    CONVERT = "CONVERT"
+    CANCEL = "CANCEL"
+
+
 @strawberry.enum(description="How long a promotional entitlement lasts.")
 class PromotionDuration(StrEnum):
     ONE_WEEK = "ONE_WEEK"
@@ -106,6 +112,7 @@ _SUBSCRIPTION_FIELDS = (
     "price_overrides",
     "billing",
     "change_timing",
+    "end_date",
     "idempotency_key",
     "metadata",
 )
@@ -143,6 +150,9 @@ class SubscriptionFields:
     change_timing: ChangeTiming | None = strawberry.field(
         default=UNSET, description="For downgrades: now (default) or at period end."
     )
+    end_date: datetime | None = strawberry.field(
+        default=UNSET, description="The contract's end (as cancelSubscription at: DATE)."
+    )
     idempotency_key: str | None = strawberry.field(
         default=UNSET, description="A retried request with the same key has effect once."
     )
@@ -160,12 +170,26 @@ class ProvisionSubscriptionInput(SubscriptionFields):
         return {"customerId": self.customer_id, **super().to_dict()}
 
 
+@strawberry.input(description="Who the customer's invoices are addressed to.")
+class CustomerBillingDetailsInput:
+    legal_name: str | None = strawberry.field(
+        default=None, description="The buyer's legal name on invoices (default: the name)."
+    )
+    address: str | None = strawberry.field(default=None, description="Postal address (lines).")
+    tax_id: str | None = strawberry.field(default=None, description="VAT / tax identification.")
+
+
 @strawberry.input(description="Create or update a customer, optionally with a subscription.")
 class ProvisionCustomerInput:
     customer_id: str = strawberry.field(description="The customerId (your own id).")
     name: str | None = strawberry.field(default=UNSET, description="Display name.")
     email: str | None = strawberry.field(default=UNSET, description="Email address.")
     metadata: JSON | None = strawberry.field(default=UNSET, description="Your own data.")
+    billing_details: CustomerBillingDetailsInput | None = strawberry.field(
+        default=UNSET,
+        description="Printed on new invoices; replaces the billing details as a whole "
+        "(empty strings are left out).",
+    )
     subscription: SubscriptionFields | None = strawberry.field(
         default=UNSET, description="Subscribe now; without it, default plans are subscribed."
     )
@@ -217,6 +241,25 @@ class CancelSubscriptionInput:
         return {
             k: v for k, v in given(self, "subscription_id", "at", "date").items() if v is not None
         }
+
+
+@strawberry.input(description="End a subscription's trial now.")
+class EndTrialInput:
+    subscription_id: str = strawberry.field(description="The subscription in trial.")
+    action: EndTrialAction = strawberry.field(
+        description="CONVERT (paid from now) or CANCEL (access ends now)."
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"subscriptionId": self.subscription_id, "action": self.action.value}
+
+
+@strawberry.input(description="Withdraw a cancellation before it takes effect.")
+class ResumeSubscriptionInput:
+    subscription_id: str = strawberry.field(description="The subscription.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"subscriptionId": self.subscription_id}
 
 
 @strawberry.input(description="A promotional grant of one feature.")

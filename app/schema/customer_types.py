@@ -212,6 +212,9 @@ class Customer:
     name: str | None = strawberry.field(description="Display name.")
     email: str | None = strawberry.field(description="Email address.")
     metadata: JSON | None = strawberry.field(description="Your own data.")
+    billing_details: CustomerBillingDetails | None = strawberry.field(
+        description="Who its invoices are addressed to (null: the name and email only)."
+    )
     is_archived: bool = strawberry.field(description="Archived customers are denied everything.")
     created_at: datetime = strawberry.field(description="When it was created.")
     pk: strawberry.Private[Any]
@@ -239,12 +242,30 @@ class Customer:
         return await info.context.loaders.invoices_by_customer.load(self.pk)  # type: ignore[no-any-return]
 
 
+@strawberry.type(description="Who a customer's invoices are addressed to.")
+class CustomerBillingDetails:
+    legal_name: str | None = strawberry.field(description="Legal name on invoices.")
+    address: str | None = strawberry.field(description="Postal address (lines).")
+    tax_id: str | None = strawberry.field(description="VAT / tax identification number.")
+
+
+def billing_details_view(details: dict[str, Any] | None) -> CustomerBillingDetails | None:
+    if not details:
+        return None
+    return CustomerBillingDetails(
+        legal_name=details.get("legalName"),
+        address=details.get("address"),
+        tax_id=details.get("taxId"),
+    )
+
+
 def customer_view(row: CustomerRow) -> Customer:
     return Customer(
         id=row.id,
         name=row.name,
         email=row.email,
         metadata=json_value(row.metadata_),
+        billing_details=billing_details_view(row.billing_details),
         is_archived=row.archived_at is not None,
         created_at=row.created_at,
         pk=row.pk,

@@ -96,7 +96,9 @@ class Entitlement:
     @strawberry.field(description="The feature, when it exists.")
     async def feature(self, info: Info[Context, None]) -> Feature | None:
         row = await info.context.loaders.feature_by_id.load(self.feature_id)
-        return None if row is None else feature_view(row)
+        if row is None or (row.archived_at is not None and not info.context.principal.is_server):
+            return None  # client keys never see archived catalog items (docs/security.md)
+        return feature_view(row)
 
 
 def entitlement_view(result: CheckResult) -> Entitlement:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -141,7 +141,8 @@ async def get_package(
     )
     if lock:
         # Serialises concurrent edits/publishes of one package: version numbers stay dense.
-        query = query.with_for_update()
+        # populate_existing: a row already loaded in this session is read again once locked.
+        query = query.with_for_update().execution_options(populate_existing=True)
     return (await session.execute(query)).scalars().first()
 
 
@@ -179,6 +180,7 @@ async def list_packages(
     after: str | None,
     product_pk: uuid.UUID | None = None,
     include_archived: bool = False,
+    published_only: bool = False,
 ) -> Page[Package]:
     filters = [
         col(Package.environment_pk) == environment_pk,
@@ -187,7 +189,20 @@ async def list_packages(
     ]
     if product_pk is not None:
         filters.append(col(Package.product_pk) == product_pk)
+    if published_only:
+        filters.append(col(Package.latest_version).is_not(None))
     return await _page(session, Package, filters, first, after)
+
+
+async def published_plan_ids(session: AsyncSession, environment_pk: uuid.UUID) -> set[str]:
+    """Ids of the live plans with a published version: the plans a client key may see."""
+    query = select(col(Package.id)).where(
+        col(Package.environment_pk) == environment_pk,
+        col(Package.kind) == "PLAN",
+        col(Package.archived_at).is_(None),
+        col(Package.latest_version).is_not(None),
+    )
+    return set((await session.execute(query)).scalars())
 
 
 # --- versions -----------------------------------------------------------------------------
@@ -226,7 +241,9 @@ async def versions_by_package_pks(
 
 
 async def delete_version(session: AsyncSession, version: PackageVersion) -> None:
-    await session.execute(delete(PackageVersion).where(col(PackageVersion.pk) == version.pk))
+    """Through the unit of work, so the audit log records the deletion."""
+    await session.delete(version)
+    await session.flush()
 
 
 async def add(session: AsyncSession, *rows: Any) -> None:

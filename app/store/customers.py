@@ -8,13 +8,19 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Text, cast, func, or_, select, update
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.db import RawConnection
-from app.models import Customer, CustomerEntitlements, PromotionalEntitlement, Subscription
+from app.models import (
+    Customer,
+    CustomerEntitlements,
+    CustomerTrial,
+    PromotionalEntitlement,
+    Subscription,
+)
 from app.store.catalog import Page, _page
 
 
@@ -267,20 +273,24 @@ async def move_to_version(session: AsyncSession, env: uuid.UUID, kind: str,
     live = col(Subscription.end_date).is_(None) | (col(Subscription.end_date) > at)
     scheduled = col(Subscription.scheduled_change)
     if kind == "PLAN":
-        result = await session.execute(
-            update(Subscription)
-            .where(col(Subscription.environment_pk) == env,
-                   col(Subscription.plan_pk) == package_pk, live)
-            .values(plan_version=version)
+        # Loaded and changed through the unit of work (not one UPDATE) so that the audit
+        # log records each subscription moved.
+        query = select(Subscription).where(
+            col(Subscription.environment_pk) == env, live,
+            (col(Subscription.plan_pk) == package_pk)
+            | (scheduled["planId"].astext == package_id),
         )
-        await session.execute(
-            update(Subscription)
-            .where(col(Subscription.environment_pk) == env, live,
-                   scheduled["planId"].astext == package_id)
-            .values(scheduled_change=func.jsonb_set(
-                scheduled, cast(["planVersion"], ARRAY(Text)), func.to_jsonb(version)))
-        )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        moved = 0
+        for sub in (await session.execute(query)).scalars():
+            if sub.plan_pk == package_pk:
+                sub.plan_version = version
+                moved += 1
+            change = sub.scheduled_change
+            if change is not None and change.get("planId") == package_id:
+                sub.scheduled_change = {**change, "planVersion": version}
+            session.add(sub)
+        await session.flush()
+        return moved
     query = select(Subscription).where(
         col(Subscription.environment_pk) == env, live,
         col(Subscription.addons).contains([{"addonId": package_id}])
@@ -321,3 +331,25 @@ async def latest_usage(conn: RawConnection, customer_pks: Sequence[uuid.UUID],
         out.setdefault(r["customer_pk"], {}).setdefault(r["feature_id"], []).append(
             (r["period_start"], r["period_end"], float(r["value"])))
     return out
+
+
+# --- trials a customer has had (one default trial per customer and plan) ---------------------
+
+
+async def trialled_plans(session: AsyncSession, customer_pk: uuid.UUID) -> set[uuid.UUID]:
+    query = select(col(CustomerTrial.plan_pk)).where(
+        col(CustomerTrial.customer_pk) == customer_pk
+    )
+    return set((await session.execute(query)).scalars())
+
+
+async def record_trial(
+    session: AsyncSession, customer_pk: uuid.UUID, plan_pk: uuid.UUID, now: datetime
+) -> None:
+    """Remember that the customer trialled the plan (the first trial's start is kept)."""
+    statement = (
+        insert(CustomerTrial)
+        .values(customer_pk=customer_pk, plan_pk=plan_pk, started_at=now)
+        .on_conflict_do_nothing()
+    )
+    await session.execute(statement)

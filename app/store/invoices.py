@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, literal_column, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -38,38 +39,32 @@ async def get_settings(
 
 async def ensure_settings(session: AsyncSession, env: uuid.UUID, now: datetime) -> BillingSettings:
     """The environment's settings row, created with defaults (and a link secret) if missing,
-    locked for the rest of the transaction."""
-    await session.execute(
-        insert(BillingSettings)
-        .values(environment_pk=env, bank_details={}, link_secret=new_link_secret(), updated_at=now)
-        .on_conflict_do_nothing(index_elements=[col(BillingSettings.environment_pk)])
-    )
+    locked for the rest of the transaction. Written through the unit of work, so the audit
+    log records the creation."""
     found = await get_settings(session, env, lock=True)
-    assert found is not None
+    if found is None:
+        try:
+            async with session.begin_nested():
+                session.add(BillingSettings(environment_pk=env, bank_details={},
+                                            link_secret=new_link_secret(), updated_at=now))
+        except IntegrityError:
+            pass  # a concurrent transaction created it meanwhile: use theirs
+        found = await get_settings(session, env, lock=True)
+        assert found is not None
     await session.refresh(found)
     return found
 
 
 async def next_invoice_number(session: AsyncSession, env: uuid.UUID, now: datetime) -> int:
-    """Take the next number of the environment's invoice sequence: one atomic statement (the
-    row lock it takes serialises issuers until the transaction ends, so numbers have no gaps
-    from concurrent issuers and never repeat)."""
-    statement = (
-        insert(BillingSettings)
-        .values(
-            environment_pk=env,
-            bank_details={},
-            link_secret=new_link_secret(),
-            next_invoice_number=2,
-            updated_at=now,
-        )
-        .on_conflict_do_update(
-            index_elements=[col(BillingSettings.environment_pk)],
-            set_={"next_invoice_number": col(BillingSettings.next_invoice_number) + 1},
-        )
-        .returning(col(BillingSettings.next_invoice_number))
-    )
-    return int((await session.execute(statement)).scalar_one()) - 1
+    """Take the next number of the environment's invoice sequence. The settings row stays
+    locked until the transaction ends, which serialises issuers: numbers have no gaps from
+    concurrent issuers and never repeat. The audit log records the sequence's step."""
+    settings = await ensure_settings(session, env, now)
+    number = settings.next_invoice_number
+    settings.next_invoice_number = number + 1
+    session.add(settings)
+    await session.flush()
+    return number
 
 
 async def link_secrets(session: AsyncSession, envs: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
@@ -98,8 +93,11 @@ async def invoice_by_pk(session: AsyncSession, pk: uuid.UUID) -> Invoice | None:
 async def invoice_at(
     session: AsyncSession, subscription_pk: uuid.UUID, period_start: datetime
 ) -> Invoice | None:
+    """The period invoice issued at an issue point."""
     query = select(Invoice).where(
-        col(Invoice.subscription_pk) == subscription_pk, col(Invoice.period_start) == period_start
+        col(Invoice.subscription_pk) == subscription_pk,
+        col(Invoice.period_start) == period_start,
+        col(Invoice.kind) == "PERIOD",
     )
     return (await session.execute(query)).scalars().first()
 
@@ -185,6 +183,7 @@ async def overdue_invoices(session: AsyncSession, now: datetime, limit: int = 20
         select(Invoice)
         .where(
             col(Invoice.status) == "OPEN",
+            col(Invoice.total) > 0,  # a credit note is owed to the customer
             col(Invoice.due_date) <= now,
             col(Invoice.overdue_at).is_(None),
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -75,15 +75,18 @@ async def list_api_keys(session: AsyncSession, environment_pk: uuid.UUID) -> lis
 async def revoke_api_key(
     session: AsyncSession, environment_pk: uuid.UUID, key_pk: uuid.UUID, at: datetime
 ) -> ApiKey | None:
-    result = await session.execute(
-        update(ApiKey)
+    """Revoke an active key (a change the unit of work writes, so the audit log sees it)."""
+    query = (
+        select(ApiKey)
         .where(col(ApiKey.environment_pk) == environment_pk, col(ApiKey.pk) == key_pk)
         .where(col(ApiKey.revoked_at).is_(None))
-        .values(revoked_at=at)
-        .returning(ApiKey)
+        .with_for_update()
     )
-    key = result.scalars().first()
+    key = (await session.execute(query)).scalars().first()
     if key is not None:
+        key.revoked_at = at
+        session.add(key)
+        await session.flush()
         # Delivered on commit to every server process, which drops the key from its cache
         # (app/key_revocations.py); nothing is sent if the transaction rolls back.
         await session.execute(

@@ -159,23 +159,32 @@ async def meters_for(conn: RawConnection, env: uuid.UUID, event_names: Sequence[
 async def insert_events(conn: RawConnection, env: uuid.UUID, keys: list[str],
                         customer_pks: list[uuid.UUID], names: list[str],
                         resources: list[str | None], times: list[datetime],
-                        dimensions: list[Any], now: datetime) -> set[str]:
-    """Insert a batch; returns the keys that were new (the rest were duplicates).
+                        dimensions: list[Any], hashes: list[str], now: datetime) -> set[str]:
+    """Insert a batch; returns the keys that were new (the rest were stored before).
 
     Rows go in key order (stable: the first of equal keys stays first): concurrent batches
     sharing keys then wait for each other in one order instead of deadlocking."""
     order = sorted(range(len(keys)), key=keys.__getitem__)
     columns: list[list[Any]] = [
         [column[i] for i in order]
-        for column in (keys, customer_pks, names, resources, times, dimensions)]
+        for column in (keys, customer_pks, names, resources, times, dimensions, hashes)]
     rows = await conn.fetch(
         "INSERT INTO usage_events (environment_pk, idempotency_key, customer_pk, event_name, "
-        "resource_id, occurred_at, dimensions, received_at) "
-        "SELECT $1, k, c, n, r, t, d, $8 FROM unnest($2::text[], $3::uuid[], $4::text[], "
-        "$5::text[], $6::timestamptz[], $7::jsonb[]) AS e(k, c, n, r, t, d) "
+        "resource_id, occurred_at, dimensions, request_hash, received_at) "
+        "SELECT $1, k, c, n, r, t, d, h, $9 FROM unnest($2::text[], $3::uuid[], $4::text[], "
+        "$5::text[], $6::timestamptz[], $7::jsonb[], $8::text[]) AS e(k, c, n, r, t, d, h) "
         "ON CONFLICT DO NOTHING RETURNING idempotency_key",
         env, *columns, now)
     return {r["idempotency_key"] for r in rows}
+
+
+async def event_hashes(conn: RawConnection, env: uuid.UUID, keys: Sequence[str]
+                       ) -> dict[str, str | None]:
+    """The stored payload hash of each key (None: stored before hashes were kept)."""
+    rows = await conn.fetch(
+        "SELECT idempotency_key, request_hash FROM usage_events WHERE environment_pk = $1 "
+        "AND idempotency_key = ANY($2::text[])", env, list(keys))
+    return {r["idempotency_key"]: r["request_hash"] for r in rows}
 
 
 async def insert_unique_values(conn: RawConnection,

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from app.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from app.secrets_at_rest import EncryptedString
@@ -67,7 +66,11 @@ async def list_endpoints(
 
 async def delete_endpoint(session: AsyncSession, pk: uuid.UUID) -> None:
     """Deliveries and attempts go with it (ON DELETE CASCADE); events stay."""
-    await session.execute(delete(WebhookEndpoint).where(col(WebhookEndpoint.pk) == pk))
+    # Through the unit of work, so the audit log records the deletion.
+    endpoint = await session.get(WebhookEndpoint, pk)
+    if endpoint is not None:
+        await session.delete(endpoint)
+        await session.flush()
 
 
 # --- the delivery log ---------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """secrets at rest: encrypt webhook and invoice-link secrets, add the secret-key check
 
 Revision ID: 0011
-Revises: 0010
+Revises: 0014
 Create Date: 2026-12-03 08:00:00
 
 Existing plaintext secrets are encrypted under the installation's secret key
@@ -19,7 +19,7 @@ from alembic import op
 from app import secrets_at_rest
 
 revision: str = "0011"
-down_revision: str | None = "0010"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -51,6 +51,8 @@ def upgrade() -> None:
         sa.Column("token", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name"),
+        # As every timestamp column since 0010: never ±infinity.
+        sa.CheckConstraint('isfinite("updated_at")', name="ck_secret_key_check_updated_at_finite"),
     )
     keyring = secrets_at_rest.current()
     _convert(keyring.encrypt)

@@ -8,12 +8,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from app.clock import FrozenClock
 from app.db import Database
+from app.domain import audit
+from app.domain.audit import AuditActor
 from app.models import Invoice, Subscription
 from tests.billing.catalog import (
     INVOICE,
@@ -194,7 +196,7 @@ async def test_renewal_invoice_at_each_period_start_exactly_once(
         query = select(Invoice).where(Invoice.environment_pk == env, Invoice.id == "ALT-00002")
         row = (await session.execute(query)).scalars().one()
     with pytest.raises(IntegrityError):
-        async with db.transaction() as session:
+        async with audit.transaction(db, AuditActor.cli("tests: duplicate invoice")) as session:
             session.add(Invoice(**{**row.model_dump(exclude={"pk"}), "id": "ALT-DUPLICATE"}))
             await session.flush()
 
@@ -337,12 +339,13 @@ async def test_a_subscription_that_cannot_be_priced_never_stops_the_others(
         {"amount": "5.00", "currency": "EUR"},
         {"addonId": "extra-seats", "amount": "5.00", "currency": "USD"},
     ]
-    async with db.transaction() as session:
-        await session.execute(
-            update(Subscription)
-            .where(col(Subscription.environment_pk) == env, col(Subscription.id) == "sub-team")
-            .values(price_overrides=broken)
+    async with audit.transaction(db, AuditActor.cli("tests: break a price")) as session:
+        query = select(Subscription).where(
+            col(Subscription.environment_pk) == env, col(Subscription.id) == "sub-team"
         )
+        sub = (await session.execute(query)).scalars().one()
+        sub.price_overrides = broken
+        session.add(sub)
     clock.set(FEB_28)
     await run_job()
     assert len(await invoices_of(bgql, "sub-team")) == 1  # logged, retried an hour later

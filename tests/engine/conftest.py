@@ -13,6 +13,8 @@ from starlette.applications import Starlette
 
 from app.clock import FrozenClock
 from app.db import Database
+from app.domain import audit
+from app.domain.audit import AuditActor
 from app.domain.subscription_changes import apply_due_changes
 from app.main import create_app
 from app.settings import Settings
@@ -62,7 +64,8 @@ def run_job(db: Database, clock: FrozenClock) -> Job:
     """Runs the background job `apply_due_changes` at the clock's now, in one transaction."""
 
     async def run() -> int:
-        async with db.transaction() as session:
+        actor = AuditActor.system("jobs.due_changes", clock.now())
+        async with audit.transaction(db, actor) as session:
             return await apply_due_changes(session, clock.now())
 
     return run

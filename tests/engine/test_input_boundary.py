@@ -9,7 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
+from app.auth import KeyKind
+from app.clock import FrozenClock
 from app.db import Database
+from app.jobs import run_once
+from app.store import tenancy as tenancy_store
 from tests.engine.catalog import apply_catalog, check, new_customer
 from tests.engine.conftest import cancel, customer, subscribed
 from tests.support import GraphQLClient
@@ -51,6 +55,19 @@ async def acme(tgql: GraphQLClient) -> dict[str, Any]:
     return await subscribed(tgql, customerId="acme", planId="pro", skipTrial=True)
 
 
+async def _client_key(db: Database, gql: GraphQLClient) -> str:
+    """A client (publishable) key of the environment `gql`'s server key belongs to."""
+    pool = await db.pool()
+    async with pool.acquire() as conn:
+        principal = await tenancy_store.principal_for_key(conn, gql.key or "")
+    assert principal is not None
+    async with db.transaction() as session:
+        _, secret = await tenancy_store.create_api_key(
+            session, principal.environment_pk, KeyKind.CLIENT
+        )
+    return secret
+
+
 # --- dates --------------------------------------------------------------------------------------
 
 EDGE_DATES = [
@@ -63,8 +80,9 @@ EDGE_DATES = [
 
 @pytest.mark.parametrize("date", EDGE_DATES)
 async def test_edge_start_dates_are_refused_and_nothing_breaks(
-    tgql: GraphQLClient, acme: dict[str, Any], date: str
+    tgql: GraphQLClient, db: Database, clock: FrozenClock, acme: dict[str, Any], date: str
 ) -> None:
+    client_key = await _client_key(db, tgql)
     request = {"customerId": "acme", "planId": "pro", "subscriptionId": "edge", "startDate": date}
     refused_as_invalid(await tgql.post(PROVISION, {"input": request}))
     literal = f'mutation {{ provisionSubscription(input: {{customerId: "acme", planId: "pro", \
@@ -73,6 +91,13 @@ startDate: "{date}"}}) {{ errors {{ code }} }} }}'
     found = await customer(tgql, "acme")
     assert found is not None and [s["id"] for s in found["subscriptions"]] == [acme["id"]]
     assert (await check(tgql, "acme", "seats"))["hasAccess"]
+    # The client-key check, the REST route and the background job all still answer.
+    assert (await check(tgql.with_key(client_key), "acme", "seats"))["hasAccess"]
+    rest = await tgql.http.get(
+        "/v1/customers/acme/entitlements/seats", headers={"Authorization": f"Bearer {tgql.key}"}
+    )
+    assert rest.status_code == 200 and rest.json()["hasAccess"]
+    await run_once(db, clock)
 
 
 @pytest.mark.parametrize("date", EDGE_DATES)
@@ -374,3 +399,31 @@ async def test_usage_timestamps_outside_the_bounds_are_refused_whole(
                 {"i": {"events": [event]}},
             )
         )
+
+
+def test_the_limits_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.schema.common import ClientError
+    from app.schema.input_boundary import json_scalar
+    from app.settings import Settings
+
+    defaults = Settings.from_env()
+    assert (defaults.max_json_depth, defaults.max_json_bytes, defaults.max_backdate_days) == (
+        32,
+        262_144,
+        365,
+    )
+    monkeypatch.setenv("ALLOT_MAX_JSON_DEPTH", "2")
+    monkeypatch.setenv("ALLOT_MAX_JSON_BYTES", "20")
+    monkeypatch.setenv("ALLOT_MAX_BACKDATE_DAYS", "30")
+    settings = Settings.from_env()
+    assert (settings.max_json_depth, settings.max_json_bytes, settings.max_backdate_days) == (
+        2,
+        20,
+        30,
+    )
+    scalar = json_scalar(settings.max_json_depth, settings.max_json_bytes)
+    assert scalar.parse_value is not None
+    assert scalar.parse_value({"a": [1]}) == {"a": [1]}
+    for too_much in ({"a": {"b": [1]}}, {"s": "x" * 20}):
+        with pytest.raises(ClientError):
+            scalar.parse_value(too_much)

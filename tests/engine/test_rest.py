@@ -1,31 +1,101 @@
-"""The REST check answers exactly what the GraphQL `entitlement` query answers."""
+"""The REST check answers exactly what the GraphQL `entitlement` and `entitlements` queries
+answer. The field list is read from the schema by introspection, so a field added to
+`Entitlement` (or `EntitlementSource`) and missing from REST fails here."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
-from tests.engine.catalog import ENTITLEMENT, apply_catalog, new_customer, provision
+from tests.engine.catalog import apply_catalog, new_customer, provision
 from tests.support import GraphQLClient, Tenant
 
-FIELDS = ENTITLEMENT  # every Entitlement field but `feature`
+# Object fields REST leaves out: `feature` is the nested catalog object (read it from
+# the catalog); every other field of the type is in both answers.
+REST_OMITS = {"Entitlement": {"feature"}}
+
+TYPE = """query($name: String!) { __type(name: $name) { fields {
+  name type { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }"""
 
 
-async def test_rest_equals_graphql(gql: GraphQLClient, http: httpx.AsyncClient,
-                                   tenant: Tenant) -> None:
+def _named(type_: dict[str, Any]) -> dict[str, Any]:
+    while type_.get("ofType"):
+        type_ = type_["ofType"]
+    return type_
+
+
+async def selection(gql: GraphQLClient, type_name: str) -> str:
+    """Every field of `type_name`, recursively, as a GraphQL selection set."""
+    data = await gql.execute(TYPE, {"name": type_name})
+    parts = []
+    for field in data["__type"]["fields"]:
+        if field["name"] in REST_OMITS.get(type_name, set()):
+            continue
+        named = _named(field["type"])
+        if named["kind"] == "OBJECT":
+            parts.append(f"{field['name']} {await selection(gql, named['name'])}")
+        else:
+            parts.append(field["name"])
+    return "{ " + " ".join(parts) + " }"
+
+
+async def test_selection_covers_every_source_field(gql: GraphQLClient) -> None:
+    fields = await selection(gql, "Entitlement")
+    assert "isSoftLimit" in fields.split("sources", 1)[1] and "feature " not in fields
+
+
+async def test_rest_equals_graphql(
+    gql: GraphQLClient, http: httpx.AsyncClient, tenant: Tenant
+) -> None:
     await apply_catalog(gql)
     await new_customer(gql, "acme")
-    await provision(gql, customerId="acme", planId="pro", skipTrial=True,
-                    addons=[{"addonId": "extra-seats", "quantity": 2}])
+    await provision(
+        gql,
+        customerId="acme",
+        planId="pro",
+        skipTrial=True,
+        addons=[{"addonId": "extra-seats", "quantity": 2}],
+    )
+    await provision(gql, customerId="acme", planId="analytics-basic", resourceId="site-1")
+    fields = await selection(gql, "Entitlement")
+    one = (
+        "query($c: String!, $f: String!, $n: Float, $r: String) { entitlement("
+        "customerId: $c, featureId: $f, requestedUsage: $n, resourceId: $r) " + fields + " }"
+    )
+    every = (
+        "query($c: String!, $r: String) { entitlements(customerId: $c, resourceId: $r) "
+        + fields
+        + " }"
+    )
     headers = {"Authorization": f"Bearer {tenant.client_key}"}
-    for customer, feature, requested in (("acme", "seats", 3), ("acme", "sso", None),
-                                         ("acme", "api-calls", 1), ("acme", "regions", None),
-                                         ("nobody", "seats", None), ("acme", "nope", 2)):
-        data = await gql.execute(FIELDS, {"c": customer, "f": feature, "n": requested})
-        query = f"?requestedUsage={requested}" if requested is not None else ""
-        response = await http.get(f"/v1/customers/{customer}/entitlements/{feature}{query}",
-                                  headers=headers)
+    for customer, feature, requested, resource in (
+        ("acme", "seats", 3, None),
+        ("acme", "sso", None, None),
+        ("acme", "api-calls", 1, None),
+        ("acme", "regions", None, None),
+        ("acme", "retention-days", None, "site-1"),
+        ("acme", "seats", 1, "site-1"),
+        ("nobody", "seats", None, None),
+        ("acme", "nope", 2, None),
+    ):
+        data = await gql.execute(one, {"c": customer, "f": feature, "n": requested, "r": resource})
+        params: dict[str, Any] = {}
+        if requested is not None:
+            params["requestedUsage"] = requested
+        if resource is not None:
+            params["resourceId"] = resource
+        response = await http.get(
+            f"/v1/customers/{customer}/entitlements/{feature}", params=params, headers=headers
+        )
         assert response.status_code == 200
-        assert response.json() == data["entitlement"], (customer, feature)
+        assert response.json() == data["entitlement"], (customer, feature, resource)
+    for resource in (None, "site-1"):
+        data = await gql.execute(every, {"c": "acme", "r": resource})
+        params = {"resourceId": resource} if resource else {}
+        response = await http.get("/v1/customers/acme/entitlements", params=params, headers=headers)
+        assert response.status_code == 200
+        assert response.json() == {"entitlements": data["entitlements"]}, resource
 
 
 async def test_rest_errors(http: httpx.AsyncClient, tenant: Tenant) -> None:

@@ -89,9 +89,10 @@ async def test_trial_that_cancels_expires_then_falls_back(
     clock.set(START + 14 * DAY)
     expired = await subscription(tgql, str(sub["id"]))
     assert expired is not None and expired["status"] == "EXPIRED"
-    sso = await check(tgql, "acme", "sso")  # the read already denies, before any job
-    assert (sso["hasAccess"], sso["denyReason"]) == (False, "NO_ACTIVE_SUBSCRIPTION")
-    assert not (await check(tgql, "acme", "seats"))["hasAccess"]
+    # The read already answers from the default plan, before any job (issue 10, item 2).
+    sso = await check(tgql, "acme", "sso")
+    assert (sso["hasAccess"], sso["denyReason"]) == (False, "NOT_ENTITLED")
+    assert (await check(tgql, "acme", "seats"))["usageLimit"] == 3
     await run_job()
     assert await stored_status(db, str(sub["id"])) == "EXPIRED"
     (fallback,) = await live(tgql, "acme")

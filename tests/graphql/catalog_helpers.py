@@ -23,7 +23,8 @@ PRICE_FIELDS = """
     model billingPeriod amount currency featureId tierMode tiers { upTo unitAmount flatAmount }
 """
 VERSION_FIELDS = f"""
-    version isDraft publishedAt migrateExistingSubscriptions parentPlanId pricingType
+    version isDraft name description publishedAt migrateExistingSubscriptions parentPlanId
+    parentPlanVersion pricingType
     defaultTrial {{ days endBehavior }} maxQuantity compatiblePlanIds
     entitlements {{ {ENTITLEMENT_FIELDS} }} prices {{ {PRICE_FIELDS} }}
 """

@@ -220,6 +220,7 @@ async def test_dry_run_lists_the_changes_and_writes_nothing(gql: GraphQLClient) 
     assert planned == [
         ("PUBLISHED", "PLAN", "free", "version 2; changed: entitlements.seats"),
         ("PUBLISHED", "PLAN", "pro", "version 2; changed: entitlements.sso"),
+        ("PUBLISHED", "PLAN", "enterprise", "version 2; includes pro version 2"),
         ("ARCHIVED", "FEATURE", "sso", None),
     ]
     assert await export(gql) == before
@@ -427,37 +428,43 @@ EXAMPLE_CHANGES_SORTED = [
 ]
 
 
-async def test_changing_one_limit_publishes_a_new_version_of_that_plan_only(
+async def test_changing_one_limit_publishes_a_new_version_of_that_plan_and_its_children(
     gql: GraphQLClient,
 ) -> None:
     await apply_ok(gql, example())
     changed = example()
     plan_doc(changed, "pro")["entitlements"]["seats"]["limit"] = 12
+    # enterprise (child of pro) gets a version that includes pro v2 (docs/catalog.md).
     assert await apply_ok(gql, changed) == [
-        ("PUBLISHED", "PLAN", "pro", "version 2; changed: entitlements.seats")
+        ("PUBLISHED", "PLAN", "pro", "version 2; changed: entitlements.seats"),
+        ("PUBLISHED", "PLAN", "enterprise", "version 2; includes pro version 2"),
     ]
     assert await plan_states(gql) == {
         "free": (1, False, False),
         "pro": (2, False, False),
-        "enterprise": (1, False, False),
+        "enterprise": (2, False, False),
     }
     pro = plan_doc((await export(gql)), "pro")
     assert pro["entitlements"]["seats"] == {"limit": 12}
     assert await apply_ok(gql, changed) == []
 
 
-async def test_renaming_updates_without_a_new_version(gql: GraphQLClient) -> None:
+async def test_renaming_a_plan_publishes_a_version_others_update(gql: GraphQLClient) -> None:
     await apply_ok(gql, example())
     changed = example()
     plan_doc(changed, "pro")["name"] = "Pro"
     changed["features"][0]["name"] = "Team seats"
     changed["products"][0]["multipleSubscriptions"] = True
+    # Plan names are versioned (docs/catalog.md): the document declares the published one.
     assert await apply_ok(gql, changed) == [
         ("UPDATED", "FEATURE", "seats", "changed: name"),
         ("UPDATED", "PRODUCT", "app", "changed: multipleSubscriptions"),
-        ("UPDATED", "PLAN", "pro", "changed: name"),
+        ("PUBLISHED", "PLAN", "pro", "version 2; changed: name"),
+        ("PUBLISHED", "PLAN", "enterprise", "version 2; includes pro version 2"),
     ]
-    assert (await plan_states(gql))["pro"] == (1, False, False)
+    assert (await plan_states(gql))["pro"] == (2, False, False)
+    assert plan_doc(await export(gql), "pro")["name"] == "Pro"
+    assert await apply_ok(gql, changed) == []
 
 
 async def test_removing_a_plan_archives_it_and_bringing_it_back_restores_it(

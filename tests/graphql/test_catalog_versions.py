@@ -123,12 +123,67 @@ async def test_editing_back_to_the_published_content_drops_the_draft(
     await refused(catalog, "publishPlan", {"id": "pro"}, "NOTHING_TO_PUBLISH", ["id"])
 
 
-async def test_renaming_is_not_versioned(catalog: GraphQLClient) -> None:
-    await plan(catalog, "pro", name="Pro", publish=True)
+NAMES = "name description version hasDraft draft { name description } versions { version name }"
+
+
+async def test_names_and_descriptions_follow_versioning(catalog: GraphQLClient) -> None:
+    await plan(catalog, "pro", name="Pro", description="v1", publish=True)
     renamed = await ok(catalog, "updatePlan", {"id": "pro", "name": "Professional"})
-    assert (renamed["name"], renamed["hasDraft"], renamed["version"]) == ("Professional", False, 1)
+    # The edit is a draft: the plan (its latest version) keeps its published name.
+    assert (renamed["name"], renamed["description"]) == ("Pro", "v1")
+    assert (renamed["hasDraft"], renamed["version"]) == (True, 1)
+    assert renamed["draft"]["name"] == "Professional"
+    assert renamed["draft"]["description"] == "v1"
+    assert [(v["version"], v["name"]) for v in renamed["versions"]] == [(1, "Pro")]
+    data = await catalog.execute(f'{{ plan(id: "pro") {{ {NAMES} }} }}')
+    assert (data["plan"]["name"], data["plan"]["description"]) == ("Pro", "v1")
+    listed = await catalog.execute("{ plans(first: 100) { edges { node { id name } } } }")
+    assert {"id": "pro", "name": "Pro"} in [e["node"] for e in listed["plans"]["edges"]]
+
     described = await ok(catalog, "updatePlan", {"id": "pro", "description": "For teams"})
-    assert described["description"] == "For teams"
+    assert described["description"] == "v1"
+    assert (described["draft"]["name"], described["draft"]["description"]) == (
+        "Professional",
+        "For teams",
+    )
+
+    published = await ok(catalog, "publishPlan", {"id": "pro"})
+    assert (published["name"], published["description"]) == ("Professional", "For teams")
+    assert [(v["version"], v["name"]) for v in published["versions"]] == [
+        (2, "Professional"),
+        (1, "Pro"),
+    ]
+
+
+async def test_a_name_edited_back_leaves_no_draft(catalog: GraphQLClient) -> None:
+    await plan(catalog, "pro", name="Pro", publish=True)
+    await ok(catalog, "updatePlan", {"id": "pro", "name": "Professional"})
+    back = await ok(catalog, "updatePlan", {"id": "pro", "name": "Pro"})
+    assert (back["hasDraft"], back["draft"]) == (False, None)
+    await refused(catalog, "publishPlan", {"id": "pro"}, "NOTHING_TO_PUBLISH", ["id"])
+
+
+async def test_a_never_published_plan_shows_its_draft_name(catalog: GraphQLClient) -> None:
+    await plan(catalog, "pro", name="Pro")
+    renamed = await ok(catalog, "updatePlan", {"id": "pro", "name": "Professional"})
+    assert (renamed["name"], renamed["draft"]["name"]) == ("Professional", "Professional")
+
+
+async def test_addon_names_follow_versioning(catalog: GraphQLClient) -> None:
+    created = await ok(
+        catalog,
+        "createAddon",
+        {"id": "extra", "productId": "app", "name": "Extra", "publish": True},
+    )
+    assert created["version"] == 1
+    renamed = await ok(catalog, "updateAddon", {"id": "extra", "name": "More"})
+    assert (renamed["name"], renamed["hasDraft"], renamed["draft"]["name"]) == (
+        "Extra",
+        True,
+        "More",
+    )
+    published = await ok(catalog, "publishAddon", {"id": "extra"})
+    assert published["name"] == "More"
 
 
 async def test_discard_draft(catalog: GraphQLClient) -> None:

@@ -183,7 +183,12 @@ PROBES: dict[str, list[Probe]] = {
         Probe("{ billingSettings { companyName nextInvoiceNumber } }", is_default_billing)
     ],
     "auditLog": [
-        Probe(f"{{ auditLog(first: 100) {{ {CONNECTION} }} }}", is_empty_connection),
+        # An environment's log starts with its own creation and keys (the CLI's entries):
+        # nothing the development data made may show.
+        Probe(f'{{ auditLog(first: 100, entityType: "FEATURE") {{ {CONNECTION} }} }}',
+              is_empty_connection),
+        Probe(f'{{ auditLog(first: 100, entityType: "SUBSCRIPTION") {{ {CONNECTION} }} }}',
+              is_empty_connection),
         Probe(f'{{ auditLog(entityType: "CUSTOMER", entityId: "{CUSTOMER}") '
               f"{{ {CONNECTION} }} }}", is_empty_connection),
     ],

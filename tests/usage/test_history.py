@@ -33,10 +33,25 @@ async def test_history_per_period_zero_filled(frozen: Frozen) -> None:
     periods = await history(gql, "acme", "requests", at(2, 20))
     assert [(p["periodStart"], p["usage"]) for p in periods] == [
         (at(2).isoformat(), 0), (at(3).isoformat(), 3), (at(4).isoformat(), 0)]
-    # Before the subscription started: the virtual periods before it, all zero.
+    # No periods before the subscription started (issue 10 item 13).
     earlier = await history(gql, "acme", "requests", at(1, 1), at(1, 11))
-    assert [(p["periodStart"], p["usage"]) for p in earlier] == [
-        (datetime(2030, 12, 10, 12, tzinfo=UTC).isoformat(), 0), (at(1).isoformat(), 6)]
+    assert [(p["periodStart"], p["usage"]) for p in earlier] == [(at(1).isoformat(), 6)]
+    assert await history(gql, "acme", "requests", datetime(2030, 6, 1, tzinfo=UTC), at(1)) == []
+
+
+async def test_history_of_calendar_periods_starts_with_the_subscription(frozen: Frozen) -> None:
+    gql = frozen.gql
+    await setup(gql)
+    await gql.mutate("""mutation { provisionCustomer(input: {customerId: "acme",
+      subscription: {planId: "calendar"}}) { errors { code } } }""")
+    assert await reported(gql, "acme", "requests", 2) == 2
+    frozen.clock.set(at(2, 15))
+    periods = await history(gql, "acme", "requests", datetime(2030, 10, 1, tzinfo=UTC))
+    # The period containing the start (Jan 10) is the first one: it had the subscription.
+    assert [(p["periodStart"], p["usage"]) for p in periods] == [
+        (datetime(2031, 1, 1, tzinfo=UTC).isoformat(), 2),
+        (datetime(2031, 2, 1, tzinfo=UTC).isoformat(), 0),
+    ]
 
 
 async def test_history_of_events_and_of_resources(frozen: Frozen) -> None:
