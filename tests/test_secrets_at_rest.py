@@ -22,6 +22,8 @@ from cryptography.fernet import Fernet
 
 from app import secrets_at_rest
 from app.db import Database, replace_database
+from app.domain import audit
+from app.domain.audit import AuditActor
 from app.main import create_app
 from app.migrate import alembic_config, upgrade
 from app.secrets_at_rest import Keyring, SecretKeyError, load_keyring
@@ -82,7 +84,7 @@ async def test_the_link_secret_is_stored_encrypted(
     db: Database, tenant: Tenant, database_url: str
 ) -> None:
     env = tenant.environments["development"]
-    async with db.transaction() as session:
+    async with audit.transaction(db, AuditActor.cli("tests: billing settings")) as session:
         settings = await invoice_store.ensure_settings(session, env, NOW)
         secret = settings.link_secret
     async with db.session() as session:

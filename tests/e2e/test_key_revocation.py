@@ -17,6 +17,8 @@ import pytest
 from app.auth import KeyKind
 from app.clock import Clock
 from app.db import Database
+from app.domain import audit
+from app.domain.audit import AuditActor
 from app.store import tenancy as store
 from tests.support import Tenant
 from tests.usage.server import ApiServer
@@ -63,7 +65,7 @@ async def _refused_after(http: httpx.AsyncClient, base_url: str, key: str) -> fl
 
 
 async def _new_key(db: Database, tenant: Tenant) -> tuple[str, str]:
-    async with db.transaction() as session:
+    async with audit.transaction(db, AuditActor.cli("tests: revocation")) as session:
         row, secret = await store.create_api_key(
             session, tenant.environments["development"], KeyKind.CLIENT, "revoke-me"
         )
@@ -92,7 +94,7 @@ async def test_a_revoked_key_is_refused_by_every_process_within_a_second(
         assert await _refused_after(http, b.base_url, through_api) < WITHIN_SECONDS
 
         # From a third process (what `allot keys revoke` does): neither server revoked it.
-        async with db.transaction() as session:
+        async with audit.transaction(db, AuditActor.cli("tests: revocation")) as session:
             revoked = await store.revoke_api_key(
                 session, tenant.environments["development"], uuid.UUID(elsewhere_id), Clock().now()
             )
