@@ -196,6 +196,7 @@ SPECS: dict[type, Spec] = {
             "name": "name",
             "email": "email",
             "metadata_": "metadata",
+            "billing_details": "billingDetails",
             "archived_at": "isArchived",
             "created_at": "createdAt",
         },
@@ -322,6 +323,8 @@ SPECS: dict[type, Spec] = {
             "created_at": "the same as issuedAt",
             "issuer": "frozen copy of the billing settings (their entries say it)",
             "bill_to": "frozen copy of the customer (its entries say it)",
+            "kind": "PERIOD or PRORATION: how the invoice came about, not in the API (its "
+            "lines say it)",
         },
         refs={"customer_pk": Ref(Customer), "subscription_pk": Ref(Subscription)},
         converters={"overdue_at": _archived},

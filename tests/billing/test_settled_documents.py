@@ -13,6 +13,8 @@ import httpx
 import pypdf
 
 from app.db import Database
+from app.domain import audit
+from app.domain.audit import AuditActor
 from app.models import WebhookEndpoint
 from tests.billing.catalog import PAY, VOID, invoiced, new_customer
 from tests.billing.conftest import START
@@ -51,7 +53,8 @@ async def test_a_void_invoice_says_void_and_is_a_webhook_event(
     bgql: GraphQLClient, billing_http: httpx.AsyncClient, billing_tenant: Tenant, db: Database
 ) -> None:
     env = billing_tenant.environments["development"]
-    async with db.transaction() as session:
+    # Straight into the table: a public URL that never receives, whatever the target policy.
+    async with audit.transaction(db, AuditActor.cli("tests: endpoint")) as session:
         session.add(
             WebhookEndpoint(
                 environment_pk=env,

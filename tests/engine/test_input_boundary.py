@@ -12,6 +12,8 @@ import pytest
 from app.auth import KeyKind
 from app.clock import FrozenClock
 from app.db import Database
+from app.domain import audit
+from app.domain.audit import AuditActor
 from app.jobs import run_once
 from app.store import tenancy as tenancy_store
 from tests.engine.catalog import apply_catalog, check, new_customer
@@ -61,7 +63,7 @@ async def _client_key(db: Database, gql: GraphQLClient) -> str:
     async with pool.acquire() as conn:
         principal = await tenancy_store.principal_for_key(conn, gql.key or "")
     assert principal is not None
-    async with db.transaction() as session:
+    async with audit.transaction(db, AuditActor.cli("tests: client key")) as session:
         _, secret = await tenancy_store.create_api_key(
             session, principal.environment_pk, KeyKind.CLIENT
         )
