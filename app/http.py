@@ -22,6 +22,7 @@ from app.clock import Clock
 from app.context import Context
 from app.db import Database
 from app.fast_path import FastPath, MutationFailed
+from app.key_revocations import RevocationListener
 from app.schema.input_boundary import unsafe_variable
 from app.settings import Settings
 from app.store.tenancy import principal_for_key
@@ -55,6 +56,9 @@ class Services:
     schema: Any
     _auth_cache: dict[str, tuple[Principal, float]] = field(default_factory=dict)
     _fast_path: FastPath | None = None
+    # Set by the app's lifespan: while it does not listen, revocations could be missed, so
+    # the key cache is not used (app/key_revocations.py).
+    revocations: RevocationListener | None = None
 
     @property
     def fast_path(self) -> FastPath:
@@ -66,8 +70,8 @@ class Services:
         """The principal for the request's key (Bearer or X-API-Key), or None.
 
         Found keys are cached for a few seconds per process, so the hot path skips a round
-        trip; revoking a key through this process drops it from the cache at once, other
-        processes see a revocation within AUTH_CACHE_SECONDS."""
+        trip; a revocation drops the key from every process's cache at once (NOTIFY), and a
+        process that cannot hear revocations does not use its cache."""
         secret = request.headers.get("x-api-key")
         if not secret:
             header = request.headers.get("authorization", "")
@@ -77,7 +81,8 @@ class Services:
         if not secret or len(secret) > 200:
             return None
         now = time.monotonic()
-        cached = self._auth_cache.get(secret)
+        trusted = self.revocations is None or self.revocations.listening
+        cached = self._auth_cache.get(secret) if trusted else None
         if cached is not None and cached[1] > now:
             return cached[0]
         pool = await self.db.pool()
@@ -95,6 +100,9 @@ class Services:
         for secret, (principal, _) in list(self._auth_cache.items()):
             if principal.key_pk == key_pk:
                 del self._auth_cache[secret]
+
+    def forget_all_keys(self) -> None:
+        self._auth_cache.clear()
 
     def context(self, principal: Principal, request_id: str) -> Context:
         return Context(

@@ -15,15 +15,19 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from app import secrets_at_rest
 from app.billing_pages import invoice_pdf, payment_page
 from app.clock import Clock
 from app.db import Database
+from app.domain.webhook_targets import TargetPolicy
 from app.graphiql import graphiql_html, static_files_dir
 from app.http import Services, graphql_post, json_response
 from app.jobs import run_forever
+from app.key_revocations import RevocationListener
 from app.rest import entitlement_route, entitlements_route
 from app.schema.root import build_schema
 from app.settings import Settings
+from app.store.secrets import verify_key
 from app.webhook_worker import run_forever as run_webhooks_forever
 
 log = logging.getLogger("allot")
@@ -55,7 +59,16 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Settings without a key keep a keyring the process already has (tests install one).
+        if settings.secret_key or not secrets_at_rest.installed():
+            secrets_at_rest.install(secrets_at_rest.load_keyring(settings))
         db = Database(database_url, pool_size=settings.pool_size)
+        try:
+            async with db.transaction() as session:
+                await verify_key(session, secrets_at_rest.current(), Clock().now())
+        except BaseException:
+            await db.close()
+            raise
         app.state.services = Services(
             db=db, settings=settings, clock=clock or Clock(), schema=build_schema(settings)
         )
@@ -64,15 +77,25 @@ def create_app(
             job = asyncio.create_task(run_forever(db, app.state.services.clock,
                                                   settings.jobs_interval,
                                                   settings.idempotency_retention_days))
+        services = app.state.services
+        services.revocations = RevocationListener(
+            db.url, services.forget_key, services.forget_all_keys
+        )
+        revocations = asyncio.create_task(services.revocations.run_forever())
+        # Serve once listening (until then the key cache is simply not used).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(services.revocations.ready.wait(), timeout=5)
         webhooks = None
         if settings.webhook_interval > 0:
+            policy = TargetPolicy.of(settings.webhook_allow_private, settings.webhook_allowed_cidrs)
             webhooks = asyncio.create_task(run_webhooks_forever(
-                db, app.state.services.clock, settings.webhook_interval, settings.webhook_timeout
+                db, app.state.services.clock, settings.webhook_interval, settings.webhook_timeout,
+                policy,
             ))
         try:
             yield
         finally:
-            for task in (job, webhooks):
+            for task in (job, webhooks, revocations):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

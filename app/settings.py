@@ -5,6 +5,7 @@ anything is opened or written (`allot` prints it on one line and exits 1)."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +96,26 @@ def _public_url(name: str) -> str:
     return raw.rstrip("/")
 
 
+def _flag(name: str) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{name}={raw!r} is not a boolean (use true or false)")
+
+
+def _cidrs(name: str) -> tuple[str, ...]:
+    """Comma-separated networks, each checked here so a typo stops the start."""
+    items = tuple(c.strip() for c in os.environ.get(name, "").split(",") if c.strip())
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"{name}: {item!r} is not a network (e.g. 10.0.0.0/8)") from None
+    return items
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every knob the service reads from its environment.
@@ -121,6 +142,11 @@ class Settings:
     invoice_font: str = ""  # a TTF for invoice PDFs; empty = a system DejaVu Sans, if any
     webhook_interval: float = 0.0  # seconds between webhook delivery passes; 0 = off
     webhook_timeout: float = 10.0  # seconds a receiver may take to answer one delivery
+    # Webhook target policy (docs/webhooks.md): private ranges, and networks allowed outright.
+    webhook_allow_private: bool = False
+    webhook_allowed_cidrs: tuple[str, ...] = ()
+    # Fernet key(s) for secrets at rest; empty = <data_dir>/secret.key (app/secrets_at_rest.py).
+    secret_key: str = field(default="", repr=False)
     max_json_depth: int = 32  # nesting of a JSON input (metadata, dimensions, catalogs)
     max_json_bytes: int = 262_144  # encoded size of one JSON input
     max_backdate_days: int = 365  # how far in the past a subscription may start
@@ -147,6 +173,9 @@ class Settings:
             invoice_font=os.environ.get("ALLOT_INVOICE_FONT", ""),
             webhook_interval=_float("ALLOT_WEBHOOK_INTERVAL", 2),
             webhook_timeout=_float("ALLOT_WEBHOOK_TIMEOUT", 10),
+            webhook_allow_private=_flag("ALLOT_WEBHOOK_ALLOW_PRIVATE"),
+            webhook_allowed_cidrs=_cidrs("ALLOT_WEBHOOK_ALLOWED_CIDRS"),
+            secret_key=os.environ.get("ALLOT_SECRET_KEY", "").strip(),
             max_json_depth=_int("ALLOT_MAX_JSON_DEPTH", 32),
             max_json_bytes=_int("ALLOT_MAX_JSON_BYTES", 262_144),
             max_backdate_days=_int("ALLOT_MAX_BACKDATE_DAYS", 365),

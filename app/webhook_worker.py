@@ -6,6 +6,9 @@ workers and processes are safe), sends them concurrently outside any transaction
 receiver holds no lock and no connection, and never blocks the API), and records every attempt.
 A failed attempt is retried after an exponential backoff with jitter, up to `max_attempts`;
 then the delivery is FAILED (it can be replayed).
+
+Every attempt checks its target under the target policy after resolving the host, and connects
+to the checked address (app.webhook_pinning); redirects are never followed.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from standardwebhooks import Webhook
 
 from app.clock import Clock
 from app.db import Database
+from app.domain.webhook_targets import MalformedTarget, TargetPolicy, TargetRefused
 from app.models import WebhookAttempt
 from app.store import webhooks as store
 from app.store.webhooks import Claimed
+from app.webhook_pinning import Resolver, pin, system_resolver
 
 log = logging.getLogger("allot.webhooks")
 
@@ -109,9 +114,15 @@ async def _excerpt(response: httpx.Response) -> str:
 
 
 async def send(
-    http: httpx.AsyncClient, claimed: Claimed, now: datetime, request_timeout: float
+    http: httpx.AsyncClient,
+    claimed: Claimed,
+    now: datetime,
+    request_timeout: float,
+    policy: TargetPolicy | None = None,
+    resolve: Resolver = system_resolver,
 ) -> WebhookAttempt:
-    """One HTTP attempt; never raises: failures are recorded on the attempt."""
+    """One HTTP attempt; never raises: failures are recorded on the attempt. A target the
+    policy refuses (after DNS) is a failed attempt that sends nothing."""
     body = body_of(claimed)
     headers = signed_headers(claimed, body, now)
     status_code: int | None = None
@@ -120,13 +131,25 @@ async def send(
     started = time.monotonic()
     try:
         async with asyncio.timeout(request_timeout):
+            target = await pin(claimed.url, policy or TargetPolicy(), resolve)
+            headers["host"] = target.host_header
             async with http.stream(
-                "POST", claimed.url, content=body, headers=headers, timeout=request_timeout
+                "POST",
+                target.url,
+                content=body,
+                headers=headers,
+                timeout=request_timeout,
+                extensions=target.extensions,
+                follow_redirects=False,
             ) as response:
                 status_code = response.status_code
                 excerpt = await _excerpt(response)
     except (TimeoutError, httpx.TimeoutException):
         error = f"timed out after {request_timeout:g} s"
+    except (TargetRefused, MalformedTarget) as exc:
+        error = f"target not allowed: {exc}"[:500]
+    except OSError as exc:  # the name did not resolve (socket.gaierror)
+        error = f"cannot resolve the host: {exc}"[:500]
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"[:500]
     except Exception as exc:  # an unexpected failure is a failed attempt too, never a crash
@@ -157,8 +180,10 @@ async def _deliver(
     request_timeout: float,
     max_attempts: int,
     rng: random.Random | None,
+    policy: TargetPolicy,
+    resolve: Resolver,
 ) -> None:
-    attempt = await send(http, claimed, clock.now(), request_timeout)
+    attempt = await send(http, claimed, clock.now(), request_timeout, policy, resolve)
     next_at: datetime | None = None
     if attempt.succeeded:
         status = "SUCCEEDED"
@@ -183,9 +208,13 @@ async def deliver_once(
     batch_size: int = BATCH_SIZE,
     environment_pk: uuid.UUID | None = None,
     rng: random.Random | None = None,
+    policy: TargetPolicy | None = None,
+    resolve: Resolver = system_resolver,
 ) -> int:
     """One pass: sends every due delivery (of one environment, if given); returns how many
-    attempts it made. Deliveries that fail wait for their backoff: a later pass retries them."""
+    attempts it made. Deliveries that fail wait for their backoff: a later pass retries them.
+    `policy` is the operator's target policy (default: the strict one)."""
+    policy = policy or TargetPolicy()
     total = 0
     for _ in range(MAX_ROUNDS):
         now = clock.now()
@@ -197,7 +226,8 @@ async def deliver_once(
         if not claimed:
             break
         sends = [
-            _deliver(db, clock, http_client, c, request_timeout, max_attempts, rng) for c in claimed
+            _deliver(db, clock, http_client, c, request_timeout, max_attempts, rng, policy, resolve)
+            for c in claimed
         ]
         results = await asyncio.gather(*sends, return_exceptions=True)
         for result in results:
@@ -210,18 +240,32 @@ async def deliver_once(
 
 
 def new_http_client() -> httpx.AsyncClient:
-    """The worker's client: no redirects (a 3xx is a failed attempt), modest pool limits."""
+    """The worker's client: no redirects (a 3xx is a failed attempt), modest pool limits.
+
+    No kept-alive connections: requests name the checked address, not the host, so a pooled
+    TLS connection verified for one name could otherwise carry a request for another name on
+    the same address. No proxies or .netrc from the environment (`trust_env=False`): the
+    checked address is the one connected to."""
     return httpx.AsyncClient(
         follow_redirects=False,
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
+        trust_env=False,
+        limits=httpx.Limits(max_connections=50, max_keepalive_connections=0),
     )
 
 
-async def run_forever(db: Database, clock: Clock, interval: float, request_timeout: float) -> None:
+async def run_forever(
+    db: Database,
+    clock: Clock,
+    interval: float,
+    request_timeout: float,
+    policy: TargetPolicy | None = None,
+) -> None:
     async with new_http_client() as http:
         while True:
             try:
-                sent = await deliver_once(db, clock, http, request_timeout=request_timeout)
+                sent = await deliver_once(
+                    db, clock, http, request_timeout=request_timeout, policy=policy
+                )
                 if sent:
                     log.info("webhooks: made %d delivery attempts", sent)
             except asyncio.CancelledError:

@@ -17,13 +17,19 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from app import secrets_at_rest
 from app.db import Database, EmbeddedPostgres, replace_database, to_asyncpg_dsn
 from app.main import create_app
 from app.migrate import upgrade
 from app.settings import Settings
-from tests.support import GraphQLClient, Tenant, make_tenant
+from tests.support import TEST_WEBHOOK_CIDRS, GraphQLClient, Tenant, make_tenant
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# One secret key for the session: the migrations encrypt with it, every app and in-process
+# command uses it, and child processes inherit it (tests/usage/server.py passes it on).
+TEST_SECRET_KEY = os.environ.setdefault("ALLOT_SECRET_KEY", secrets_at_rest.generate_key())
+secrets_at_rest.install(secrets_at_rest.Keyring.parse(TEST_SECRET_KEY, "ALLOT_SECRET_KEY"))
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +71,8 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture(scope="session")
 async def app(database_url: str) -> AsyncIterator[Starlette]:
-    application = create_app(database_url, Settings())
+    # Webhook tests deliver to receivers on loopback: allowed here as an operator would.
+    application = create_app(database_url, Settings(webhook_allowed_cidrs=TEST_WEBHOOK_CIDRS))
     async with application.router.lifespan_context(application):
         yield application
 

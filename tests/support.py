@@ -14,6 +14,9 @@ from app.domain import audit
 from app.domain.audit import AuditActor
 from app.store import tenancy as store
 
+# The test receivers listen on loopback, which the webhook target policy refuses by default.
+TEST_WEBHOOK_CIDRS = ("127.0.0.0/8", "::1/128")
+
 
 @dataclass
 class Tenant:

@@ -24,6 +24,7 @@ from typer._click.core import Context as ClickContext
 from typer._click.formatting import HelpFormatter
 from typer.core import TyperGroup
 
+from app import secrets_at_rest
 from app.db import Database, EmbeddedPostgres, resolve_database_url
 from app.migrate import alembic_config, upgrade
 from app.models import Environment
@@ -105,6 +106,12 @@ def _options(
 ) -> None:
     """allot: entitlements and pricing as a GraphQL service."""
 
+secrets_cli = typer.Typer(
+    cls=CommandGroup,
+    help="The key that encrypts secrets at rest: generate one, rotate to a new one.",
+    no_args_is_help=True,
+)
+cli.add_typer(secrets_cli, name="secrets")
 
 ENVIRONMENT_HELP = "Environment name (slug), e.g. development or production."
 GRACEFUL_SHUTDOWN_SECONDS = 5
@@ -263,6 +270,7 @@ def open_database(settings: Settings, *, migrate: bool) -> Iterator[str]:
         except Exception as exc:
             log.debug("opening the database failed", exc_info=exc)
             raise CliError(f"cannot open {describe(settings)}: {_one_line(exc)}") from exc
+        keyring = _install_keyring(settings)  # the migrations encrypt with it
         if migrate:
             try:
                 upgrade(url)
@@ -272,10 +280,35 @@ def open_database(settings: Settings, *, migrate: bool) -> Iterator[str]:
             log.info("database schema is up to date (%s)", describe(settings))
         else:
             _require_migrated(url, settings)
+        _verify_keyring(url, keyring)
         yield url
     finally:
         if embedded is not None:
             _stop_embedded(embedded)
+
+
+def _install_keyring(settings: Settings) -> secrets_at_rest.Keyring:
+    try:
+        keyring = secrets_at_rest.load_keyring(settings)
+    except secrets_at_rest.SecretKeyError as exc:
+        raise CliError(str(exc)) from None
+    secrets_at_rest.install(keyring)
+    return keyring
+
+
+def _verify_keyring(url: str, keyring: secrets_at_rest.Keyring) -> None:
+    """Refuse to go on with a key that does not open the stored secrets (one line)."""
+    from app.clock import Clock
+    from app.store.secrets import verify_key
+
+    async def verify(db: Database) -> None:
+        async with db.transaction() as session:
+            await verify_key(session, keyring, Clock().now())
+
+    try:
+        run_with_db(url, verify)
+    except secrets_at_rest.SecretKeyError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _one_line(exc: BaseException) -> str:

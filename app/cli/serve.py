@@ -203,16 +203,19 @@ def jobs_run_once() -> None:
     """One pass of the background work `allot serve` runs on its own: subscription statuses
     and end-of-period changes, invoices, notifications, key pruning, webhook deliveries."""
     from app.clock import Clock
+    from app.domain.webhook_targets import TargetPolicy
     from app.jobs import run_once
     from app.webhook_worker import deliver_once, new_http_client
 
     settings = Settings.from_env()
+    policy = TargetPolicy.of(settings.webhook_allow_private, settings.webhook_allowed_cidrs)
 
     async def work(db: Database) -> tuple[int, int]:
         moved = await run_once(db, Clock(), settings.idempotency_retention_days)
         async with new_http_client() as http:
             delivered = await deliver_once(db, Clock(), http,
-                                           request_timeout=settings.webhook_timeout)
+                                           request_timeout=settings.webhook_timeout,
+                                           policy=policy)
         return moved, int(delivered or 0)
 
     with open_database(settings, migrate=False) as url:

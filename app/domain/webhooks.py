@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import audit
 from app.domain.outbox import EVENT_TYPES
+from app.domain.webhook_targets import MalformedTarget, TargetPolicy, TargetRefused, check_url
 from app.errors import DomainError, DomainErrors, ErrorCode
 from app.models import WebhookDelivery, WebhookEndpoint
 from app.store import webhooks as store
@@ -59,15 +60,34 @@ def url_problem(url: str) -> str | None:
     return None
 
 
-def _validate(raw: dict[str, Any]) -> dict[str, Any]:
+def target_error(url: str, policy: TargetPolicy) -> DomainError | None:
+    """The URL's problem as a client error: malformed (INVALID_INPUT), or a target the policy
+    refuses (WEBHOOK_TARGET_NOT_ALLOWED); None when it may receive webhooks."""
+    problem = url_problem(url)
+    if problem:
+        return DomainError(ErrorCode.INVALID_INPUT, problem, ["url"])
+    try:
+        check_url(url, policy)
+    except MalformedTarget as error:
+        return DomainError(ErrorCode.INVALID_INPUT, str(error), ["url"])
+    except TargetRefused as error:
+        return DomainError(
+            ErrorCode.WEBHOOK_TARGET_NOT_ALLOWED,
+            f"webhooks may not be sent there: {error} (see docs/webhooks.md, target policy)",
+            ["url"],
+        )
+    return None
+
+
+def _validate(raw: dict[str, Any], policy: TargetPolicy) -> dict[str, Any]:
     """The given fields, normalised; DomainErrors listing every problem."""
     errors: list[DomainError] = []
     clean: dict[str, Any] = {}
     if "url" in raw:
         url = (raw["url"] or "").strip()
-        problem = url_problem(url)
+        problem = target_error(url, policy)
         if problem:
-            errors.append(DomainError(ErrorCode.INVALID_INPUT, problem, ["url"]))
+            errors.append(problem)
         clean["url"] = url
     if "event_types" in raw:
         types: list[str] = []
@@ -107,12 +127,16 @@ def _validate(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 async def create_endpoint(
-    session: AsyncSession, env: uuid.UUID, raw: dict[str, Any], now: datetime
+    session: AsyncSession,
+    env: uuid.UUID,
+    raw: dict[str, Any],
+    now: datetime,
+    policy: TargetPolicy,
 ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint and its signing secret (shown to the caller this once)."""
     if raw.get("url") is None:
         raise DomainError(ErrorCode.INVALID_INPUT, "url is required", ["url"])
-    clean = _validate(raw)
+    clean = _validate(raw, policy)
     secret = new_secret()
     endpoint = WebhookEndpoint(
         environment_pk=env,
@@ -139,13 +163,18 @@ async def _endpoint(
 
 
 async def update_endpoint(
-    session: AsyncSession, env: uuid.UUID, endpoint_id: str, raw: dict[str, Any], now: datetime
+    session: AsyncSession,
+    env: uuid.UUID,
+    endpoint_id: str,
+    raw: dict[str, Any],
+    now: datetime,
+    policy: TargetPolicy,
 ) -> WebhookEndpoint:
     """Change the given fields; omitted fields keep their values."""
     endpoint = await _endpoint(session, env, endpoint_id)
     if "url" in raw and raw["url"] is None:
         raise DomainError(ErrorCode.INVALID_INPUT, "url may not be null", ["url"])
-    for name, value in _validate(raw).items():
+    for name, value in _validate(raw, policy).items():
         setattr(endpoint, name, value)
     endpoint.updated_at = now
     session.add(endpoint)
@@ -190,10 +219,16 @@ async def rotate_secret(
 
 
 async def replay_delivery(
-    session: AsyncSession, env: uuid.UUID, delivery_id: str, now: datetime
+    session: AsyncSession,
+    env: uuid.UUID,
+    delivery_id: str,
+    now: datetime,
+    policy: TargetPolicy,
 ) -> WebhookDelivery:
     """Queue a delivery again, due now, as a new sequence of attempts (earlier attempts stay in
-    the log). The receiver sees the same `webhook-id`, as the spec asks for a resend."""
+    the log). The receiver sees the same `webhook-id`, as the spec asks for a resend. An
+    endpoint whose URL the target policy refuses (one stored before the policy, or after the
+    operator narrowed it) is not replayed."""
     pk = parse_pk(delivery_id, "deliveryId")
     delivery = await store.get_delivery(session, env, pk, lock=True)
     if delivery is None:
@@ -207,6 +242,9 @@ async def replay_delivery(
             "the delivery's endpoint is disabled: enable it first",
             ["deliveryId"],
         )
+    refused = target_error(endpoint.url, policy)
+    if refused is not None:
+        raise DomainError(refused.code, refused.message, ["deliveryId"])
     before = await audit.snapshot(session, delivery)
     delivery.status = "PENDING"
     delivery.sequence += 1

@@ -12,6 +12,7 @@ from app.models.customers import (
     PromotionalEntitlement,
     Subscription,
 )
+from app.models.secrets import SecretKeyCheck
 from app.models.tenancy import Account, ApiKey, Environment, User
 from app.models.usage import (
     ThresholdCrossing,
@@ -41,6 +42,7 @@ __all__ = [
     "Product",
     "PromotionalEntitlement",
     "ProvisioningKey",
+    "SecretKeyCheck",
     "Subscription",
     "ThresholdCrossing",
     "UsageCounter",

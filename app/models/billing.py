@@ -12,12 +12,13 @@ from sqlalchemy import Column, Index, Numeric, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from app.models.base import jsonb, timestamp, uuid_pk
+from app.secrets_at_rest import EncryptedString
 
 
 class BillingSettings(SQLModel, table=True):
     """Who issues the environment's invoices and where to pay them. `next_invoice_number`
     is the invoice sequence (taken with an atomic upsert); `link_secret` signs the links to
-    invoice PDFs and payment pages (rotating it expires every link)."""
+    invoice PDFs and payment pages (rotating it expires every link); it is stored encrypted."""
 
     __tablename__ = "billing_settings"
 
@@ -30,7 +31,7 @@ class BillingSettings(SQLModel, table=True):
     payment_instructions: str = ""
     invoice_prefix: str = "INV"
     next_invoice_number: int = 1
-    link_secret: str
+    link_secret: str = Field(sa_column=Column(EncryptedString(), nullable=False))
     updated_at: datetime = timestamp()
 
 

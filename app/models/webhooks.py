@@ -11,13 +11,15 @@ from sqlalchemy import Column, ForeignKey, Index, Text, Uuid, text
 from sqlmodel import Field, SQLModel
 
 from app.models.base import jsonb, timestamp, uuid_pk
+from app.secrets_at_rest import EncryptedString
 
 
 class WebhookEndpoint(SQLModel, table=True):
     """A URL that receives an environment's events. `event_types` empty = every type.
 
-    The secret is kept in clear: signing needs it. After a rotation the previous secret
-    still signs (a second signature) until `previous_secret_expires_at`."""
+    The secrets are stored encrypted (app/secrets_at_rest.py) and read in clear: signing needs
+    them. After a rotation the previous secret still signs (a second signature) until
+    `previous_secret_expires_at`."""
 
     __tablename__ = "webhook_endpoints"
     __table_args__ = (Index("ix_webhook_endpoints_env_created", "environment_pk", "created_at"),)
@@ -28,8 +30,10 @@ class WebhookEndpoint(SQLModel, table=True):
     description: str | None = None
     event_types: list[str] = jsonb(default=list)
     enabled: bool = True
-    secret: str
-    previous_secret: str | None = None
+    secret: str = Field(sa_column=Column(EncryptedString(), nullable=False))
+    previous_secret: str | None = Field(
+        default=None, sa_column=Column(EncryptedString(), nullable=True)
+    )
     previous_secret_expires_at: datetime | None = timestamp(nullable=True)
     created_at: datetime = timestamp()
     updated_at: datetime = timestamp()

@@ -14,6 +14,7 @@ from strawberry.types import Info
 from app.context import Context
 from app.domain import webhooks as domain
 from app.domain.outbox import EVENT_TYPES
+from app.domain.webhook_targets import TargetPolicy
 from app.resolvers.catalog import in_transaction
 from app.schema.common import (
     AfterArg,
@@ -71,6 +72,12 @@ def _pk(raw: str | None) -> uuid.UUID | None:
         return uuid.UUID(raw)
     except ValueError:
         raise ClientError(f"malformed id {raw!r}", "INVALID_INPUT") from None
+
+
+def _policy(info: Info[Context, None]) -> TargetPolicy:
+    """The operator's webhook target policy (ALLOT_WEBHOOK_ALLOW_PRIVATE, _ALLOWED_CIDRS)."""
+    settings = info.context.settings
+    return TargetPolicy.of(settings.webhook_allow_private, settings.webhook_allowed_cidrs)
 
 
 def _lookup_pk(raw: str) -> uuid.UUID | None:
@@ -182,7 +189,7 @@ class WebhookMutation:
         raw = _given(input, "url", "event_types", "description", "enabled")
 
         async def work(session: AsyncSession, env: Any, now: datetime) -> Any:
-            return await domain.create_endpoint(session, env, raw, now)
+            return await domain.create_endpoint(session, env, raw, now, _policy(info))
 
         result, errors = await in_transaction(info, work)
         if result is None:
@@ -202,7 +209,9 @@ class WebhookMutation:
         raw = _given(input, "url", "event_types", "description", "enabled")
 
         async def work(session: AsyncSession, env: Any, now: datetime) -> Any:
-            row = await domain.update_endpoint(session, env, input.endpoint_id, raw, now)
+            row = await domain.update_endpoint(
+                session, env, input.endpoint_id, raw, now, _policy(info)
+            )
             return endpoint_view(row)
 
         view, errors = await in_transaction(info, work)
@@ -247,7 +256,9 @@ class WebhookMutation:
         self, info: Info[Context, None], input: ReplayWebhookDeliveryInput
     ) -> ReplayWebhookDeliveryPayload:
         async def work(session: AsyncSession, env: Any, now: datetime) -> Any:
-            delivery = await domain.replay_delivery(session, env, input.delivery_id, now)
+            delivery = await domain.replay_delivery(
+                session, env, input.delivery_id, now, _policy(info)
+            )
             rows = await store.deliveries_by_pks(session, env, [delivery.pk])
             return (await _delivery_views(session, rows))[0]
 

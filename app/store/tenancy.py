@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.auth import KeyKind, Principal, display_prefix, generate_key, hash_key
 from app.db import RawConnection
+from app.key_revocations import CHANNEL as REVOKED_CHANNEL
 from app.models import Account, ApiKey, Environment
 
 
@@ -101,6 +102,11 @@ async def revoke_api_key(
         key.revoked_at = at
         session.add(key)
         await session.flush()
+        # Delivered on commit to every server process, which drops the key from its cache
+        # (app/key_revocations.py); nothing is sent if the transaction rolls back.
+        await session.execute(
+            text("SELECT pg_notify(:channel, :pk)"), {"channel": REVOKED_CHANNEL, "pk": str(key.pk)}
+        )
     return key
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from app.secrets_at_rest import EncryptedString
 from app.store.catalog import Page
 
 # --- endpoints ----------------------------------------------------------------------------
@@ -207,7 +208,7 @@ _CLAIM = text(
     JOIN webhook_endpoints AS e ON e.pk = c.endpoint_pk
     JOIN webhook_events AS ev ON ev.pk = c.event_pk
     """
-)
+).columns(secret=EncryptedString(), previous_secret=EncryptedString())  # decrypted as read
 
 
 async def claim_due(

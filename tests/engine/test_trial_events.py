@@ -14,7 +14,7 @@ from tests.engine.conftest import Job
 from tests.support import GraphQLClient
 
 ENDPOINT = (
-    'mutation { createWebhookEndpoint(input: {url: "http://127.0.0.1:9/h"}) { errors { code } } }'
+    'mutation { createWebhookEndpoint(input: {url: "https://a.example/h"}) { errors { code } } }'
 )
 
 

@@ -41,7 +41,8 @@ class ApiServer:
                     if not k.startswith(("DATABASE_URL", "ALLOT_"))}
         self.env.update(DATABASE_URL=database_url, ALLOT_JOBS_INTERVAL="0",
                         ALLOT_WEBHOOK_INTERVAL="0", ALLOT_POOL_SIZE=str(pool_size),
-                        ALLOT_LOG_LEVEL="WARNING")
+                        ALLOT_LOG_LEVEL="WARNING",
+                        ALLOT_SECRET_KEY=os.environ["ALLOT_SECRET_KEY"])  # the session's
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 

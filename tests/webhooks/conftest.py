@@ -17,8 +17,9 @@ import pytest
 from app.clock import FrozenClock
 from app.db import Database
 from app.domain.outbox import emit
+from app.domain.webhook_targets import TargetPolicy
 from app.webhook_worker import deliver_once, new_http_client
-from tests.support import GraphQLClient, Tenant
+from tests.support import TEST_WEBHOOK_CIDRS, GraphQLClient, Tenant
 from tests.webhooks.receiver import Receiver
 
 CREATE = """mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) {
@@ -31,6 +32,9 @@ DELIVERIES = """query($e: String, $s: WebhookDeliveryStatus, $t: String, $f: Int
       nextAttemptAt lastAttemptAt createdAt
       attempts { sequence number attemptedAt succeeded statusCode responseBody error
         durationMs } } } } }"""
+
+
+LOOPBACK_ALLOWED = TargetPolicy.of(False, TEST_WEBHOOK_CIDRS)
 
 
 @pytest.fixture
@@ -61,6 +65,7 @@ class Worker:
         self.db, self.clock, self.http, self.tenant = db, clock, http, tenant
 
     async def run(self, env: str = "development", **options: Any) -> int:
+        options.setdefault("policy", LOOPBACK_ALLOWED)
         return await deliver_once(
             self.db,
             self.clock,

@@ -37,6 +37,8 @@ class _Handler(BaseHTTPRequestHandler):
             data = text.encode()
             self.send_response(status)
             self.send_header("content-type", "text/plain")
+            if 300 <= status < 400:  # a redirect the worker must not follow
+                self.send_header("location", "/redirected")
             self.send_header("content-length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

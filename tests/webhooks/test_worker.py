@@ -18,15 +18,17 @@ from app.domain.outbox import emit
 from app.main import create_app
 from app.settings import Settings
 from app.webhook_worker import deliver_once
-from tests.support import GraphQLClient, Tenant
-from tests.webhooks.conftest import create_endpoint, deliveries
+from tests.support import TEST_WEBHOOK_CIDRS, GraphQLClient, Tenant
+from tests.webhooks.conftest import LOOPBACK_ALLOWED, create_endpoint, deliveries
 from tests.webhooks.receiver import HANG, Receiver
 
 
 @pytest.fixture
 async def working_app(database_url: str) -> AsyncIterator[Starlette]:
     """An app whose lifespan runs the webhook worker (real clock), as `allot serve` does."""
-    settings = Settings(webhook_interval=0.05, webhook_timeout=1.5)
+    settings = Settings(
+        webhook_interval=0.05, webhook_timeout=1.5, webhook_allowed_cidrs=TEST_WEBHOOK_CIDRS
+    )
     application = create_app(database_url, settings)
     async with application.router.lifespan_context(application):
         yield application
@@ -87,7 +89,12 @@ async def test_concurrent_workers_send_each_delivery_once(
     clients = [httpx.AsyncClient() for _ in range(3)]
     try:
         counts = await asyncio.gather(
-            *(deliver_once(db, clock, c, environment_pk=env, batch_size=4) for c in clients)
+            *(
+                deliver_once(
+                    db, clock, c, environment_pk=env, batch_size=4, policy=LOOPBACK_ALLOWED
+                )
+                for c in clients
+            )
         )
     finally:
         for c in clients:

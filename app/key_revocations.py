@@ -1,0 +1,87 @@
+"""Revoking an API key takes effect in every server process at once, not after the per-process
+key cache expires.
+
+`revoke_api_key` sends `NOTIFY allot_api_key_revoked, '<key pk>'` in the revoking transaction
+(PostgreSQL delivers it on commit). Every server process keeps one connection that LISTENs on
+the channel and drops the key from its cache when the notification arrives, typically a few
+milliseconds after the commit. While that connection is down (the database restarted, the
+network broke), the process cannot hear revocations, so it does not trust its cache at all
+until it listens again; the connection is pinged every PING_SECONDS so that a silently broken
+one is noticed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+
+log = logging.getLogger("allot.keys")
+
+CHANNEL = "allot_api_key_revoked"
+PING_SECONDS = 1.0
+RETRY_SECONDS = 1.0
+
+
+class ListenerConnection(asyncpg.Connection):
+    """The listener's own connection: a class of its own so that its pings are told apart
+    from requests' round trips (tests count those)."""
+
+
+class RevocationListener:
+    """LISTENs for revocations on a connection of its own (the raw pool never keeps session
+    state such as LISTEN). `on_revoked(pk)` drops one key; `on_reset()` drops them all (when
+    listening starts or stops: revocations in between may have been missed)."""
+
+    def __init__(
+        self,
+        dsn: str,
+        on_revoked: Callable[[uuid.UUID], None],
+        on_reset: Callable[[], None],
+    ) -> None:
+        self._dsn = dsn
+        self._on_revoked = on_revoked
+        self._on_reset = on_reset
+        self.listening = False
+        self.ready = asyncio.Event()  # set once the first LISTEN is in place (tests wait on it)
+
+    def _notified(self, conn: Any, pid: int, channel: str, payload: object) -> None:
+        try:
+            key_pk = uuid.UUID(str(payload))
+        except ValueError:
+            log.warning("ignoring a malformed key revocation notice %r", str(payload)[:100])
+            return
+        self._on_revoked(key_pk)
+
+    async def _listen_once(self) -> None:
+        conn: asyncpg.Connection = await asyncpg.connect(
+            self._dsn, timeout=10, connection_class=ListenerConnection
+        )
+        try:
+            await conn.add_listener(CHANNEL, self._notified)
+            self.listening = True
+            self._on_reset()  # anything revoked before the LISTEN is forgotten now
+            self.ready.set()
+            while True:
+                await asyncio.sleep(PING_SECONDS)
+                await conn.fetchval("SELECT 1", timeout=PING_SECONDS)
+        finally:
+            self.listening = False
+            self._on_reset()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), timeout=2)
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self._listen_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database is away: keep trying, cache off meanwhile
+                log.warning("not listening for key revocations (%s); retrying", exc)
+            await asyncio.sleep(RETRY_SECONDS)
