@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -47,6 +48,10 @@ def fresh_env(server_url: str, data_dir: Path) -> Iterator[Callable[[], dict[str
     with ExitStack() as stack:
 
         def make() -> dict[str, str]:
-            return allot_env(data_dir, stack.enter_context(empty_database(server_url)))
+            env = allot_env(data_dir, stack.enter_context(empty_database(server_url)))
+            # The key of this test session (tests/conftest.py): the tests read what the
+            # child wrote with it, in-process.
+            env["ALLOT_SECRET_KEY"] = os.environ["ALLOT_SECRET_KEY"]
+            return env
 
         yield make
