@@ -6,22 +6,20 @@ Without DATABASE_URL (or ALLOT_TEST_DATABASE_URL) the tests start the embedded P
 
 from __future__ import annotations
 
-import asyncio
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 from starlette.applications import Starlette
 
 from app import secrets_at_rest
-from app.db import Database, EmbeddedPostgres, replace_database, to_asyncpg_dsn
+from app.db import Database, EmbeddedPostgres, to_asyncpg_dsn
 from app.main import create_app
 from app.migrate import upgrade
 from app.settings import Settings
+from tests.databases import empty_database, empty_database_sync
 from tests.support import TEST_WEBHOOK_CIDRS, GraphQLClient, Tenant, make_tenant
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,23 +41,20 @@ def server_url() -> Iterator[str]:
     yield embedded.dsn("postgres")
 
 
-async def _admin(server_url: str, sql: str) -> None:
-    conn = await asyncpg.connect(replace_database(server_url, "postgres"))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
 
 @pytest.fixture(scope="session")
 def database_url(server_url: str) -> Iterator[str]:
     """A fresh database for this session, migrated to head through Alembic."""
-    name = f"allot_test_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
-    url = replace_database(server_url, name)
-    upgrade(url)
-    yield url
-    asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with empty_database_sync(server_url, "allot_test") as url:
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture
+async def fresh_url(server_url: str) -> AsyncIterator[str]:
+    """An empty database of this test's own (migration tests), dropped afterwards."""
+    async with empty_database(server_url, "allot_fresh") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

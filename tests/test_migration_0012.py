@@ -5,17 +5,14 @@ trialled are remembered."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
-import pytest
 from alembic import command
 
 from app.clock import FrozenClock
-from app.db import Database, replace_database
+from app.db import Database
 from app.main import create_app
 from app.migrate import alembic_config, upgrade
 from app.settings import Settings
@@ -27,22 +24,6 @@ from tests.support import GraphQLClient, make_tenant
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-async def _admin(server_url: str, sql: str) -> None:
-    conn = await asyncpg.connect(replace_database(server_url, "postgres"))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-async def fresh_url(server_url: str) -> AsyncIterator[str]:
-    name = f"allot_m0012_{uuid.uuid4().hex[:10]}"
-    await _admin(server_url, f'CREATE DATABASE "{name}"')
-    try:
-        yield replace_database(server_url, name)
-    finally:
-        await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _with_app(url: str, key: str | None = None) -> tuple[GraphQLClient, str, object]:

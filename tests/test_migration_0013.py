@@ -6,27 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
-import pytest
 from alembic.script import ScriptDirectory
 
-from app.db import replace_database
 from app.migrate import alembic_config, upgrade
-
-
-@pytest.fixture
-async def fresh_url(server_url: str) -> AsyncIterator[str]:
-    name = f"allot_m0013_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(replace_database(server_url, "postgres"))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield replace_database(server_url, name)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
 
 SEED = """
 INSERT INTO accounts (pk, name, created_at) VALUES ('{account}', 'a', now());

@@ -8,8 +8,6 @@ it goes down to base and up again.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,28 +21,9 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.db import replace_database, to_sqlalchemy_url
+from app.db import to_sqlalchemy_url
 from app.migrate import alembic_config, upgrade
 from app.models import metadata
-
-
-async def _admin(server_url: str, sql: str) -> None:
-    conn = await asyncpg.connect(replace_database(server_url, "postgres"))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-async def fresh_url(server_url: str) -> AsyncIterator[str]:
-    """An empty database of its own on the test server."""
-    name = f"allot_migrations_{uuid.uuid4().hex[:10]}"
-    await _admin(server_url, f'CREATE DATABASE "{name}"')
-    try:
-        yield replace_database(server_url, name)
-    finally:
-        await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _differences(connection: Connection) -> list[Any]:

@@ -10,7 +10,6 @@ import stat
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from alembic.script import ScriptDirectory
 from cryptography.fernet import Fernet
 
 from app import secrets_at_rest
-from app.db import Database, replace_database
+from app.db import Database
 from app.domain import audit
 from app.domain.audit import AuditActor
 from app.main import create_app
@@ -116,22 +115,6 @@ def test_a_malformed_key_names_the_variable() -> None:
 # --- a database of its own ---------------------------------------------------------------------
 
 
-async def _admin(server_url: str, sql: str) -> None:
-    conn = await asyncpg.connect(replace_database(server_url, "postgres"))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-async def own_url(server_url: str) -> AsyncIterator[str]:
-    name = f"allot_secrets_{uuid.uuid4().hex[:10]}"
-    await _admin(server_url, f'CREATE DATABASE "{name}"')
-    try:
-        yield replace_database(server_url, name)
-    finally:
-        await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _plaintext_rows(url: str) -> uuid.UUID:
@@ -176,33 +159,33 @@ async def _stored(url: str, env: uuid.UUID) -> tuple[str, str, str]:
 
 
 async def test_migration_0011_encrypts_plaintext_secrets_and_its_downgrade_decrypts(
-    own_url: str,
+    fresh_url: str,
 ) -> None:
-    await asyncio.to_thread(upgrade, own_url, BEFORE_0011)
-    env = await _plaintext_rows(own_url)
-    await asyncio.to_thread(upgrade, own_url)
+    await asyncio.to_thread(upgrade, fresh_url, BEFORE_0011)
+    env = await _plaintext_rows(fresh_url)
+    await asyncio.to_thread(upgrade, fresh_url)
     keyring = secrets_at_rest.current()
-    stored = await _stored(own_url, env)
+    stored = await _stored(fresh_url, env)
     assert "whsec_" not in "".join(stored)
     assert [keyring.decrypt(s) for s in stored] == ["whsec_new", "whsec_old", "ab" * 32]
-    (check,) = await _fetch(own_url, "SELECT token FROM secret_key_check")
+    (check,) = await _fetch(fresh_url, "SELECT token FROM secret_key_check")
     assert keyring.matches(check["token"])
 
-    await asyncio.to_thread(command.downgrade, alembic_config(own_url), BEFORE_0011)
-    assert await _stored(own_url, env) == ("whsec_new", "whsec_old", "ab" * 32)
+    await asyncio.to_thread(command.downgrade, alembic_config(fresh_url), BEFORE_0011)
+    assert await _stored(fresh_url, env) == ("whsec_new", "whsec_old", "ab" * 32)
 
 
-async def test_a_wrong_key_refuses_to_start_with_one_line(own_url: str) -> None:
-    await asyncio.to_thread(upgrade, own_url)
+async def test_a_wrong_key_refuses_to_start_with_one_line(fresh_url: str) -> None:
+    await asyncio.to_thread(upgrade, fresh_url)
     wrong = secrets_at_rest.generate_key()
-    done = await asyncio.to_thread(_allot, ["migrate"], own_url, wrong)
+    done = await asyncio.to_thread(_allot, ["migrate"], fresh_url, wrong)
     assert done.returncode == 1, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("allot: error:")]
     assert len(lines) == 1, done.stderr
     assert "ALLOT_SECRET_KEY" in lines[0] and "does not match" in lines[0], done.stderr
     assert "Traceback" not in done.stderr
 
-    app = create_app(own_url, Settings(secret_key=wrong))
+    app = create_app(fresh_url, Settings(secret_key=wrong))
     previous = secrets_at_rest.install(None)
     try:
         with pytest.raises(SecretKeyError, match="does not match"):
@@ -212,11 +195,11 @@ async def test_a_wrong_key_refuses_to_start_with_one_line(own_url: str) -> None:
         secrets_at_rest.install(previous)
 
 
-async def test_generate_key_then_rotate(own_url: str) -> None:
-    await asyncio.to_thread(upgrade, own_url)
-    env = await _plaintext_rows(own_url)  # written in clear after 0011: encrypt them now
+async def test_generate_key_then_rotate(fresh_url: str) -> None:
+    await asyncio.to_thread(upgrade, fresh_url)
+    env = await _plaintext_rows(fresh_url)  # written in clear after 0011: encrypt them now
     old = os.environ["ALLOT_SECRET_KEY"]
-    conn = await asyncpg.connect(own_url)
+    conn = await asyncpg.connect(fresh_url)
     try:
         keyring = Keyring.parse(old, "test")
         for column in ("secret", "previous_secret"):
@@ -229,19 +212,19 @@ async def test_generate_key_then_rotate(own_url: str) -> None:
     finally:
         await conn.close()
 
-    generated = await asyncio.to_thread(_allot, ["secrets", "generate-key"], own_url, old)
+    generated = await asyncio.to_thread(_allot, ["secrets", "generate-key"], fresh_url, old)
     assert generated.returncode == 0, generated.stderr
     new = generated.stdout.strip()
     Fernet(new.encode())
 
-    rotated = await asyncio.to_thread(_allot, ["secrets", "rotate"], own_url, f"{new},{old}")
+    rotated = await asyncio.to_thread(_allot, ["secrets", "rotate"], fresh_url, f"{new},{old}")
     assert rotated.returncode == 0, rotated.stderr
     assert "re-encrypted 3 secret(s)" in rotated.stderr
 
     only_new = Keyring.parse(new, "new")
-    stored = await _stored(own_url, env)
+    stored = await _stored(fresh_url, env)
     assert [only_new.decrypt(s) for s in stored] == ["whsec_new", "whsec_old", "ab" * 32]
-    refused = await asyncio.to_thread(_allot, ["keys", "list", "-e", "development"], own_url, old)
+    refused = await asyncio.to_thread(_allot, ["keys", "list", "-e", "development"], fresh_url, old)
     assert refused.returncode == 1 and "does not match" in refused.stderr
-    works = await asyncio.to_thread(_allot, ["keys", "list", "-e", "development"], own_url, new)
+    works = await asyncio.to_thread(_allot, ["keys", "list", "-e", "development"], fresh_url, new)
     assert works.returncode == 0, works.stderr

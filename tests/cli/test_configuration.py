@@ -11,8 +11,8 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from app.db import replace_database
 from app.settings import ConfigError, Settings, postgres_url
+from tests.databases import empty_database_sync
 from tests.e2e.process import allot_env, postgres_processes, run_allot
 
 
@@ -45,13 +45,6 @@ def test_a_database_url_that_is_not_postgresql_is_refused(url: str, data_dir: Pa
     assert not data_dir.exists()
 
 
-async def _admin(server_url: str, sql: str) -> None:
-    conn = await asyncpg.connect(replace_database(server_url, "postgres"))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
 
 async def _tables_in(url: str) -> set[str]:
     conn = await asyncpg.connect(url)
@@ -66,10 +59,9 @@ def test_a_malformed_url_writes_nowhere(server_url: str, data_dir: Path) -> None
     """libpq's defaults (PG* variables, the local socket, a database named like the user) are
     never used for a URL that does not parse. Here they point at an empty scratch database:
     it must stay empty (on main it got every table)."""
-    name = f"allot_scratch_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
-    try:
-        scratch = make_url(replace_database(server_url, name))
+    with empty_database_sync(server_url, "allot_scratch") as scratch_url:
+        scratch = make_url(scratch_url)
+        name = scratch.database or ""
         env = allot_env(data_dir, "not a url")
         env |= {
             "PGHOST": scratch.host or str(scratch.query.get("host") or "127.0.0.1"),
@@ -80,9 +72,7 @@ def test_a_malformed_url_writes_nowhere(server_url: str, data_dir: Path) -> None
         if scratch.password:
             env["PGPASSWORD"] = scratch.password
         refused(["migrate"], env, "DATABASE_URL")
-        assert asyncio.run(_tables_in(replace_database(server_url, name))) == set()
-    finally:
-        asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        assert asyncio.run(_tables_in(scratch_url)) == set()
 
 
 @pytest.mark.parametrize(

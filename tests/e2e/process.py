@@ -8,7 +8,6 @@ left on its data directory, so a failing test leaves nothing running.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import re
@@ -19,16 +18,15 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import httpx
 import psutil
 
-from app.db import replace_database, to_asyncpg_dsn
+from app.db import to_asyncpg_dsn
+from tests.databases import empty_database_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -252,13 +250,6 @@ def external_server_url() -> str | None:
     return to_asyncpg_dsn(url) if url else None
 
 
-async def _admin(server_url: str, sql: str) -> None:
-    conn = await asyncpg.connect(replace_database(server_url, "postgres"), timeout=10)
-    try:
-        await conn.execute(sql, timeout=30)
-    finally:
-        await conn.close()
-
 
 @contextlib.contextmanager
 def demo_server(logs: Path, extra_env: dict[str, str] | None = None) -> Iterator[Served]:
@@ -266,11 +257,13 @@ def demo_server(logs: Path, extra_env: dict[str, str] | None = None) -> Iterator
     or, with ALLOT_TEST_DATABASE_URL (or DATABASE_URL) set, on a fresh database created on
     that server (dropped afterwards), like a deployment with an external PostgreSQL."""
     server_url = external_server_url()
-    name = f"allot_e2e_{uuid.uuid4().hex[:10]}"
-    database_url = replace_database(server_url, name) if server_url else None
-    with fresh_data_dir() as data_dir:
-        if server_url:
-            asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
+    with contextlib.ExitStack() as stack:
+        database_url = (
+            stack.enter_context(empty_database_sync(server_url, "allot_e2e"))
+            if server_url
+            else None
+        )
+        data_dir = stack.enter_context(fresh_data_dir())
         env = allot_env(data_dir, database_url) | (extra_env or {})
         server = AllotServer(["--demo"], env, logs / "serve.log")
         try:
@@ -278,5 +271,3 @@ def demo_server(logs: Path, extra_env: dict[str, str] | None = None) -> Iterator
             yield Served(server=server, base_url=base_url, keys=server.server_keys(), env=env)
         finally:
             server.close()
-            if server_url:
-                asyncio.run(_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
