@@ -71,22 +71,9 @@ async def publish_children(
             source = await store.get_version(session, locked.pk, locked.latest_version)
             if source is None or source.content.get("parent") != current.id:
                 continue
-            number = locked.latest_version + 1
-            version = PackageVersion(
-                package_pk=locked.pk,
-                version=number,
-                content=dict(source.content),
-                name=source.name,
-                description=source.description,
-                parent_version=current.latest_version,
-                migrate_existing=migrate,
-                published_at=now,
-                created_at=now,
-                updated_at=now,
+            _, number = await _republish(
+                session, locked, source, current.latest_version, migrate, now
             )
-            locked.latest_version = number
-            locked.updated_at = now
-            await store.add(session, version, locked)
             if migrate:
                 await customer_store.move_to_version(
                     session, env, PLAN, locked.pk, locked.id, number, now
@@ -137,25 +124,39 @@ async def rebind_stale(
             if fresh is None or fresh.parent_version == bound:
                 return
             source = fresh
-        number = plan.latest_version + 1
-        version = PackageVersion(
-            package_pk=plan.pk,
-            version=number,
-            content=dict(source.content),
-            name=source.name,
-            description=source.description,
-            parent_version=bound,
-            migrate_existing=False,
-            published_at=now,
-            created_at=now,
-            updated_at=now,
-        )
-        plan.latest_version = number
-        plan.updated_at = now
-        await store.add(session, version, plan)
-        latest[plan_id] = version
+        latest[plan_id], number = await _republish(session, plan, source, bound, False, now)
         out.append((plan, number, parent.id, bound))
 
     for plan_id in sorted(plans):
         await visit(plan_id, frozenset())
     return out
+
+
+async def _republish(
+    session: AsyncSession,
+    plan: Package,
+    source: PackageVersion,
+    parent_version: int | None,
+    migrate: bool,
+    now: datetime,
+) -> tuple[PackageVersion, int]:
+    """Publish `source`'s content again as the plan's next version (returned with its
+    number), now including `parent_version` of its parent. The caller has locked the plan."""
+    assert plan.latest_version is not None
+    number = plan.latest_version + 1
+    version = PackageVersion(
+        package_pk=plan.pk,
+        version=number,
+        content=dict(source.content),
+        name=source.name,
+        description=source.description,
+        parent_version=parent_version,
+        migrate_existing=migrate,
+        published_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    plan.latest_version = number
+    plan.updated_at = now
+    await store.add(session, version, plan)
+    return version, number
