@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -24,6 +25,7 @@ from app.graphiql import graphiql_html, static_files_dir
 from app.http import Services, graphql_post, json_response
 from app.jobs import run_forever
 from app.key_revocations import RevocationListener
+from app.rate_limits import RateLimits
 from app.rest import entitlement_route, entitlements_route
 from app.schema.root import build_schema
 from app.settings import Settings
@@ -52,9 +54,13 @@ async def not_found(request: Request, exc: Any) -> Response:
 
 
 def create_app(
-    database_url: str, settings: Settings | None = None, clock: Clock | None = None
+    database_url: str,
+    settings: Settings | None = None,
+    clock: Clock | None = None,
+    ticks: Callable[[], float] = time.monotonic,
 ) -> Starlette:
-    """Build the app for a database URL (the CLI resolves embedded vs external before)."""
+    """Build the app for a database URL (the CLI resolves embedded vs external before).
+    `ticks`: the monotonic clock of the rate limits (tests move their own)."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
@@ -70,7 +76,11 @@ def create_app(
             await db.close()
             raise
         app.state.services = Services(
-            db=db, settings=settings, clock=clock or Clock(), schema=build_schema(settings)
+            db=db,
+            settings=settings,
+            clock=clock or Clock(),
+            schema=build_schema(settings),
+            rate_limits=RateLimits.of(settings, ticks),
         )
         job = None
         if settings.jobs_interval > 0:

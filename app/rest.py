@@ -15,7 +15,7 @@ from starlette.responses import Response
 from app.domain import checks
 from app.domain.checks import CheckResult
 from app.domain.entitlements import DenyReason
-from app.http import Services, error_body, json_response, unauthenticated
+from app.http import Services, admit, error_body, json_response
 from app.schema.entitlement_types import entitlement_view
 from app.schema.input_boundary import unsafe_text
 
@@ -45,9 +45,9 @@ def _unsafe_input(request: Request, request_id: str) -> Response | None:
 async def entitlement_route(request: Request) -> Response:
     services: Services = request.app.state.services
     request_id = uuid.uuid4().hex[:16]
-    principal = await services.authenticate(request)
-    if principal is None:
-        return unauthenticated(request_id)
+    principal = await admit(services, request, request_id)
+    if isinstance(principal, Response):
+        return principal
     refused = _unsafe_input(request, request_id)
     if refused is not None:
         return refused
@@ -77,9 +77,9 @@ async def entitlement_route(request: Request) -> Response:
 async def entitlements_route(request: Request) -> Response:
     services: Services = request.app.state.services
     request_id = uuid.uuid4().hex[:16]
-    principal = await services.authenticate(request)
-    if principal is None:
-        return unauthenticated(request_id)
+    principal = await admit(services, request, request_id)
+    if isinstance(principal, Response):
+        return principal
     refused = _unsafe_input(request, request_id)
     if refused is not None:
         return refused

@@ -43,6 +43,20 @@ def _float(name: str, default: float) -> float:
     return value
 
 
+def _rate(name: str, default: float) -> float:
+    value = _float(name, default)
+    if value < 0:
+        raise ConfigError(f"{name}={value:g} must be 0 (off) or requests per second")
+    return value
+
+
+def _burst(name: str, default: int) -> int:
+    value = _int(name, default)
+    if value < 1:
+        raise ConfigError(f"{name}={value} must be at least 1 (requests)")
+    return value
+
+
 def postgres_url(raw: str, name: str = "DATABASE_URL") -> str:
     """`raw` parsed with SQLAlchemy's URL parser and given back as a plain `postgresql://`
     URL (the form asyncpg takes), or a ConfigError: anything but a PostgreSQL URL naming a
@@ -150,6 +164,14 @@ class Settings:
     max_json_depth: int = 32  # nesting of a JSON input (metadata, dimensions, catalogs)
     max_json_bytes: int = 262_144  # encoded size of one JSON input
     max_backdate_days: int = 365  # how far in the past a subscription may start
+    # Token buckets per API key, per process (docs/security.md#rate-limits): requests per
+    # second (0 = off) and the most at once; and per client address, for failed logins.
+    rate_limit_server: float = 1_000.0
+    rate_limit_server_burst: int = 2_000
+    rate_limit_client: float = 100.0
+    rate_limit_client_burst: int = 200
+    rate_limit_auth_failures: float = 10.0
+    rate_limit_auth_failures_burst: int = 100
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -179,4 +201,10 @@ class Settings:
             max_json_depth=_int("ALLOT_MAX_JSON_DEPTH", 32),
             max_json_bytes=_int("ALLOT_MAX_JSON_BYTES", 262_144),
             max_backdate_days=_int("ALLOT_MAX_BACKDATE_DAYS", 365),
+            rate_limit_server=_rate("ALLOT_RATE_LIMIT_SERVER", 1_000.0),
+            rate_limit_server_burst=_burst("ALLOT_RATE_LIMIT_SERVER_BURST", 2_000),
+            rate_limit_client=_rate("ALLOT_RATE_LIMIT_CLIENT", 100.0),
+            rate_limit_client_burst=_burst("ALLOT_RATE_LIMIT_CLIENT_BURST", 200),
+            rate_limit_auth_failures=_rate("ALLOT_RATE_LIMIT_AUTH_FAILURES", 10.0),
+            rate_limit_auth_failures_burst=_burst("ALLOT_RATE_LIMIT_AUTH_FAILURES_BURST", 100),
         )
