@@ -23,6 +23,7 @@ from app.context import Context
 from app.db import Database
 from app.fast_path import FastPath, MutationFailed
 from app.key_revocations import RevocationListener
+from app.schema.documents import cost_limit
 from app.schema.input_boundary import unsafe_variable
 from app.settings import Settings
 from app.store.tenancy import principal_for_key
@@ -63,7 +64,7 @@ class Services:
     @property
     def fast_path(self) -> FastPath:
         if self._fast_path is None:
-            self._fast_path = FastPath(self.schema._schema, self.settings.max_tokens)
+            self._fast_path = FastPath(self.schema._schema, self.schema.documents)
         return self._fast_path
 
     async def authenticate(self, request: Request) -> Principal | None:
@@ -200,6 +201,27 @@ async def _execute_one(
     return body, request_error
 
 
+def _over_request_budget(services: Services, batch: list[Any], principal: Principal) -> str | None:
+    """Why a batch is refused as a whole, or None: its documents' tokens and costs are
+    summed against the request's budget (each document was checked within its own limits,
+    and the checks are cached, so the executor does not pay for them again)."""
+    settings = services.settings
+    limit = cost_limit(settings, principal.is_server)
+    tokens = cost = 0
+    for item in batch:
+        query = item.get("query") if isinstance(item, dict) else None
+        if not isinstance(query, str):
+            continue  # answered as a malformed operation
+        checked = services.schema.documents.check(query)
+        tokens += checked.tokens
+        cost += checked.cost
+        if tokens > settings.max_request_tokens:
+            return f"The batch holds over {settings.max_request_tokens} tokens."
+        if cost > limit:
+            return f"The batch costs over {limit} (summed over its operations)."
+    return None
+
+
 async def graphql_post(request: Request) -> Response:
     services: Services = request.app.state.services
     request_id = uuid.uuid4().hex[:16]
@@ -234,6 +256,13 @@ async def graphql_post(request: Request) -> Response:
                     "BAD_REQUEST",
                     request_id,
                 ),
+                status=400,
+                request_id=request_id,
+            )
+        refusal = _over_request_budget(services, payload, principal)
+        if refusal is not None:
+            return json_response(
+                error_body(refusal, "QUERY_TOO_COMPLEX", request_id),
                 status=400,
                 request_id=request_id,
             )
