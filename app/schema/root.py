@@ -20,7 +20,9 @@ from strawberry.extensions.query_depth_limiter import create_validator as max_de
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
+from app.request_ids import current_request_id
 from app.resolvers.audit import AuditQuery
 from app.resolvers.billing import BillingMutation, BillingQuery
 from app.resolvers.catalog import CatalogMutation, CatalogQuery
@@ -66,10 +68,27 @@ def _should_mask(error: GraphQLError) -> bool:
         # Raised before any resolver ran: a literal or variable a scalar could not coerce
         # ("infinity" as a DateTime). The caller's mistake, answered as graphql-core words it.
         return False
-    if getattr(original, "extensions", None):
-        return False
-    log.error("internal error at %s", error.path, exc_info=original)
-    return True
+    return not getattr(original, "extensions", None)
+
+
+class AllotSchema(strawberry.Schema):
+    """strawberry's schema logs every GraphQL error at ERROR with a traceback, the caller's
+    mistakes included. Here only internal errors are, once, with the request id the client
+    is shown; client errors get one INFO line where they are answered (app/http.py)."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        context = execution_context.context if execution_context is not None else None
+        request_id = getattr(context, "request_id", None) or current_request_id.get()
+        for error in errors:
+            if _should_mask(error):
+                log.error(
+                    "internal error at %s (request %s)",
+                    error.path,
+                    request_id,
+                    exc_info=error.original_error,
+                )
 
 
 class MaskInternalErrors(MaskErrors):
@@ -103,7 +122,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         max_aliases_rule(settings.max_aliases),
         RefuseUnsafeStrings,
     ]
-    return strawberry.Schema(
+    return AllotSchema(
         query=query,
         mutation=mutation,
         config=StrawberryConfig(auto_camel_case=True),
