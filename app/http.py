@@ -42,7 +42,7 @@ def json_response(payload: Any, status: int = 200, request_id: str | None = None
 
 def error_body(message: str, code: str, request_id: str | None = None) -> dict[str, Any]:
     extensions: dict[str, Any] = {"code": code}
-    log_client_error(code, message)
+    log_client_error(code, message)  # every body built here answers a client mistake
     if request_id:
         extensions["requestId"] = request_id
     return {"errors": [{"message": message, "extensions": extensions}]}
