@@ -258,7 +258,8 @@ class FastPath:
         except Exception as error:
             if plan.root.operation is not OperationType.MUTATION:
                 raise  # a query may simply be answered again by the executor
-            log.error("internal error at %s", [plan.key], exc_info=error)
+            log.error("internal error at %s (request %s)", [plan.key], context.request_id,
+                      exc_info=error)
             raise MutationFailed(GraphQLError(
                 "Internal server error.", nodes=[plan.field_node], path=[plan.key],
                 extensions={"code": "INTERNAL_SERVER_ERROR"})) from error

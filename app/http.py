@@ -23,6 +23,7 @@ from app.context import Context
 from app.db import Database
 from app.fast_path import FastPath, MutationFailed
 from app.key_revocations import RevocationListener
+from app.request_ids import log_client_error, request_id_for
 from app.schema.documents import cost_limit
 from app.schema.input_boundary import unsafe_variable
 from app.settings import Settings
@@ -42,6 +43,7 @@ def json_response(payload: Any, status: int = 200, request_id: str | None = None
 
 def error_body(message: str, code: str, request_id: str | None = None) -> dict[str, Any]:
     extensions: dict[str, Any] = {"code": code}
+    log_client_error(code, message)  # every body built here answers a client mistake
     if request_id:
         extensions["requestId"] = request_id
     return {"errors": [{"message": message, "extensions": extensions}]}
@@ -152,7 +154,9 @@ def _format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
     if "code" not in extensions:
         extensions["code"] = "BAD_REQUEST" if error.path is None else "INTERNAL_SERVER_ERROR"
     if extensions["code"] == "INTERNAL_SERVER_ERROR":
-        extensions["requestId"] = request_id
+        extensions["requestId"] = request_id  # logged with its traceback (app/schema/root.py)
+    else:
+        log_client_error(extensions["code"], error.message, error.path)
     formatted["extensions"] = extensions
     return formatted
 
@@ -224,7 +228,7 @@ def _over_request_budget(services: Services, batch: list[Any], principal: Princi
 
 async def graphql_post(request: Request) -> Response:
     services: Services = request.app.state.services
-    request_id = uuid.uuid4().hex[:16]
+    request_id = request_id_for(request)
     principal = await services.authenticate(request)
     if principal is None:
         return unauthenticated(request_id)

@@ -105,6 +105,16 @@ def _flag(name: str) -> bool:
     raise ValueError(f"{name}={raw!r} is not a boolean (use true or false)")
 
 
+def _choice(name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (case-insensitive); unset or empty is the first."""
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return choices[0]
+    if raw not in choices:
+        raise ConfigError(f"{name}={raw!r} is not one of {', '.join(choices)}")
+    return raw
+
+
 def _cidrs(name: str) -> tuple[str, ...]:
     """Comma-separated networks, each checked here so a typo stops the start."""
     items = tuple(c.strip() for c in os.environ.get(name, "").split(",") if c.strip())
@@ -140,6 +150,7 @@ class Settings:
     max_field_repeats: int = 16  # one response key selected again in one selection set
     document_cache_bytes: int = 64 * 1024 * 1024  # parsed and checked documents kept
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one JSON object per line (app/log_format.py)
     jobs_interval: float = 0.0  # seconds between background passes; 0 = off (tests, CLI)
     idempotency_retention_days: int = 7  # usage idempotency keys kept; <= 0 = kept forever
     public_url: str = ""  # base of the links handed out (invoice PDFs, payment pages)
@@ -178,6 +189,7 @@ class Settings:
             max_field_repeats=_int("ALLOT_MAX_FIELD_REPEATS", 16),
             document_cache_bytes=_int("ALLOT_DOCUMENT_CACHE_BYTES", 64 * 1024 * 1024),
             log_level=os.environ.get("ALLOT_LOG_LEVEL", "INFO"),
+            log_format=_choice("ALLOT_LOG_FORMAT", ("text", "json")),
             jobs_interval=_float("ALLOT_JOBS_INTERVAL", 30),
             idempotency_retention_days=_int("ALLOT_IDEMPOTENCY_RETENTION_DAYS", 7),
             public_url=_public_url("ALLOT_PUBLIC_URL"),

@@ -12,7 +12,9 @@ from strawberry.extensions import MaskErrors
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
+from app.request_ids import current_request_id
 from app.resolvers.audit import AuditQuery
 from app.resolvers.billing import BillingMutation, BillingQuery
 from app.resolvers.catalog import CatalogMutation, CatalogQuery
@@ -59,10 +61,32 @@ def _should_mask(error: GraphQLError) -> bool:
         # Raised before any resolver ran: a literal or variable a scalar could not coerce
         # ("infinity" as a DateTime). The caller's mistake, answered as graphql-core words it.
         return False
-    if getattr(original, "extensions", None):
-        return False
-    log.error("internal error at %s", error.path, exc_info=original)
-    return True
+    return not getattr(original, "extensions", None)
+
+
+class AllotSchema(strawberry.Schema):
+    """strawberry's schema, with the one document checker every entry point uses
+    (app/schema/documents.py).
+
+    strawberry logs every GraphQL error at ERROR with a traceback, the caller's mistakes
+    included. Here only internal errors are, once, with the request id the client is shown;
+    client errors get one INFO line where they are answered (app/http.py)."""
+
+    documents: DocumentChecker
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        context = execution_context.context if execution_context is not None else None
+        request_id = getattr(context, "request_id", None) or current_request_id.get()
+        for error in errors:
+            if _should_mask(error):
+                log.error(
+                    "internal error at %s (request %s)",
+                    error.path,
+                    request_id,
+                    exc_info=error.original_error,
+                )
 
 
 class MaskInternalErrors(MaskErrors):
@@ -77,13 +101,7 @@ class MaskInternalErrors(MaskErrors):
         )
 
 
-class Schema(strawberry.Schema):
-    """allot's schema: strawberry's, with the one document checker every entry point uses."""
-
-    documents: DocumentChecker
-
-
-def build_schema(settings: Settings | None = None) -> Schema:
+def build_schema(settings: Settings | None = None) -> AllotSchema:
     settings = settings or Settings()
     query: Any = merge_types("Query", QUERY_ROOTS)
     query.__strawberry_definition__.description = (
@@ -95,7 +113,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
         "returns a payload with `errors`. Client (publishable) keys may not call them."
     )
     documents = DocumentChecker(settings)
-    schema = Schema(
+    schema = AllotSchema(
         query=query,
         mutation=mutation,
         config=StrawberryConfig(auto_camel_case=True),
