@@ -25,6 +25,8 @@ from app.db import Database
 from app.fast_path import FastPath, MutationFailed
 from app.key_revocations import RevocationListener
 from app.rate_limits import RateLimits
+from app.request_ids import log_client_error, request_id_for
+from app.schema.documents import cost_limit
 from app.schema.input_boundary import unsafe_variable
 from app.settings import Settings
 from app.store.tenancy import principal_for_key
@@ -43,6 +45,7 @@ def json_response(payload: Any, status: int = 200, request_id: str | None = None
 
 def error_body(message: str, code: str, request_id: str | None = None) -> dict[str, Any]:
     extensions: dict[str, Any] = {"code": code}
+    log_client_error(code, message)  # every body built here answers a client mistake
     if request_id:
         extensions["requestId"] = request_id
     return {"errors": [{"message": message, "extensions": extensions}]}
@@ -66,7 +69,7 @@ class Services:
     @property
     def fast_path(self) -> FastPath:
         if self._fast_path is None:
-            self._fast_path = FastPath(self.schema._schema, self.settings.max_tokens)
+            self._fast_path = FastPath(self.schema._schema, self.schema.documents)
         return self._fast_path
 
     async def authenticate(self, request: Request) -> Principal | None:
@@ -230,7 +233,9 @@ def _format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
     if "code" not in extensions:
         extensions["code"] = "BAD_REQUEST" if error.path is None else "INTERNAL_SERVER_ERROR"
     if extensions["code"] == "INTERNAL_SERVER_ERROR":
-        extensions["requestId"] = request_id
+        extensions["requestId"] = request_id  # logged with its traceback (app/schema/root.py)
+    else:
+        log_client_error(extensions["code"], error.message, error.path)
     formatted["extensions"] = extensions
     return formatted
 
@@ -279,9 +284,30 @@ async def _execute_one(
     return body, request_error
 
 
+def _over_request_budget(services: Services, batch: list[Any], principal: Principal) -> str | None:
+    """Why a batch is refused as a whole, or None: its documents' tokens and costs are
+    summed against the request's budget (each document was checked within its own limits,
+    and the checks are cached, so the executor does not pay for them again)."""
+    settings = services.settings
+    limit = cost_limit(settings, principal.is_server)
+    tokens = cost = 0
+    for item in batch:
+        query = item.get("query") if isinstance(item, dict) else None
+        if not isinstance(query, str):
+            continue  # answered as a malformed operation
+        checked = services.schema.documents.check(query)
+        tokens += checked.tokens
+        cost += checked.cost
+        if tokens > settings.max_request_tokens:
+            return f"The batch holds over {settings.max_request_tokens} tokens."
+        if cost > limit:
+            return f"The batch costs over {limit} (summed over its operations)."
+    return None
+
+
 async def graphql_post(request: Request) -> Response:
     services: Services = request.app.state.services
-    request_id = uuid.uuid4().hex[:16]
+    request_id = request_id_for(request)
     principal = await admit(services, request, request_id)
     if isinstance(principal, Response):
         return principal
@@ -319,6 +345,13 @@ async def graphql_post(request: Request) -> Response:
         refused = charge_batch(services, principal, len(payload), request_id)
         if refused is not None:
             return refused
+        refusal = _over_request_budget(services, payload, principal)
+        if refusal is not None:
+            return json_response(
+                error_body(refusal, "QUERY_TOO_COMPLEX", request_id),
+                status=400,
+                request_id=request_id,
+            )
         results = []
         for item in payload:
             # Each operation of a batch gets fresh loaders: nothing leaks between them.

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
@@ -26,6 +27,7 @@ from app.http import Services, graphql_post, json_response
 from app.jobs import run_forever
 from app.key_revocations import RevocationListener
 from app.rate_limits import RateLimits
+from app.request_ids import RequestIdMiddleware
 from app.rest import entitlement_route, entitlements_route
 from app.schema.root import build_schema
 from app.settings import Settings
@@ -127,7 +129,12 @@ def create_app(
             name="graphiql-static",
         ),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={404: not_found},
+        middleware=[Middleware(RequestIdMiddleware)],
+    )
 
 
 def app_from_env() -> Starlette:

@@ -119,6 +119,16 @@ def _flag(name: str) -> bool:
     raise ValueError(f"{name}={raw!r} is not a boolean (use true or false)")
 
 
+def _choice(name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (case-insensitive); unset or empty is the first."""
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return choices[0]
+    if raw not in choices:
+        raise ConfigError(f"{name}={raw!r} is not one of {', '.join(choices)}")
+    return raw
+
+
 def _cidrs(name: str) -> tuple[str, ...]:
     """Comma-separated networks, each checked here so a typo stops the start."""
     items = tuple(c.strip() for c in os.environ.get(name, "").split(",") if c.strip())
@@ -146,7 +156,15 @@ class Settings:
     max_tokens: int = 5_000
     max_batch: int = 10
     max_page_size: int = 100
+    # The cost budget of a request (docs/security.md "Request limits"), batches summed.
+    max_request_tokens: int = 10_000
+    max_query_cost: int = 250_000  # server keys
+    max_client_query_cost: int = 50_000  # client keys: anyone may hold one
+    max_fields: int = 1_000  # fields an operation selects, fragments spread
+    max_field_repeats: int = 16  # one response key selected again in one selection set
+    document_cache_bytes: int = 64 * 1024 * 1024  # parsed and checked documents kept
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one JSON object per line (app/log_format.py)
     jobs_interval: float = 0.0  # seconds between background passes; 0 = off (tests, CLI)
     idempotency_retention_days: int = 7  # usage idempotency keys kept; <= 0 = kept forever
     public_url: str = ""  # base of the links handed out (invoice PDFs, payment pages)
@@ -186,7 +204,14 @@ class Settings:
             max_aliases=_int("ALLOT_MAX_ALIASES", 30),
             max_tokens=_int("ALLOT_MAX_TOKENS", 5_000),
             max_batch=_int("ALLOT_MAX_BATCH", 10),
+            max_request_tokens=_int("ALLOT_MAX_REQUEST_TOKENS", 10_000),
+            max_query_cost=_int("ALLOT_MAX_QUERY_COST", 250_000),
+            max_client_query_cost=_int("ALLOT_MAX_CLIENT_QUERY_COST", 50_000),
+            max_fields=_int("ALLOT_MAX_FIELDS", 1_000),
+            max_field_repeats=_int("ALLOT_MAX_FIELD_REPEATS", 16),
+            document_cache_bytes=_int("ALLOT_DOCUMENT_CACHE_BYTES", 64 * 1024 * 1024),
             log_level=os.environ.get("ALLOT_LOG_LEVEL", "INFO"),
+            log_format=_choice("ALLOT_LOG_FORMAT", ("text", "json")),
             jobs_interval=_float("ALLOT_JOBS_INTERVAL", 30),
             idempotency_retention_days=_int("ALLOT_IDEMPOTENCY_RETENTION_DAYS", 7),
             public_url=_public_url("ALLOT_PUBLIC_URL"),
