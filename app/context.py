@@ -31,6 +31,10 @@ class Context:
     # Set when the CLI drives the API in-process (`serve --demo`): changes are audited as
     # that command (actor kind `cli`), not as an API key.
     cli_command: str | None = None
+    # The query text this context runs and its checked document (app/schema/documents.py),
+    # handed from the HTTP layer to the executor so a document the checker does not keep is
+    # not parsed and validated again.
+    checked: tuple[str, Any] | None = None
     _loaders: Loaders | None = field(default=None, repr=False)
 
     @property

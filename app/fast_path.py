@@ -40,7 +40,7 @@ from graphql.execution.values import get_variable_values
 
 from app.context import Context
 from app.domain import checks
-from app.schema.documents import DocumentChecker
+from app.schema.documents import CheckedDocument, DocumentChecker, refusal_for_key
 from app.schema.entitlement_types import entitlement_view
 
 UNSUPPORTED = {"feature"}  # resolved by a loader: left to the normal executor
@@ -122,6 +122,7 @@ class Plan:
     field_def: Any
     key: str
     selections: tuple[Selection, ...]
+    checked: CheckedDocument
 
 
 def _unwrap(type_: Any) -> Any:
@@ -191,12 +192,15 @@ class FastPath:
             selections = self._every_field[type_name] = every_field(parent)
         return _write(obj, selections)
 
-    def plan_for(self, query: str, operation_name: str | None) -> Plan | None:
+    def plan_for(
+        self, query: str, operation_name: str | None, checked: CheckedDocument | None = None
+    ) -> Plan | None:
+        """The plan for `query` (`checked`: its verdict, when the caller has it already)."""
         key = (query, operation_name)
         if key in self._plans:
             self._plans.move_to_end(key)
             return self._plans[key]
-        plan = self._make_plan(query, operation_name)
+        plan = self._make_plan(checked or self.documents.check(query), operation_name)
         if len(query) > MAX_PLANNED_QUERY:
             return plan
         self._plans[key] = plan
@@ -204,8 +208,7 @@ class FastPath:
             self._plans.popitem(last=False)
         return plan
 
-    def _make_plan(self, query: str, operation_name: str | None) -> Plan | None:
-        checked = self.documents.check(query)
+    def _make_plan(self, checked: CheckedDocument, operation_name: str | None) -> Plan | None:
         document = checked.document
         if document is None or checked.errors:
             return None  # the executor answers the same errors
@@ -237,9 +240,8 @@ class FastPath:
         selections = _selections(node.selection_set, _unwrap(field_def.type))
         if selections is None:
             return None
-        return Plan(
-            root, operation, node, field_def, node.alias.value if node.alias else name, selections
-        )
+        key = node.alias.value if node.alias else name
+        return Plan(root, operation, node, field_def, key, selections, checked)
 
     async def run(
         self, plan: Plan, variables: dict[str, Any] | None, context: Context
@@ -247,6 +249,8 @@ class FastPath:
         """The response body, or None to let the normal executor answer (and report)."""
         if plan.root.server_only and not context.principal.is_server:
             return None  # the executor answers FORBIDDEN
+        if refusal_for_key(plan.checked, context.settings, context.principal.is_server):
+            return None  # the executor answers the same refusal
         coerced = get_variable_values(
             self.schema, plan.operation.variable_definitions or (), variables or {}
         )

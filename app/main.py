@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -29,6 +31,7 @@ from app.key_revocations import RevocationListener
 from app.rate_limits import RateLimits
 from app.request_ids import RequestIdMiddleware
 from app.rest import entitlement_route, entitlements_route
+from app.schema.documents import HEAVY_WORK_SWITCH_INTERVAL
 from app.schema.root import build_schema
 from app.settings import Settings
 from app.store.secrets import verify_key
@@ -67,6 +70,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Long documents and introspection run on a worker thread (app/schema/documents.py);
+        # the event loop must get the interpreter back quickly when it has I/O to serve, not
+        # after CPython's default 5 ms switch interval (each /healthz step would wait that).
+        sys.setswitchinterval(HEAVY_WORK_SWITCH_INTERVAL)
         # Settings without a key keep a keyring the process already has (tests install one).
         if settings.secret_key or not secrets_at_rest.installed():
             secrets_at_rest.install(secrets_at_rest.load_keyring(settings))
@@ -104,6 +111,11 @@ def create_app(
                 db, app.state.services.clock, settings.webhook_interval, settings.webhook_timeout,
                 policy,
             ))
+        # What startup built (the schema, its types, the modules) lives as long as the process:
+        # kept out of the collector's full passes, which otherwise walk it every time (~60 ms
+        # each, a pause for every request in flight).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

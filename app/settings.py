@@ -162,7 +162,9 @@ class Settings:
     max_client_query_cost: int = 50_000  # client keys: anyone may hold one
     max_fields: int = 1_000  # fields an operation selects, fragments spread
     max_field_repeats: int = 16  # one response key selected again in one selection set
-    document_cache_bytes: int = 64 * 1024 * 1024  # parsed and checked documents kept
+    document_cache_bytes: int = 16 * 1024 * 1024  # parsed and checked documents kept
+    max_input_values: int = 50_000  # values in one operation's variables or literals (server keys)
+    max_client_input_values: int = 1_000  # … and for client keys
     log_level: str = "INFO"
     log_format: str = "text"  # or "json": one JSON object per line (app/log_format.py)
     jobs_interval: float = 0.0  # seconds between background passes; 0 = off (tests, CLI)
@@ -209,7 +211,9 @@ class Settings:
             max_client_query_cost=_int("ALLOT_MAX_CLIENT_QUERY_COST", 50_000),
             max_fields=_int("ALLOT_MAX_FIELDS", 1_000),
             max_field_repeats=_int("ALLOT_MAX_FIELD_REPEATS", 16),
-            document_cache_bytes=_int("ALLOT_DOCUMENT_CACHE_BYTES", 64 * 1024 * 1024),
+            document_cache_bytes=_int("ALLOT_DOCUMENT_CACHE_BYTES", 16 * 1024 * 1024),
+            max_input_values=_int("ALLOT_MAX_INPUT_VALUES", 50_000),
+            max_client_input_values=_int("ALLOT_MAX_CLIENT_INPUT_VALUES", 1_000),
             log_level=os.environ.get("ALLOT_LOG_LEVEL", "INFO"),
             log_format=_choice("ALLOT_LOG_FORMAT", ("text", "json")),
             jobs_interval=_float("ALLOT_JOBS_INTERVAL", 30),

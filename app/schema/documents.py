@@ -25,10 +25,15 @@ Checked documents are cached by their text, bounded in bytes (a parsed document 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
+import threading
 from collections import Counter, OrderedDict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from graphql import (
@@ -43,14 +48,17 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
+    Visitor,
     parse,
     specified_rules,
     validate,
+    visit,
 )
-from graphql.language import Token, TokenKind
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
@@ -69,12 +77,33 @@ BYTES_PER_TOKEN = 400
 # subscription's add-ons …), and a connection without `first` (the default page).
 ASSUMED_LIST_LENGTH = 3
 DEFAULT_PAGE = 20
-# A unit is roughly the CPU of resolving one field (a few µs). A root field starts at least
-# one database round trip (~0.1 to 0.3 ms of CPU); introspecting the whole schema is one fixed,
-# known amount of work (~40 ms of CPU for GraphiQL's introspection query), so at most two fit
-# in a client key's request.
-ROOT_FIELD_COST = 50
-INTROSPECTION_COST = {"__schema": 20_000, "__type": 500}
+# A unit is roughly 2 µs of server CPU (about one resolved field), so a client key's 50,000
+# is about 100 ms. A root field starts at least one database round trip and a computation
+# (an `entitlements` list: ~0.4 ms, measured by bench/abuse.py); introspecting the whole
+# schema is one fixed, known amount of work (~50 ms for GraphiQL's introspection query, on a
+# worker thread), so one fits in a client key's request.
+ROOT_FIELD_COST = 250
+INTROSPECTION_COST = {"__schema": 30_000, "__type": 500}
+OFF_LOOP_CHARS = 2_000  # texts from this long are checked on a worker thread
+# One worker thread for CPU-bound work taken off the event loop: with one, the loop gets the
+# interpreter back every switch interval (5 ms); with several, they would take turns ahead of it.
+HEAVY_WORK = ThreadPoolExecutor(max_workers=1, thread_name_prefix="allot-heavy")
+HEAVY_WORK_SWITCH_INTERVAL = 0.0005  # seconds (sys.setswitchinterval; CPython's default: 0.005)
+
+
+# GraphQL's tokens as one regular expression, for counting them at C speed before the parser
+# (which spends 4 to 10 µs a token) sees the text. Strings and block strings are one token;
+# comments count as tokens here (the parser skips them, but reading them is work too).
+TOKEN = re.compile(
+    r'"""(?:\\"""|[\s\S])*?"""|"(?:\\.|[^"\\\n\r])*"|#[^\n\r]*|\.\.\.|-?\d[\w.]*|[_A-Za-z]\w*|[^\s,\ufeff]'
+)
+
+
+def count_tokens(query: str, limit: int) -> int:
+    """The tokens of `query`, counted up to `limit + 1` (enough to know it is over)."""
+    if len(query) <= limit:
+        return len(TOKEN.findall(query))
+    return sum(1 for _ in islice(TOKEN.finditer(query), limit + 1))
 
 
 def validation_rules(settings: Settings) -> tuple[type[ASTValidationRule], ...]:
@@ -99,6 +128,7 @@ class CheckedDocument:
     errors: tuple[GraphQLError, ...]
     tokens: int
     cost: int
+    literal_values: int = 0  # items of list and object literals (coercing each takes µs)
 
 
 def too_complex(message: str, **details: int) -> GraphQLError:
@@ -119,6 +149,30 @@ def over_cost(cost: int, limit: int) -> GraphQLError | None:
     return too_complex(f"The query costs {cost}; at most {limit}.", cost=cost, limit=limit)
 
 
+def input_values_limit(settings: Settings, server_key: bool) -> int:
+    """How many values one operation's inputs (its variables; its list and object literals)
+    may hold: a client key only reads, with a few values; a server key's batched usage
+    reports take thousands."""
+    if server_key:
+        return settings.max_input_values
+    return min(settings.max_client_input_values, settings.max_input_values)
+
+
+def refusal_for_key(
+    checked: CheckedDocument, settings: Settings, server_key: bool
+) -> GraphQLError | None:
+    """What refuses a checked, valid document for this kind of key: its cost, or the values
+    written in it (the same limits every entry point applies)."""
+    refusal = over_cost(checked.cost, cost_limit(settings, server_key))
+    if refusal is not None:
+        return refusal
+    values = input_values_limit(settings, server_key)
+    if checked.literal_values > values:
+        message = f"The operation's literals hold over {values} values."
+        return GraphQLError(message, extensions={"code": "INVALID_INPUT"})
+    return None
+
+
 class DocumentChecker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -126,6 +180,7 @@ class DocumentChecker:
         self.schema: GraphQLSchema | None = None
         self._cache: OrderedDict[str, tuple[CheckedDocument, int]] = OrderedDict()
         self._cached_bytes = 0
+        self._lock = threading.Lock()  # large documents are checked on worker threads
 
     def bind(self, schema: GraphQLSchema) -> None:
         self.schema = schema
@@ -134,11 +189,28 @@ class DocumentChecker:
     def cached_bytes(self) -> int:
         return self._cached_bytes
 
-    def check(self, query: str) -> CheckedDocument:
-        hit = self._cache.get(query)
-        if hit is not None:
+    def cached(self, query: str) -> CheckedDocument | None:
+        with self._lock:
+            hit = self._cache.get(query)
+            if hit is None:
+                return None
             self._cache.move_to_end(query)
             return hit[0]
+
+    async def check_off_loop(self, query: str) -> CheckedDocument:
+        """`check`, on a worker thread when the text is new and long (parsing and validating
+        a long document takes tens of ms: the event loop keeps serving meanwhile)."""
+        hit = self.cached(query)
+        if hit is not None:
+            return hit
+        if len(query) < OFF_LOOP_CHARS:
+            return self.check(query)
+        return await asyncio.get_running_loop().run_in_executor(HEAVY_WORK, self.check, query)
+
+    def check(self, query: str) -> CheckedDocument:
+        hit = self.cached(query)
+        if hit is not None:
+            return hit
         checked = self._check(query)
         self._remember(query, checked)
         return checked
@@ -146,29 +218,38 @@ class DocumentChecker:
     def _remember(self, query: str, checked: CheckedDocument) -> None:
         weight = len(query) + BYTES_PER_TOKEN * checked.tokens
         limit = self.settings.document_cache_bytes
-        if weight > limit // 8:
-            return  # a one-off giant would push out everything else
-        self._cache[query] = (checked, weight)
-        self._cached_bytes += weight
-        while self._cached_bytes > limit:
-            _, (_, dropped) = self._cache.popitem(last=False)
-            self._cached_bytes -= dropped
+        if weight > limit // 64:
+            # A long one-off would push out many others, and churning long documents through
+            # the cache makes the collector's full passes (which walk every cached node) long.
+            return
+        with self._lock:
+            if query in self._cache:
+                return
+            self._cache[query] = (checked, weight)
+            self._cached_bytes += weight
+            while self._cached_bytes > limit:
+                _, (_, dropped) = self._cache.popitem(last=False)
+                self._cached_bytes -= dropped
 
     def _check(self, query: str) -> CheckedDocument:
         assert self.schema is not None, "DocumentChecker.bind(schema) first"
+        limit = self.settings.max_tokens
+        tokens = count_tokens(query, limit)
+        if tokens > limit:
+            message = f"Syntax Error: Document contains more than {limit} tokens."
+            return CheckedDocument(None, (GraphQLError(message),), tokens, 0)
         try:
-            document = parse(query, max_tokens=self.settings.max_tokens)
+            document = parse(query, max_tokens=limit)
         except GraphQLError as error:
             return CheckedDocument(None, (error,), 0, 0)
         except RecursionError:
             nested = GraphQLError("Syntax Error: the document is nested too deeply.")
             return CheckedDocument(None, (nested,), 0, 0)
-        tokens = _token_count(document)
         refusal, cost = self._budget(document)
         if refusal is not None:
             return CheckedDocument(document, (refusal,), tokens, cost)
         errors = validate(self.schema, document, self.rules)
-        return CheckedDocument(document, tuple(errors), tokens, cost)
+        return CheckedDocument(document, tuple(errors), tokens, cost, literal_values(document))
 
     def _budget(self, document: DocumentNode) -> tuple[GraphQLError | None, int]:
         settings = self.settings
@@ -193,17 +274,22 @@ class DocumentChecker:
         return over_cost(cost, settings.max_query_cost), cost
 
 
-def _token_count(document: DocumentNode) -> int:
-    loc = document.loc
-    if loc is None:
-        return 0
-    count = 0
-    token: Token | None = loc.start_token
-    while token is not None and token.kind is not TokenKind.EOF:
-        if token.kind is not TokenKind.COMMENT:
-            count += 1
-        token = token.next
-    return count
+class _LiteralValues(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def enter_list_value(self, node: ListValueNode, *_: Any) -> None:
+        self.count += len(node.values)
+
+    def enter_object_value(self, node: ObjectValueNode, *_: Any) -> None:
+        self.count += len(node.fields)
+
+
+def literal_values(document: DocumentNode) -> int:
+    counter = _LiteralValues()
+    visit(document, counter)
+    return counter.count
 
 
 def expanded_fields(document: DocumentNode) -> int:
@@ -376,7 +462,11 @@ class CheckedDocuments(SchemaExtension):
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         if context.query is not None and context.graphql_document is None:
-            checked = self.checker.check(context.query)
+            handed = getattr(context.context, "checked", None)
+            if handed is not None and handed[0] is context.query:
+                checked = handed[1]
+            else:
+                checked = self.checker.check(context.query)
             if checked.document is not None:
                 context.graphql_document = checked.document
                 self.checked = checked
@@ -390,8 +480,7 @@ class CheckedDocuments(SchemaExtension):
             errors = list(checked.errors)
             principal = getattr(self.execution_context.context, "principal", None)
             if not errors and principal is not None:
-                limit = cost_limit(self.checker.settings, principal.is_server)
-                refusal = over_cost(checked.cost, limit)
+                refusal = refusal_for_key(checked, self.checker.settings, principal.is_server)
                 errors = [refusal] if refusal is not None else []
             self.execution_context.pre_execution_errors = errors
         yield

@@ -108,24 +108,44 @@ class RefuseUnsafeStrings(ValidationRule):
             )
 
 
-def unsafe_variable(variables: Mapping[str, Any]) -> str | None:
+def unsafe_variable(variables: Mapping[str, Any], max_values: int) -> str | None:
     """A message naming the first variable holding a string (or object key) that may not be
-    stored, else None. Iterative: variables nest as deep as the JSON parser allows."""
-    stack: list[tuple[Any, str]] = [(value, f"${name}") for name, value in variables.items()]
-    stack.extend((name, "variable names") for name in variables)
+    stored, or saying the variables hold over `max_values` values (every value, list and
+    object counts: coercing each costs a few µs), else None. Iterative: variables nest as
+    deep as the JSON parser allows; containers are counted before they are walked."""
+    if len(variables) > max_values:
+        return f"The variables hold over {max_values} values."
+    seen = len(variables)
+    # (value, where it is: a parent's path and this value's index or key)
+    stack: list[tuple[Any, str, Any]] = [(v, "", name) for name, v in variables.items()]
+    stack.extend((name, "variable names", None) for name in variables)
     while stack:
-        value, path = stack.pop()
+        value, parent, step = stack.pop()
         if isinstance(value, str):
             reason = unsafe_text(value)
             if reason is not None:
-                return f"{path} contains {reason}."
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                stack.append((key, f"{path} (a key)"))
-                stack.append((item, f"{path}.{key}"))
-        elif isinstance(value, list):
-            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(value))
+                return f"{_path(parent, step)} contains {reason}."
+            continue
+        if isinstance(value, dict | list):
+            seen += len(value)
+            if seen > max_values:
+                return f"The variables hold over {max_values} values."
+            path = _path(parent, step)
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    stack.append((key, f"{path} (a key)", None))
+                    stack.append((item, path, key))
+            else:
+                stack.extend((item, path, i) for i, item in enumerate(value))
     return None
+
+
+def _path(parent: str, step: Any) -> str:
+    if step is None:
+        return parent
+    if not parent:
+        return f"${step}"
+    return f"{parent}[{step}]" if isinstance(step, int) else f"{parent}.{step}"
 
 
 # --- JSON ---------------------------------------------------------------------------------------

@@ -118,11 +118,14 @@ def test_the_document_cache_is_bounded_in_bytes() -> None:
     settings = Settings(document_cache_bytes=2_000_000)
     schema = build_schema(settings)
     checker: DocumentChecker = schema.documents
-    for i in range(60):
-        padding = "#" + "x" * 100_000 + "\n"  # comments: no tokens, but bytes
+    for i in range(200):
+        padding = "#" + "x" * 20_000 + "\n"  # a comment: one token, many bytes
         checker.check(f"query Q{i} {{ __typename }}\n{padding}")
         assert checker.cached_bytes <= settings.document_cache_bytes
-    assert checker.cached_bytes > 0
+    assert checker.cached_bytes > settings.document_cache_bytes // 2
+    # A long one-off is not kept at all (it would push out many others).
+    checker.check("{ __typename }\n#" + "x" * 100_000)
+    assert checker.cached("{ __typename }\n#" + "x" * 100_000) is None
 
 
 # --- item 4: the fast path validates with the executor's rules --------------------------------
@@ -164,3 +167,78 @@ def test_one_checker_serves_both_entry_points() -> None:
     plan = fast.plan_for('{ entitlement(customerId: "c", featureId: "f") { hasAccess } }', None)
     assert plan is not None
     assert fast.documents is schema.documents
+
+
+async def test_a_batch_over_its_tokens_is_refused_unparsed(
+    app: Any, http: httpx.AsyncClient, tenant: Tenant, monkeypatch: Any
+) -> None:
+    """Parsing costs 4 to 10 µs a token: a batch over its budget is refused on a count."""
+    documents = app.state.services.schema.documents
+    parsed: list[str] = []
+    original = documents._check
+    monkeypatch.setattr(documents, "_check", lambda q: parsed.append(q) or original(q))
+    fields = " ".join(f"a{i}: __typename" for i in range(1_000))
+    batch = [{"query": f"query Fresh{i} {{ {fields} }}"} for i in range(4)]
+    error = _refused(await http.post("/graphql", json=batch, headers=_auth(tenant.server_key)))
+    assert "tokens" in error["message"], error
+    assert parsed == []
+
+
+async def test_variables_hold_a_bounded_number_of_values(
+    http: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    """150,000 requested values (900 KB) cost half a second of CPU to coerce and check."""
+    query = (
+        'query($v: [String!]) { entitlement(customerId: "c", featureId: "f", '
+        "requestedValues: $v) { hasAccess } }"
+    )
+    many = {"query": query, "variables": {"v": ["eu"] * 1_100}}
+    client = await http.post("/graphql", json=many, headers=_auth(tenant.client_key))
+    error = _refused(client, code="INVALID_INPUT")
+    assert "over 1000 values" in error["message"], error
+    server = await http.post("/graphql", json=many, headers=_auth(tenant.server_key))
+    assert server.status_code == 200, server.text
+    few = {"query": query, "variables": {"v": ["eu"] * 100}}
+    ok = await http.post("/graphql", json=few, headers=_auth(tenant.client_key))
+    assert ok.status_code == 200, ok.text
+
+
+async def test_introspection_answers_as_the_executor_does(
+    app: Any, gql: GraphQLClient, tenant: Tenant
+) -> None:
+    """Introspection-only operations run on a worker thread, with their answer kept: the
+    same answer the executor gives, for the client key as for the server key."""
+    schema = app.state.services.schema
+    query = get_introspection_query()
+    reference = await schema.execute(query)
+    assert reference.errors is None
+    for key in (tenant.server_key, tenant.client_key):
+        for _ in range(2):  # computed, then kept
+            response = await gql.with_key(key).post(query)
+            assert response.status_code == 200
+            assert response.json() == {"data": reference.data}
+    named = '{ t: __type(name: "Plan") { name fields { name } } __typename }'
+    assert (await gql.execute(named)) == (await schema.execute(named)).data
+    missing = await gql.post("query($n: String!) { __type(name: $n) { name } }")
+    assert missing.status_code == 400, missing.text
+
+
+async def test_literals_hold_a_bounded_number_of_values(
+    http: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    """Literal lists cost as much as variables to coerce (more: they are parsed too)."""
+
+    def query(n: int) -> dict[str, str]:
+        values = ", ".join(f'"v{k}"' for k in range(n))
+        return {
+            "query": f'{{ entitlement(customerId: "c", featureId: "f", '
+            f"requestedValues: [{values}]) {{ hasAccess }} }}"
+        }
+
+    client = await http.post("/graphql", json=query(1_100), headers=_auth(tenant.client_key))
+    error = _refused(client, code="INVALID_INPUT")
+    assert "over 1000 values" in error["message"], error
+    server = await http.post("/graphql", json=query(1_100), headers=_auth(tenant.server_key))
+    assert server.status_code == 200, server.text
+    ok = await http.post("/graphql", json=query(100), headers=_auth(tenant.client_key))
+    assert ok.status_code == 200, ok.text
