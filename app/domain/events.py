@@ -26,7 +26,7 @@ import orjson
 
 from app.db import Database
 from app.domain import checks
-from app.domain.usage import THRESHOLDS, check_key, check_timestamp, usage_limit
+from app.domain.usage_reports import THRESHOLDS, check_key, check_timestamp, usage_limit
 from app.domain.usage_targets import before_start
 from app.errors import DomainError, ErrorCode
 from app.store import usage as store

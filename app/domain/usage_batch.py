@@ -28,7 +28,7 @@ from typing import Any
 import asyncpg
 
 from app.db import Database
-from app.domain.usage import THRESHOLDS, Report, ReportResult, fail, usage_from
+from app.domain.usage_reports import THRESHOLDS, Report, ReportResult, fail, usage_from
 from app.domain.usage_targets import Contexts, Target
 from app.errors import DomainError, ErrorCode
 from app.store import usage as store

@@ -21,7 +21,7 @@ from typing import Any
 
 from app.db import Database, RawConnection
 from app.domain import checks
-from app.domain.usage import Report, usage_limit
+from app.domain.usage_reports import Report, usage_limit
 from app.errors import DomainError, ErrorCode
 from app.store import usage as store
 from app.store.usage import CounterKey

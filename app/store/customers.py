@@ -62,6 +62,21 @@ async def list_customers(
     return await _page(session, Customer, filters, first, after)
 
 
+async def customer_by_pk(session: AsyncSession, pk: uuid.UUID) -> Customer | None:
+    """By primary key, from the session's identity map when it holds the row already."""
+    return await session.get(Customer, pk)
+
+
+async def subscription_by_pk(session: AsyncSession, pk: uuid.UUID) -> Subscription | None:
+    """By primary key, from the session's identity map when it holds the row already."""
+    return await session.get(Subscription, pk)
+
+
+async def reload(session: AsyncSession, row: Any) -> None:
+    """Read the row again from the database (another transaction may have changed it)."""
+    await session.refresh(row)
+
+
 async def get_subscription(
     session: AsyncSession, env: uuid.UUID, subscription_id: str
 ) -> Subscription | None:
