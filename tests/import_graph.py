@@ -22,8 +22,9 @@ def _module_name(root: Path, path: Path) -> str:
     return ".".join(parts)
 
 
-def _imported(module: str, is_package: bool, node: ast.Import | ast.ImportFrom,
-              known: set[str]) -> Iterable[str]:
+def _imported(
+    module: str, is_package: bool, node: ast.Import | ast.ImportFrom, known: set[str]
+) -> Iterable[str]:
     if isinstance(node, ast.Import):
         yield from (alias.name for alias in node.names)
         return
@@ -58,6 +59,7 @@ def import_graph(package_dir: Path) -> Graph:
 
 def restricted(graph: Mapping[str, set[str]], prefix: str) -> Graph:
     """The part of the graph among the modules `prefix` and `prefix.*`."""
+
     def inside(module: str) -> bool:
         return module == prefix or module.startswith(prefix + ".")
 

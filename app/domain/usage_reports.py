@@ -53,8 +53,9 @@ def check_key(key: Any, path: list[str | int]) -> str | None:
     if key is None:
         return None
     if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
-        raise DomainError(ErrorCode.INVALID_INPUT,
-                          f"an idempotency key is 1 to {MAX_KEY_LENGTH} characters", path)
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"an idempotency key is 1 to {MAX_KEY_LENGTH} characters", path
+        )
     return key
 
 
@@ -64,16 +65,22 @@ def check_timestamp(value: Any, now: datetime, path: list[str | int]) -> datetim
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise DomainError(ErrorCode.INVALID_INPUT, "timestamp needs a time zone", path)
     if value > now + MAX_FUTURE_SKEW:
-        raise DomainError(ErrorCode.INVALID_INPUT,
-                          "timestamp is too far in the future (more than 5 minutes)", path)
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "timestamp is too far in the future (more than 5 minutes)",
+            path,
+        )
     if value < MIN_TIMESTAMP:
         raise DomainError(ErrorCode.INVALID_INPUT, "timestamp is before 2000-01-01", path)
     return value
 
 
 def request_hash(item: dict[str, Any]) -> str:
-    canonical = {k: (v.isoformat() if isinstance(v, datetime) else v)
-                 for k, v in sorted(item.items()) if k != "idempotencyKey"}
+    canonical = {
+        k: (v.isoformat() if isinstance(v, datetime) else v)
+        for k, v in sorted(item.items())
+        if k != "idempotencyKey"
+    }
     return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -119,9 +126,19 @@ def validated(env: uuid.UUID, item: dict[str, Any], now: datetime) -> Report:
         raise DomainError(ErrorCode.INVALID_INPUT, "a SET value must not be negative", ["value"])
     key = check_key(item.get("idempotencyKey"), ["idempotencyKey"])
     at = check_timestamp(item.get("timestamp"), now, ["timestamp"])
-    return Report(env=env, customer_id=customer_id, feature_id=feature_id, value=float(value),
-                  mode=mode, consume=bool(item.get("consume")), key=key, at=at,
-                  resource_id=item.get("resourceId"), digest=request_hash(item), now=now)
+    return Report(
+        env=env,
+        customer_id=customer_id,
+        feature_id=feature_id,
+        value=float(value),
+        mode=mode,
+        consume=bool(item.get("consume")),
+        key=key,
+        at=at,
+        resource_id=item.get("resourceId"),
+        digest=request_hash(item),
+        now=now,
+    )
 
 
 def usage_limit(effective: Mapping[str, Any] | None) -> tuple[float | None, bool]:
@@ -132,11 +149,16 @@ def usage_limit(effective: Mapping[str, Any] | None) -> tuple[float | None, bool
     return (float(limit) if limit is not None else 0.0), not effective.get("is_soft_limit")
 
 
-def usage_from(customer_id: str, feature_id: str, resource_id: str | None,
-               data: dict[str, Any]) -> Usage:
+def usage_from(
+    customer_id: str, feature_id: str, resource_id: str | None, data: dict[str, Any]
+) -> Usage:
     start, end = data.get("periodStart"), data.get("periodEnd")
-    return Usage(customer_id=customer_id, feature_id=feature_id, resource_id=resource_id,
-                 current_usage=float(data.get("currentUsage") or 0.0),
-                 usage_limit=data.get("usageLimit"),
-                 period_start=datetime.fromisoformat(start) if start else None,
-                 period_end=datetime.fromisoformat(end) if end else None)
+    return Usage(
+        customer_id=customer_id,
+        feature_id=feature_id,
+        resource_id=resource_id,
+        current_usage=float(data.get("currentUsage") or 0.0),
+        usage_limit=data.get("usageLimit"),
+        period_start=datetime.fromisoformat(start) if start else None,
+        period_end=datetime.fromisoformat(end) if end else None,
+    )
