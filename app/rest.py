@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from app.domain import checks
 from app.domain.checks import CheckResult
-from app.domain.entitlements import DenyReason
+from app.domain.entitlement_sources import DenyReason
 from app.http import Services, error_body, json_response, unauthenticated
 from app.schema.entitlement_types import entitlement_view
 from app.schema.input_boundary import unsafe_text

@@ -18,14 +18,13 @@ import orjson
 
 from app.db import Database
 from app.domain import customer_entitlements
-from app.domain.entitlements import (
+from app.domain.entitlement_sources import (
     DenyReason,
     EffectiveEntitlement,
     EntitlementCheck,
     FeatureType,
-    check_entitlement,
-    denied,
 )
+from app.domain.entitlements import check_entitlement, denied
 from app.domain.periods import Period, ResetAnchor, ResetPeriod, usage_period_for
 from app.store import customers as store
 from app.store.usage import NO_PERIOD, NO_PERIOD_END

@@ -20,7 +20,7 @@ from app.domain import (
     subscription_ends,
 )
 from app.domain import subscription_changes as changes
-from app.domain.entitlements import DenyReason
+from app.domain.entitlement_sources import DenyReason
 from app.models import Subscription as SubscriptionRow
 from app.resolvers.catalog import in_transaction
 from app.schema.catalog_inputs import given

@@ -9,21 +9,18 @@ from typing import Any
 
 import strawberry
 
+from app.domain.entitlement_sources import AddonBehavior, FeatureType
+from app.domain.periods import BillingPeriod, ResetAnchor, ResetPeriod
 from app.errors import DomainError, ErrorCode
 from app.schema.catalog_types import (
     Addon,
-    AddonBehavior,
     Aggregation,
-    BillingPeriod,
     Feature,
-    FeatureType,
     FilterOperator,
     Plan,
     PriceModel,
     PricingType,
     Product,
-    ResetAnchor,
-    ResetPeriod,
     TierMode,
     TrialEndBehavior,
     ValueType,

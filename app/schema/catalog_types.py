@@ -10,17 +10,27 @@ from typing import Any
 
 import strawberry
 
+from app.domain.entitlement_sources import AddonBehavior, FeatureType
+from app.domain.periods import BillingPeriod, ResetAnchor, ResetPeriod
 from app.models import Feature as FeatureRow
 from app.models import Package, PackageVersion
 from app.models import Product as ProductRow
 from app.schema.common import DecimalScalar
 
-
-@strawberry.enum(description="How a feature is monetized.")
-class FeatureType(StrEnum):
-    BOOLEAN = "BOOLEAN"
-    CONFIGURATION = "CONFIGURATION"
-    METERED = "METERED"
+# The domain's enums, defined there once and exposed here under the same names.
+strawberry.enum(FeatureType, name="FeatureType", description="How a feature is monetized.")
+strawberry.enum(
+    ResetPeriod, name="ResetPeriod", description="How often metered usage starts again from zero."
+)
+strawberry.enum(ResetAnchor, name="ResetAnchor", description="What usage periods are counted from.")
+strawberry.enum(
+    AddonBehavior,
+    name="AddonBehavior",
+    description="How an add-on entitlement combines with the plan's value.",
+)
+strawberry.enum(
+    BillingPeriod, name="BillingPeriod", description="The period a price is charged for."
+)
 
 
 @strawberry.enum(description="The kind of value of a CONFIGURATION feature.")
@@ -46,21 +56,6 @@ class FilterOperator(StrEnum):
     NOT_IN = "NOT_IN"
 
 
-@strawberry.enum(description="How often metered usage starts again from zero.")
-class ResetPeriod(StrEnum):
-    HOUR = "HOUR"
-    DAY = "DAY"
-    WEEK = "WEEK"
-    MONTH = "MONTH"
-    YEAR = "YEAR"
-
-
-@strawberry.enum(description="What usage periods are counted from.")
-class ResetAnchor(StrEnum):
-    SUBSCRIPTION_START = "SUBSCRIPTION_START"
-    CALENDAR = "CALENDAR"
-
-
 @strawberry.enum(description="Whether a plan is free, paid, or negotiated per customer.")
 class PricingType(StrEnum):
     FREE = "FREE"
@@ -74,23 +69,11 @@ class TrialEndBehavior(StrEnum):
     CANCEL = "CANCEL"
 
 
-@strawberry.enum(description="How an add-on entitlement combines with the plan's value.")
-class AddonBehavior(StrEnum):
-    INCREMENT = "INCREMENT"
-    OVERRIDE = "OVERRIDE"
-
-
 @strawberry.enum(description="How a price is charged.")
 class PriceModel(StrEnum):
     FLAT_FEE = "FLAT_FEE"
     PER_UNIT = "PER_UNIT"
     USAGE_BASED = "USAGE_BASED"
-
-
-@strawberry.enum(description="The period a price is charged for.")
-class BillingPeriod(StrEnum):
-    MONTHLY = "MONTHLY"
-    ANNUALLY = "ANNUALLY"
 
 
 @strawberry.enum(description="How tiers apply: all units at one tier's rate, or tier by tier.")

@@ -9,8 +9,9 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from app.domain.periods import BillingPeriod, ResetPeriod
 from app.schema.catalog_inputs import given
-from app.schema.catalog_types import BillingPeriod, ResetPeriod, TrialEndBehavior
+from app.schema.catalog_types import TrialEndBehavior
 from app.schema.common import DecimalScalar, UserError
 from app.schema.customer_types import (
     BillingMode,

@@ -13,13 +13,19 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app.context import Context
-from app.domain.subscriptions import Dates, change_due, current_period, status_at
+from app.domain.periods import BillingPeriod
+from app.domain.subscriptions import (
+    Dates,
+    SubscriptionStatus,
+    change_due,
+    current_period,
+    status_at,
+)
 from app.models import Customer as CustomerRow
 from app.models import PromotionalEntitlement as PromotionRow
 from app.models import Subscription as SubscriptionRow
 from app.schema.catalog_types import (
     Addon,
-    BillingPeriod,
     PackageEntitlement,
     Plan,
     TrialEndBehavior,
@@ -33,13 +39,12 @@ if TYPE_CHECKING:
     from app.schema.billing_types import Invoice
 
 
-@strawberry.enum(description="Where a subscription is in its life.")
-class SubscriptionStatus(StrEnum):
-    SCHEDULED = "SCHEDULED"
-    IN_TRIAL = "IN_TRIAL"
-    ACTIVE = "ACTIVE"
-    CANCELED = "CANCELED"
-    EXPIRED = "EXPIRED"
+# The domain's enums, defined there once and exposed here under the same names.
+strawberry.enum(
+    SubscriptionStatus,
+    name="SubscriptionStatus",
+    description="Where a subscription is in its life.",
+)
 
 
 @strawberry.enum(description="EXTERNAL: billed elsewhere; INVOICE: allot issues invoices.")
