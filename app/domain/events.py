@@ -33,7 +33,7 @@ from app.store.errors import OutOfRange
 from app.store.rows import EntitlementsState, Meter
 
 MAX_EVENTS = 1000
-GroupKey = tuple[uuid.UUID, str, str, datetime, datetime]  # a counter (store.CounterKey)
+GroupKey = tuple[uuid.UUID, str, str, datetime, datetime]  # a counter (app.store.rows.CounterKey)
 
 
 class _OutOfRange(Exception):
