@@ -27,6 +27,13 @@ class SubscriptionStatus(StrEnum):
     EXPIRED = "EXPIRED"  # a trial that ended without converting
 
 
+class EndTrialAction(StrEnum):
+    """How a running trial is ended now (endTrial)."""
+
+    CONVERT = "CONVERT"  # paid from now
+    CANCEL = "CANCEL"  # access ends now (EXPIRED)
+
+
 LIVE = (SubscriptionStatus.IN_TRIAL, SubscriptionStatus.ACTIVE)
 ENDED = (SubscriptionStatus.CANCELED, SubscriptionStatus.EXPIRED)
 

@@ -9,21 +9,23 @@ from typing import Any
 
 import strawberry
 
+from app.domain.catalog_choices import (
+    Aggregation,
+    FilterOperator,
+    PriceModel,
+    PricingType,
+    TierMode,
+    TrialEndBehavior,
+    ValueType,
+)
 from app.domain.entitlement_sources import AddonBehavior, FeatureType
 from app.domain.periods import BillingPeriod, ResetAnchor, ResetPeriod
 from app.errors import DomainError, ErrorCode
 from app.schema.catalog_types import (
     Addon,
-    Aggregation,
     Feature,
-    FilterOperator,
     Plan,
-    PriceModel,
-    PricingType,
     Product,
-    TierMode,
-    TrialEndBehavior,
-    ValueType,
 )
 from app.schema.common import DecimalScalar, UserError
 

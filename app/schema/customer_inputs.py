@@ -9,9 +9,10 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from app.domain.catalog_choices import TrialEndBehavior
 from app.domain.periods import BillingPeriod, ResetPeriod
+from app.domain.subscriptions import EndTrialAction
 from app.schema.catalog_inputs import given
-from app.schema.catalog_types import TrialEndBehavior
 from app.schema.common import DecimalScalar, UserError
 from app.schema.customer_types import (
     BillingMode,
@@ -21,6 +22,9 @@ from app.schema.customer_types import (
 )
 
 UNSET: Any = strawberry.UNSET
+
+# The domain's enum, defined there once and exposed here under the same name.
+strawberry.enum(EndTrialAction, name="EndTrialAction", description="How to end a trial now.")
 
 
 @strawberry.enum(description="When a plan change that is a downgrade takes effect.")
@@ -34,12 +38,6 @@ class CancelAt(StrEnum):
     IMMEDIATE = "IMMEDIATE"
     END_OF_PERIOD = "END_OF_PERIOD"
     DATE = "DATE"
-
-
-@strawberry.enum(description="How to end a trial now.")
-class EndTrialAction(StrEnum):
-    CONVERT = "CONVERT"
-    CANCEL = "CANCEL"
 
 
 @strawberry.enum(description="How long a promotional entitlement lasts.")

@@ -13,6 +13,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app.context import Context
+from app.domain.catalog_choices import TrialEndBehavior
 from app.domain.periods import BillingPeriod
 from app.domain.subscriptions import (
     Dates,
@@ -28,7 +29,6 @@ from app.schema.catalog_types import (
     Addon,
     PackageEntitlement,
     Plan,
-    TrialEndBehavior,
     entitlement_view,
 )
 from app.schema.common import json_value
