@@ -395,7 +395,7 @@ async def _require_subscription(
             ["subscriptionId"],
         )
     customer = await store.lock_customer(session, sub.customer_pk)
-    await session.refresh(sub)
+    await store.reload(session, sub)
     return sub, customer
 
 
