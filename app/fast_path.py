@@ -35,19 +35,17 @@ from graphql import (
     OperationType,
     SelectionSetNode,
     get_argument_values,
-    parse,
-    specified_rules,
-    validate,
 )
 from graphql.execution.values import get_variable_values
 
 from app.context import Context
 from app.domain import checks
+from app.schema.documents import DocumentChecker
 from app.schema.entitlement_types import entitlement_view
-from app.schema.input_boundary import RefuseUnsafeStrings
 
 UNSUPPORTED = {"feature"}  # resolved by a loader: left to the normal executor
 MAX_PLANS = 256
+MAX_PLANNED_QUERY = 16_384  # longer texts are planned again each time (plans hold documents)
 
 log = logging.getLogger(__name__)
 
@@ -175,9 +173,10 @@ def every_field(parent: GraphQLObjectType) -> tuple[Selection, ...]:
 
 
 class FastPath:
-    def __init__(self, schema: GraphQLSchema, max_tokens: int) -> None:
+    def __init__(self, schema: GraphQLSchema, documents: DocumentChecker) -> None:
         self.schema = schema
-        self.max_tokens = max_tokens
+        # The executor's own checker: the same parse, budget and validation rules.
+        self.documents = documents
         self._plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
         self._every_field: dict[str, tuple[Selection, ...]] = {}
 
@@ -198,16 +197,18 @@ class FastPath:
             self._plans.move_to_end(key)
             return self._plans[key]
         plan = self._make_plan(query, operation_name)
+        if len(query) > MAX_PLANNED_QUERY:
+            return plan
         self._plans[key] = plan
         if len(self._plans) > MAX_PLANS:
             self._plans.popitem(last=False)
         return plan
 
     def _make_plan(self, query: str, operation_name: str | None) -> Plan | None:
-        try:
-            document = parse(query, max_tokens=self.max_tokens)
-        except GraphQLError:
-            return None
+        checked = self.documents.check(query)
+        document = checked.document
+        if document is None or checked.errors:
+            return None  # the executor answers the same errors
         operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
         if len(operations) != len(document.definitions) or len(operations) != 1:
             return None
@@ -225,8 +226,6 @@ class FastPath:
         name = node.name.value
         root = ROOTS.get(name)
         if root is None or root.operation is not operation.operation or node.directives:
-            return None
-        if validate(self.schema, document, [*specified_rules, RefuseUnsafeStrings]):
             return None
         parent = (
             self.schema.query_type
@@ -259,7 +258,8 @@ class FastPath:
         except Exception as error:
             if plan.root.operation is not OperationType.MUTATION:
                 raise  # a query may simply be answered again by the executor
-            log.error("internal error at %s", [plan.key], exc_info=error)
+            log.error("internal error at %s (request %s)", [plan.key], context.request_id,
+                      exc_info=error)
             raise MutationFailed(GraphQLError(
                 "Internal server error.", nodes=[plan.field_node], path=[plan.key],
                 extensions={"code": "INTERNAL_SERVER_ERROR"})) from error

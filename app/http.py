@@ -7,6 +7,7 @@ limits (413, 400) and the response encoding are ours and cheap.
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -23,6 +24,9 @@ from app.context import Context
 from app.db import Database
 from app.fast_path import FastPath, MutationFailed
 from app.key_revocations import RevocationListener
+from app.rate_limits import RateLimits
+from app.request_ids import log_client_error, request_id_for
+from app.schema.documents import cost_limit
 from app.schema.input_boundary import unsafe_variable
 from app.settings import Settings
 from app.store.tenancy import principal_for_key
@@ -41,6 +45,7 @@ def json_response(payload: Any, status: int = 200, request_id: str | None = None
 
 def error_body(message: str, code: str, request_id: str | None = None) -> dict[str, Any]:
     extensions: dict[str, Any] = {"code": code}
+    log_client_error(code, message)  # every body built here answers a client mistake
     if request_id:
         extensions["requestId"] = request_id
     return {"errors": [{"message": message, "extensions": extensions}]}
@@ -54,6 +59,7 @@ class Services:
     settings: Settings
     clock: Clock
     schema: Any
+    rate_limits: RateLimits
     _auth_cache: dict[str, tuple[Principal, float]] = field(default_factory=dict)
     _fast_path: FastPath | None = None
     # Set by the app's lifespan: while it does not listen, revocations could be missed, so
@@ -63,7 +69,7 @@ class Services:
     @property
     def fast_path(self) -> FastPath:
         if self._fast_path is None:
-            self._fast_path = FastPath(self.schema._schema, self.settings.max_tokens)
+            self._fast_path = FastPath(self.schema._schema, self.schema.documents)
         return self._fast_path
 
     async def authenticate(self, request: Request) -> Principal | None:
@@ -72,19 +78,13 @@ class Services:
         Found keys are cached for a few seconds per process, so the hot path skips a round
         trip; a revocation drops the key from every process's cache at once (NOTIFY), and a
         process that cannot hear revocations does not use its cache."""
-        secret = request.headers.get("x-api-key")
-        if not secret:
-            header = request.headers.get("authorization", "")
-            scheme, _, value = header.partition(" ")
-            if scheme.lower() == "bearer":
-                secret = value.strip()
-        if not secret or len(secret) > 200:
+        secret = presented_key(request)
+        if secret is None:
             return None
+        cached = self.cached_principal(secret)
+        if cached is not None:
+            return cached
         now = time.monotonic()
-        trusted = self.revocations is None or self.revocations.listening
-        cached = self._auth_cache.get(secret) if trusted else None
-        if cached is not None and cached[1] > now:
-            return cached[0]
         pool = await self.db.pool()
         async with pool.acquire() as conn:
             principal = await principal_for_key(conn, secret)
@@ -95,6 +95,15 @@ class Services:
             self._auth_cache.clear()
         self._auth_cache[secret] = (principal, now + AUTH_CACHE_SECONDS)
         return principal
+
+    def cached_principal(self, secret: str) -> Principal | None:
+        """The principal of a key found a few seconds ago, when the cache may be trusted."""
+        if self.revocations is not None and not self.revocations.listening:
+            return None
+        cached = self._auth_cache.get(secret)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        return None
 
     def forget_key(self, key_pk: uuid.UUID) -> None:
         for secret, (principal, _) in list(self._auth_cache.items()):
@@ -115,6 +124,19 @@ class Services:
         )
 
 
+def presented_key(request: Request) -> str | None:
+    """The key a request presents (X-API-Key, or Authorization: Bearer), if it could be one."""
+    secret = request.headers.get("x-api-key")
+    if not secret:
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer":
+            secret = value.strip()
+    if not secret or len(secret) > 200:
+        return None
+    return secret
+
+
 def unauthenticated(request_id: str) -> Response:
     return json_response(
         error_body(
@@ -125,6 +147,66 @@ def unauthenticated(request_id: str) -> Response:
         status=401,
         request_id=request_id,
     )
+
+
+def rate_limited(message: str, wait: float, request_id: str) -> Response:
+    """HTTP 429, with the seconds to wait (rounded up, at least 1) in `Retry-After` and in
+    `extensions.retryAfter`."""
+    seconds = max(1, math.ceil(wait))
+    body = error_body(message, "RATE_LIMITED", request_id)
+    body["errors"][0]["extensions"]["retryAfter"] = seconds
+    response = json_response(body, status=429, request_id=request_id)
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+def _over_key_limit(
+    services: Services, principal: Principal, wait: float, request_id: str
+) -> Response:
+    rate = services.rate_limits.rate_of(principal)
+    return rate_limited(
+        f"Rate limit exceeded for this {principal.kind.value} key: {rate.per_second:g} "
+        f"requests a second, bursts of {rate.burst} (a batch counts each operation).",
+        wait,
+        request_id,
+    )
+
+
+async def admit(services: Services, request: Request, request_id: str) -> Principal | Response:
+    """Authentication and the key's rate limit, before anything of the body is read: the
+    principal (one token taken from its key's bucket), or the 401/429 refusing the request.
+
+    A key the process would have to look up in the database is refused while its client
+    address is over the limit of failed authentications (a flood of made-up keys would cost
+    a round trip each); keys it has cached still pass (docs/security.md#rate-limits)."""
+    address = request.client.host if request.client else ""
+    failures = services.rate_limits.auth_failures
+    secret = presented_key(request)
+    if secret is not None and (wait := failures.wait(address)):
+        if services.cached_principal(secret) is None:
+            return rate_limited(
+                "Rate limit of failed authentications from this address exceeded.",
+                wait,
+                request_id,
+            )
+    principal = await services.authenticate(request)
+    if principal is None:
+        if secret is not None:  # looked up and not found
+            failures.take(address)
+        return unauthenticated(request_id)
+    wait = services.rate_limits.take(principal)
+    if wait:
+        return _over_key_limit(services, principal, wait, request_id)
+    return principal
+
+
+def charge_batch(
+    services: Services, principal: Principal, operations: int, request_id: str
+) -> Response | None:
+    """A batch of N operations costs N tokens (at most the burst), all or none; `admit`
+    took the first. A refused batch keeps that one: reading it had a cost."""
+    wait = services.rate_limits.take(principal, operations - 1, then=1)
+    return _over_key_limit(services, principal, wait, request_id) if wait else None
 
 
 async def read_limited_body(request: Request, limit: int) -> bytes | None:
@@ -151,7 +233,9 @@ def _format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
     if "code" not in extensions:
         extensions["code"] = "BAD_REQUEST" if error.path is None else "INTERNAL_SERVER_ERROR"
     if extensions["code"] == "INTERNAL_SERVER_ERROR":
-        extensions["requestId"] = request_id
+        extensions["requestId"] = request_id  # logged with its traceback (app/schema/root.py)
+    else:
+        log_client_error(extensions["code"], error.message, error.path)
     formatted["extensions"] = extensions
     return formatted
 
@@ -200,12 +284,33 @@ async def _execute_one(
     return body, request_error
 
 
+def _over_request_budget(services: Services, batch: list[Any], principal: Principal) -> str | None:
+    """Why a batch is refused as a whole, or None: its documents' tokens and costs are
+    summed against the request's budget (each document was checked within its own limits,
+    and the checks are cached, so the executor does not pay for them again)."""
+    settings = services.settings
+    limit = cost_limit(settings, principal.is_server)
+    tokens = cost = 0
+    for item in batch:
+        query = item.get("query") if isinstance(item, dict) else None
+        if not isinstance(query, str):
+            continue  # answered as a malformed operation
+        checked = services.schema.documents.check(query)
+        tokens += checked.tokens
+        cost += checked.cost
+        if tokens > settings.max_request_tokens:
+            return f"The batch holds over {settings.max_request_tokens} tokens."
+        if cost > limit:
+            return f"The batch costs over {limit} (summed over its operations)."
+    return None
+
+
 async def graphql_post(request: Request) -> Response:
     services: Services = request.app.state.services
-    request_id = uuid.uuid4().hex[:16]
-    principal = await services.authenticate(request)
-    if principal is None:
-        return unauthenticated(request_id)
+    request_id = request_id_for(request)
+    principal = await admit(services, request, request_id)
+    if isinstance(principal, Response):
+        return principal
     body = await read_limited_body(request, services.settings.max_body_bytes)
     if body is None:
         return json_response(
@@ -234,6 +339,16 @@ async def graphql_post(request: Request) -> Response:
                     "BAD_REQUEST",
                     request_id,
                 ),
+                status=400,
+                request_id=request_id,
+            )
+        refused = charge_batch(services, principal, len(payload), request_id)
+        if refused is not None:
+            return refused
+        refusal = _over_request_budget(services, payload, principal)
+        if refusal is not None:
+            return json_response(
+                error_body(refusal, "QUERY_TOO_COMPLEX", request_id),
                 status=400,
                 request_id=request_id,
             )

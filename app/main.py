@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
@@ -24,6 +26,8 @@ from app.graphiql import graphiql_html, static_files_dir
 from app.http import Services, graphql_post, json_response
 from app.jobs import run_forever
 from app.key_revocations import RevocationListener
+from app.rate_limits import RateLimits
+from app.request_ids import RequestIdMiddleware
 from app.rest import entitlement_route, entitlements_route
 from app.schema.root import build_schema
 from app.settings import Settings
@@ -52,9 +56,13 @@ async def not_found(request: Request, exc: Any) -> Response:
 
 
 def create_app(
-    database_url: str, settings: Settings | None = None, clock: Clock | None = None
+    database_url: str,
+    settings: Settings | None = None,
+    clock: Clock | None = None,
+    ticks: Callable[[], float] = time.monotonic,
 ) -> Starlette:
-    """Build the app for a database URL (the CLI resolves embedded vs external before)."""
+    """Build the app for a database URL (the CLI resolves embedded vs external before).
+    `ticks`: the monotonic clock of the rate limits (tests move their own)."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
@@ -70,7 +78,11 @@ def create_app(
             await db.close()
             raise
         app.state.services = Services(
-            db=db, settings=settings, clock=clock or Clock(), schema=build_schema(settings)
+            db=db,
+            settings=settings,
+            clock=clock or Clock(),
+            schema=build_schema(settings),
+            rate_limits=RateLimits.of(settings, ticks),
         )
         job = None
         if settings.jobs_interval > 0:
@@ -117,7 +129,12 @@ def create_app(
             name="graphiql-static",
         ),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={404: not_found})
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={404: not_found},
+        middleware=[Middleware(RequestIdMiddleware)],
+    )
 
 
 def app_from_env() -> Starlette:

@@ -6,7 +6,6 @@ with the field list the schema gives."""
 from __future__ import annotations
 
 import math
-import uuid
 from typing import Any
 
 from starlette.requests import Request
@@ -15,7 +14,8 @@ from starlette.responses import Response
 from app.domain import checks
 from app.domain.checks import CheckResult
 from app.domain.entitlement_sources import DenyReason
-from app.http import Services, error_body, json_response, unauthenticated
+from app.http import Services, admit, error_body, json_response
+from app.request_ids import request_id_for
 from app.schema.entitlement_types import entitlement_view
 from app.schema.input_boundary import unsafe_text
 
@@ -44,10 +44,10 @@ def _unsafe_input(request: Request, request_id: str) -> Response | None:
 
 async def entitlement_route(request: Request) -> Response:
     services: Services = request.app.state.services
-    request_id = uuid.uuid4().hex[:16]
-    principal = await services.authenticate(request)
-    if principal is None:
-        return unauthenticated(request_id)
+    request_id = request_id_for(request)
+    principal = await admit(services, request, request_id)
+    if isinstance(principal, Response):
+        return principal
     refused = _unsafe_input(request, request_id)
     if refused is not None:
         return refused
@@ -76,10 +76,10 @@ async def entitlement_route(request: Request) -> Response:
 
 async def entitlements_route(request: Request) -> Response:
     services: Services = request.app.state.services
-    request_id = uuid.uuid4().hex[:16]
-    principal = await services.authenticate(request)
-    if principal is None:
-        return unauthenticated(request_id)
+    request_id = request_id_for(request)
+    principal = await admit(services, request, request_id)
+    if isinstance(principal, Response):
+        return principal
     refused = _unsafe_input(request, request_id)
     if refused is not None:
         return refused

@@ -43,6 +43,20 @@ def _float(name: str, default: float) -> float:
     return value
 
 
+def _rate(name: str, default: float) -> float:
+    value = _float(name, default)
+    if value < 0:
+        raise ConfigError(f"{name}={value:g} must be 0 (off) or requests per second")
+    return value
+
+
+def _burst(name: str, default: int) -> int:
+    value = _int(name, default)
+    if value < 1:
+        raise ConfigError(f"{name}={value} must be at least 1 (requests)")
+    return value
+
+
 def postgres_url(raw: str, name: str = "DATABASE_URL") -> str:
     """`raw` parsed with SQLAlchemy's URL parser and given back as a plain `postgresql://`
     URL (the form asyncpg takes), or a ConfigError: anything but a PostgreSQL URL naming a
@@ -105,6 +119,16 @@ def _flag(name: str) -> bool:
     raise ValueError(f"{name}={raw!r} is not a boolean (use true or false)")
 
 
+def _choice(name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (case-insensitive); unset or empty is the first."""
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return choices[0]
+    if raw not in choices:
+        raise ConfigError(f"{name}={raw!r} is not one of {', '.join(choices)}")
+    return raw
+
+
 def _cidrs(name: str) -> tuple[str, ...]:
     """Comma-separated networks, each checked here so a typo stops the start."""
     items = tuple(c.strip() for c in os.environ.get(name, "").split(",") if c.strip())
@@ -132,7 +156,15 @@ class Settings:
     max_tokens: int = 5_000
     max_batch: int = 10
     max_page_size: int = 100
+    # The cost budget of a request (docs/security.md "Request limits"), batches summed.
+    max_request_tokens: int = 10_000
+    max_query_cost: int = 250_000  # server keys
+    max_client_query_cost: int = 50_000  # client keys: anyone may hold one
+    max_fields: int = 1_000  # fields an operation selects, fragments spread
+    max_field_repeats: int = 16  # one response key selected again in one selection set
+    document_cache_bytes: int = 64 * 1024 * 1024  # parsed and checked documents kept
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one JSON object per line (app/log_format.py)
     jobs_interval: float = 0.0  # seconds between background passes; 0 = off (tests, CLI)
     idempotency_retention_days: int = 7  # usage idempotency keys kept; <= 0 = kept forever
     public_url: str = ""  # base of the links handed out (invoice PDFs, payment pages)
@@ -150,6 +182,14 @@ class Settings:
     max_json_depth: int = 32  # nesting of a JSON input (metadata, dimensions, catalogs)
     max_json_bytes: int = 262_144  # encoded size of one JSON input
     max_backdate_days: int = 365  # how far in the past a subscription may start
+    # Token buckets per API key, per process (docs/security.md#rate-limits): requests per
+    # second (0 = off) and the most at once; and per client address, for failed logins.
+    rate_limit_server: float = 1_000.0
+    rate_limit_server_burst: int = 2_000
+    rate_limit_client: float = 100.0
+    rate_limit_client_burst: int = 200
+    rate_limit_auth_failures: float = 10.0
+    rate_limit_auth_failures_burst: int = 100
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -164,7 +204,14 @@ class Settings:
             max_aliases=_int("ALLOT_MAX_ALIASES", 30),
             max_tokens=_int("ALLOT_MAX_TOKENS", 5_000),
             max_batch=_int("ALLOT_MAX_BATCH", 10),
+            max_request_tokens=_int("ALLOT_MAX_REQUEST_TOKENS", 10_000),
+            max_query_cost=_int("ALLOT_MAX_QUERY_COST", 250_000),
+            max_client_query_cost=_int("ALLOT_MAX_CLIENT_QUERY_COST", 50_000),
+            max_fields=_int("ALLOT_MAX_FIELDS", 1_000),
+            max_field_repeats=_int("ALLOT_MAX_FIELD_REPEATS", 16),
+            document_cache_bytes=_int("ALLOT_DOCUMENT_CACHE_BYTES", 64 * 1024 * 1024),
             log_level=os.environ.get("ALLOT_LOG_LEVEL", "INFO"),
+            log_format=_choice("ALLOT_LOG_FORMAT", ("text", "json")),
             jobs_interval=_float("ALLOT_JOBS_INTERVAL", 30),
             idempotency_retention_days=_int("ALLOT_IDEMPOTENCY_RETENTION_DAYS", 7),
             public_url=_public_url("ALLOT_PUBLIC_URL"),
@@ -179,4 +226,10 @@ class Settings:
             max_json_depth=_int("ALLOT_MAX_JSON_DEPTH", 32),
             max_json_bytes=_int("ALLOT_MAX_JSON_BYTES", 262_144),
             max_backdate_days=_int("ALLOT_MAX_BACKDATE_DAYS", 365),
+            rate_limit_server=_rate("ALLOT_RATE_LIMIT_SERVER", 1_000.0),
+            rate_limit_server_burst=_burst("ALLOT_RATE_LIMIT_SERVER_BURST", 2_000),
+            rate_limit_client=_rate("ALLOT_RATE_LIMIT_CLIENT", 100.0),
+            rate_limit_client_burst=_burst("ALLOT_RATE_LIMIT_CLIENT_BURST", 200),
+            rate_limit_auth_failures=_rate("ALLOT_RATE_LIMIT_AUTH_FAILURES", 10.0),
+            rate_limit_auth_failures_burst=_burst("ALLOT_RATE_LIMIT_AUTH_FAILURES_BURST", 100),
         )

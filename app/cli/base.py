@@ -178,10 +178,11 @@ def _ignore_signals() -> None:
 # --- logging -------------------------------------------------------------------------------
 
 
-def log_config(level: str) -> dict[str, Any]:
-    """One logging setup for the CLI and uvicorn (and its workers): everything to stderr."""
+def log_config(level: str, log_format: str = "text") -> dict[str, Any]:
+    """One logging setup for the CLI and uvicorn (and its workers): everything to stderr,
+    as text or (ALLOT_LOG_FORMAT=json) one JSON object per line."""
     level = level.upper()
-    return {
+    config: dict[str, Any] = {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {
@@ -219,11 +220,15 @@ def log_config(level: str) -> dict[str, Any]:
         },
         "root": {"handlers": ["default"], "level": level},
     }
+    if log_format == "json":
+        json_formatter = {"()": "app.log_format.JsonFormatter"}
+        config["formatters"] = {"default": json_formatter, "access": dict(json_formatter)}
+    return config
 
 
 def configure_logging(settings: Settings) -> None:
     try:
-        logging.config.dictConfig(log_config(settings.log_level))
+        logging.config.dictConfig(log_config(settings.log_level, settings.log_format))
     except ValueError:
         raise CliError(f"ALLOT_LOG_LEVEL={settings.log_level!r} is not a log level") from None
 

@@ -100,7 +100,7 @@ async def prepare_database(
 
 
 def _server_config(
-    host: str, port: int, workers: int, access_log: bool, level: str
+    host: str, port: int, workers: int, access_log: bool, level: str, log_format: str = "text"
 ) -> uvicorn.Config:
     def available(module: str) -> bool:
         try:
@@ -118,7 +118,7 @@ def _server_config(
         loop="uvloop" if available("uvloop") else "asyncio",
         http="httptools" if available("httptools") else "h11",
         lifespan="on",
-        log_config=log_config(level),
+        log_config=log_config(level, log_format),
         access_log=access_log,
         proxy_headers=True,
         server_header=False,
@@ -149,7 +149,9 @@ def serve(
             run_with_db(url, lambda db: prepare_database(db, demo, base_url, settings))
             # The worker factory reads it; with workers > 1 they inherit it (spawned).
             os.environ["DATABASE_URL"] = url
-            config = _server_config(host, port, workers, access_log, settings.log_level)
+            config = _server_config(
+                host, port, workers, access_log, settings.log_level, settings.log_format
+            )
             server = uvicorn.Server(config)
             log.info(
                 "allot serving %s with %d worker(s); GraphiQL at %s/graphql",

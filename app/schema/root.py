@@ -7,20 +7,14 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxTokensLimiter,
-    ParserCache,
-    ValidationCache,
-)
-from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
-from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
+from app.request_ids import current_request_id
 from app.resolvers.audit import AuditQuery
 from app.resolvers.billing import BillingMutation, BillingQuery
 from app.resolvers.catalog import CatalogMutation, CatalogQuery
@@ -30,7 +24,8 @@ from app.resolvers.tenancy import TenancyMutation, TenancyQuery
 from app.resolvers.usage import UsageMutation, UsageQuery
 from app.resolvers.webhooks import WebhookMutation, WebhookQuery
 from app.schema.common import ClientError
-from app.schema.input_boundary import DATETIME, RefuseUnsafeStrings, json_scalar
+from app.schema.documents import CheckedDocuments, DocumentChecker
+from app.schema.input_boundary import DATETIME, json_scalar
 from app.settings import Settings
 
 log = logging.getLogger("allot.graphql")
@@ -66,10 +61,32 @@ def _should_mask(error: GraphQLError) -> bool:
         # Raised before any resolver ran: a literal or variable a scalar could not coerce
         # ("infinity" as a DateTime). The caller's mistake, answered as graphql-core words it.
         return False
-    if getattr(original, "extensions", None):
-        return False
-    log.error("internal error at %s", error.path, exc_info=original)
-    return True
+    return not getattr(original, "extensions", None)
+
+
+class AllotSchema(strawberry.Schema):
+    """strawberry's schema, with the one document checker every entry point uses
+    (app/schema/documents.py).
+
+    strawberry logs every GraphQL error at ERROR with a traceback, the caller's mistakes
+    included. Here only internal errors are, once, with the request id the client is shown;
+    client errors get one INFO line where they are answered (app/http.py)."""
+
+    documents: DocumentChecker
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        context = execution_context.context if execution_context is not None else None
+        request_id = getattr(context, "request_id", None) or current_request_id.get()
+        for error in errors:
+            if _should_mask(error):
+                log.error(
+                    "internal error at %s (request %s)",
+                    error.path,
+                    request_id,
+                    exc_info=error.original_error,
+                )
 
 
 class MaskInternalErrors(MaskErrors):
@@ -84,7 +101,7 @@ class MaskInternalErrors(MaskErrors):
         )
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+def build_schema(settings: Settings | None = None) -> AllotSchema:
     settings = settings or Settings()
     query: Any = merge_types("Query", QUERY_ROOTS)
     query.__strawberry_definition__.description = (
@@ -95,15 +112,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         "Changes, scoped to the environment of the calling key; each takes one `input` and "
         "returns a payload with `errors`. Client (publishable) keys may not call them."
     )
-    # The depth and alias rules (what QueryDepthLimiter and MaxAliasesLimiter add) are built
-    # once per schema: ValidationCache keys on the rule classes, and those extensions create
-    # new classes on every request, so the cache would never hit.
-    limit_rules: list[type[ASTValidationRule]] = [
-        max_depth_rule(settings.max_query_depth, None),
-        max_aliases_rule(settings.max_aliases),
-        RefuseUnsafeStrings,
-    ]
-    return strawberry.Schema(
+    documents = DocumentChecker(settings)
+    schema = AllotSchema(
         query=query,
         mutation=mutation,
         config=StrawberryConfig(auto_camel_case=True),
@@ -113,14 +123,15 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             JSON: json_scalar(settings.max_json_depth, settings.max_json_bytes),
         },
         extensions=[
-            # Factories: a fresh extension per request; the caches live at module level.
-            lambda: ParserCache(maxsize=512),
-            lambda: ValidationCache(maxsize=512),
-            lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-            lambda: AddValidationRules(limit_rules),
+            # Factories: a fresh extension per request. Parsing, the request budget and
+            # validation happen once per query text, in the checker (app/schema/documents.py).
+            lambda: CheckedDocuments(documents),
             lambda: MaskInternalErrors(should_mask_error=_should_mask),
         ],
     )
+    documents.bind(schema._schema)
+    schema.documents = documents
+    return schema
 
 
 def schema_sdl() -> str:

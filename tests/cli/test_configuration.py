@@ -84,6 +84,7 @@ def test_a_malformed_url_writes_nowhere(server_url: str, data_dir: Path) -> None
         ("ALLOT_PUBLIC_URL", "billing.example.com"),
         ("ALLOT_ALLOWED_HOSTS", "good.example, bad/host"),
         ("ALLOT_LOG_LEVEL", "LOUD"),
+        ("ALLOT_LOG_FORMAT", "xml"),
     ],
 )
 def test_a_bad_setting_names_its_variable(variable: str, value: str, data_dir: Path) -> None:

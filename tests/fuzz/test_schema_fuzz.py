@@ -34,6 +34,13 @@ pytestmark = pytest.mark.e2e
 EXAMPLES = int(os.environ.get("ALLOT_FUZZ_EXAMPLES", "1500"))
 SEED = int(os.environ.get("ALLOT_FUZZ_SEED", "20261203"))
 READ_BACK_IDS_PER_ROOT = 40
+# The fuzz sends ~1,500 requests as fast as it can; a 429 would silently narrow its reach
+# (and depend on timing), so the server's rate limits are off (tested in test_rate_limits).
+UNLIMITED = {
+    "ALLOT_RATE_LIMIT_SERVER": "0",
+    "ALLOT_RATE_LIMIT_CLIENT": "0",
+    "ALLOT_RATE_LIMIT_AUTH_FAILURES": "0",
+}
 
 
 @dataclass
@@ -87,7 +94,10 @@ def harvest_ids(fuzz: Target, value: Any) -> None:
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     logs: Path = tmp_path_factory.mktemp("allot-fuzz")
-    with demo_server(logs) as served, httpx.Client(base_url=served.base_url, timeout=30) as http:
+    with (
+        demo_server(logs, UNLIMITED) as served,
+        httpx.Client(base_url=served.base_url, timeout=30) as http,
+    ):
         headers = {"Authorization": f"Bearer {served.dev_key}"}
         introspection = http.post(
             "/graphql", json={"query": graphql.get_introspection_query()}, headers=headers

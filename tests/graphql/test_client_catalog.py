@@ -65,11 +65,13 @@ async def catalog(gql: GraphQLClient) -> GraphQLClient:
     return gql
 
 
+# Pages of 20 (the catalog here is small): four lists of 100 cost more than a client key's
+# request may (docs/security.md, "Request limits").
 ALL = f"""{{
-  features(first: 100) {{ totalCount edges {{ node {{ {FEATURE_FIELDS} }} }} }}
-  products(first: 100) {{ totalCount edges {{ node {{ {PRODUCT_FIELDS} }} }} }}
-  plans(first: 100) {{ totalCount edges {{ node {{ {PLAN_FIELDS} parentPlanVersion }} }} }}
-  addons(first: 100) {{ totalCount edges {{ node {{ {ADDON_FIELDS} }} }} }}
+  features(first: 20) {{ totalCount edges {{ node {{ {FEATURE_FIELDS} }} }} }}
+  products(first: 20) {{ totalCount edges {{ node {{ {PRODUCT_FIELDS} }} }} }}
+  plans(first: 20) {{ totalCount edges {{ node {{ {PLAN_FIELDS} parentPlanVersion }} }} }}
+  addons(first: 20) {{ totalCount edges {{ node {{ {ADDON_FIELDS} }} }} }}
 }}"""
 
 BY_ID = """{
