@@ -52,6 +52,9 @@ from app.domain.subscription_inputs import (
 )
 from app.domain.subscriptions import (
     ENDED,
+    BillingMode,
+    CancelAt,
+    ChangeTiming,
     Dates,
     SubscriptionStatus,
     change_due,
@@ -87,7 +90,7 @@ async def _product(session: AsyncSession, env: uuid.UUID, plan: Package) -> Prod
 def _billing(raw: Mapping[str, Any]) -> tuple[str, int | None]:
     billing = raw.get("billing") or {}
     mode = rules.check_choice(
-        billing.get("mode") or "EXTERNAL", ("EXTERNAL", "INVOICE"), ["billing", "mode"]
+        billing.get("mode") or "EXTERNAL", tuple(BillingMode), ["billing", "mode"]
     )
     terms = billing.get("paymentTermsDays")
     if terms is None and mode == "INVOICE":
@@ -142,7 +145,7 @@ async def provision_subscription(
     overrides = checked_overrides(raw.get("priceOverrides"), content, addons)
     mode, terms = _billing(raw)
     timing = rules.check_choice(
-        raw.get("changeTiming") or "IMMEDIATE", ("IMMEDIATE", "END_OF_PERIOD"), ["changeTiming"]
+        raw.get("changeTiming") or "IMMEDIATE", tuple(ChangeTiming), ["changeTiming"]
     )
     contract_end = _contract_end(raw, start, now)
     subscription_id = raw.get("subscriptionId")
@@ -498,7 +501,7 @@ async def cancel_subscription(
     view = await load_catalog_view(session, env)
     apply_due_change(sub, view, now)
     at = rules.check_choice(
-        raw.get("at") or "IMMEDIATE", ("IMMEDIATE", "END_OF_PERIOD", "DATE"), ["at"]
+        raw.get("at") or "IMMEDIATE", tuple(CancelAt), ["at"]
     )
     if at == "IMMEDIATE":
         end = now

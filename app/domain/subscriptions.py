@@ -34,6 +34,26 @@ class EndTrialAction(StrEnum):
     CANCEL = "CANCEL"  # access ends now (EXPIRED)
 
 
+class BillingMode(StrEnum):
+    EXTERNAL = "EXTERNAL"  # billed elsewhere: allot only answers entitlements
+    INVOICE = "INVOICE"  # allot issues the invoices (app.domain.invoices)
+
+
+class ChangeTiming(StrEnum):
+    """When a plan change that is a downgrade takes effect."""
+
+    IMMEDIATE = "IMMEDIATE"
+    END_OF_PERIOD = "END_OF_PERIOD"
+
+
+class CancelAt(StrEnum):
+    """When a cancellation takes effect."""
+
+    IMMEDIATE = "IMMEDIATE"
+    END_OF_PERIOD = "END_OF_PERIOD"
+    DATE = "DATE"  # at the date given
+
+
 LIVE = (SubscriptionStatus.IN_TRIAL, SubscriptionStatus.ACTIVE)
 ENDED = (SubscriptionStatus.CANCELED, SubscriptionStatus.EXPIRED)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -16,6 +15,7 @@ from app.context import Context
 from app.domain.catalog_choices import TrialEndBehavior
 from app.domain.periods import BillingPeriod
 from app.domain.subscriptions import (
+    BillingMode,
     Dates,
     SubscriptionStatus,
     change_due,
@@ -41,16 +41,15 @@ if TYPE_CHECKING:
 
 # The domain's enums, defined there once and exposed here under the same names.
 strawberry.enum(
+    BillingMode,
+    name="BillingMode",
+    description="EXTERNAL: billed elsewhere; INVOICE: allot issues invoices.",
+)
+strawberry.enum(
     SubscriptionStatus,
     name="SubscriptionStatus",
     description="Where a subscription is in its life.",
 )
-
-
-@strawberry.enum(description="EXTERNAL: billed elsewhere; INVOICE: allot issues invoices.")
-class BillingMode(StrEnum):
-    EXTERNAL = "EXTERNAL"
-    INVOICE = "INVOICE"
 
 
 @strawberry.type(description="An add-on on a subscription.")
