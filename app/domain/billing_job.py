@@ -1,6 +1,7 @@
 """The billing job: cancels the subscriptions of overdue invoices, then issues every due
-invoice (the rules are in app/domain/invoices.py). Apart from the invoices themselves
-because it cancels subscriptions (app.domain.subscription_changes), whose changes invoice.
+invoice (the rules are in app/domain/invoices.py). Apart from the invoices themselves because
+it cancels subscriptions (app.domain.subscription_changes), and subscription changes issue
+invoices: in invoices.py it would close an import circle.
 """
 
 from __future__ import annotations

@@ -25,10 +25,9 @@ from app.domain.entitlement_sources import (
 from app.domain.entitlements import check_entitlement, denied
 from app.domain.periods import Period, ResetAnchor, ResetPeriod, usage_period_for
 from app.store import customers as store
-from app.store.rows import CachedState, EntitlementsState, FeatureState
+from app.store.rows import CachedState, Counter, EntitlementsState, FeatureState
 from app.store.usage import NO_PERIOD, NO_PERIOD_END
 
-Counter = tuple[datetime, datetime, float]  # period start, period end, value
 # The counters current at the time asked, per feature: {featureId: [counter, ...]}.
 LatestUsage = Mapping[str, Sequence[Counter]]
 
