@@ -12,12 +12,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import text
-
 from app.auth import KeyKind
 from app.db import Database
 from app.domain import audit
 from app.domain.audit import AuditActor
+from app.store import locks
 from app.store import tenancy as store
 
 DEFAULT_ACCOUNT_NAME = "default"
@@ -27,11 +26,6 @@ DEFAULT_ENVIRONMENTS: tuple[tuple[str, str], ...] = (
     ("development", "Development"),
     ("production", "Production"),
 )
-
-# Serialises concurrent first starts (two `allot serve` on one fresh database): the second
-# waits for the first transaction, then sees an account and does nothing.
-_BOOTSTRAP_LOCK_ID = 0x616C6C6F74  # "allot"
-
 
 @dataclass(frozen=True)
 class Bootstrap:
@@ -50,9 +44,7 @@ async def bootstrap_if_empty(
     otherwise."""
     actor = AuditActor.cli("bootstrap")
     async with audit.transaction(db, actor) as session:
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": _BOOTSTRAP_LOCK_ID}
-        )
+        await locks.lock_bootstrap(session)  # two first starts at once: one bootstraps
         if await store.count_accounts(session) > 0:
             return None
         account = await store.create_account(session, account_name)

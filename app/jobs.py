@@ -15,7 +15,7 @@ from app.clock import Clock
 from app.db import Database
 from app.domain import audit, notifications
 from app.domain.audit import AuditActor
-from app.domain.invoices import run_billing
+from app.domain.billing_job import run_billing
 from app.domain.subscription_changes import apply_due_changes
 from app.store import usage as usage_store
 

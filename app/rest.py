@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from app.domain import checks
 from app.domain.checks import CheckResult
-from app.domain.entitlements import DenyReason
+from app.domain.entitlement_sources import DenyReason
 from app.http import Services, admit, error_body, json_response
 from app.request_ids import request_id_for
 from app.schema.entitlement_types import entitlement_view

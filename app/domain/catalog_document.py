@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import catalog as domain
@@ -47,11 +46,11 @@ from app.domain.catalog_diff import (
 from app.errors import DomainError, DomainErrors, ErrorCode
 from app.models import Feature, Package, PackageVersion, Product
 from app.store import catalog as store
+from app.store import locks
 
 __all__ = ["Change", "apply_catalog", "export_catalog"]
 
 _PRICE_KEYS = catalog_prices.PRICE_KEYS
-_LOCK_SALT = 0x616C6C6F74636174  # "allotcat": keeps these locks apart from other advisory locks
 _CONTENT_ORDER = {PLAN: domain.PLAN_CONTENT_KEYS, ADDON: domain.ADDON_CONTENT_KEYS}
 
 
@@ -204,10 +203,8 @@ async def apply_catalog(
     With `dry_run` the same work is done inside a savepoint that is then rolled back, so the
     changes listed are exactly those a real apply would make, and nothing is written."""
     declared = read_document(document)
-    # One apply at a time per environment: a second waits for the first to commit, then
-    # sees its result (instead of failing on ids the first one just created).
-    lock_key = int.from_bytes(environment_pk.bytes[:8], "big", signed=True) ^ _LOCK_SALT
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key})
+    # One apply at a time per environment (a second sees the first one's result).
+    await locks.lock_catalog(session, environment_pk)
     if not dry_run:
         return await _Applier(session, environment_pk, now).run(declared)
     savepoint = await session.begin_nested()

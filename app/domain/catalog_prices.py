@@ -11,6 +11,7 @@ from typing import Any
 
 import pycountry
 
+from app.domain.catalog_choices import PriceModel, TierMode
 from app.domain.catalog_rules import (
     Path,
     canonical_number,
@@ -19,11 +20,12 @@ from app.domain.catalog_rules import (
     mapping_of,
     reject_unknown,
 )
+from app.domain.periods import BillingPeriod
 from app.errors import DomainError, ErrorCode
 
-PRICE_MODELS = ("FLAT_FEE", "PER_UNIT", "USAGE_BASED")
-BILLING_PERIODS = ("MONTHLY", "ANNUALLY")
-TIER_MODES = ("VOLUME", "GRADUATED")
+PRICE_MODELS = tuple(PriceModel)
+BILLING_PERIODS = tuple(BillingPeriod)
+TIER_MODES = tuple(TierMode)
 MONEY_PATTERN = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 MAX_MONEY_PLACES = 6
 MAX_MONEY_DIGITS = 15  # whole-number digits: amounts stay below 10**15 (a quadrillion)

@@ -15,6 +15,15 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from app.domain.catalog_choices import (
+    Aggregation,
+    FilterOperator,
+    PricingType,
+    TrialEndBehavior,
+    ValueType,
+)
+from app.domain.entitlement_sources import AddonBehavior, FeatureType
+from app.domain.periods import ResetAnchor, ResetPeriod
 from app.errors import DomainError, ErrorCode
 
 Path = Sequence[str | int]
@@ -23,15 +32,16 @@ PLAN = "PLAN"  # the two kinds of package
 ADDON = "ADDON"
 PACKAGE_LABEL = {PLAN: "plan", ADDON: "add-on"}  # how messages name them
 
-FEATURE_TYPES = ("BOOLEAN", "CONFIGURATION", "METERED")
-VALUE_TYPES = ("NUMBER", "ENUM")
-AGGREGATIONS = ("COUNT", "SUM", "MAX", "UNIQUE_COUNT", "LATEST")
-FILTER_OPERATORS = ("EQUALS", "NOT_EQUALS", "IN", "NOT_IN")
-RESET_PERIODS = ("HOUR", "DAY", "WEEK", "MONTH", "YEAR")
-RESET_ANCHORS = ("SUBSCRIPTION_START", "CALENDAR")
-PRICING_TYPES = ("FREE", "PAID", "CUSTOM")
-TRIAL_END_BEHAVIORS = ("CONVERT_TO_PAID", "CANCEL")
-ADDON_BEHAVIORS = ("INCREMENT", "OVERRIDE")
+# The values each choice takes, from the enums (defined once, exposed as they are in GraphQL).
+FEATURE_TYPES = tuple(FeatureType)
+VALUE_TYPES = tuple(ValueType)
+AGGREGATIONS = tuple(Aggregation)
+FILTER_OPERATORS = tuple(FilterOperator)
+RESET_PERIODS = tuple(ResetPeriod)
+RESET_ANCHORS = tuple(ResetAnchor)
+PRICING_TYPES = tuple(PricingType)
+TRIAL_END_BEHAVIORS = tuple(TrialEndBehavior)
+ADDON_BEHAVIORS = tuple(AddonBehavior)
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}$")
 MAX_NAME = 200

@@ -14,23 +14,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from app.db import Database
 from app.domain import customer_entitlements
-from app.domain.entitlements import (
+from app.domain.entitlement_sources import (
     DenyReason,
     EffectiveEntitlement,
     EntitlementCheck,
     FeatureType,
-    check_entitlement,
-    denied,
 )
+from app.domain.entitlements import check_entitlement, denied
 from app.domain.periods import Period, ResetAnchor, ResetPeriod, usage_period_for
 from app.store import customers as store
+from app.store.rows import CachedState, Counter, EntitlementsState, FeatureState
 from app.store.usage import NO_PERIOD, NO_PERIOD_END
 
-Counter = tuple[datetime, datetime, float]  # period start, period end, value
 # The counters current at the time asked, per feature: {featureId: [counter, ...]}.
 LatestUsage = Mapping[str, Sequence[Counter]]
 
@@ -41,10 +38,6 @@ class CheckResult:
 
     check: EntitlementCheck
     period: Period | None
-
-
-def _json(value: Any) -> Any:
-    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 # The last period computed per (reset period, anchor, anchor time): nearly every call asks
@@ -132,13 +125,12 @@ _BY_RESOURCE: OrderedDict[tuple[uuid.UUID, str], tuple[str, customer_entitlement
 MAX_KEPT_RESOURCES = 2_000  # each holds all of a customer's entitlements: bound the memory
 
 
-async def for_resource(db: Database, env: uuid.UUID, row: Any, resource_id: str,
+async def for_resource(db: Database, env: uuid.UUID, row: CachedState, resource_id: str,
                        now: datetime) -> customer_entitlements.Computed:
-    """Entitlements scoped to one resource, from a row carrying the customer (`customer_pk`)
-    and the state of its cached entitlements (`cached`, `valid_until`,
-    `entitlements_version`)."""
-    key = (row["customer_pk"], resource_id)
-    version = row["entitlements_version"]
+    """Entitlements scoped to one resource, from the customer and the state of its cached
+    entitlements."""
+    key = (row.customer_pk, resource_id)
+    version = row.entitlements_version
     fresh = not is_stale(row, now) and version is not None
     kept = _BY_RESOURCE.get(key)
     if fresh and kept is not None and kept[0] == version:
@@ -146,42 +138,37 @@ async def for_resource(db: Database, env: uuid.UUID, row: Any, resource_id: str,
         return kept[1]
     async with db.session() as session:
         computed = await customer_entitlements.compute_for_resource(
-            session, env, row["customer_pk"], resource_id, now)
-    if fresh:
+            session, env, row.customer_pk, resource_id, now)
+    if fresh and version is not None:
         _BY_RESOURCE[key] = (version, computed)
         if len(_BY_RESOURCE) > MAX_KEPT_RESOURCES:
             _BY_RESOURCE.popitem(last=False)
     return computed
 
 
-def is_stale(row: Any, now: datetime) -> bool:
-    """Whether a row's cached entitlements are missing or past their `valid_until`."""
-    return not row["cached"] or (row["valid_until"] is not None and row["valid_until"] <= now)
+def is_stale(row: CachedState, now: datetime) -> bool:
+    """Whether a customer's cached entitlements are missing or past their `valid_until`."""
+    return not row.cached or (row.valid_until is not None and row.valid_until <= now)
 
 
-async def entitlement_of(db: Database, env: uuid.UUID, row: Any, feature_id: str,
+async def entitlement_of(db: Database, env: uuid.UUID, row: FeatureState, feature_id: str,
                          now: datetime) -> tuple[dict[str, Any] | None, bool]:
     """The customer's effective entitlement for the feature from a check row, recomputed
     first when the cached one is missing or stale."""
     if is_stale(row, now):
-        computed = await _recompute(db, env, row["customer_pk"], now)
+        computed = await _recompute(db, env, row.customer_pk, now)
         return computed.entitlements.get(feature_id), computed.has_active_subscription
-    return _json(row["entitlement"]), bool(row["has_active_subscription"])
+    return row.entitlement, row.has_active_subscription
 
 
-async def all_entitlements_of(db: Database, env: uuid.UUID, row: Any, customer_pk: uuid.UUID,
+async def all_entitlements_of(db: Database, env: uuid.UUID, row: EntitlementsState,
                               now: datetime) -> tuple[dict[str, Any], bool]:
-    """Every effective entitlement of the customer from a row carrying its cached document
-    (`cached`, `valid_until`, `entitlements`, `has_active_subscription`), recomputed first
+    """Every effective entitlement of the customer from its cached ones, recomputed first
     when missing or stale."""
     if is_stale(row, now):
-        computed = await _recompute(db, env, customer_pk, now)
+        computed = await _recompute(db, env, row.customer_pk, now)
         return computed.entitlements, computed.has_active_subscription
-    return _json(row["entitlements"]) or {}, bool(row["has_active_subscription"])
-
-
-def counters_of(row: Any) -> list[Counter]:
-    return list(zip(row["usage_periods"], row["usage_ends"], row["usage_values"], strict=True))
+    return row.entitlements, row.has_active_subscription
 
 
 async def check_one(db: Database, env: uuid.UUID, customer_id: str, feature_id: str,
@@ -192,11 +179,11 @@ async def check_one(db: Database, env: uuid.UUID, customer_id: str, feature_id: 
     async with pool.acquire() as conn:
         row = await store.fetch_check_row(conn, env, customer_id, feature_id,
                                           resource_id or "", now)
-    if row["customer_pk"] is None:
+    if row is None:
         return CheckResult(denied(feature_id, DenyReason.CUSTOMER_NOT_FOUND), None)
-    if row["archived"]:
+    if row.archived:
         return CheckResult(denied(feature_id, DenyReason.CUSTOMER_ARCHIVED), None)
-    if row["feature_type"] is None:
+    if row.feature_type is None:
         return CheckResult(denied(feature_id, DenyReason.FEATURE_NOT_FOUND), None)
     if resource_id:
         computed = await for_resource(db, env, row, resource_id, now)
@@ -204,8 +191,8 @@ async def check_one(db: Database, env: uuid.UUID, customer_id: str, feature_id: 
         has_active = computed.has_active_subscription
     else:
         effective, has_active = await entitlement_of(db, env, row, feature_id, now)
-    return _answer(feature_id, row["feature_type"], effective, has_active, now,
-                   requested_usage, requested_values, counters_of(row))
+    return _answer(feature_id, row.feature_type, effective, has_active, now,
+                   requested_usage, requested_values, row.counters)
 
 
 async def check_all(db: Database, env: uuid.UUID, customer_id: str, now: datetime,
@@ -215,18 +202,17 @@ async def check_all(db: Database, env: uuid.UUID, customer_id: str, now: datetim
     async with pool.acquire() as conn:
         row = await store.fetch_all_row(conn, env, customer_id)
         latest = {} if row is None else await store.latest_usage(
-            conn, [row["customer_pk"]], resource_id or "", now)
+            conn, [row.customer_pk], resource_id or "", now)
     if row is None:
         return DenyReason.CUSTOMER_NOT_FOUND
-    if row["archived"]:
+    if row.archived:
         return DenyReason.CUSTOMER_ARCHIVED
     if resource_id:
         computed = await for_resource(db, env, row, resource_id, now)
         entitlements, has_active = computed.entitlements, computed.has_active_subscription
     else:
-        entitlements, has_active = await all_entitlements_of(db, env, row, row["customer_pk"],
-                                                             now)
-    return results_for(entitlements, has_active, now, latest.get(row["customer_pk"], {}))
+        entitlements, has_active = await all_entitlements_of(db, env, row, now)
+    return results_for(entitlements, has_active, now, latest.get(row.customer_pk, {}))
 
 
 def results_for(entitlements: dict[str, Any], has_active: bool, now: datetime,

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.entitlements import (
+from app.domain.entitlement_sources import (
     AddonBehavior,
     AddonGrant,
     EntitlementConfig,
@@ -28,8 +28,8 @@ from app.domain.entitlements import (
     PromotionGrant,
     SourceKind,
     SubscriptionGrants,
-    effective_entitlement,
 )
+from app.domain.entitlements import effective_entitlement
 from app.domain.subscriptions import LIVE, Dates, SubscriptionStatus, change_due, next_boundary
 from app.domain.subscriptions import status_at as subscription_status
 from app.models import Package, PromotionalEntitlement, Subscription

@@ -1,7 +1,7 @@
 """The vocabulary of the entitlement engine: what a customer was granted, grant by grant.
 
-The rules live in ``app.domain.entitlements`` (import everything from there); this module only
-names things: feature types, where a grant comes from (``SourceKind``), the configuration a grant
+The rules live in ``app.domain.entitlements``; this module only names things (import them from
+here): feature types, where a grant comes from (``SourceKind``), the configuration a grant
 carries (``EntitlementConfig``), the grants collected for one customer and one feature
 (``PlanGrant``, ``AddonGrant``, ``SubscriptionGrants``, ``PromotionGrant``), how each of them is
 reported back (``Source``), and the two results: the merged ``EffectiveEntitlement`` and the

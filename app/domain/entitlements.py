@@ -58,25 +58,6 @@ from app.domain.entitlement_sources import (
     canonical_source_order,
 )
 
-__all__ = [
-    "AddonBehavior",
-    "AddonGrant",
-    "DenyReason",
-    "EffectiveEntitlement",
-    "EntitlementCheck",
-    "EntitlementConfig",
-    "FeatureType",
-    "PlanGrant",
-    "PromotionGrant",
-    "Source",
-    "SourceKind",
-    "SubscriptionGrants",
-    "check_entitlement",
-    "denied",
-    "effective_entitlement",
-]
-
-
 # --- Merging ---------------------------------------------------------------------------------
 
 

@@ -21,18 +21,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import orjson
 
 from app.db import Database
 from app.domain import checks
-from app.domain.usage import THRESHOLDS, check_key, check_timestamp, usage_limit
+from app.domain.usage_reports import THRESHOLDS, check_key, check_timestamp, usage_limit
 from app.domain.usage_targets import before_start
 from app.errors import DomainError, ErrorCode
 from app.store import usage as store
+from app.store.errors import OutOfRange
+from app.store.rows import EntitlementsState, Meter
 
 MAX_EVENTS = 1000
-GroupKey = tuple[uuid.UUID, str, str, datetime, datetime]  # a counter (store.CounterKey)
+GroupKey = tuple[uuid.UUID, str, str, datetime, datetime]  # a counter (app.store.rows.CounterKey)
 
 
 class _OutOfRange(Exception):
@@ -146,7 +147,7 @@ async def report_events(db: Database, env: uuid.UUID,
         known = []
         for e in events:
             customer = customers.get(e.customer_id)
-            if customer is None or customer["archived_at"] is not None:
+            if customer is None or customer.archived:
                 code = ErrorCode.CUSTOMER_NOT_FOUND if customer is None else \
                     ErrorCode.CUSTOMER_ARCHIVED
                 errors.append(DomainError(code, f"customer {e.customer_id!r} cannot take "
@@ -154,14 +155,14 @@ async def report_events(db: Database, env: uuid.UUID,
             else:
                 known.append(e)
         entitlements: dict[uuid.UUID, dict[str, Any]] = {}
-        for customer in {customers[e.customer_id]["pk"]: customers[e.customer_id]
+        for customer in {customers[e.customer_id].customer_pk: customers[e.customer_id]
                          for e in known}.values():
-            entitlements[customer["pk"]], _ = await checks.all_entitlements_of(
-                db, env, customer, customer["pk"], now)
+            entitlements[customer.customer_pk], _ = await checks.all_entitlements_of(
+                db, env, customer, now)
         meters = await store.meters_for(conn, env, [e.name for e in known])
         in_window = []
         for e in known:
-            early = _before_start(e, entitlements[customers[e.customer_id]["pk"]], meters)
+            early = _before_start(e, entitlements[customers[e.customer_id].customer_pk], meters)
             if early is None:
                 in_window.append(e)
             else:
@@ -179,7 +180,7 @@ async def report_events(db: Database, env: uuid.UUID,
             async with conn.transaction():
                 new = await store.insert_events(
                     conn, env, [e.key for e in candidates],
-                    [customers[e.customer_id]["pk"] for e in candidates],
+                    [customers[e.customer_id].customer_pk for e in candidates],
                     [e.name for e in candidates], [e.resource_id for e in candidates],
                     [e.at for e in candidates], [e.dimensions for e in candidates],
                     [e.digest for e in candidates], now)
@@ -188,7 +189,7 @@ async def report_events(db: Database, env: uuid.UUID,
                 fresh = [e for e in candidates if e.key in new]
                 crossings = await _aggregate(conn, env, fresh, customers, entitlements, meters,
                                              now)
-        except (asyncpg.NumericValueOutOfRangeError, _OutOfRange):
+        except (OutOfRange, _OutOfRange):
             # A counter would overflow: the batch is rolled back whole, nothing recorded.
             return EventsResult(0, 0, _in_order([*errors, DomainError(
                 ErrorCode.INVALID_INPUT, "the events would push usage out of range",
@@ -207,15 +208,15 @@ async def report_events(db: Database, env: uuid.UUID,
     return EventsResult(len(fresh), duplicates, _in_order(errors), crossings)
 
 
-def _before_start(e: _Event, entitlements: Mapping[str, Any], meters: list[Any]
+def _before_start(e: _Event, entitlements: Mapping[str, Any], meters: list[Meter]
                   ) -> DomainError | None:
     """An event dated before the start of a subscription granting a feature that counts it
     would land in a period before that subscription: refused (docs/usage.md)."""
     for meter_row in meters:
-        meter = meter_row["meter"]
+        meter = meter_row.meter
         if meter["eventName"] != e.name or not matches(meter, e.dimensions):
             continue
-        since = checks.granted_since(entitlements.get(meter_row["id"]))
+        since = checks.granted_since(entitlements.get(meter_row.feature_id))
         if since is not None and e.at < since:
             return before_start(since, ["events", e.index, "timestamp"])
     return None
@@ -227,8 +228,9 @@ def _in_order(errors: list[DomainError]) -> list[DomainError]:
 
 
 async def _aggregate(conn: Any, env: uuid.UUID, events: list[_Event],
-                     customers: Mapping[str, Any], entitlements: Mapping[uuid.UUID, Any],
-                     meters: list[Any], now: datetime) -> int:
+                     customers: Mapping[str, EntitlementsState],
+                     entitlements: Mapping[uuid.UUID, Any], meters: list[Meter],
+                     now: datetime) -> int:
     """Fold new events into counters (one statement per fold) and record crossings."""
     groups: dict[str, dict[GroupKey, _Group]] = {"ADD": {}, "MAX": {}, "LATEST": {}}
     unique_rows: list[tuple[uuid.UUID, str, str, datetime, datetime, str]] = []
@@ -237,12 +239,12 @@ async def _aggregate(conn: Any, env: uuid.UUID, events: list[_Event],
         if e.key in seen_keys:
             continue  # the same key twice in one batch counts once
         seen_keys.add(e.key)
-        customer_pk = customers[e.customer_id]["pk"]
+        customer_pk = customers[e.customer_id].customer_pk
         for meter_row in meters:
-            meter = meter_row["meter"]
+            meter = meter_row.meter
             if meter["eventName"] != e.name or not matches(meter, e.dimensions):
                 continue
-            feature_id = meter_row["id"]
+            feature_id = meter_row.feature_id
             effective = entitlements[customer_pk].get(feature_id)
             period = checks.usage_period(effective, e.at)
             key = (customer_pk, feature_id, e.resource_id or "", *checks.period_key(period))
@@ -269,9 +271,7 @@ async def _aggregate(conn: Any, env: uuid.UUID, events: list[_Event],
             elif group.latest is None or e.at >= group.latest[0]:
                 group.latest = (e.at, number)
     if unique_rows:
-        for row in await store.insert_unique_values(conn, unique_rows):
-            key = (row["customer_pk"], row["feature_id"], row["resource_key"],
-                   row["period_start"], row["period_end"])
+        for key in await store.insert_unique_values(conn, unique_rows):
             groups["ADD"][key].total += 1
     limits: dict[GroupKey, float | None] = {}
     updated = []
@@ -290,13 +290,11 @@ async def _aggregate(conn: Any, env: uuid.UUID, events: list[_Event],
             limits[key] = group.limit
         updated += await store.apply_aggregates(conn, env, fold, rows, now)
     crossings = []
-    for row in updated:
-        key = (row["customer_pk"], row["feature_id"], row["resource_key"], row["period_start"],
-               row["period_end"])
-        limit = limits.get(key)
+    for counter in updated:
+        limit = limits.get(counter.key)
         if limit:
-            crossings += [(*key, t, float(row["value"]), limit) for t in THRESHOLDS
-                          if row["value"] >= limit * t / 100]
+            crossings += [(*counter.key, t, counter.value, limit) for t in THRESHOLDS
+                          if counter.value >= limit * t / 100]
     return await store.insert_crossings(conn, env, crossings, now)
 
 

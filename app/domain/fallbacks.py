@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain import notifications
 from app.domain.customer_entitlements import CatalogView
-from app.domain.provisioning import _end, is_live, new_subscription_id
-from app.domain.subscriptions import ENDED, Dates, status_at
+from app.domain.provisioning import is_live, new_subscription_id
+from app.domain.subscriptions import ENDED, Dates, end_subscription, status_at
 from app.models import Customer, Package, Subscription
 from app.store import catalog as catalog_store
 from app.store import customers as store
@@ -86,7 +86,7 @@ async def sync_fallback(
     if default is None or end is None:
         for fallback in mine:
             if fallback.start_date > now:  # never withdraw one that has started
-                _end(fallback, now, now)
+                end_subscription(fallback, now, now)
                 await catalog_store.add(session, fallback)
                 await notifications.subscription_event(
                     session, "subscription.canceled", fallback, now

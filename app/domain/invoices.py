@@ -12,8 +12,8 @@ Rules (see docs/billing.md):
   billed in advance;
 * nothing is issued when there is nothing to charge (a zero total);
 * due date = issue time + the subscription's payment terms; an invoice still OPEN when its
-  due date comes cancels the subscription at once (the job); paying it later does not
-  restore it;
+  due date comes cancels the subscription at once (the job: app/domain/billing_job.py);
+  paying it later does not restore it;
 * exactly one invoice per subscription and issue point (a unique constraint), whoever issues.
 """
 
@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,15 +40,12 @@ from app.domain.pricing import (
     total_of,
     usage_lines,
 )
-from app.domain.subscriptions import ENDED, Dates, billing_anchor, status_at
+from app.domain.subscriptions import Dates, billing_anchor
 from app.errors import DomainError, ErrorCode
 from app.models import Customer, Invoice, Subscription
 from app.store import catalog as catalog_store
 from app.store import customers as customer_store
 from app.store import invoices as store
-
-if TYPE_CHECKING:
-    from app.domain.proration import Proration
 
 log = logging.getLogger("allot.invoices")
 
@@ -213,7 +210,7 @@ async def issue_invoice(
     customer: Customer | None = None,
 ) -> Invoice:
     """Number, store and announce an invoice of the subscription with these lines."""
-    customer = customer or await session.get(Customer, sub.customer_pk)
+    customer = customer or await customer_store.customer_by_pk(session, sub.customer_pk)
     assert customer is not None
     env = sub.environment_pk
     number = await store.next_invoice_number(session, env, now)
@@ -246,7 +243,6 @@ async def issue_invoice(
 
 async def _announce(session: AsyncSession, event_type: str, invoice: Invoice,
                     customer_id: str, subscription_id: str, now: datetime) -> None:
-    """A webhook event about the invoice, in the transaction that changed it."""
     from app.domain.outbox import emit
 
     await emit(session, invoice.environment_pk, event_type, {"invoice": {
@@ -256,10 +252,11 @@ async def _announce(session: AsyncSession, event_type: str, invoice: Invoice,
         "paidAt": invoice.paid_at, "voidedAt": invoice.voided_at}}, now)
 
 
-async def _announce_by_keys(session: AsyncSession, event_type: str, invoice: Invoice,
-                            now: datetime) -> None:
-    customer = await session.get(Customer, invoice.customer_pk)
-    sub = await session.get(Subscription, invoice.subscription_pk)
+async def announce(session: AsyncSession, event_type: str, invoice: Invoice,
+                   now: datetime) -> None:
+    """A webhook event about the invoice, in the transaction that changed it."""
+    customer = await customer_store.customer_by_pk(session, invoice.customer_pk)
+    sub = await customer_store.subscription_by_pk(session, invoice.subscription_pk)
     await _announce(session, event_type, invoice, customer.id if customer else "",
                     sub.id if sub else "", now)
 
@@ -325,15 +322,11 @@ class Preview:
     period: Period | None
 
 
-async def preview(
-    session: AsyncSession, sub: Subscription, now: datetime, proration: Proration | None = None
-) -> Preview:
+async def preview(session: AsyncSession, sub: Subscription, now: datetime) -> Preview:
     """The charges of one billing period on the subscription's terms: the first paid period
     (or the current one, for a plan change; from its effective date for a scheduled one).
-    Usage-based prices are billed in arrears, so they add nothing here. An immediate change
-    that is prorated previews exactly the proration it invoices."""
-    if proration is not None:
-        return Preview(proration.currency, proration.lines, proration.total, proration.period)
+    Usage-based prices are billed in arrears, so they add nothing here. (An immediate change
+    that is prorated previews exactly the proration it invoices: `Proration.as_preview`.)"""
     d = Dates.of(sub)
     anchor = billing_anchor(d)
     step = BillingPeriod(sub.billing_period)
@@ -387,7 +380,7 @@ async def mark_paid(
         )
     invoice.status, invoice.paid_at, invoice.updated_at = "PAID", when, now
     await catalog_store.add(session, invoice)
-    await _announce_by_keys(session, "invoice.paid", invoice, now)
+    await announce(session, "invoice.paid", invoice, now)
     return invoice
 
 
@@ -404,7 +397,7 @@ async def void(session: AsyncSession, env: uuid.UUID, invoice_id: str, now: date
     if invoice.status == "OPEN":
         invoice.status, invoice.voided_at, invoice.updated_at = "VOID", now, now
         await catalog_store.add(session, invoice)
-        await _announce_by_keys(session, "invoice.voided", invoice, now)
+        await announce(session, "invoice.voided", invoice, now)
     return invoice
 
 
@@ -412,66 +405,3 @@ def is_overdue(invoice: Invoice, now: datetime) -> bool:
     """Still open at or after its due date: the payment terms are up (a credit note, with a
     negative total, is owed to the customer: never overdue)."""
     return invoice.status == "OPEN" and invoice.total > 0 and now >= invoice.due_date
-
-
-# --- the job ------------------------------------------------------------------------------------
-
-
-async def cancel_overdue(session: AsyncSession, now: datetime) -> int:
-    """Cancel, now, the subscription of every open invoice past its due date (once per
-    invoice: `overdue_at` records it was handled)."""
-    from app.domain.subscription_changes import cancel_subscription
-
-    handled = 0
-    for invoice in await store.overdue_invoices(session, now):
-        # The customer's lock first, like every mutation; a busy customer waits for the next
-        # pass (the job never waits on, or deadlocks with, a mutation).
-        if await customer_store.try_lock_customer(session, invoice.customer_pk) is None:
-            continue
-        invoice.overdue_at, invoice.updated_at = now, now
-        await catalog_store.add(session, invoice)
-        await _announce_by_keys(session, "invoice.overdue", invoice, now)
-        sub = await session.get(Subscription, invoice.subscription_pk)
-        if sub is not None and status_at(Dates.of(sub), now) not in ENDED:
-            await cancel_subscription(
-                session, sub.environment_pk, {"subscriptionId": sub.id, "at": "IMMEDIATE"}, now
-            )
-            log.info("invoice %s overdue: subscription %s canceled", invoice.id, sub.id)
-        handled += 1
-    return handled
-
-
-async def issue_all_due(session: AsyncSession, now: datetime) -> int:
-    """Issue every due invoice of every subscription billed by invoice; returns how many
-    subscriptions moved. A subscription whose terms cannot be priced is logged and retried
-    an hour later; it never stops the others."""
-    moved = 0
-    views: dict[uuid.UUID, tuple[CatalogView, dict[str, str]]] = {}
-    for sub in await store.subscriptions_to_invoice(session, now):
-        if await customer_store.try_lock_customer(session, sub.customer_pk) is None:
-            continue  # a mutation holds it: next pass (never wait while holding others)
-        await session.refresh(sub)
-        env = sub.environment_pk
-        if env not in views:
-            views[env] = (await load_catalog_view(session, env), await feature_names(session, env))
-        view, names = views[env]
-        schedule = await store.lock_schedule(session, sub, now)
-        before = schedule.invoiced_until
-        try:
-            async with session.begin_nested():
-                await issue_due(session, sub, now, view, names)
-        except DomainError as error:
-            log.warning("subscription %s cannot be invoiced: %s", sub.id, error.message)
-            schedule = await store.lock_schedule(session, sub, now)
-            schedule.next_due_at = now + timedelta(hours=1)
-            schedule.updated_at = now
-            await catalog_store.add(session, schedule)
-            continue
-        moved += schedule.invoiced_until != before
-    return moved
-
-
-async def run_billing(session: AsyncSession, now: datetime) -> int:
-    """One pass of the billing job: overdue invoices first (a canceled subscription then
-    gets its closing invoice, if any, in the same pass), then due invoices."""
-    return await cancel_overdue(session, now) + await issue_all_due(session, now)

@@ -7,13 +7,14 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from app.domain.outbox import emit
 from app.domain.subscriptions import Dates, current_period, status_at
-from app.models import Customer, Package, Subscription, ThresholdCrossing
+from app.models import Subscription
+from app.store import catalog as catalog_store
+from app.store import customers as customer_store
+from app.store import notifications as store
 
 TRIAL_ENDING_SOON = timedelta(days=3)
 
@@ -37,8 +38,8 @@ def subscription_data(sub: Subscription, customer_id: str, plan_id: str,
 
 async def subscription_event(session: AsyncSession, event_type: str, sub: Subscription,
                              now: datetime) -> None:
-    customer = await session.get(Customer, sub.customer_pk)
-    plan = await session.get(Package, sub.plan_pk)
+    customer = await customer_store.customer_by_pk(session, sub.customer_pk)
+    plan = await catalog_store.package_by_pk(session, sub.plan_pk)
     assert customer is not None and plan is not None
     await emit(session, sub.environment_pk, event_type,
                {"subscription": subscription_data(sub, customer.id, plan.id, now)}, now)
@@ -63,41 +64,25 @@ async def entitlements_changed(session: AsyncSession, env: uuid.UUID, customer_i
 
 async def trials_ending_soon(session: AsyncSession, now: datetime, limit: int = 500) -> int:
     """Emit trial.ending_soon once per trial, TRIAL_ENDING_SOON before it ends."""
-    query = select(Subscription).where(
-        col(Subscription.trial_end_date).is_not(None),
-        col(Subscription.trial_end_date) > now,
-        col(Subscription.trial_end_date) <= now + TRIAL_ENDING_SOON,
-        col(Subscription.trial_ending_notified_at).is_(None),
-        col(Subscription.start_date) <= now,
-    ).limit(limit).with_for_update(skip_locked=True)
-    subs = list((await session.execute(query)).scalars())
+    subs = await store.trials_ending_within(session, now, TRIAL_ENDING_SOON, limit)
     for sub in subs:
         sub.trial_ending_notified_at = now  # also for trials canceled early: never again
-        session.add(sub)
         if sub.end_date is not None and sub.end_date < (sub.trial_end_date or now):
             continue  # canceled before the trial ends: nothing to announce
         await subscription_event(session, "trial.ending_soon", sub, now)
-    await session.flush()
+    await catalog_store.add(session, *subs)
     return len(subs)
 
 
 async def threshold_crossings(session: AsyncSession, now: datetime, limit: int = 1000) -> int:
     """Emit usage.threshold_crossed for each crossing recorded by metering, exactly once."""
-    query = select(ThresholdCrossing, col(Customer.id)).join(
-        Customer, col(Customer.pk) == ThresholdCrossing.customer_pk
-    ).where(col(ThresholdCrossing.delivered_at).is_(None)).limit(limit).with_for_update(
-        skip_locked=True, of=ThresholdCrossing)
-    rows = list((await session.execute(query)).all())
-    for crossing, customer_id in rows:
+    due = await store.undelivered_crossings(session, limit)
+    for item in due:
+        crossing = item.crossing
         await emit(session, crossing.environment_pk, "usage.threshold_crossed", {
-            "customerId": customer_id, "featureId": crossing.feature_id,
+            "customerId": item.customer_id, "featureId": crossing.feature_id,
             "resourceId": crossing.resource_key or None, "threshold": crossing.threshold,
             "usage": crossing.usage, "usageLimit": crossing.usage_limit,
             "periodStart": crossing.period_start, "crossedAt": crossing.crossed_at}, now)
-        await session.execute(update(ThresholdCrossing).where(
-            col(ThresholdCrossing.customer_pk) == crossing.customer_pk,
-            col(ThresholdCrossing.feature_id) == crossing.feature_id,
-            col(ThresholdCrossing.resource_key) == crossing.resource_key,
-            col(ThresholdCrossing.period_start) == crossing.period_start,
-            col(ThresholdCrossing.threshold) == crossing.threshold).values(delivered_at=now))
-    return len(rows)
+        await store.mark_delivered(session, crossing, now)
+    return len(due)

@@ -15,9 +15,9 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.store import webhooks as store
 
 # Every event type, with what it means. Receivers switch on these strings: they are stable.
 EVENT_TYPES: dict[str, str] = {
@@ -35,30 +35,6 @@ EVENT_TYPES: dict[str, str] = {
     "invoice.voided": "An invoice was voided: nothing is owed.",
     "entitlements.changed": "A customer's effective entitlements changed.",
 }
-
-_EMIT = text(
-    """
-    WITH targets AS (
-        SELECT pk FROM webhook_endpoints
-        WHERE environment_pk = CAST(:env AS uuid)
-          AND enabled
-          AND (event_types = '[]'::jsonb
-               OR event_types @> jsonb_build_array(CAST(:type AS text)))
-    ), event AS (
-        INSERT INTO webhook_events (pk, environment_pk, type, data, occurred_at)
-        SELECT CAST(:event_pk AS uuid), CAST(:env AS uuid), CAST(:type AS text),
-               CAST(:data AS jsonb), CAST(:now AS timestamptz)
-        WHERE EXISTS (SELECT 1 FROM targets)
-        RETURNING pk
-    )
-    INSERT INTO webhook_deliveries (pk, environment_pk, endpoint_pk, event_pk, status,
-        sequence, attempt_count, next_attempt_at, created_at, updated_at)
-    SELECT gen_random_uuid(), CAST(:env AS uuid), targets.pk, event.pk, 'PENDING', 0, 0,
-           CAST(:now AS timestamptz), CAST(:now AS timestamptz), CAST(:now AS timestamptz)
-    FROM targets CROSS JOIN event
-    """
-).bindparams(bindparam("data", type_=JSONB))
-
 
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
@@ -90,13 +66,4 @@ async def emit(
         raise ValueError(f"unknown webhook event type {event_type!r}")
     if now.tzinfo is None:
         raise ValueError("emit needs an aware datetime")
-    await session.execute(
-        _EMIT,
-        {
-            "env": env,
-            "type": event_type,
-            "event_pk": uuid.uuid4(),
-            "data": to_json_data(data),
-            "now": now,
-        },
-    )
+    await store.insert_event(session, env, event_type, uuid.uuid4(), to_json_data(data), now)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
@@ -20,12 +21,23 @@ from app.models import Customer, PromotionalEntitlement
 from app.store import catalog as catalog_store
 from app.store import customers as store
 
-DURATIONS = {
-    "ONE_WEEK": relativedelta(weeks=1),
-    "ONE_MONTH": relativedelta(months=1),
-    "SIX_MONTHS": relativedelta(months=6),
-    "ONE_YEAR": relativedelta(years=1),
-    "LIFETIME": None,
+
+class PromotionDuration(StrEnum):
+    """How long a promotional entitlement lasts (or an end date is given instead)."""
+
+    ONE_WEEK = "ONE_WEEK"
+    ONE_MONTH = "ONE_MONTH"
+    SIX_MONTHS = "SIX_MONTHS"
+    ONE_YEAR = "ONE_YEAR"
+    LIFETIME = "LIFETIME"
+
+
+DURATIONS: dict[str, relativedelta | None] = {
+    PromotionDuration.ONE_WEEK: relativedelta(weeks=1),
+    PromotionDuration.ONE_MONTH: relativedelta(months=1),
+    PromotionDuration.SIX_MONTHS: relativedelta(months=6),
+    PromotionDuration.ONE_YEAR: relativedelta(years=1),
+    PromotionDuration.LIFETIME: None,
 }
 
 

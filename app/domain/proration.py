@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.billing_terms import feature_names, terms_at
 from app.domain.customer_entitlements import CatalogView
 from app.domain.invoice_pdf import day
+from app.domain.invoices import Preview, issue_invoice
 from app.domain.money import minor_units
 from app.domain.periods import BillingPeriod, Period, billing_period_for
 from app.domain.pricing import Line, Terms, advance_lines, check_billable, line, total_of
@@ -61,6 +62,10 @@ class Proration:
     period: Period
     total: Decimal
     invoice: Invoice | None  # None when the total is zero
+
+    def as_preview(self) -> Preview:
+        """The preview of the change: exactly what it invoices."""
+        return Preview(self.currency, self.lines, self.total, self.period)
 
 
 def _current_period(sub: Subscription, now: datetime) -> Period | None:
@@ -213,8 +218,6 @@ async def charge_change(
     span = Period(now, new_period.end)
     invoice = None
     if currency is not None and lines and total != 0:
-        from app.domain.invoices import issue_invoice
-
         invoice = await issue_invoice(
             session, sub, currency, lines, span.start, span.end, "PRORATION", now
         )

@@ -17,7 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain import catalog_rules as rules
 from app.domain import customer_entitlements
 from app.domain.customer_entitlements import CatalogView, load_catalog_view
-from app.domain.subscriptions import ENDED, Dates, SubscriptionStatus, current_period, status_at
+from app.domain.subscriptions import (
+    ENDED,
+    Dates,
+    SubscriptionStatus,
+    current_period,
+    end_subscription,
+    status_at,
+)
 from app.errors import DomainError, ErrorCode
 from app.models import Customer, Package, Subscription
 from app.store import catalog as catalog_store
@@ -100,20 +107,10 @@ async def archive_customer(
         subs = (await store.subscriptions_of(session, [customer.pk]))[customer.pk]
         for sub in subs:
             if status_at(Dates.of(sub), now) not in ENDED:
-                _end(sub, now, now)
+                end_subscription(sub, now, now)
         await catalog_store.add(session, customer, *subs)
         await customer_entitlements.refresh(session, env, [customer.pk], now)
     return customer
-
-
-def _end(sub: Subscription, at: datetime, now: datetime) -> None:
-    sub.end_date = max(at, sub.start_date) if at > now else now
-    if sub.start_date > sub.end_date:
-        sub.start_date = sub.end_date
-    sub.canceled_at = now
-    sub.scheduled_change = None
-    sub.status = status_at(Dates.of(sub), now).value
-    sub.updated_at = now
 
 
 def convert_trial_now(sub: Subscription, now: datetime) -> None:
@@ -138,37 +135,6 @@ def expire_trial_now(sub: Subscription, now: datetime) -> None:
 
 def new_subscription_id() -> str:
     return "sub_" + secrets.token_hex(10)
-
-
-async def subscribe_default_plans(
-    session: AsyncSession, env: uuid.UUID, customer: Customer, now: datetime, view: CatalogView
-) -> list[Subscription]:
-    """A customer provisioned without a subscription gets each product's default plan (in
-    products where it holds no live subscription yet)."""
-    from app.domain.subscription_changes import provision_subscription
-
-    existing = (await store.subscriptions_of(session, [customer.pk]))[customer.pk]
-    held = {s.product_pk for s in existing if status_at(Dates.of(s), now) not in ENDED}
-    created = []
-    for product in (await catalog_store.all_products(session, env)).values():
-        if product.archived_at is not None or not product.default_plan_id:
-            continue
-        if product.pk in held:
-            continue
-        plan = view.plans_by_id.get(product.default_plan_id)
-        if plan is None or plan.latest_version is None or plan.archived_at is not None:
-            continue
-        created.append(
-            await provision_subscription(
-                session,
-                env,
-                {"customerId": customer.id, "planId": plan.id, "skipTrial": True},
-                now,
-                view=view,
-                refresh=False,
-            )
-        )
-    return created
 
 
 def require_plan(view: CatalogView, plan_id: Any, path: list[str | int]) -> Package:

@@ -14,14 +14,11 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from app.domain.audit import plain
 from app.errors import DomainError, ErrorCode
-from app.models.audit import ProvisioningKey
+from app.store import provisioning_keys as store
 
 
 def request_hash(operation: str, payload: dict[str, Any]) -> str:
@@ -37,15 +34,9 @@ async def claim(session: AsyncSession, env: uuid.UUID, key: str, operation: str,
     if not key or len(key) > 200:
         raise DomainError(ErrorCode.INVALID_INPUT, "an idempotency key is 1 to 200 characters",
                           ["idempotencyKey"])
-    inserted = await session.execute(
-        insert(ProvisioningKey).values(environment_pk=env, key=key, operation=operation,
-                                       request_hash=digest, created_at=now)
-        .on_conflict_do_nothing().returning(col(ProvisioningKey.key)))
-    if inserted.first() is not None:
+    if await store.insert_key(session, env, key, operation, digest, now):
         return None
-    existing = (await session.execute(select(ProvisioningKey).where(
-        col(ProvisioningKey.environment_pk) == env, col(ProvisioningKey.key) == key
-    ))).scalars().one()
+    existing = await store.get_key(session, env, key)
     if existing.operation != operation or existing.request_hash != digest:
         raise DomainError(ErrorCode.IDEMPOTENCY_KEY_REUSED,
                           "this idempotency key was used for another request",
@@ -55,6 +46,4 @@ async def claim(session: AsyncSession, env: uuid.UUID, key: str, operation: str,
 
 async def complete(session: AsyncSession, env: uuid.UUID, key: str,
                    response: dict[str, Any]) -> None:
-    await session.execute(update(ProvisioningKey).where(
-        col(ProvisioningKey.environment_pk) == env, col(ProvisioningKey.key) == key
-    ).values(response=response))
+    await store.set_response(session, env, key, response)

@@ -34,7 +34,6 @@ from app.domain.customer_entitlements import CatalogView, load_catalog_view
 from app.domain.fallbacks import sync_fallback
 from app.domain.proration import Proration
 from app.domain.provisioning import (
-    _end,
     convert_trial_now,
     is_live,
     is_paying,
@@ -51,7 +50,17 @@ from app.domain.subscription_inputs import (
     checked_values,
     is_upgrade,
 )
-from app.domain.subscriptions import ENDED, Dates, SubscriptionStatus, change_due, status_at
+from app.domain.subscriptions import (
+    ENDED,
+    BillingMode,
+    CancelAt,
+    ChangeTiming,
+    Dates,
+    SubscriptionStatus,
+    change_due,
+    end_subscription,
+    status_at,
+)
 from app.errors import DomainError, ErrorCode
 from app.models import Customer, Package, Product, Subscription
 from app.store import catalog as catalog_store
@@ -81,7 +90,7 @@ async def _product(session: AsyncSession, env: uuid.UUID, plan: Package) -> Prod
 def _billing(raw: Mapping[str, Any]) -> tuple[str, int | None]:
     billing = raw.get("billing") or {}
     mode = rules.check_choice(
-        billing.get("mode") or "EXTERNAL", ("EXTERNAL", "INVOICE"), ["billing", "mode"]
+        billing.get("mode") or "EXTERNAL", tuple(BillingMode), ["billing", "mode"]
     )
     terms = billing.get("paymentTermsDays")
     if terms is None and mode == "INVOICE":
@@ -136,7 +145,7 @@ async def provision_subscription(
     overrides = checked_overrides(raw.get("priceOverrides"), content, addons)
     mode, terms = _billing(raw)
     timing = rules.check_choice(
-        raw.get("changeTiming") or "IMMEDIATE", ("IMMEDIATE", "END_OF_PERIOD"), ["changeTiming"]
+        raw.get("changeTiming") or "IMMEDIATE", tuple(ChangeTiming), ["changeTiming"]
     )
     contract_end = _contract_end(raw, start, now)
     subscription_id = raw.get("subscriptionId")
@@ -213,7 +222,8 @@ async def provision_subscription(
         if behavior == "CONVERT_TO_PAID":
             replaces = current
     elif current is not None:
-        _end(current, start, now)  # the future subscription takes over on its start date
+        # The future subscription takes over on its start date.
+        end_subscription(current, start, now)
         await catalog_store.add(session, current)
         takes_over = current
 
@@ -295,7 +305,7 @@ async def _end_paid_for_trials(
             and _parallel_trial_running(trial, now)
         ):
             await _move_replaced(session, trial, None, now)
-            _end(trial, now, now)
+            end_subscription(trial, now, now)
             await catalog_store.add(session, trial)
             await notifications.subscription_event(session, "subscription.canceled", trial, now)
 
@@ -388,7 +398,7 @@ async def _require_subscription(
             ["subscriptionId"],
         )
     customer = await store.lock_customer(session, sub.customer_pk)
-    await session.refresh(sub)
+    await store.reload(session, sub)
     return sub, customer
 
 
@@ -491,7 +501,7 @@ async def cancel_subscription(
     view = await load_catalog_view(session, env)
     apply_due_change(sub, view, now)
     at = rules.check_choice(
-        raw.get("at") or "IMMEDIATE", ("IMMEDIATE", "END_OF_PERIOD", "DATE"), ["at"]
+        raw.get("at") or "IMMEDIATE", tuple(CancelAt), ["at"]
     )
     if at == "IMMEDIATE":
         end = now
@@ -541,7 +551,7 @@ async def _end_at(
         await _move_replaced(session, sub, None, now)  # the paid subscription carries on
     elif not sub.is_parallel_trial and end <= sub.start_date:
         await _resume_taken_over(session, sub, now)  # it never starts: the current one goes on
-    _end(sub, end, now)
+    end_subscription(sub, end, now)
     await catalog_store.add(session, sub)
     await notifications.subscription_event(session, "subscription.canceled", sub, now)
     await sync_fallback(session, env, customer, sub, view, now)

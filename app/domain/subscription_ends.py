@@ -25,13 +25,13 @@ from app.domain.subscription_changes import (
     _require_subscription,
     apply_due_change,
 )
-from app.domain.subscriptions import Dates, SubscriptionStatus, status_at
+from app.domain.subscriptions import Dates, EndTrialAction, SubscriptionStatus, status_at
 from app.errors import DomainError, ErrorCode
 from app.models import Subscription
 from app.store import catalog as catalog_store
 from app.store import customers as store
 
-END_TRIAL_ACTIONS = ("CONVERT", "CANCEL")
+END_TRIAL_ACTIONS = tuple(EndTrialAction)
 
 
 async def end_trial(

@@ -11,9 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.domain.periods import BillingPeriod, Period, billing_period_for
+
+if TYPE_CHECKING:
+    from app.models import Subscription
 
 
 class SubscriptionStatus(StrEnum):
@@ -22,6 +25,33 @@ class SubscriptionStatus(StrEnum):
     ACTIVE = "ACTIVE"
     CANCELED = "CANCELED"  # ended by a cancellation (or replaced)
     EXPIRED = "EXPIRED"  # a trial that ended without converting
+
+
+class EndTrialAction(StrEnum):
+    """How a running trial is ended now (endTrial)."""
+
+    CONVERT = "CONVERT"  # paid from now
+    CANCEL = "CANCEL"  # access ends now (EXPIRED)
+
+
+class BillingMode(StrEnum):
+    EXTERNAL = "EXTERNAL"  # billed elsewhere: allot only answers entitlements
+    INVOICE = "INVOICE"  # allot issues the invoices (app.domain.invoices)
+
+
+class ChangeTiming(StrEnum):
+    """When a plan change that is a downgrade takes effect."""
+
+    IMMEDIATE = "IMMEDIATE"
+    END_OF_PERIOD = "END_OF_PERIOD"
+
+
+class CancelAt(StrEnum):
+    """When a cancellation takes effect."""
+
+    IMMEDIATE = "IMMEDIATE"
+    END_OF_PERIOD = "END_OF_PERIOD"
+    DATE = "DATE"  # at the date given
 
 
 LIVE = (SubscriptionStatus.IN_TRIAL, SubscriptionStatus.ACTIVE)
@@ -112,3 +142,15 @@ def next_boundary(d: Dates, now: datetime) -> datetime | None:
         if effective > now and status_at(d, effective) in LIVE:
             candidates.append(effective)
     return min(candidates, default=None)
+
+
+def end_subscription(sub: Subscription, at: datetime, now: datetime) -> None:
+    """End `sub` at `at` (now when `at` is past), as a cancellation: a subscription that had
+    not started yet ends before it starts, and a scheduled change no longer happens."""
+    sub.end_date = max(at, sub.start_date) if at > now else now
+    if sub.start_date > sub.end_date:
+        sub.start_date = sub.end_date
+    sub.canceled_at = now
+    sub.scheduled_change = None
+    sub.status = status_at(Dates.of(sub), now).value
+    sub.updated_at = now

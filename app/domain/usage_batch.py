@@ -23,15 +23,14 @@ import asyncio
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import asyncpg
 
 from app.db import Database
-from app.domain.usage import THRESHOLDS, Report, ReportResult, fail, usage_from
+from app.domain.usage_reports import THRESHOLDS, Report, ReportResult, fail, usage_from
 from app.domain.usage_targets import Contexts, Target
 from app.errors import DomainError, ErrorCode
 from app.store import usage as store
+from app.store.errors import StaleContext, WriteConflict
+from app.store.rows import UsageOutcome
 
 MAX_BATCH = 1000  # reports a batch takes (a reportUsageBatch call is never split)
 MAX_IN_FLIGHT = 2  # batches written at once: one is applied while the next one waits
@@ -47,18 +46,19 @@ _ERRORS = {
 }
 
 
-def _result(r: Report, target: Target, row: Any) -> ReportResult:
-    outcome = row["outcome"]
+def _result(r: Report, target: Target, row: UsageOutcome) -> ReportResult:
+    outcome = row.outcome
     if outcome in ("APPLIED", "REPLAYED"):
+        assert row.response is not None  # the answer stored with the report
         return ReportResult(True, usage_from(r.customer_id, r.feature_id, r.resource_id,
-                                             row["response"]))
+                                             row.response))
     code, message, field_name = _ERRORS[outcome]
     error = DomainError(code, message, [field_name])
     if outcome != "REFUSED":
         return fail(error)
     # A refused consume answers with the usage as it stands (and stores no key).
     return ReportResult(False, usage_from(r.customer_id, r.feature_id, r.resource_id,
-                                          {**target.base, "currentUsage": row["usage"]}), error)
+                                          {**target.base, "currentUsage": row.usage}), error)
 
 
 async def record_batch(db: Database, contexts: Contexts, reports: Sequence[Report]
@@ -77,13 +77,13 @@ async def record_batch(db: Database, contexts: Contexts, reports: Sequence[Repor
                     conn, [_usage_report(r, t) for r, t in live],
                     [g.row() for g in guards],
                     THRESHOLDS, max(r.now for r in reports))
-            except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):
+            except WriteConflict:
                 # Another process stored one of these keys first (or locked in another
                 # order): record again; its keys are now replays.
                 if attempt == MAX_ATTEMPTS:
                     raise
                 continue
-            if rows and rows[0]["outcome"] == "STALE":
+            except StaleContext:
                 # A kept context changed since it was read: read it again, then retry.
                 contexts.forget([g.asked for g in guards])
                 continue

@@ -37,10 +37,10 @@ async def usage_history(db: Database, env: uuid.UUID, customer_id: str, feature_
     async with pool.acquire() as conn:
         row = await customer_store.fetch_check_row(conn, env, customer_id, feature_id,
                                                    resource_key, now)
-        if row["customer_pk"] is None:
+        if row is None:
             raise DomainError(ErrorCode.CUSTOMER_NOT_FOUND, f"no customer {customer_id!r}",
                               ["customerId"])
-        if row["feature_type"] is None:
+        if row.feature_type is None:
             raise DomainError(ErrorCode.FEATURE_NOT_FOUND, f"no feature {feature_id!r}",
                               ["featureId"])
         effective, _ = await checks.entitlement_of(db, env, row, feature_id, now)
@@ -51,7 +51,7 @@ async def usage_history(db: Database, env: uuid.UUID, customer_id: str, feature_
             start = max(start, since)
         current = checks.usage_period(effective, now)
         if current is None or effective is None:
-            value = await store.counter_value(conn, row["customer_pk"], feature_id,
+            value = await store.counter_value(conn, row.customer_pk, feature_id,
                                               resource_key, checks.period_key(None))
             return [UsagePeriod(None, None, value)]
         anchor = ResetAnchor(effective.get("reset_anchor") or "SUBSCRIPTION_START")
@@ -69,7 +69,7 @@ async def usage_history(db: Database, env: uuid.UUID, customer_id: str, feature_
         except OverflowError:  # a date near year 1 or 9999
             raise DomainError(ErrorCode.INVALID_INPUT, "dates out of range",
                               ["from"]) from None
-        values = await store.history(conn, row["customer_pk"], feature_id, resource_key,
+        values = await store.history(conn, row.customer_pk, feature_id, resource_key,
                                      periods[0].start, periods[-1].end)
     return [UsagePeriod(p.start, p.end, values.get((p.start, p.end), 0.0)) for p in periods]
 

@@ -21,10 +21,10 @@ from typing import Any
 
 from app.db import Database, RawConnection
 from app.domain import checks
-from app.domain.usage import Report, usage_limit
+from app.domain.usage_reports import Report, usage_limit
 from app.errors import DomainError, ErrorCode
 from app.store import usage as store
-from app.store.usage import CounterKey
+from app.store.rows import CounterKey, FeatureState
 
 MAX_KEPT = 10_000  # contexts kept per process (least recently used go first)
 
@@ -100,11 +100,12 @@ class Contexts:
                 found[asked] = await self._read(db, asked, rows[asked[:3]], now)
         return [_target(r, found[_asked(r)]) for r in reports], guards
 
-    async def _read(self, db: Database, asked: Asked, row: Any, now: datetime
+    async def _read(self, db: Database, asked: Asked, row: FeatureState | None, now: datetime
                     ) -> Context | DomainError:
         error = _context_error(asked, row)
         if error is not None:
             return error
+        assert row is not None  # no customer is an error
         env, _, feature_id, resource_id = asked
         if resource_id:
             # As an entitlement check for the resource counts them: of the products that
@@ -117,8 +118,8 @@ class Contexts:
         # expire at the next date that changes them): their version guards the resource's
         # entitlement too.
         if checks.is_stale(row, now):  # recomputed just now: its rows changed, keep nothing
-            return Context(row["customer_pk"], entitlement, None, None)
-        context = Context(row["customer_pk"], entitlement, row["valid_until"], row["version"])
+            return Context(row.customer_pk, entitlement, None, None)
+        context = Context(row.customer_pk, entitlement, row.valid_until, row.version)
         self._kept[asked] = context
         if len(self._kept) > self._max_kept:
             self._kept.popitem(last=False)
@@ -155,21 +156,21 @@ def before_start(since: datetime, path: list[str | int]) -> DomainError:
                        path)
 
 
-def _context_error(asked: Asked, row: Any) -> DomainError | None:
+def _context_error(asked: Asked, row: FeatureState | None) -> DomainError | None:
     _, customer_id, feature_id, _ = asked
-    if row["customer_pk"] is None:
+    if row is None:
         return DomainError(ErrorCode.CUSTOMER_NOT_FOUND, f"no customer {customer_id!r}",
                            ["customerId"])
-    if row["archived"]:
+    if row.archived:
         return DomainError(ErrorCode.CUSTOMER_ARCHIVED,
                            f"customer {customer_id!r} is archived", ["customerId"])
-    if row["feature_type"] is None:
+    if row.feature_type is None:
         return DomainError(ErrorCode.FEATURE_NOT_FOUND, f"no feature {feature_id!r}",
                            ["featureId"])
-    if row["feature_type"] != "METERED":
+    if row.feature_type != "METERED":
         return DomainError(ErrorCode.INVALID_INPUT, f"feature {feature_id!r} is not metered",
                            ["featureId"])
-    if row["event_fed"]:
+    if row.event_fed:
         return DomainError(ErrorCode.INVALID_INPUT,
                            f"feature {feature_id!r} is fed by raw events: use reportEvents",
                            ["featureId"])

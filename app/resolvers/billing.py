@@ -202,7 +202,11 @@ class BillingMutation:
                     max_backdate_days=ctx.settings.max_backdate_days,
                     prorations=charged,
                 )
-                result = await invoices.preview(session, sub, now, charged[0] if charged else None)
+                result = (
+                    charged[0].as_preview()
+                    if charged
+                    else await invoices.preview(session, sub, now)
+                )
             except (DomainError, DomainErrors) as error:
                 return SubscriptionPreviewPayload(
                     lines=[],

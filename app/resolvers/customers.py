@@ -12,6 +12,7 @@ from strawberry.types import Info, get_object_definition
 from app.context import Context
 from app.domain import (
     checks,
+    default_plans,
     invoices,
     promotions,
     provisioning,
@@ -19,7 +20,7 @@ from app.domain import (
     subscription_ends,
 )
 from app.domain import subscription_changes as changes
-from app.domain.entitlements import DenyReason
+from app.domain.entitlement_sources import DenyReason
 from app.models import Subscription as SubscriptionRow
 from app.resolvers.catalog import in_transaction
 from app.schema.catalog_inputs import given
@@ -209,7 +210,9 @@ class CustomerMutation:
                 await invoices.after_provisioning(session, sub, now)
             else:
                 view = await provisioning.view_for(session, env)
-                made = await provisioning.subscribe_default_plans(session, env, customer, now, view)
+                made = await default_plans.subscribe_default_plans(
+                    session, env, customer, now, view
+                )
                 from app.domain import customer_entitlements
 
                 await customer_entitlements.refresh(session, env, [customer.pk], now, view)

@@ -13,6 +13,7 @@ from strawberry.types import Info
 from app.context import Context
 from app.domain import events as events_domain
 from app.domain import usage as usage_domain
+from app.domain import usage_reports
 from app.domain.usage_history import usage_history
 from app.errors import DomainError
 from app.schema.common import ServerKeyOnly, UserError, user_errors
@@ -114,7 +115,7 @@ class UsagePeriod:
     usage: float = strawberry.field(description="Usage in the period.")
 
 
-def report_usage_payload(result: usage_domain.ReportResult) -> ReportUsagePayload:
+def report_usage_payload(result: usage_reports.ReportResult) -> ReportUsagePayload:
     usage = result.usage
     return ReportUsagePayload(
         accepted=result.accepted,

@@ -9,24 +9,23 @@ from typing import Any
 
 import strawberry
 
-from app.errors import DomainError, ErrorCode
-from app.schema.catalog_types import (
-    Addon,
-    AddonBehavior,
+from app.domain.catalog_choices import (
     Aggregation,
-    BillingPeriod,
-    Feature,
-    FeatureType,
     FilterOperator,
-    Plan,
     PriceModel,
     PricingType,
-    Product,
-    ResetAnchor,
-    ResetPeriod,
     TierMode,
     TrialEndBehavior,
     ValueType,
+)
+from app.domain.entitlement_sources import AddonBehavior, FeatureType
+from app.domain.periods import BillingPeriod, ResetAnchor, ResetPeriod
+from app.errors import DomainError, ErrorCode
+from app.schema.catalog_types import (
+    Addon,
+    Feature,
+    Plan,
+    Product,
 )
 from app.schema.common import DecimalScalar, UserError
 

@@ -5,98 +5,65 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 import strawberry
 
+from app.domain.catalog_choices import (
+    Aggregation,
+    FilterOperator,
+    PriceModel,
+    PricingType,
+    TierMode,
+    TrialEndBehavior,
+    ValueType,
+)
+from app.domain.entitlement_sources import AddonBehavior, FeatureType
+from app.domain.periods import BillingPeriod, ResetAnchor, ResetPeriod
 from app.models import Feature as FeatureRow
 from app.models import Package, PackageVersion
 from app.models import Product as ProductRow
 from app.schema.common import DecimalScalar
 
-
-@strawberry.enum(description="How a feature is monetized.")
-class FeatureType(StrEnum):
-    BOOLEAN = "BOOLEAN"
-    CONFIGURATION = "CONFIGURATION"
-    METERED = "METERED"
-
-
-@strawberry.enum(description="The kind of value of a CONFIGURATION feature.")
-class ValueType(StrEnum):
-    NUMBER = "NUMBER"
-    ENUM = "ENUM"
-
-
-@strawberry.enum(description="How a meter turns raw events into usage.")
-class Aggregation(StrEnum):
-    COUNT = "COUNT"
-    SUM = "SUM"
-    MAX = "MAX"
-    UNIQUE_COUNT = "UNIQUE_COUNT"
-    LATEST = "LATEST"
-
-
-@strawberry.enum(description="How a meter filter compares an event dimension.")
-class FilterOperator(StrEnum):
-    EQUALS = "EQUALS"
-    NOT_EQUALS = "NOT_EQUALS"
-    IN = "IN"
-    NOT_IN = "NOT_IN"
-
-
-@strawberry.enum(description="How often metered usage starts again from zero.")
-class ResetPeriod(StrEnum):
-    HOUR = "HOUR"
-    DAY = "DAY"
-    WEEK = "WEEK"
-    MONTH = "MONTH"
-    YEAR = "YEAR"
-
-
-@strawberry.enum(description="What usage periods are counted from.")
-class ResetAnchor(StrEnum):
-    SUBSCRIPTION_START = "SUBSCRIPTION_START"
-    CALENDAR = "CALENDAR"
-
-
-@strawberry.enum(description="Whether a plan is free, paid, or negotiated per customer.")
-class PricingType(StrEnum):
-    FREE = "FREE"
-    PAID = "PAID"
-    CUSTOM = "CUSTOM"
-
-
-@strawberry.enum(description="What happens when a trial ends.")
-class TrialEndBehavior(StrEnum):
-    CONVERT_TO_PAID = "CONVERT_TO_PAID"
-    CANCEL = "CANCEL"
-
-
-@strawberry.enum(description="How an add-on entitlement combines with the plan's value.")
-class AddonBehavior(StrEnum):
-    INCREMENT = "INCREMENT"
-    OVERRIDE = "OVERRIDE"
-
-
-@strawberry.enum(description="How a price is charged.")
-class PriceModel(StrEnum):
-    FLAT_FEE = "FLAT_FEE"
-    PER_UNIT = "PER_UNIT"
-    USAGE_BASED = "USAGE_BASED"
-
-
-@strawberry.enum(description="The period a price is charged for.")
-class BillingPeriod(StrEnum):
-    MONTHLY = "MONTHLY"
-    ANNUALLY = "ANNUALLY"
-
-
-@strawberry.enum(description="How tiers apply: all units at one tier's rate, or tier by tier.")
-class TierMode(StrEnum):
-    VOLUME = "VOLUME"
-    GRADUATED = "GRADUATED"
+# The domain's enums, defined there once and exposed here under the same names.
+strawberry.enum(FeatureType, name="FeatureType", description="How a feature is monetized.")
+strawberry.enum(
+    ResetPeriod, name="ResetPeriod", description="How often metered usage starts again from zero."
+)
+strawberry.enum(ResetAnchor, name="ResetAnchor", description="What usage periods are counted from.")
+strawberry.enum(
+    AddonBehavior,
+    name="AddonBehavior",
+    description="How an add-on entitlement combines with the plan's value.",
+)
+strawberry.enum(
+    BillingPeriod, name="BillingPeriod", description="The period a price is charged for."
+)
+strawberry.enum(
+    ValueType, name="ValueType", description="The kind of value of a CONFIGURATION feature."
+)
+strawberry.enum(
+    Aggregation, name="Aggregation", description="How a meter turns raw events into usage."
+)
+strawberry.enum(
+    FilterOperator,
+    name="FilterOperator",
+    description="How a meter filter compares an event dimension.",
+)
+strawberry.enum(
+    PricingType,
+    name="PricingType",
+    description="Whether a plan is free, paid, or negotiated per customer.",
+)
+strawberry.enum(
+    TrialEndBehavior, name="TrialEndBehavior", description="What happens when a trial ends."
+)
+strawberry.enum(
+    TierMode,
+    name="TierMode",
+    description="How tiers apply: all units at one tier's rate, or tier by tier.",
+)
+strawberry.enum(PriceModel, name="PriceModel", description="How a price is charged.")
 
 
 @strawberry.type(description="A condition on an event dimension for a meter.")

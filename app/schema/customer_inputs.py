@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 
+from app.domain.catalog_choices import TrialEndBehavior
+from app.domain.periods import BillingPeriod, ResetPeriod
+from app.domain.promotions import PromotionDuration
+from app.domain.subscriptions import BillingMode, CancelAt, ChangeTiming, EndTrialAction
 from app.schema.catalog_inputs import given
-from app.schema.catalog_types import BillingPeriod, ResetPeriod, TrialEndBehavior
 from app.schema.common import DecimalScalar, UserError
 from app.schema.customer_types import (
-    BillingMode,
     Customer,
     CustomerSubscription,
     PromotionalEntitlement,
@@ -21,33 +22,19 @@ from app.schema.customer_types import (
 
 UNSET: Any = strawberry.UNSET
 
-
-@strawberry.enum(description="When a plan change that is a downgrade takes effect.")
-class ChangeTiming(StrEnum):
-    IMMEDIATE = "IMMEDIATE"
-    END_OF_PERIOD = "END_OF_PERIOD"
-
-
-@strawberry.enum(description="When a cancellation takes effect.")
-class CancelAt(StrEnum):
-    IMMEDIATE = "IMMEDIATE"
-    END_OF_PERIOD = "END_OF_PERIOD"
-    DATE = "DATE"
-
-
-@strawberry.enum(description="How to end a trial now.")
-class EndTrialAction(StrEnum):
-    CONVERT = "CONVERT"
-    CANCEL = "CANCEL"
-
-
-@strawberry.enum(description="How long a promotional entitlement lasts.")
-class PromotionDuration(StrEnum):
-    ONE_WEEK = "ONE_WEEK"
-    ONE_MONTH = "ONE_MONTH"
-    SIX_MONTHS = "SIX_MONTHS"
-    ONE_YEAR = "ONE_YEAR"
-    LIFETIME = "LIFETIME"
+# The domain's enums, defined there once and exposed here under the same names.
+strawberry.enum(
+    ChangeTiming,
+    name="ChangeTiming",
+    description="When a plan change that is a downgrade takes effect.",
+)
+strawberry.enum(CancelAt, name="CancelAt", description="When a cancellation takes effect.")
+strawberry.enum(EndTrialAction, name="EndTrialAction", description="How to end a trial now.")
+strawberry.enum(
+    PromotionDuration,
+    name="PromotionDuration",
+    description="How long a promotional entitlement lasts.",
+)
 
 
 @strawberry.input(description="An add-on and its quantity.")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -13,16 +12,23 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app.context import Context
-from app.domain.subscriptions import Dates, change_due, current_period, status_at
+from app.domain.catalog_choices import TrialEndBehavior
+from app.domain.periods import BillingPeriod
+from app.domain.subscriptions import (
+    BillingMode,
+    Dates,
+    SubscriptionStatus,
+    change_due,
+    current_period,
+    status_at,
+)
 from app.models import Customer as CustomerRow
 from app.models import PromotionalEntitlement as PromotionRow
 from app.models import Subscription as SubscriptionRow
 from app.schema.catalog_types import (
     Addon,
-    BillingPeriod,
     PackageEntitlement,
     Plan,
-    TrialEndBehavior,
     entitlement_view,
 )
 from app.schema.common import json_value
@@ -33,19 +39,17 @@ if TYPE_CHECKING:
     from app.schema.billing_types import Invoice
 
 
-@strawberry.enum(description="Where a subscription is in its life.")
-class SubscriptionStatus(StrEnum):
-    SCHEDULED = "SCHEDULED"
-    IN_TRIAL = "IN_TRIAL"
-    ACTIVE = "ACTIVE"
-    CANCELED = "CANCELED"
-    EXPIRED = "EXPIRED"
-
-
-@strawberry.enum(description="EXTERNAL: billed elsewhere; INVOICE: allot issues invoices.")
-class BillingMode(StrEnum):
-    EXTERNAL = "EXTERNAL"
-    INVOICE = "INVOICE"
+# The domain's enums, defined there once and exposed here under the same names.
+strawberry.enum(
+    BillingMode,
+    name="BillingMode",
+    description="EXTERNAL: billed elsewhere; INVOICE: allot issues invoices.",
+)
+strawberry.enum(
+    SubscriptionStatus,
+    name="SubscriptionStatus",
+    description="Where a subscription is in its life.",
+)
 
 
 @strawberry.type(description="An add-on on a subscription.")

@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 import strawberry
 from strawberry.types import Info
 
 from app.context import Context
 from app.domain.checks import CheckResult
-from app.domain.entitlements import Source
-from app.schema.catalog_types import Feature, ResetPeriod, feature_view
+from app.domain.entitlement_sources import DenyReason, Source, SourceKind
+from app.domain.periods import ResetPeriod
+from app.schema.catalog_types import Feature, feature_view
 
-
-@strawberry.enum(description="Why access was denied.")
-class DenyReason(StrEnum):
-    CUSTOMER_NOT_FOUND = "CUSTOMER_NOT_FOUND"
-    FEATURE_NOT_FOUND = "FEATURE_NOT_FOUND"
-    NO_ACTIVE_SUBSCRIPTION = "NO_ACTIVE_SUBSCRIPTION"
-    NOT_ENTITLED = "NOT_ENTITLED"
-    USAGE_LIMIT_EXCEEDED = "USAGE_LIMIT_EXCEEDED"
-    VALUE_NOT_ALLOWED = "VALUE_NOT_ALLOWED"
-    CUSTOMER_ARCHIVED = "CUSTOMER_ARCHIVED"
-
-
-@strawberry.enum(description="Where an entitlement comes from.")
-class SourceKind(StrEnum):
-    PLAN = "PLAN"
-    BASE_PLAN = "BASE_PLAN"
-    ADDON = "ADDON"
-    SUBSCRIPTION_VALUE = "SUBSCRIPTION_VALUE"
-    PROMOTIONAL = "PROMOTIONAL"
+# The domain's enums, defined there once and exposed here under the same names.
+strawberry.enum(DenyReason, name="DenyReason", description="Why access was denied.")
+strawberry.enum(SourceKind, name="SourceKind", description="Where an entitlement comes from.")
 
 
 @strawberry.type(description="One source of a customer's entitlement and its own value.")

@@ -146,6 +146,11 @@ async def get_package(
     return (await session.execute(query)).scalars().first()
 
 
+async def package_by_pk(session: AsyncSession, pk: uuid.UUID) -> Package | None:
+    """By primary key, from the session's identity map when it holds the row already."""
+    return await session.get(Package, pk)
+
+
 async def packages_by_ids(
     session: AsyncSession, environment_pk: uuid.UUID, kind: str, ids: Sequence[str]
 ) -> dict[str, Package]:

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +21,7 @@ from app.models import (
     Subscription,
 )
 from app.store.catalog import Page, _page
+from app.store.rows import EntitlementsState, FeatureState, cached_fields, json_of
 
 
 async def get_customer(
@@ -60,6 +60,21 @@ async def list_customers(
     if not include_archived:
         filters.append(col(Customer.archived_at).is_(None))
     return await _page(session, Customer, filters, first, after)
+
+
+async def customer_by_pk(session: AsyncSession, pk: uuid.UUID) -> Customer | None:
+    """By primary key, from the session's identity map when it holds the row already."""
+    return await session.get(Customer, pk)
+
+
+async def subscription_by_pk(session: AsyncSession, pk: uuid.UUID) -> Subscription | None:
+    """By primary key, from the session's identity map when it holds the row already."""
+    return await session.get(Subscription, pk)
+
+
+async def reload(session: AsyncSession, row: Any) -> None:
+    """Read the row again from the database (another transaction may have changed it)."""
+    await session.refresh(row)
 
 
 async def get_subscription(
@@ -248,18 +263,28 @@ WHERE c.environment_pk = $1 AND c.id = $2
 async def fetch_check_row(
     conn: RawConnection, env: uuid.UUID, customer_id: str, feature_id: str,
     resource_key: str, now: datetime,
-) -> asyncpg.Record:
+) -> FeatureState | None:
     """Customer, its cached entitlement for the feature, the feature's type and its usage
-    counters current at `now`, in one statement."""
+    counters current at `now`, in one statement. None: no such customer."""
     row = await conn.fetchrow(_CHECK_SQL, env, customer_id, feature_id, resource_key, now)
     assert row is not None
-    return row
+    if row["customer_pk"] is None:
+        return None
+    return FeatureState(
+        **cached_fields(row), entitlement=json_of(row["entitlement"]),
+        feature_type=row["feature_type"], event_fed=bool(row["event_fed"]),
+        counters=tuple(zip(row["usage_periods"], row["usage_ends"], row["usage_values"],
+                           strict=True)))
 
 
 async def fetch_all_row(
     conn: RawConnection, env: uuid.UUID, customer_id: str
-) -> asyncpg.Record | None:
-    return await conn.fetchrow(_ALL_SQL, env, customer_id)
+) -> EntitlementsState | None:
+    """The customer with all its cached entitlements. None: no such customer."""
+    row = await conn.fetchrow(_ALL_SQL, env, customer_id)
+    if row is None:
+        return None
+    return EntitlementsState(**cached_fields(row), entitlements=json_of(row["entitlements"]) or {})
 
 
 async def move_to_version(session: AsyncSession, env: uuid.UUID, kind: str,

@@ -18,6 +18,17 @@ from typing import Any
 import asyncpg
 
 from app.db import RawConnection
+from app.store.errors import OutOfRange, StaleContext, WriteConflict
+from app.store.rows import (
+    CounterKey,
+    CounterValue,
+    EntitlementsState,
+    FeatureState,
+    Meter,
+    UsageOutcome,
+    cached_fields,
+    json_of,
+)
 
 # The period of a counter that never resets.
 NO_PERIOD = datetime(1970, 1, 1, tzinfo=UTC)
@@ -47,15 +58,15 @@ LEFT JOIN features f ON f.environment_pk = q.env AND f.id = q.feature
 ORDER BY q.ord
 """
 
-# customer, feature, resource, period start, period end
-CounterKey = tuple[uuid.UUID, str, str, datetime, datetime]
-
-
-async def report_contexts(conn: RawConnection,
-                          asked: Sequence[tuple[uuid.UUID, str, str]]) -> list[asyncpg.Record]:
-    """One row per (environment, customer id, feature id) asked, in the same order."""
+async def report_contexts(conn: RawConnection, asked: Sequence[tuple[uuid.UUID, str, str]]
+                          ) -> list[FeatureState | None]:
+    """One row per (environment, customer id, feature id) asked, in the same order (None: no
+    such customer)."""
     columns = [list(c) for c in zip(*asked, strict=True)] if asked else [[], [], []]
-    return list(await conn.fetch(_CONTEXTS_SQL, *columns))
+    return [None if r["customer_pk"] is None else FeatureState(
+        **cached_fields(r), entitlement=json_of(r["entitlement"]),
+        feature_type=r["feature_type"], event_fed=bool(r["event_fed"]), version=r["version"])
+        for r in await conn.fetch(_CONTEXTS_SQL, *columns)]
 
 
 @dataclass(frozen=True)
@@ -76,32 +87,38 @@ class UsageReport:
 
 async def record_usage(conn: RawConnection, reports: Sequence[UsageReport],
                        guards: Sequence[tuple[uuid.UUID, uuid.UUID, str, str]],
-                       thresholds: Sequence[int], now: datetime) -> list[asyncpg.Record]:
+                       thresholds: Sequence[int], now: datetime) -> list[UsageOutcome]:
     """Apply a batch of reports in order with `allot_record_usage` (migration 0008): one
     statement, one commit. One row per report: outcome (APPLIED, REFUSED, REPLAYED,
     KEY_REUSED, OUT_OF_RANGE), usage (after it, or as it stands when REFUSED) and response
     (the answer, as stored with the key). `guards` (customer pk, environment, feature,
-    version) are contexts read by earlier batches: if any of their rows changed since, the
-    answer is a single row with outcome STALE and nothing is recorded. A key stored
-    meanwhile by another transaction raises UniqueViolationError, and nothing is written."""
+    version) are contexts read by earlier batches: if any of their rows changed since,
+    nothing is recorded and StaleContext is raised. A key stored meanwhile by another
+    transaction (or a deadlock) raises WriteConflict, and nothing is written."""
     envs = {r.counter: r.env for r in reports}
     counters = sorted(envs)  # the lock order
     index = {counter: i for i, counter in enumerate(counters, start=1)}
     first: dict[tuple[uuid.UUID, str], int] = {}
     slots = [first.setdefault((r.env, r.key), i) if r.key is not None else i
              for i, r in enumerate(reports, start=1)]
-    return list(await conn.fetch(
-        "SELECT * FROM allot_record_usage($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-        "$13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
-        [g[0] for g in guards], [g[1] for g in guards], [g[2] for g in guards],
-        [g[3] for g in guards],
-        [c[0] for c in counters], [c[1] for c in counters], [c[2] for c in counters],
-        [c[3] for c in counters], [envs[c] for c in counters], [c[4] for c in counters],
-        [index[r.counter] for r in reports], slots, [r.key for r in reports],
-        [r.digest for r in reports], [r.set_ for r in reports], [r.value for r in reports],
-        [r.consume for r in reports], [r.consume_limit for r in reports],
-        [r.threshold_limit for r in reports], [r.base for r in reports], list(thresholds),
-        now))
+    try:
+        rows = await conn.fetch(
+            "SELECT * FROM allot_record_usage($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+            "$13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
+            [g[0] for g in guards], [g[1] for g in guards], [g[2] for g in guards],
+            [g[3] for g in guards],
+            [c[0] for c in counters], [c[1] for c in counters], [c[2] for c in counters],
+            [c[3] for c in counters], [envs[c] for c in counters], [c[4] for c in counters],
+            [index[r.counter] for r in reports], slots, [r.key for r in reports],
+            [r.digest for r in reports], [r.set_ for r in reports], [r.value for r in reports],
+            [r.consume for r in reports], [r.consume_limit for r in reports],
+            [r.threshold_limit for r in reports], [r.base for r in reports], list(thresholds),
+            now)
+    except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError) as error:
+        raise WriteConflict(str(error)) from error
+    if rows and rows[0]["outcome"] == "STALE":  # the function's answer for a changed context
+        raise StaleContext("a context read by an earlier batch changed")
+    return [UsageOutcome(r["outcome"], r["usage"], r["response"]) for r in rows]
 
 
 async def counter_value(conn: RawConnection, customer_pk: uuid.UUID, feature_id: str,
@@ -138,22 +155,28 @@ async def prune_idempotency_keys(conn: RawConnection, before: datetime,
 
 
 async def customers_by_ids(conn: RawConnection, env: uuid.UUID, ids: Sequence[str]
-                           ) -> dict[str, asyncpg.Record]:
+                           ) -> dict[str, EntitlementsState]:
+    """The customers with these ids that exist, with all their cached entitlements."""
     rows = await conn.fetch(
-        "SELECT c.pk, c.id, c.archived_at, ce.entitlements, ce.valid_until, "
-        "ce.has_active_subscription, "
+        "SELECT c.pk AS customer_pk, c.id, c.archived_at IS NOT NULL AS archived, "
+        "ce.entitlements, ce.valid_until, ce.has_active_subscription, "
+        "ce.xmin::text AS entitlements_version, "
         "ce.customer_pk IS NOT NULL AS cached FROM customers c "
         "LEFT JOIN customer_entitlements ce ON ce.customer_pk = c.pk "
         "WHERE c.environment_pk = $1 AND c.id = ANY($2::text[])", env, list(set(ids)))
-    return {r["id"]: r for r in rows}
+    return {r["id"]: EntitlementsState(**cached_fields(r),
+                                       entitlements=json_of(r["entitlements"]) or {})
+            for r in rows}
 
 
 async def meters_for(conn: RawConnection, env: uuid.UUID, event_names: Sequence[str]
-                     ) -> list[asyncpg.Record]:
-    return list(await conn.fetch(
+                     ) -> list[Meter]:
+    """The live features whose meter counts one of these events."""
+    rows = await conn.fetch(
         "SELECT id, meter FROM features WHERE environment_pk = $1 AND archived_at IS NULL "
         "AND meter IS NOT NULL AND meter->>'eventName' = ANY($2::text[])",
-        env, list(set(event_names))))
+        env, list(set(event_names)))
+    return [Meter(r["id"], r["meter"]) for r in rows]
 
 
 async def insert_events(conn: RawConnection, env: uuid.UUID, keys: list[str],
@@ -189,18 +212,21 @@ async def event_hashes(conn: RawConnection, env: uuid.UUID, keys: Sequence[str]
 
 async def insert_unique_values(conn: RawConnection,
                                rows: Sequence[tuple[uuid.UUID, str, str, datetime, datetime, str]]
-                               ) -> list[asyncpg.Record]:
-    """Distinct values new to their period; returns them (for the count increments). Each
+                               ) -> list[CounterKey]:
+    """Distinct values new to their period; returns their counters (one per value, for the
+    count increments). Each
     row: (customer_pk, feature, resource_key, period_start, period_end, value). Inserted in
     sorted order, so concurrent batches lock in one order (no deadlock)."""
     ordered = sorted(rows)
     columns: list[list[Any]] = [[row[i] for row in ordered] for i in range(6)]
-    return list(await conn.fetch(
+    inserted = await conn.fetch(
         "INSERT INTO usage_unique_values (customer_pk, feature_id, resource_key, period_start, "
         "period_end, value) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], "
         "$4::timestamptz[], $5::timestamptz[], $6::text[]) ON CONFLICT DO NOTHING "
         "RETURNING customer_pk, feature_id, resource_key, period_start, period_end",
-        *columns))
+        *columns)
+    return [(r["customer_pk"], r["feature_id"], r["resource_key"], r["period_start"],
+             r["period_end"]) for r in inserted]
 
 
 _FOLD = {
@@ -228,16 +254,23 @@ RETURNING c.customer_pk, c.feature_id, c.resource_key, c.period_start, c.period_
 
 
 async def apply_aggregates(conn: RawConnection, env: uuid.UUID, op: str,
-                           rows: list[tuple[Any, ...]], now: datetime) -> list[asyncpg.Record]:
+                           rows: list[tuple[Any, ...]], now: datetime) -> list[CounterValue]:
     """Fold aggregated event contributions into counters, one statement per fold `op` (ADD,
     MAX, LATEST). Each row: (customer_pk, feature, resource_key, period_start, period_end,
-    value, last_event_at); each counter (the first five) appears once."""
+    value, last_event_at); each counter (the first five) appears once. Returns the counters
+    as they are after it; OutOfRange (nothing written) when one would overflow."""
     if not rows:
         return []
     # Counters are locked in key order, so concurrent batches never deadlock on them.
     rows = sorted(rows, key=lambda row: row[:5])
     columns = [list(c) for c in zip(*rows, strict=True)]
-    return list(await conn.fetch(_APPLY_SQL.format(fold=_FOLD[op]), env, *columns, now))
+    try:
+        updated = await conn.fetch(_APPLY_SQL.format(fold=_FOLD[op]), env, *columns, now)
+    except asyncpg.NumericValueOutOfRangeError as error:
+        raise OutOfRange(str(error)) from error
+    return [CounterValue((r["customer_pk"], r["feature_id"], r["resource_key"],
+                          r["period_start"], r["period_end"]), float(r["value"]))
+            for r in updated]
 
 
 async def insert_crossings(conn: RawConnection, env: uuid.UUID,

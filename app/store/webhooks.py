@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -271,3 +272,39 @@ async def record_attempt(
     session.add(attempt)
     await session.flush()
     return True
+
+
+# --- the outbox ---------------------------------------------------------------------------
+
+# The event and one delivery per matching enabled endpoint, in one statement; an event no
+# endpoint wants is not stored.
+_EMIT = text(
+    """
+    WITH targets AS (
+        SELECT pk FROM webhook_endpoints
+        WHERE environment_pk = CAST(:env AS uuid)
+          AND enabled
+          AND (event_types = '[]'::jsonb
+               OR event_types @> jsonb_build_array(CAST(:type AS text)))
+    ), event AS (
+        INSERT INTO webhook_events (pk, environment_pk, type, data, occurred_at)
+        SELECT CAST(:event_pk AS uuid), CAST(:env AS uuid), CAST(:type AS text),
+               CAST(:data AS jsonb), CAST(:now AS timestamptz)
+        WHERE EXISTS (SELECT 1 FROM targets)
+        RETURNING pk
+    )
+    INSERT INTO webhook_deliveries (pk, environment_pk, endpoint_pk, event_pk, status,
+        sequence, attempt_count, next_attempt_at, created_at, updated_at)
+    SELECT gen_random_uuid(), CAST(:env AS uuid), targets.pk, event.pk, 'PENDING', 0, 0,
+           CAST(:now AS timestamptz), CAST(:now AS timestamptz), CAST(:now AS timestamptz)
+    FROM targets CROSS JOIN event
+    """
+).bindparams(bindparam("data", type_=JSONB))
+
+
+async def insert_event(session: AsyncSession, env: uuid.UUID, event_type: str,
+                       event_pk: uuid.UUID, data: dict[str, Any], now: datetime) -> None:
+    """Store the event and its deliveries in the session's transaction (app.domain.outbox)."""
+    await session.execute(
+        _EMIT, {"env": env, "type": event_type, "event_pk": event_pk, "data": data, "now": now}
+    )

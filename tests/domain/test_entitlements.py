@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.domain.entitlements import (
+from app.domain.entitlement_sources import (
     AddonBehavior,
     AddonGrant,
     DenyReason,
@@ -24,10 +24,8 @@ from app.domain.entitlements import (
     Source,
     SourceKind,
     SubscriptionGrants,
-    check_entitlement,
-    denied,
-    effective_entitlement,
 )
+from app.domain.entitlements import check_entitlement, denied, effective_entitlement
 
 BOOLEAN = FeatureType.BOOLEAN
 CONFIGURATION = FeatureType.CONFIGURATION

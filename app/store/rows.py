@@ -1,0 +1,91 @@
+"""Typed rows the store hands to the domain, instead of driver records read by column name.
+
+Frozen (a row is what was read, never a place to write) and slotted (the hot paths build
+one or two per request).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+# customer, feature, resource, period start, period end
+CounterKey = tuple[uuid.UUID, str, str, datetime, datetime]
+Counter = tuple[datetime, datetime, float]  # period start, period end, value
+
+
+def json_of(value: Any) -> Any:
+    """A JSON column's value (the raw pool decodes JSON; a text value is decoded here)."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+@dataclass(frozen=True, slots=True)
+class CachedState:
+    """An existing customer and the state of its precomputed (cached) entitlements."""
+
+    customer_pk: uuid.UUID
+    archived: bool
+    cached: bool  # False: never computed (or deleted): compute on read
+    valid_until: datetime | None  # they change by themselves then (a trial ends, …)
+    has_active_subscription: bool
+    entitlements_version: str | None  # the cached row's version (its xmin), None: no row
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureState(CachedState):
+    """A customer with its cached entitlement for one feature, and that feature."""
+
+    entitlement: dict[str, Any] | None  # None: not granted, or not cached
+    feature_type: str | None  # None: no such feature
+    event_fed: bool  # the feature has a meter: fed by raw events
+    counters: tuple[Counter, ...] = ()  # its usage counters current at the time asked
+    version: str = ""  # the versions of the customer, cached and feature rows (usage batches)
+
+
+@dataclass(frozen=True, slots=True)
+class EntitlementsState(CachedState):
+    """A customer with all of its cached entitlements: {featureId: effective entitlement}."""
+
+    entitlements: dict[str, Any]
+
+
+def cached_fields(r: asyncpg.Record) -> dict[str, Any]:
+    """The `CachedState` fields of a record selecting them under their own names."""
+    return {
+        "customer_pk": r["customer_pk"],
+        "archived": bool(r["archived"]),
+        "cached": bool(r["cached"]),
+        "valid_until": r["valid_until"],
+        "has_active_subscription": bool(r["has_active_subscription"]),
+        "entitlements_version": r["entitlements_version"],
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Meter:
+    """A feature fed by raw events, and its meter definition."""
+
+    feature_id: str
+    meter: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CounterValue:
+    key: CounterKey
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class UsageOutcome:
+    """What `allot_record_usage` did with one report: APPLIED, REFUSED, REPLAYED, KEY_REUSED
+    or OUT_OF_RANGE; the usage after it (as it stands when REFUSED); the answer stored with
+    the key (APPLIED, REPLAYED)."""
+
+    outcome: str
+    usage: float | None
+    response: dict[str, Any] | None
