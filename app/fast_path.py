@@ -5,21 +5,28 @@ Both sit in the request path of our users' own applications, so their cost is th
 General GraphQL execution spends most of their time walking the document field by field
 (resolver wrappers, info objects, awaitable checks for every leaf). For the one shape that
 matters — an operation whose only root field is one of these, selecting plain fields (no
-fragments, directives or loader-backed fields) — this module plans the document once (per
-query text), then answers by calling the same resolver code and serialising the same
-objects with the schema's own scalar and enum serialisers.
+fragments, directives or resolver-backed fields) — this module plans the document once (per
+query text), then answers by running the root field exactly as the executor runs it and
+serialising the answer with the schema's own scalar and enum serialisers.
 
-Anything else (other shapes, invalid documents, variables that don't coerce, a client key
-on a mutation, a query that fails) goes through the normal executor, which stays the
-reference: tests assert the fast path's answers are identical to it. A *mutation* that fails
-once it has started is never run again (it may have written): it answers the executor's
-masked internal error instead (`MutationFailed`).
+Everything is read from the schema, nothing is copied: the root field is called through its
+own GraphQL resolver (strawberry's: argument conversion into the input types, the field's
+permission classes, the resolver itself — the resolver is the one function); the Python
+attribute of each selected field and whether it is a plain attribute at all come from the
+strawberry field behind it (`python_name`, `is_basic_field`); the permission refusing client
+keys is the field's own permission object, asked before the resolver starts; validation is
+the executor's own checker (app/schema/documents.py).
+
+Anything else (other shapes, invalid documents, variables that don't coerce, a refused
+permission, a query that fails) goes through the normal executor, which stays the reference:
+tests assert the fast path's answers are identical to it. A *mutation* that fails once it
+has started is never run again (it may have written): it answers the executor's masked
+internal error instead (`MutationFailed`).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +34,7 @@ from typing import Any
 from graphql import (
     FieldNode,
     GraphQLError,
+    GraphQLField,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -36,18 +44,53 @@ from graphql import (
     SelectionSetNode,
     get_argument_values,
 )
-from graphql.execution.values import get_variable_values
+from graphql.pyutils import Path
+from strawberry.permission import BasePermission, PermissionExtension
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.arguments import convert_arguments
+from strawberry.types.field import StrawberryField
+from strawberry.utils.await_maybe import await_maybe
 
 from app.context import Context
-from app.domain import checks
 from app.schema.documents import CheckedDocument, DocumentChecker, refusal_for_key
-from app.schema.entitlement_types import entitlement_view
 
-UNSUPPORTED = {"feature"}  # resolved by a loader: left to the normal executor
+# The root fields worth compiling: the hot path of our users' applications. Which operation
+# each belongs to, how it is resolved and who may call it are read from the schema.
+FAST_ROOTS = frozenset({"entitlement", "reportUsage"})
 MAX_PLANS = 256
 MAX_PLANNED_QUERY = 16_384  # longer texts are planned again each time (plans hold documents)
 
 log = logging.getLogger(__name__)
+
+
+def strawberry_field(field_def: GraphQLField) -> StrawberryField | None:
+    """The strawberry definition a GraphQL field was built from (strawberry keeps it there)."""
+    found = field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    return found if isinstance(found, StrawberryField) else None
+
+
+def plain_attribute(field_def: GraphQLField) -> str | None:
+    """The Python attribute a field answers with, when it is a plain attribute (strawberry's
+    own test: no resolver, no extension); None when code resolves it (a loader, a resolver,
+    a permission), which the fast path leaves to the executor."""
+    definition = strawberry_field(field_def)
+    if definition is None or not definition.is_basic_field:
+        return None
+    return definition.python_name
+
+
+def root_permissions(field_def: GraphQLField) -> tuple[BasePermission, ...] | None:
+    """The permission objects a root field's resolver runs (its permission classes), or None
+    when the field has another kind of extension, which the fast path does not ask ahead."""
+    definition = strawberry_field(field_def)
+    if definition is None or definition.base_resolver is None:
+        return None
+    found: list[BasePermission] = []
+    for extension in definition.extensions:
+        if not isinstance(extension, PermissionExtension):
+            return None
+        found.extend(extension.permissions)
+    return tuple(found)
 
 
 class MutationFailed(Exception):
@@ -57,10 +100,6 @@ class MutationFailed(Exception):
     def __init__(self, error: GraphQLError) -> None:
         super().__init__(error.message)
         self.error = error
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 @dataclass(frozen=True)
@@ -73,62 +112,44 @@ class Selection:
     children: tuple[Selection, ...]
 
 
-async def _entitlement(args: dict[str, Any], context: Context) -> Any:
-    result = await checks.check_one(
-        context.db,
-        context.environment_pk,
-        args["customerId"],
-        args["featureId"],
-        context.now(),
-        args.get("requestedUsage"),
-        args.get("requestedValues"),
-        args.get("resourceId"),
-    )
-    return entitlement_view(result)
-
-
-async def _report_usage(args: dict[str, Any], context: Context) -> Any:
-    from app.domain import usage
-    from app.resolvers.usage import report_usage_payload
-
-    item = {
-        k: (v.value if hasattr(v, "value") and k == "mode" else v)
-        for k, v in args["input"].items()
-        if v is not None
-    }
-    return report_usage_payload(
-        await usage.report_usage(context.db, context.environment_pk, item, context.now())
-    )
-
-
-@dataclass(frozen=True)
-class Root:
-    operation: OperationType
-    handler: Any
-    server_only: bool
-
-
-ROOTS = {
-    "entitlement": Root(OperationType.QUERY, _entitlement, server_only=False),
-    "reportUsage": Root(OperationType.MUTATION, _report_usage, server_only=True),
-}
-
-
 @dataclass(frozen=True)
 class Plan:
-    root: Root
     operation: OperationDefinitionNode
+    operation_name: str | None
+    parent: GraphQLObjectType
     field_node: FieldNode
-    field_def: Any
+    field_def: GraphQLField
+    permissions: tuple[BasePermission, ...]
     key: str
     selections: tuple[Selection, ...]
     checked: CheckedDocument
+
+    @property
+    def is_mutation(self) -> bool:
+        return self.operation.operation is OperationType.MUTATION
 
 
 def _unwrap(type_: Any) -> Any:
     while isinstance(type_, GraphQLNonNull | GraphQLList):
         type_ = type_.of_type
     return type_
+
+
+def _selection(key: str, field_def: GraphQLField, node: FieldNode | None) -> Selection | None:
+    """How to write one selected field, or None when the fast path cannot (resolved by code,
+    or an object whose own selection it cannot write)."""
+    attribute = plain_attribute(field_def)
+    if attribute is None:
+        return None
+    named = _unwrap(field_def.type)
+    children: tuple[Selection, ...] | None = ()
+    if isinstance(named, GraphQLObjectType):
+        children = (
+            _selections(node.selection_set, named) if node is not None else every_field(named)
+        )
+    if children is None:
+        return None
+    return Selection(key, attribute, field_def.type, children)
 
 
 def _selections(
@@ -145,37 +166,32 @@ def _selections(
         if name == "__typename":
             out.append(Selection(key, None, parent.name, ()))
             continue
-        if name in UNSUPPORTED or name not in parent.fields:
+        field_def = parent.fields.get(name)
+        selection = None if field_def is None else _selection(key, field_def, node)
+        if selection is None:
             return None
-        field_type = parent.fields[name].type
-        named = _unwrap(field_type)
-        children: tuple[Selection, ...] = ()
-        if isinstance(named, GraphQLObjectType):
-            nested = _selections(node.selection_set, named)
-            if nested is None:
-                return None
-            children = nested
-        out.append(Selection(key, _snake(name), field_type, children))
+        out.append(selection)
     if len({s.key for s in out}) != len(out):
         return None  # repeated keys merge in GraphQL: leave that to the executor
     return tuple(out)
 
 
 def every_field(parent: GraphQLObjectType) -> tuple[Selection, ...]:
-    """Every field of `parent`, recursively, but those resolved by a loader (UNSUPPORTED)."""
+    """Every plain field of `parent`, recursively (fields resolved by code are left out)."""
     out = []
     for name, field_def in parent.fields.items():
-        if name in UNSUPPORTED:
-            continue
-        named = _unwrap(field_def.type)
-        children = every_field(named) if isinstance(named, GraphQLObjectType) else ()
-        out.append(Selection(name, _snake(name), field_def.type, children))
+        selection = _selection(name, field_def, None)
+        if selection is not None:
+            out.append(selection)
     return tuple(out)
 
 
 class FastPath:
     def __init__(self, schema: GraphQLSchema, documents: DocumentChecker) -> None:
         self.schema = schema
+        # The strawberry schema behind it: its config and scalars convert arguments as the
+        # executor does, its execution context class builds the resolvers' info.
+        self.strawberry = schema.extensions[GraphQLCoreConverter.DEFINITION_BACKREF]
         # The executor's own checker: the same parse, budget and validation rules.
         self.documents = documents
         self._plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
@@ -183,8 +199,8 @@ class FastPath:
 
     def serialise_all(self, type_name: str, obj: Any) -> dict[str, Any]:
         """`obj` (a GraphQL object of `type_name`) as the executor would answer a query
-        selecting every field but the loader-backed ones: the REST routes' answer, so REST
-        and GraphQL are one view with one serialiser and cannot drift apart."""
+        selecting every plain field: the REST routes' answer, so REST and GraphQL are one
+        view with one serialiser and cannot drift apart."""
         selections = self._every_field.get(type_name)
         if selections is None:
             parent = self.schema.get_type(type_name)
@@ -227,40 +243,55 @@ class FastPath:
             return None
         node = roots[0]
         name = node.name.value
-        root = ROOTS.get(name)
-        if root is None or root.operation is not operation.operation or node.directives:
+        parent = {
+            OperationType.QUERY: self.schema.query_type,
+            OperationType.MUTATION: self.schema.mutation_type,
+        }.get(operation.operation)
+        if name not in FAST_ROOTS or parent is None or node.directives:
             return None
-        parent = (
-            self.schema.query_type
-            if root.operation is OperationType.QUERY
-            else self.schema.mutation_type
-        )
-        assert parent is not None
-        field_def = parent.fields[name]
+        field_def = parent.fields.get(name)
+        if field_def is None:
+            return None
+        permissions = root_permissions(field_def)
+        if permissions is None:
+            return None
         selections = _selections(node.selection_set, _unwrap(field_def.type))
         if selections is None:
             return None
         key = node.alias.value if node.alias else name
-        return Plan(root, operation, node, field_def, key, selections, checked)
+        return Plan(
+            operation, operation_name, parent, node, field_def, permissions, key, selections,
+            checked,
+        )
 
     async def run(
         self, plan: Plan, variables: dict[str, Any] | None, context: Context
     ) -> dict[str, Any] | None:
         """The response body, or None to let the normal executor answer (and report)."""
-        if plan.root.server_only and not context.principal.is_server:
-            return None  # the executor answers FORBIDDEN
         if refusal_for_key(plan.checked, context.settings, context.principal.is_server):
             return None  # the executor answers the same refusal
-        coerced = get_variable_values(
-            self.schema, plan.operation.variable_definitions or (), variables or {}
+        assert plan.checked.document is not None
+        # The executor's own execution context: variables coerced, the resolver's info built
+        # as for any field it runs.
+        executor = self.strawberry.execution_context_class.build(
+            self.schema,
+            plan.checked.document,
+            context_value=context,
+            raw_variable_values=variables or {},
+            operation_name=plan.operation_name,
         )
-        if isinstance(coerced, list):
-            return None
-        args = get_argument_values(plan.field_def, plan.field_node, coerced)
+        if isinstance(executor, list):
+            return None  # variables that do not coerce: the executor reports them
+        info = executor.build_resolve_info(
+            plan.field_def, [plan.field_node], plan.parent, Path(None, plan.key, plan.parent.name)
+        )
+        args = get_argument_values(plan.field_def, plan.field_node, executor.variable_values)
+        if not await self._permitted(plan, info, args):
+            return None  # the executor answers the permission's refusal
         try:
-            answer = await plan.root.handler(args, context)
+            answer = await plan.field_def.resolve(None, info, **args)  # type: ignore[misc]
         except Exception as error:
-            if plan.root.operation is not OperationType.MUTATION:
+            if not plan.is_mutation:
                 raise  # a query may simply be answered again by the executor
             log.error("internal error at %s (request %s)", [plan.key], context.request_id,
                       exc_info=error)
@@ -268,6 +299,26 @@ class FastPath:
                 "Internal server error.", nodes=[plan.field_node], path=[plan.key],
                 extensions={"code": "INTERNAL_SERVER_ERROR"})) from error
         return {"data": {plan.key: _write(answer, plan.selections)}}
+
+    async def _permitted(self, plan: Plan, info: Any, args: dict[str, Any]) -> bool:
+        """What the field's permission classes answer, asked as strawberry asks them (the
+        strawberry info, the converted arguments), before anything runs: a mutation must
+        not start when it would be refused."""
+        if not plan.permissions:
+            return True
+        definition = strawberry_field(plan.field_def)
+        assert definition is not None
+        config = self.strawberry.config
+        strawberry_info = config.info_class(_raw_info=info, _field=definition)
+        kwargs = convert_arguments(
+            args, definition.arguments, self.strawberry.schema_converter.scalar_registry,
+            config, strawberry_info,
+        )
+        for permission in plan.permissions:
+            if await await_maybe(permission.has_permission(None, strawberry_info, **kwargs)) \
+                    is not True:
+                return False
+        return True
 
 
 def _write(obj: Any, selections: tuple[Selection, ...]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Plain JSON routes for callers who need the lowest latency. Same auth, same arguments
-(`requestedUsage`, `requestedValues`, `resourceId`), same domain code and the same answer as
-the GraphQL `entitlement`/`entitlements` queries: one view (`entitlement_view`), written
-with the field list the schema gives."""
+(`requestedUsage`, `requestedValues`, `resourceId`) and the same answer as the GraphQL
+`entitlement`/`entitlements` queries: the resolvers' own function and view
+(app/resolvers/entitlement_checks.py), written by the schema's own serialisers with every
+plain field of the type (the fast path's `serialise_all`)."""
 
 from __future__ import annotations
 
@@ -11,19 +12,17 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.domain import checks
-from app.domain.checks import CheckResult
-from app.domain.entitlement_sources import DenyReason
 from app.http import Services, admit, error_body, json_response
 from app.request_ids import request_id_for
-from app.schema.entitlement_types import entitlement_view
+from app.resolvers.entitlement_checks import check_entitlement, check_entitlements
+from app.schema.entitlement_types import Entitlement
 from app.schema.input_boundary import unsafe_text
 
 
-def check_json(services: Services, result: CheckResult) -> dict[str, Any]:
-    """The GraphQL `Entitlement` of the same check, every field but the nested `feature`:
-    built by the same view and written by the schema's own serialisers."""
-    return services.fast_path.serialise_all("Entitlement", entitlement_view(result))
+def check_json(services: Services, entitlement: Entitlement) -> dict[str, Any]:
+    """The GraphQL `Entitlement` of the same check, every plain field (not the nested
+    `feature`, which a resolver loads), written by the schema's own serialisers."""
+    return services.fast_path.serialise_all("Entitlement", entitlement)
 
 
 def _bad_request(message: str, request_id: str) -> Response:
@@ -61,17 +60,15 @@ async def entitlement_route(request: Request) -> Response:
         if not math.isfinite(requested):
             return _bad_request("requestedUsage must be finite", request_id)
     values = request.query_params.getlist("requestedValues") or None
-    result = await checks.check_one(
-        services.db,
-        principal.environment_pk,
+    answer = await check_entitlement(
+        services.context(principal, request_id),
         request.path_params["customer_id"],
         request.path_params["feature_id"],
-        services.clock.now(),
         requested,
         values,
         request.query_params.get("resourceId"),
     )
-    return json_response(check_json(services, result), request_id=request_id)
+    return json_response(check_json(services, answer), request_id=request_id)
 
 
 async def entitlements_route(request: Request) -> Response:
@@ -83,17 +80,16 @@ async def entitlements_route(request: Request) -> Response:
     refused = _unsafe_input(request, request_id)
     if refused is not None:
         return refused
-    results = await checks.check_all(
-        services.db,
-        principal.environment_pk,
+    answers = await check_entitlements(
+        services.context(principal, request_id),
         request.path_params["customer_id"],
-        services.clock.now(),
         request.query_params.get("resourceId"),
     )
-    if isinstance(results, DenyReason):
+    if answers.deny_reason is not None:
         return json_response(
-            {"entitlements": [], "denyReason": results.value}, request_id=request_id
+            {"entitlements": [], "denyReason": answers.deny_reason.value}, request_id=request_id
         )
     return json_response(
-        {"entitlements": [check_json(services, r) for r in results]}, request_id=request_id
+        {"entitlements": [check_json(services, e) for e in answers.entitlements]},
+        request_id=request_id,
     )

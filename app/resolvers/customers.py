@@ -11,7 +11,6 @@ from strawberry.types import Info, get_object_definition
 
 from app.context import Context
 from app.domain import (
-    checks,
     default_plans,
     invoices,
     promotions,
@@ -20,9 +19,9 @@ from app.domain import (
     subscription_ends,
 )
 from app.domain import subscription_changes as changes
-from app.domain.entitlement_sources import DenyReason
 from app.models import Subscription as SubscriptionRow
 from app.resolvers.catalog import in_transaction
+from app.resolvers.entitlement_checks import check_entitlement, check_entitlements
 from app.schema.catalog_inputs import given
 from app.schema.common import (
     AfterArg,
@@ -57,7 +56,7 @@ from app.schema.customer_types import (
     promotion_view,
     subscription_view,
 )
-from app.schema.entitlement_types import Entitlement, entitlement_view
+from app.schema.entitlement_types import Entitlement
 from app.store import catalog as catalog_store
 from app.store import customers as store
 
@@ -101,18 +100,9 @@ class CustomerQuery:
         requested_values: RequestedValuesArg = None,
         resource_id: ResourceIdArg = None,
     ) -> Entitlement:
-        ctx = info.context
-        result = await checks.check_one(
-            ctx.db,
-            ctx.environment_pk,
-            customer_id,
-            feature_id,
-            ctx.now(),
-            requested_usage,
-            requested_values,
-            resource_id,
+        return await check_entitlement(
+            info.context, customer_id, feature_id, requested_usage, requested_values, resource_id
         )
-        return entitlement_view(result)
 
     @strawberry.field(
         description="Every feature the customer is entitled to, with the answer "
@@ -124,13 +114,7 @@ class CustomerQuery:
         customer_id: CustomerIdArg,
         resource_id: ResourceIdArg = None,
     ) -> list[Entitlement]:
-        ctx = info.context
-        results = await checks.check_all(
-            ctx.db, ctx.environment_pk, customer_id, ctx.now(), resource_id
-        )
-        if isinstance(results, DenyReason):
-            return []
-        return [entitlement_view(r) for r in results]
+        return (await check_entitlements(info.context, customer_id, resource_id)).entitlements
 
     @strawberry.field(description="One customer by id.", permission_classes=[ServerKeyOnly])
     async def customer(self, info: Info[Context, None], id: CustomerIdArg) -> Customer | None:
