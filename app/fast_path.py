@@ -260,7 +260,14 @@ class FastPath:
             return None
         key = node.alias.value if node.alias else name
         return Plan(
-            operation, operation_name, parent, node, field_def, permissions, key, selections,
+            operation,
+            operation_name,
+            parent,
+            node,
+            field_def,
+            permissions,
+            key,
+            selections,
             checked,
         )
 
@@ -293,11 +300,17 @@ class FastPath:
         except Exception as error:
             if not plan.is_mutation:
                 raise  # a query may simply be answered again by the executor
-            log.error("internal error at %s (request %s)", [plan.key], context.request_id,
-                      exc_info=error)
-            raise MutationFailed(GraphQLError(
-                "Internal server error.", nodes=[plan.field_node], path=[plan.key],
-                extensions={"code": "INTERNAL_SERVER_ERROR"})) from error
+            log.error(
+                "internal error at %s (request %s)", [plan.key], context.request_id, exc_info=error
+            )
+            raise MutationFailed(
+                GraphQLError(
+                    "Internal server error.",
+                    nodes=[plan.field_node],
+                    path=[plan.key],
+                    extensions={"code": "INTERNAL_SERVER_ERROR"},
+                )
+            ) from error
         return {"data": {plan.key: _write(answer, plan.selections)}}
 
     async def _permitted(self, plan: Plan, info: Any, args: dict[str, Any]) -> bool:
@@ -311,12 +324,17 @@ class FastPath:
         config = self.strawberry.config
         strawberry_info = config.info_class(_raw_info=info, _field=definition)
         kwargs = convert_arguments(
-            args, definition.arguments, self.strawberry.schema_converter.scalar_registry,
-            config, strawberry_info,
+            args,
+            definition.arguments,
+            self.strawberry.schema_converter.scalar_registry,
+            config,
+            strawberry_info,
         )
         for permission in plan.permissions:
-            if await await_maybe(permission.has_permission(None, strawberry_info, **kwargs)) \
-                    is not True:
+            if (
+                await await_maybe(permission.has_permission(None, strawberry_info, **kwargs))
+                is not True
+            ):
                 return False
         return True
 
