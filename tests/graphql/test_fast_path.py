@@ -10,41 +10,33 @@ from hypothesis import strategies as st
 from starlette.applications import Starlette
 
 from app.http import Services
+from app.schema.root import build_schema
 from tests.engine.catalog import apply_catalog, new_customer, provision
 from tests.support import GraphQLClient, Tenant
 
-ENTITLEMENT_FIELDS = [
-    "featureId",
-    "hasAccess",
-    "denyReason",
-    "isUnlimited",
-    "isSoftLimit",
-    "usageLimit",
-    "currentUsage",
-    "requestedUsage",
-    "remaining",
-    "value",
-    "enumValues",
-    "resetPeriod",
-    "usagePeriodStart",
-    "usagePeriodEnd",
-    "__typename",
-]
-SOURCE_FIELDS = [
-    "kind",
-    "subscriptionId",
-    "planId",
-    "addonId",
-    "quantity",
-    "usageLimit",
-    "isUnlimited",
-    "isSoftLimit",
-    "value",
-    "enumValues",
-    "isTrial",
-    "isEffective",
-    "__typename",
-]
+
+def _leaf_fields(type_name: str) -> list[str]:
+    """The scalar and enum fields of `type_name`, read from the schema by introspection (as a
+    client sees them), and `__typename`: a field added to the type is exercised here at once."""
+    schema = build_schema()
+    result = schema.execute_sync(
+        "query($n: String!) { __type(name: $n) { fields { name type { kind ofType { kind "
+        "ofType { kind ofType { kind } } } } } } }",
+        variable_values={"n": type_name},
+    )
+    assert result.errors is None and result.data is not None, result.errors
+    leaves = []
+    for field in result.data["__type"]["fields"]:
+        kind = field["type"]
+        while kind.get("ofType"):
+            kind = kind["ofType"]
+        if kind["kind"] in ("SCALAR", "ENUM"):
+            leaves.append(field["name"])
+    return [*leaves, "__typename"]
+
+
+ENTITLEMENT_FIELDS = _leaf_fields("Entitlement")
+SOURCE_FIELDS = _leaf_fields("EntitlementSource")
 ALL = " ".join(ENTITLEMENT_FIELDS) + " sources { " + " ".join(SOURCE_FIELDS) + " }"
 CASES = [
     ("acme", "seats", 3.0, None),
