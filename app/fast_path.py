@@ -46,8 +46,7 @@ from graphql import (
 )
 from graphql.pyutils import Path
 from strawberry.permission import BasePermission, PermissionExtension
-from strawberry.schema.schema_converter import GraphQLCoreConverter
-from strawberry.types.arguments import convert_arguments
+from strawberry.schema.schema_converter import GraphQLCoreConverter, get_arguments
 from strawberry.types.field import StrawberryField
 from strawberry.utils.await_maybe import await_maybe
 
@@ -119,6 +118,7 @@ class Plan:
     parent: GraphQLObjectType
     field_node: FieldNode
     field_def: GraphQLField
+    definition: StrawberryField  # the strawberry field behind field_def
     permissions: tuple[BasePermission, ...]
     key: str
     selections: tuple[Selection, ...]
@@ -252,8 +252,9 @@ class FastPath:
         field_def = parent.fields.get(name)
         if field_def is None:
             return None
+        definition = strawberry_field(field_def)
         permissions = root_permissions(field_def)
-        if permissions is None:
+        if definition is None or permissions is None:
             return None
         selections = _selections(node.selection_set, _unwrap(field_def.type))
         if selections is None:
@@ -265,6 +266,7 @@ class FastPath:
             parent,
             node,
             field_def,
+            definition,
             permissions,
             key,
             selections,
@@ -293,10 +295,27 @@ class FastPath:
             plan.field_def, [plan.field_node], plan.parent, Path(None, plan.key, plan.parent.name)
         )
         args = get_argument_values(plan.field_def, plan.field_node, executor.variable_values)
-        if not await self._permitted(plan, info, args):
+        definition = plan.definition
+        config = self.strawberry.config
+        strawberry_info = config.info_class(_raw_info=info, _field=definition)
+        # strawberry's own conversion: input types built (`ReportUsageInput`), Python names,
+        # the resolver's `self`/`info` parameters filled in.
+        field_args, field_kwargs = get_arguments(
+            field=definition,
+            source=None,
+            info=strawberry_info,
+            kwargs=args,
+            config=config,
+            scalar_registry=self.strawberry.schema_converter.scalar_registry,
+        )
+        if not await _permitted(plan, strawberry_info, field_kwargs):
             return None  # the executor answers the permission's refusal
         try:
-            answer = await plan.field_def.resolve(None, info, **args)  # type: ignore[misc]
+            # The resolver itself. Its only extensions are the permissions just asked
+            # (`root_permissions`): strawberry's extension chain would ask them again.
+            answer = await await_maybe(
+                definition.get_result(None, strawberry_info, field_args, field_kwargs)
+            )
         except Exception as error:
             if not plan.is_mutation:
                 raise  # a query may simply be answered again by the executor
@@ -313,30 +332,22 @@ class FastPath:
             ) from error
         return {"data": {plan.key: _write(answer, plan.selections)}}
 
-    async def _permitted(self, plan: Plan, info: Any, args: dict[str, Any]) -> bool:
-        """What the field's permission classes answer, asked as strawberry asks them (the
-        strawberry info, the converted arguments), before anything runs: a mutation must
-        not start when it would be refused."""
-        if not plan.permissions:
-            return True
-        definition = strawberry_field(plan.field_def)
-        assert definition is not None
-        config = self.strawberry.config
-        strawberry_info = config.info_class(_raw_info=info, _field=definition)
-        kwargs = convert_arguments(
-            args,
-            definition.arguments,
-            self.strawberry.schema_converter.scalar_registry,
-            config,
-            strawberry_info,
-        )
-        for permission in plan.permissions:
-            if (
-                await await_maybe(permission.has_permission(None, strawberry_info, **kwargs))
-                is not True
-            ):
-                return False
+
+async def _permitted(plan: Plan, info: Any, field_kwargs: dict[str, Any]) -> bool:
+    """What the field's permission objects answer, asked as strawberry's permission extension
+    asks them (the strawberry info, the converted arguments but `info`), before anything
+    runs: a mutation must not start when it would be refused."""
+    if not plan.permissions:
         return True
+    resolver = plan.definition.base_resolver
+    info_parameter = resolver.info_parameter if resolver is not None else None
+    kwargs = {
+        k: v for k, v in field_kwargs.items() if info_parameter is None or k != info_parameter.name
+    }
+    for permission in plan.permissions:
+        if await await_maybe(permission.has_permission(None, info, **kwargs)) is not True:
+            return False
+    return True
 
 
 def _write(obj: Any, selections: tuple[Selection, ...]) -> dict[str, Any]:
