@@ -262,3 +262,32 @@ async def test_a_failing_mutation_is_never_run_twice(
     assert shape(fast) == shape(normal) == (
         None, [("Internal server error.", ["reportUsage"], "INTERNAL_SERVER_ERROR", True)])
     assert "database went away" not in str(fast)
+
+
+async def test_report_usage_request_is_built_by_the_resolver_s_own_function(
+    world: tuple[Services, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both paths turn the input into the domain's request with `ReportUsageInput.to_dict`
+    (the fast path runs the resolver itself), so an idempotency digest cannot differ."""
+    from app.resolvers.usage import ReportUsageInput
+
+    services, principal = world
+    built: list[tuple[Any, dict[str, Any]]] = []
+    original = ReportUsageInput.to_dict
+
+    def recording(self: ReportUsageInput) -> dict[str, Any]:
+        request = original(self)
+        built.append((self, request))
+        return request
+
+    monkeypatch.setattr(ReportUsageInput, "to_dict", recording)
+    item = {"customerId": "acme", "featureId": "seats", "value": 1, "idempotencyKey": "one"}
+    plan = services.fast_path.plan_for(REPORT, None)
+    assert plan is not None
+    fast = await services.fast_path.run(plan, {"i": item}, services.context(principal, "t"))
+    normal = await services.schema.execute(
+        REPORT, variable_values={"i": item}, context_value=services.context(principal, "t")
+    )
+    assert fast == {"data": normal.data}
+    assert [type(given) for given, _ in built] == [ReportUsageInput, ReportUsageInput]
+    assert built[0][1] == built[1][1]
