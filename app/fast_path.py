@@ -46,7 +46,8 @@ from graphql import (
 )
 from graphql.pyutils import Path
 from strawberry.permission import BasePermission, PermissionExtension
-from strawberry.schema.schema_converter import GraphQLCoreConverter, get_arguments
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.arguments import StrawberryArgument, convert_argument
 from strawberry.types.field import StrawberryField
 from strawberry.utils.await_maybe import await_maybe
 
@@ -119,6 +120,7 @@ class Plan:
     field_node: FieldNode
     field_def: GraphQLField
     definition: StrawberryField  # the strawberry field behind field_def
+    arguments: tuple[tuple[str, StrawberryArgument], ...]  # GraphQL name, definition
     permissions: tuple[BasePermission, ...]
     key: str
     selections: tuple[Selection, ...]
@@ -267,6 +269,10 @@ class FastPath:
             node,
             field_def,
             definition,
+            tuple(
+                (self.strawberry.config.name_converter.from_argument(argument), argument)
+                for argument in definition.arguments
+            ),
             permissions,
             key,
             selections,
@@ -298,23 +304,30 @@ class FastPath:
         definition = plan.definition
         config = self.strawberry.config
         strawberry_info = config.info_class(_raw_info=info, _field=definition)
-        # strawberry's own conversion: input types built (`ReportUsageInput`), Python names,
-        # the resolver's `self`/`info` parameters filled in.
-        field_args, field_kwargs = get_arguments(
-            field=definition,
-            source=None,
-            info=strawberry_info,
-            kwargs=args,
-            config=config,
-            scalar_registry=self.strawberry.schema_converter.scalar_registry,
-        )
+        # strawberry's own conversion of each given argument (input types built, e.g.
+        # `ReportUsageInput`), under its Python name: `convert_arguments` with the names
+        # worked out once per plan rather than per request.
+        registry = self.strawberry.schema_converter.scalar_registry
+        field_kwargs = {
+            argument.python_name: convert_argument(
+                value=args[name],
+                type_=argument.type,
+                scalar_registry=registry,
+                config=config,
+                info=strawberry_info,
+                path=(name,),
+            )
+            for name, argument in plan.arguments
+            if name in args
+        }
         if not await _permitted(plan, strawberry_info, field_kwargs):
             return None  # the executor answers the permission's refusal
         try:
             # The resolver itself. Its only extensions are the permissions just asked
             # (`root_permissions`): strawberry's extension chain would ask them again.
+            field_args, resolver_kwargs = _resolver_call(definition, strawberry_info, field_kwargs)
             answer = await await_maybe(
-                definition.get_result(None, strawberry_info, field_args, field_kwargs)
+                definition.get_result(None, strawberry_info, field_args, resolver_kwargs)
             )
         except Exception as error:
             if not plan.is_mutation:
@@ -333,17 +346,28 @@ class FastPath:
         return {"data": {plan.key: _write(answer, plan.selections)}}
 
 
-async def _permitted(plan: Plan, info: Any, field_kwargs: dict[str, Any]) -> bool:
+def _resolver_call(
+    definition: StrawberryField, info: Any, kwargs: dict[str, Any]
+) -> tuple[list[Any], dict[str, Any]]:
+    """The resolver's positional and keyword arguments, its own parameters filled in as
+    strawberry's `get_arguments` fills them (`self`, `root`/`parent`: the root value, None;
+    `info`)."""
+    resolver = definition.base_resolver
+    assert resolver is not None
+    positional: list[Any] = [None] if resolver.self_parameter else []
+    kwargs = dict(kwargs)
+    for parameter in (resolver.parent_parameter, resolver.root_parameter):
+        if parameter is not None:
+            kwargs[parameter.name] = None
+    if resolver.info_parameter is not None:
+        kwargs[resolver.info_parameter.name] = info
+    return positional, kwargs
+
+
+async def _permitted(plan: Plan, info: Any, kwargs: dict[str, Any]) -> bool:
     """What the field's permission objects answer, asked as strawberry's permission extension
-    asks them (the strawberry info, the converted arguments but `info`), before anything
-    runs: a mutation must not start when it would be refused."""
-    if not plan.permissions:
-        return True
-    resolver = plan.definition.base_resolver
-    info_parameter = resolver.info_parameter if resolver is not None else None
-    kwargs = {
-        k: v for k, v in field_kwargs.items() if info_parameter is None or k != info_parameter.name
-    }
+    asks them (the strawberry info, the converted arguments), before anything runs: a
+    mutation must not start when it would be refused."""
     for permission in plan.permissions:
         if await await_maybe(permission.has_permission(None, info, **kwargs)) is not True:
             return False
