@@ -46,8 +46,15 @@ from graphql import (
 )
 from graphql.pyutils import Path
 from strawberry.permission import BasePermission, PermissionExtension
+from strawberry.relay.types import GlobalID
 from strawberry.schema.schema_converter import GraphQLCoreConverter
-from strawberry.types.arguments import StrawberryArgument, convert_argument
+from strawberry.types.arguments import (
+    StrawberryArgument,
+    _is_leaf_type,
+    _is_optional_leaf_type,
+    convert_argument,
+)
+from strawberry.types.base import StrawberryMaybe, StrawberryOptional
 from strawberry.types.field import StrawberryField
 from strawberry.utils.await_maybe import await_maybe
 
@@ -120,7 +127,8 @@ class Plan:
     field_node: FieldNode
     field_def: GraphQLField
     definition: StrawberryField  # the strawberry field behind field_def
-    arguments: tuple[tuple[str, StrawberryArgument], ...]  # GraphQL name, definition
+    # GraphQL name, definition, whether strawberry hands its value over as it is
+    arguments: tuple[tuple[str, StrawberryArgument, bool], ...]
     permissions: tuple[BasePermission, ...]
     key: str
     selections: tuple[Selection, ...]
@@ -270,7 +278,11 @@ class FastPath:
             field_def,
             definition,
             tuple(
-                (self.strawberry.config.name_converter.from_argument(argument), argument)
+                (
+                    self.strawberry.config.name_converter.from_argument(argument),
+                    argument,
+                    _passes_through(argument, self.strawberry.schema_converter.scalar_registry),
+                )
                 for argument in definition.arguments
             ),
             permissions,
@@ -306,10 +318,12 @@ class FastPath:
         strawberry_info = config.info_class(_raw_info=info, _field=definition)
         # strawberry's own conversion of each given argument (input types built, e.g.
         # `ReportUsageInput`), under its Python name: `convert_arguments` with the names
-        # worked out once per plan rather than per request.
+        # and the leaf test worked out once per plan rather than per request.
         registry = self.strawberry.schema_converter.scalar_registry
         field_kwargs = {
-            argument.python_name: convert_argument(
+            argument.python_name: args[name]
+            if leaf
+            else convert_argument(
                 value=args[name],
                 type_=argument.type,
                 scalar_registry=registry,
@@ -317,7 +331,7 @@ class FastPath:
                 info=strawberry_info,
                 path=(name,),
             )
-            for name, argument in plan.arguments
+            for name, argument, leaf in plan.arguments
             if name in args
         }
         if not await _permitted(plan, strawberry_info, field_kwargs):
@@ -344,6 +358,18 @@ class FastPath:
                 )
             ) from error
         return {"data": {plan.key: _write(answer, plan.selections)}}
+
+
+def _passes_through(argument: StrawberryArgument, registry: Any) -> bool:
+    """Whether strawberry's `convert_argument` returns this argument's value unchanged: a
+    scalar or enum, or an optional one (by strawberry's own leaf test), but a GlobalID (it
+    decodes those) or a `Maybe` (it wraps those)."""
+    type_ = argument.type
+    if isinstance(type_, StrawberryMaybe) or type_ is GlobalID:
+        return False
+    if isinstance(type_, StrawberryOptional) and type_.of_type is GlobalID:
+        return False
+    return _is_leaf_type(type_, registry) or _is_optional_leaf_type(type_, registry)
 
 
 def _resolver_call(
