@@ -41,6 +41,13 @@ from app.store.usage import UsageReport
 LARGEST_FLOAT = sys.float_info.max  # float8's largest value too
 
 
+class UsageMode(StrEnum):
+    """How a report changes its counter (the GraphQL schema exposes this very class)."""
+
+    DELTA = "DELTA"  # adds (may be negative; usage never goes below zero)
+    SET = "SET"  # replaces (never negative)
+
+
 class Outcome(StrEnum):
     """What recording did with one report."""
 
