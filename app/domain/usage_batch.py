@@ -39,11 +39,17 @@ MAX_ATTEMPTS = 5  # a batch that lost a race on a key or a deadlock is computed 
 
 
 _ERRORS = {
-    Outcome.KEY_REUSED: (ErrorCode.IDEMPOTENCY_KEY_REUSED,
-                   "this idempotency key was used for another report", "idempotencyKey"),
+    Outcome.KEY_REUSED: (
+        ErrorCode.IDEMPOTENCY_KEY_REUSED,
+        "this idempotency key was used for another report",
+        "idempotencyKey",
+    ),
     Outcome.OUT_OF_RANGE: (ErrorCode.INVALID_INPUT, "the usage would be out of range", "value"),
-    Outcome.REFUSED: (ErrorCode.USAGE_LIMIT_EXCEEDED, "the report does not fit under the limit",
-                "value"),
+    Outcome.REFUSED: (
+        ErrorCode.USAGE_LIMIT_EXCEEDED,
+        "the report does not fit under the limit",
+        "value",
+    ),
 }
 
 
