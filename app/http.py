@@ -318,7 +318,7 @@ async def _execute_one(
 def _introspection_only(
     checked: CheckedDocument, operation_name: str | None, context: Context
 ) -> bool:
-    if checked.document is None or checked.errors:
+    if not checked.introspects or checked.document is None or checked.errors:
         return False
     if refusal_for_key(checked, context.settings, context.principal.is_server):
         return False

@@ -129,6 +129,7 @@ class CheckedDocument:
     tokens: int
     cost: int
     literal_values: int = 0  # items of list and object literals (coercing each takes µs)
+    introspects: bool = False  # some operation selects `__schema` or `__type` at its root
 
 
 def too_complex(message: str, **details: int) -> GraphQLError:
@@ -249,7 +250,9 @@ class DocumentChecker:
         if refusal is not None:
             return CheckedDocument(document, (refusal,), tokens, cost)
         errors = validate(self.schema, document, self.rules)
-        return CheckedDocument(document, tuple(errors), tokens, cost, literal_values(document))
+        return CheckedDocument(
+            document, tuple(errors), tokens, cost, literal_values(document), _introspects(document)
+        )
 
     def _budget(self, document: DocumentNode) -> tuple[GraphQLError | None, int]:
         settings = self.settings
@@ -284,6 +287,15 @@ class _LiteralValues(Visitor):
 
     def enter_object_value(self, node: ObjectValueNode, *_: Any) -> None:
         self.count += len(node.fields)
+
+
+def _introspects(document: DocumentNode) -> bool:
+    return any(
+        isinstance(node, FieldNode) and node.name.value in INTROSPECTION_COST
+        for definition in document.definitions
+        if isinstance(definition, OperationDefinitionNode)
+        for node in definition.selection_set.selections
+    )
 
 
 def literal_values(document: DocumentNode) -> int:
