@@ -25,7 +25,6 @@ import copy
 import json
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -85,8 +84,15 @@ class Client:
         return body["data"]
 
     async def provision(self, customer_id: str, **subscription: Any) -> None:
-        out = await self.gql(PROVISION, {"i": {"customerId": customer_id, "subscription": {
-            "planId": "pro", "skipTrial": True, **subscription}}})
+        out = await self.gql(
+            PROVISION,
+            {
+                "i": {
+                    "customerId": customer_id,
+                    "subscription": {"planId": "pro", "skipTrial": True, **subscription},
+                }
+            },
+        )
         assert out["provisionCustomer"]["errors"] == [], out
 
 
@@ -139,7 +145,8 @@ JOIN customer_entitlements e ON e.customer_pk = c.pk;
 async def clone(conn: asyncpg.Connection, count: int) -> None:
     columns = await conn.fetch(
         "SELECT column_name FROM information_schema.columns WHERE table_name = "
-        "'subscriptions' ORDER BY ordinal_position")
+        "'subscriptions' ORDER BY ordinal_position"
+    )
     assert len(columns) == 28, "subscriptions changed: update CLONE_SQL"
     async with conn.transaction():
         for statement in CLONE_SQL.split(";\n"):
@@ -168,8 +175,9 @@ end
 """
 
 
-async def mean_ms(client: Client, query: str, times: int,
-                  variables: dict[str, Any] | None = None) -> float:
+async def mean_ms(
+    client: Client, query: str, times: int, variables: dict[str, Any] | None = None
+) -> float:
     await client.gql(query, variables)  # warm: the document is parsed once
     started = time.perf_counter()
     for _ in range(times):
@@ -183,30 +191,40 @@ async def history(client: Client, database_url: str) -> dict[str, float]:
         # a counter in every other hour of the year, as a busy customer would have
         await conn.execute(
             "INSERT INTO usage_counters (customer_pk, environment_pk, feature_id, resource_key, "
-            "period_start, period_end, value, updated_at) SELECT c.pk, c.environment_pk, $1, '', h, h + interval '1 hour', 1, "
-            "now() FROM customers c, generate_series(date_trunc('hour', now()) - "
-            "interval '8759 hours', date_trunc('hour', now()), interval '2 hours') h "
-            "WHERE c.id = 'hist'", HOURLY)
+            "period_start, period_end, value, updated_at) "
+            "SELECT c.pk, c.environment_pk, $1, '', h, h + interval '1 hour', 1, now() "
+            "FROM customers c, generate_series(date_trunc('hour', now()) - interval '8759 hours', "
+            "date_trunc('hour', now()), interval '2 hours') h "
+            "WHERE c.id = 'hist'",
+            HOURLY,
+        )
     finally:
         await conn.close()
-    start = (datetime.now(UTC) - timedelta(hours=8759)).replace(minute=0, second=0,
-                                                                 microsecond=0)
+    start = (datetime.now(UTC) - timedelta(hours=8759)).replace(minute=0, second=0, microsecond=0)
     variables = {"c": "hist", "f": HOURLY, "from": start.isoformat()}
     periods = len((await client.gql(HISTORY, variables))["usageHistory"])
     r = await client.http.post("/graphql", json={"query": HISTORY, "variables": variables})
-    return {"periods": periods, "bytes": len(r.content),
-            "mean_ms": await mean_ms(client, HISTORY, 10, variables)}
+    return {
+        "periods": periods,
+        "bytes": len(r.content),
+        "mean_ms": await mean_ms(client, HISTORY, 10, variables),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--keep", action="store_true", help="keep the database (printed)")
+    parser.add_argument("--only-seed", action="store_true", help="seed, measure nothing")
     args = parser.parse_args()
     server, embedded = run.server_url()
     database_url = asyncio.run(run.fresh_database(server))
-    results: dict[str, Any] = {"when": datetime.now(UTC).isoformat(),
-                               "customers": args.customers, "duration_s": args.duration}
+    results: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(),
+        "customers": args.customers,
+        "duration_s": args.duration,
+    }
     try:
         upgrade(database_url)
         key = asyncio.run(run.bootstrap_key(database_url))
@@ -218,7 +236,10 @@ def main() -> None:
         finally:
             run.stop(allot)
     finally:
-        asyncio.run(run.drop_database(database_url))
+        if args.keep:
+            print("kept", database_url)
+        else:
+            asyncio.run(run.drop_database(database_url))
         if embedded is not None:
             embedded.stop()
     out_dir = ROOT / "bench" / "results"
@@ -233,10 +254,11 @@ async def scenarios(base: str, key: str, database_url: str, args: Any) -> dict[s
     started = time.perf_counter()
     await seed(client, database_url, args.customers)
     results["seed_s"] = time.perf_counter() - started
+    if args.only_seed:
+        return results
     ids = [f"{PREFIX}{n:06d}" for n in range(args.customers)]
     # (a) consecutive events of a batch go to consecutive customers: 1,000 distinct a batch
-    results["report_events_1000_distinct"] = await usage.events_load(
-        base, key, ids, args.duration)
+    results["report_events_1000_distinct"] = await usage.events_load(base, key, ids, args.duration)
     # (c) listing pages
     results["page_20_with_total_ms"] = await mean_ms(client, PAGE_WITH_TOTAL, 20)
     results["page_20_without_total_ms"] = await mean_ms(client, PAGE_WITHOUT_TOTAL, 20)
@@ -247,15 +269,18 @@ async def scenarios(base: str, key: str, database_url: str, args: Any) -> dict[s
     d, c = args.duration, 32
     url = f"{base}/graphql"
     results["check_random_before"] = await asyncio.to_thread(
-        usage.run_wrk_script, script, url, d, c, run.parse_wrk)
+        usage.run_wrk_script, script, url, d, c, run.parse_wrk
+    )
     t0 = time.perf_counter()
     out = await client.gql(APPLY, {"d": republished(catalog())})
     results["publish_ms"] = (time.perf_counter() - t0) * 1000
     assert out["applyCatalog"]["errors"] == [], out
     results["check_random_after_publish"] = await asyncio.to_thread(
-        usage.run_wrk_script, script, url, d, c, run.parse_wrk)
+        usage.run_wrk_script, script, url, d, c, run.parse_wrk
+    )
     results["check_random_later"] = await asyncio.to_thread(
-        usage.run_wrk_script, script, url, d, c, run.parse_wrk)
+        usage.run_wrk_script, script, url, d, c, run.parse_wrk
+    )
     await client.http.aclose()
     return results
 
