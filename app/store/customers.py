@@ -55,11 +55,13 @@ async def list_customers(
     first: int,
     after: str | None,
     include_archived: bool = False,
+    *,
+    count: bool = True,
 ) -> Page[Customer]:
     filters: list[Any] = [col(Customer.environment_pk) == env]
     if not include_archived:
         filters.append(col(Customer.archived_at).is_(None))
-    return await _page(session, Customer, filters, first, after)
+    return await _page(session, Customer, filters, first, after, count)
 
 
 async def customer_by_pk(session: AsyncSession, pk: uuid.UUID) -> Customer | None:
