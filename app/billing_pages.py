@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from app.domain import invoice_links as links
+from app.domain.billing_choices import InvoiceStatus
 from app.domain.invoice_pdf import bank_lines, day, document_of, render
 from app.domain.invoices import is_overdue
 from app.domain.money import format_money
@@ -94,7 +95,7 @@ async def invoice_pdf(request: Request) -> Response:
         return _refused(state)
     token = request.path_params["token"]
     pay = links.absolute(_base(request, services), links.link_path("pay", token))
-    document = document_of(invoice, pay if invoice.status == "OPEN" else None)
+    document = document_of(invoice, pay if invoice.status == InvoiceStatus.OPEN else None)
     pdf = await asyncio.to_thread(render, document, services.settings.invoice_font)
     headers = {**HEADERS, "Content-Disposition": f'inline; filename="{invoice.id}.pdf"'}
     return Response(pdf, media_type="application/pdf", headers=headers)
@@ -115,9 +116,9 @@ async def payment_page(request: Request) -> Response:
     overdue = is_overdue(invoice, now)
     label = "OVERDUE" if overdue else invoice.status
     pdf = links.link_path("pdf", request.path_params["token"])
-    if invoice.status == "PAID" and invoice.paid_at is not None:
+    if invoice.status == InvoiceStatus.PAID and invoice.paid_at is not None:
         headline = f"Paid on {day(invoice.paid_at)} - thank you."
-    elif invoice.status == "VOID":
+    elif invoice.status == InvoiceStatus.VOID:
         headline = "This invoice was voided: nothing is owed."
     elif invoice.total < 0:
         credit = format_money(-invoice.total, invoice.currency)
@@ -134,7 +135,8 @@ async def payment_page(request: Request) -> Response:
     ]
     bank = bank_lines(issuer.get("bankDetails") or {})
     how = ""
-    if invoice.status == "OPEN" and invoice.total > 0:  # a credit note asks for no payment
+    # A credit note (a negative total) asks for no payment.
+    if invoice.status == InvoiceStatus.OPEN and invoice.total > 0:
         how = "<h2>Pay by bank transfer</h2>"
         how += (
             f"<dl>{_rows(bank)}</dl>"

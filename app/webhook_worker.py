@@ -27,6 +27,7 @@ from standardwebhooks import Webhook
 from app.clock import Clock
 from app.db import Database
 from app.domain.webhook_targets import MalformedTarget, TargetPolicy, TargetRefused
+from app.domain.webhooks import WebhookDeliveryStatus
 from app.models import WebhookAttempt
 from app.store import webhooks as store
 from app.store.webhooks import Claimed
@@ -186,11 +187,11 @@ async def _deliver(
     attempt = await send(http, claimed, clock.now(), request_timeout, policy, resolve)
     next_at: datetime | None = None
     if attempt.succeeded:
-        status = "SUCCEEDED"
+        status = WebhookDeliveryStatus.SUCCEEDED
     elif attempt.number >= max_attempts:
-        status = "FAILED"
+        status = WebhookDeliveryStatus.FAILED
     else:
-        status = "PENDING"
+        status = WebhookDeliveryStatus.PENDING
         next_at = attempt.attempted_at + retry_delay(attempt.number, rng)
     async with db.transaction() as session:
         recorded = await store.record_attempt(session, claimed, attempt, status, next_at)

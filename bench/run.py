@@ -4,7 +4,8 @@
 
 Each server runs pinned to CPU 0 (taskset), wrk to CPU 1. Floors:
   (a) floor_asyncpg: bare Starlette + one asyncpg primary-key select;
-  (b) allot's own GraphQL endpoint answering `{ __typename }` (same auth, extensions).
+  (b) allot's own GraphQL endpoint answering `{ __typename }` (same auth, extensions);
+  (m) floor_strawberry: a minimal strawberry app answering `{ __typename }` (its own ASGI view).
 Scenarios:
   graphql-check: POST /graphql `entitlement(customerId, featureId, requestedUsage)` (warm);
   rest-check:    GET /v1/customers/{id}/entitlements/{feature}?requestedUsage=1;
@@ -334,6 +335,16 @@ def main() -> None:
                 run_usage(results, base, key, customer, database_url, d, c)
         finally:
             stop(allot)
+        floor_m = start("bench.floor_strawberry:app", database_url, port)
+        try:
+            results["floor_m_strawberry"] = wrk(
+                f"http://127.0.0.1:{port}/graphql",
+                args.duration,
+                args.connections,
+                {"query": "{ __typename }"},
+            )
+        finally:
+            stop(floor_m)
         if args.suite in ("checks", "all"):
             pk = asyncio.run(customer_pk(database_url, customer))
             floor = start("bench.floor_asyncpg:app", database_url, port)
@@ -347,6 +358,11 @@ def main() -> None:
         asyncio.run(drop_database(database_url))
         if embedded is not None:
             embedded.stop()
+    floor_m = results["floor_m_strawberry"]
+    for name in ("graphql_check", "report_usage_hot", "report_usage_spread"):
+        if name in results:
+            results[f"ratio_{name}_vs_m"] = results[name]["rps"] / floor_m["rps"]
+            results[f"p99_{name}_vs_m"] = results[name]["p99_ms"] / floor_m["p99_ms"]
     if "rest_check" in results:
         results["ratio_rest_check_vs_a"] = (
             results["rest_check"]["rps"] / results["floor_a_asyncpg"]["rps"]

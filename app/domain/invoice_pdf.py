@@ -19,6 +19,7 @@ from typing import Any
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
+from app.domain.billing_choices import InvoiceStatus
 from app.domain.billing_settings import grouped_iban
 from app.domain.money import format_money, format_quantity, format_unit_amount
 from app.domain.pricing import Line
@@ -43,7 +44,7 @@ class InvoiceDocument:
     """Everything the document shows (built from an invoice row)."""
 
     number: str
-    status: str
+    status: InvoiceStatus
     currency: str
     total: Decimal
     lines: Sequence[Line]
@@ -143,7 +144,7 @@ def render(doc: InvoiceDocument, font: str = "") -> bytes:
     pdf.ln(6)
     # A settled invoice says so where the eye lands first: a copy of it must never read as
     # a request to pay.
-    stamp = {"PAID": " - PAID", "VOID": " - VOID"}.get(doc.status, "")
+    stamp = {InvoiceStatus.PAID: " - PAID", InvoiceStatus.VOID: " - VOID"}.get(doc.status, "")
     pdf.text_line(("CREDIT NOTE" if doc.total < 0 else "INVOICE") + stamp, 20, bold=True)
     pdf.ln(2)
     facts = [
@@ -192,7 +193,7 @@ def render(doc: InvoiceDocument, font: str = "") -> bytes:
             row.cell(pdf.safe(format_money(item.amount, currency)))
     pdf.ln(3)
     pdf.font(12, bold=True)
-    label = {"PAID": "Total paid", "VOID": "Total (void)"}.get(
+    label = {InvoiceStatus.PAID: "Total paid", InvoiceStatus.VOID: "Total (void)"}.get(
         doc.status, "Total credited" if doc.total < 0 else "Total due"
     )
     pdf.cell(
@@ -205,7 +206,7 @@ def render(doc: InvoiceDocument, font: str = "") -> bytes:
     )
     pdf.ln(6)
 
-    if doc.status != "OPEN" or doc.total < 0:
+    if doc.status != InvoiceStatus.OPEN or doc.total < 0:
         pdf.text_line(_settled(doc), 11, bold=True)
         return bytes(pdf.output())
     pdf.text_line("How to pay", 11, bold=True)
@@ -235,18 +236,18 @@ def render(doc: InvoiceDocument, font: str = "") -> bytes:
 
 def _settled(doc: InvoiceDocument) -> str:
     """What replaces the payment request on a document that asks for no payment."""
-    if doc.status == "PAID":
+    if doc.status == InvoiceStatus.PAID:
         when = f" on {day(doc.paid_at)}" if doc.paid_at is not None else ""
         return f"Paid{when}: thank you. Nothing more is owed."
-    if doc.status == "VOID":
+    if doc.status == InvoiceStatus.VOID:
         return "This invoice is VOID: nothing is owed."
     return f"{format_money(-doc.total, doc.currency)} is credited to you, quoting {doc.number}."
 
 
 def _status(doc: InvoiceDocument) -> str:
-    if doc.status == "PAID" and doc.paid_at is not None:
+    if doc.status == InvoiceStatus.PAID and doc.paid_at is not None:
         return f"Paid on {day(doc.paid_at)}"
-    if doc.status == "VOID":
+    if doc.status == InvoiceStatus.VOID:
         return "VOID - nothing is owed"
     return "Open"
 
@@ -255,7 +256,7 @@ def document_of(invoice: Any, payment_url: str | None = None) -> InvoiceDocument
     """The document of an invoice row (`app.models.Invoice`)."""
     return InvoiceDocument(
         number=invoice.id,
-        status=invoice.status,
+        status=InvoiceStatus(invoice.status),
         currency=invoice.currency,
         total=Decimal(invoice.total),
         lines=[Line.from_json(item) for item in invoice.lines],

@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.billing_choices import InvoiceStatus
 from app.domain.billing_terms import feature_names, terms_at
 from app.domain.customer_entitlements import CatalogView, load_catalog_view
 from app.domain.periods import BillingPeriod, Period, billing_period_for
@@ -221,7 +222,7 @@ async def issue_invoice(
         id=f"{settings.invoice_prefix}-{number:05d}",
         customer_pk=sub.customer_pk,
         subscription_pk=sub.pk,
-        status="OPEN",
+        status=InvoiceStatus.OPEN,
         kind=kind,
         currency=currency,
         total=total_of(lines),
@@ -365,11 +366,11 @@ async def mark_paid(
     """OPEN -> PAID (at `paid_at`, default now). Paying a paid invoice again changes nothing;
     a void one cannot be paid."""
     invoice = await _require(session, env, invoice_id)
-    if invoice.status == "VOID":
+    if invoice.status == InvoiceStatus.VOID:
         raise DomainError(
             ErrorCode.INVOICE_VOIDED, f"invoice {invoice_id!r} is void", ["invoiceId"]
         )
-    if invoice.status == "PAID":
+    if invoice.status == InvoiceStatus.PAID:
         return invoice
     when = paid_at or now
     if when.tzinfo is None or when > now or when < invoice.issued_at:
@@ -378,7 +379,7 @@ async def mark_paid(
             "paidAt must be a time with a zone, between the issue time and now",
             ["paidAt"],
         )
-    invoice.status, invoice.paid_at, invoice.updated_at = "PAID", when, now
+    invoice.status, invoice.paid_at, invoice.updated_at = InvoiceStatus.PAID, when, now
     await catalog_store.add(session, invoice)
     await announce(session, "invoice.paid", invoice, now)
     return invoice
@@ -388,14 +389,14 @@ async def void(session: AsyncSession, env: uuid.UUID, invoice_id: str, now: date
     """OPEN -> VOID: nothing is owed (it never cancels the subscription). Voiding a void
     invoice changes nothing; a paid one cannot be voided."""
     invoice = await _require(session, env, invoice_id)
-    if invoice.status == "PAID":
+    if invoice.status == InvoiceStatus.PAID:
         raise DomainError(
             ErrorCode.INVOICE_ALREADY_PAID,
             f"invoice {invoice_id!r} is paid; it cannot be voided",
             ["invoiceId"],
         )
-    if invoice.status == "OPEN":
-        invoice.status, invoice.voided_at, invoice.updated_at = "VOID", now, now
+    if invoice.status == InvoiceStatus.OPEN:
+        invoice.status, invoice.voided_at, invoice.updated_at = InvoiceStatus.VOID, now, now
         await catalog_store.add(session, invoice)
         await announce(session, "invoice.voided", invoice, now)
     return invoice
@@ -404,4 +405,4 @@ async def void(session: AsyncSession, env: uuid.UUID, invoice_id: str, now: date
 def is_overdue(invoice: Invoice, now: datetime) -> bool:
     """Still open at or after its due date: the payment terms are up (a credit note, with a
     negative total, is owed to the customer: never overdue)."""
-    return invoice.status == "OPEN" and invoice.total > 0 and now >= invoice.due_date
+    return invoice.status == InvoiceStatus.OPEN and invoice.total > 0 and now >= invoice.due_date

@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal, localcontext
 from typing import Any
 
+from app.domain.billing_choices import InvoiceLineKind
 from app.domain.money import ZERO, decimal_of, plain_quantity, tier_parts, to_money
 from app.domain.periods import Period
 from app.errors import DomainError, ErrorCode
@@ -30,7 +31,7 @@ class Line:
     quantity: Decimal
     unit_amount: Decimal
     amount: Decimal
-    kind: str  # BASE | PER_UNIT | ADDON | USAGE | TIER_FLAT
+    kind: InvoiceLineKind
     feature_id: str | None = None
     addon_id: str | None = None
     period_start: datetime | None = None
@@ -59,7 +60,7 @@ class Line:
             quantity=Decimal(data["quantity"]),
             unit_amount=Decimal(data["unitAmount"]),
             amount=Decimal(data["amount"]),
-            kind=data.get("kind", "BASE"),
+            kind=InvoiceLineKind(data.get("kind", InvoiceLineKind.BASE)),
             feature_id=data.get("featureId"),
             addon_id=data.get("addonId"),
             period_start=when("periodStart"),
@@ -150,7 +151,7 @@ def line(
     quantity: Decimal,
     unit_amount: Decimal,
     currency: str,
-    kind: str,
+    kind: InvoiceLineKind,
     *,
     feature_id: str | None = None,
     addon_id: str | None = None,
@@ -177,7 +178,7 @@ def _priced_lines(
     quantity: Decimal,
     description: str,
     currency: str,
-    kind: str,
+    kind: InvoiceLineKind,
     period: Period | None,
     addon_id: str | None = None,
 ) -> list[Line]:
@@ -201,7 +202,7 @@ def _priced_lines(
             part.quantity,
             part.unit_amount,
             currency,
-            "TIER_FLAT" if part.is_flat else kind,
+            InvoiceLineKind.TIER_FLAT if part.is_flat else kind,
             feature_id=feature_id,
             addon_id=addon_id,
             period=period,
@@ -251,7 +252,7 @@ def advance_lines(terms: Terms, currency: str, period: Period | None = None) -> 
                 Decimal(1),
                 decimal_of(base["amount"]),
                 currency,
-                "BASE",
+                InvoiceLineKind.BASE,
                 period=period,
             )
         )
@@ -263,7 +264,7 @@ def advance_lines(terms: Terms, currency: str, period: Period | None = None) -> 
                     Decimal(1),
                     decimal_of(price["amount"]),
                     currency,
-                    "BASE",
+                    InvoiceLineKind.BASE,
                     period=period,
                 )
             )
@@ -275,7 +276,7 @@ def advance_lines(terms: Terms, currency: str, period: Period | None = None) -> 
                     _unit_quantity(terms, feature_id),
                     f"{_feature_name(terms, feature_id)} (per unit, {label})",
                     currency,
-                    "PER_UNIT",
+                    InvoiceLineKind.PER_UNIT,
                     period,
                 )
             )
@@ -297,7 +298,7 @@ def _addon_lines(
                 quantity,
                 decimal_of(override["amount"]),
                 currency,
-                "ADDON",
+                InvoiceLineKind.ADDON,
                 addon_id=addon.addon_id,
                 period=period,
             )
@@ -313,7 +314,13 @@ def _addon_lines(
         if "tiers" in price or price["model"] == "PER_UNIT":
             lines.extend(
                 _priced_lines(
-                    price, quantity, description, currency, "ADDON", period, addon.addon_id
+                    price,
+                    quantity,
+                    description,
+                    currency,
+                    InvoiceLineKind.ADDON,
+                    period,
+                    addon.addon_id,
                 )
             )
         else:
@@ -323,7 +330,7 @@ def _addon_lines(
                     quantity,
                     decimal_of(price["amount"]),
                     currency,
-                    "ADDON",
+                    InvoiceLineKind.ADDON,
                     addon_id=addon.addon_id,
                     period=period,
                 )
@@ -355,7 +362,7 @@ def usage_lines(
                     quantity,
                     f"{_feature_name(terms, feature_id)} usage{when}",
                     currency,
-                    "USAGE",
+                    InvoiceLineKind.USAGE,
                     period,
                     addon_id,
                 )

@@ -26,6 +26,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain.billing_choices import InvoiceStatus
 from app.domain.billing_terms import feature_names, terms_at
 from app.domain.customer_entitlements import CatalogView
 from app.domain.invoice_pdf import day
@@ -98,7 +99,7 @@ async def before_change(
         currency = check_billable(terms)
     except DomainError:
         return None  # the old terms cannot be priced any more: there is nothing to credit
-    credited = invoice is None or invoice.status != "VOID"
+    credited = invoice is None or invoice.status != InvoiceStatus.VOID
     return Before(terms, currency, period, credited, names)
 
 

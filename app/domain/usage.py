@@ -15,8 +15,9 @@ Rules (docs/usage.md):
   evaluated again).
 
 Reports are validated by app/domain/usage_reports.py and recorded in batches by
-app/domain/usage_batch.py; the rules above are applied, report after report, by
-`allot_record_usage` (migration 0008).
+app/domain/usage_batch.py. The recording rules are stated in app/domain/usage_rules.py (the
+reference) and executed, report after report, by `allot_record_usage` (migration 0008); a
+property test binds the two (docs/usage.md, "Where the rules live").
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from app.db import Database
 from app.domain.usage_reports import THRESHOLDS, Report, ReportResult, fail, usage_from
+from app.domain.usage_rules import Outcome
 from app.domain.usage_targets import Contexts, Target
 from app.errors import DomainError, ErrorCode
 from app.store import usage as store
@@ -38,23 +39,29 @@ MAX_ATTEMPTS = 5  # a batch that lost a race on a key or a deadlock is computed 
 
 
 _ERRORS = {
-    "KEY_REUSED": (ErrorCode.IDEMPOTENCY_KEY_REUSED,
-                   "this idempotency key was used for another report", "idempotencyKey"),
-    "OUT_OF_RANGE": (ErrorCode.INVALID_INPUT, "the usage would be out of range", "value"),
-    "REFUSED": (ErrorCode.USAGE_LIMIT_EXCEEDED, "the report does not fit under the limit",
-                "value"),
+    Outcome.KEY_REUSED: (
+        ErrorCode.IDEMPOTENCY_KEY_REUSED,
+        "this idempotency key was used for another report",
+        "idempotencyKey",
+    ),
+    Outcome.OUT_OF_RANGE: (ErrorCode.INVALID_INPUT, "the usage would be out of range", "value"),
+    Outcome.REFUSED: (
+        ErrorCode.USAGE_LIMIT_EXCEEDED,
+        "the report does not fit under the limit",
+        "value",
+    ),
 }
 
 
 def _result(r: Report, target: Target, row: UsageOutcome) -> ReportResult:
-    outcome = row.outcome
-    if outcome in ("APPLIED", "REPLAYED"):
+    outcome = Outcome(row.outcome)
+    if outcome in (Outcome.APPLIED, Outcome.REPLAYED):
         assert row.response is not None  # the answer stored with the report
         return ReportResult(True, usage_from(r.customer_id, r.feature_id, r.resource_id,
                                              row.response))
     code, message, field_name = _ERRORS[outcome]
     error = DomainError(code, message, [field_name])
-    if outcome != "REFUSED":
+    if outcome != Outcome.REFUSED:
         return fail(error)
     # A refused consume answers with the usage as it stands (and stores no key).
     return ReportResult(False, usage_from(r.customer_id, r.feature_id, r.resource_id,

@@ -21,7 +21,8 @@ from typing import Any
 
 from app.db import Database, RawConnection
 from app.domain import checks
-from app.domain.usage_reports import Report, usage_limit
+from app.domain.usage_reports import Report
+from app.domain.usage_rules import limits_of
 from app.errors import DomainError, ErrorCode
 from app.store import usage as store
 from app.store.rows import CounterKey, FeatureState
@@ -138,12 +139,10 @@ def _target(r: Report, context: Context | DomainError) -> Target | DomainError:
     if since is not None and r.at < since:
         return before_start(since, ["timestamp"])
     period = checks.usage_period(entitlement, r.at)
-    limit, hard = usage_limit(entitlement)
-    granted = bool(entitlement and entitlement.get("granted"))
+    consume_limit, limit = limits_of(entitlement)
     return Target(
         counter=(context.customer_pk, r.feature_id, r.resource_key, *checks.period_key(period)),
-        # a customer without the feature may consume nothing
-        consume_limit=(limit if hard else None) if granted else 0.0,
+        consume_limit=consume_limit,
         threshold_limit=limit,
         base={"usageLimit": limit,
               "periodStart": period.start.isoformat() if period else None,

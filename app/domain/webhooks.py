@@ -10,6 +10,7 @@ import base64
 import secrets
 import uuid
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +29,14 @@ MAX_URL_LENGTH = 2000
 MAX_DESCRIPTION_LENGTH = 500
 DEFAULT_GRACE_HOURS = 24
 MAX_GRACE_HOURS = 7 * 24
+
+
+class WebhookDeliveryStatus(StrEnum):
+    """Where a delivery is (the GraphQL schema exposes this very class)."""
+
+    PENDING = "PENDING"  # an attempt is due (now or at next_attempt_at)
+    SUCCEEDED = "SUCCEEDED"  # the receiver answered 2xx
+    FAILED = "FAILED"  # every attempt failed; a replay makes it PENDING again
 
 
 def new_secret() -> str:
@@ -246,7 +255,7 @@ async def replay_delivery(
     if refused is not None:
         raise DomainError(refused.code, refused.message, ["deliveryId"])
     before = await audit.snapshot(session, delivery)
-    delivery.status = "PENDING"
+    delivery.status = WebhookDeliveryStatus.PENDING
     delivery.sequence += 1
     delivery.attempt_count = 0
     delivery.next_attempt_at = now

@@ -12,6 +12,7 @@ from strawberry.types import Info
 from app.context import Context
 from app.domain import audit, billing_settings, invoices, provisioning
 from app.domain import subscription_changes as changes
+from app.domain.billing_choices import InvoiceStatus
 from app.domain.proration import Proration
 from app.errors import DomainError, DomainErrors
 from app.resolvers.catalog import in_transaction
@@ -20,7 +21,6 @@ from app.schema.billing_types import (
     BillingSettingsPayload,
     Invoice,
     InvoicePayload,
-    InvoiceStatus,
     MarkInvoicePaidInput,
     SubscriptionPreviewPayload,
     UpdateBillingSettingsInput,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 
 import strawberry
 from strawberry.types import Info
@@ -18,11 +17,10 @@ from app.resolvers.catalog import audit_actor
 from app.schema.common import ServerKeyOnly, UserError, user_errors
 from app.store import tenancy as store
 
-
-@strawberry.enum(description="server: full access; client: publishable, read-only.")
-class ApiKeyKind(StrEnum):
-    SERVER = "server"
-    CLIENT = "client"
+# The one definition of a key's kind is app.auth's (it decides what a key may do).
+strawberry.enum(
+    KeyKind, name="ApiKeyKind", description="server: full access; client: publishable, read-only."
+)
 
 
 @strawberry.type(name="Environment", description="The environment the calling key belongs to.")
@@ -36,7 +34,7 @@ class EnvironmentType:
 )
 class ApiKeyType:
     id: strawberry.ID = strawberry.field(description="The key's id, used to revoke it.")
-    kind: ApiKeyKind = strawberry.field(description="server or client.")
+    kind: KeyKind = strawberry.field(description="server or client.")
     name: str = strawberry.field(description="A label.")
     prefix: str = strawberry.field(description="The first characters of the secret.")
     created_at: datetime = strawberry.field(description="When it was created.")
@@ -46,7 +44,7 @@ class ApiKeyType:
 def key_view(key: ApiKey) -> ApiKeyType:
     return ApiKeyType(
         id=strawberry.ID(str(key.pk)),
-        kind=ApiKeyKind(key.kind),
+        kind=KeyKind(key.kind),
         name=key.name,
         prefix=key.prefix,
         created_at=key.created_at,
@@ -56,7 +54,7 @@ def key_view(key: ApiKey) -> ApiKeyType:
 
 @strawberry.input(description="A new key for the caller's environment.")
 class CreateApiKeyInput:
-    kind: ApiKeyKind = strawberry.field(description="server or client.")
+    kind: KeyKind = strawberry.field(description="server or client.")
     name: str = strawberry.field(default="", description="A label.")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
 import strawberry
@@ -15,6 +14,7 @@ from app.domain import events as events_domain
 from app.domain import usage as usage_domain
 from app.domain import usage_reports
 from app.domain.usage_history import usage_history
+from app.domain.usage_rules import UsageMode
 from app.errors import DomainError
 from app.schema.common import ServerKeyOnly, UserError, user_errors
 
@@ -22,10 +22,11 @@ UNSET: Any = strawberry.UNSET
 MAX_BATCH = 1000
 
 
-@strawberry.enum(description="DELTA adds to the usage (never below zero); SET replaces it.")
-class UsageMode(StrEnum):
-    DELTA = "DELTA"
-    SET = "SET"
+strawberry.enum(
+    UsageMode,
+    name="UsageMode",
+    description="DELTA adds to the usage (never below zero); SET replaces it.",
+)
 
 
 @strawberry.input(description="A calculated usage report.")

@@ -15,6 +15,7 @@ from app.context import Context
 from app.domain import webhooks as domain
 from app.domain.outbox import EVENT_TYPES
 from app.domain.webhook_targets import TargetPolicy
+from app.domain.webhooks import WebhookDeliveryStatus
 from app.resolvers.catalog import in_transaction
 from app.schema.common import (
     AfterArg,
@@ -38,7 +39,6 @@ from app.schema.webhook_types import (
     RotateWebhookSecretPayload,
     UpdateWebhookEndpointInput,
     WebhookDelivery,
-    WebhookDeliveryStatus,
     WebhookEndpoint,
     WebhookEndpointPayload,
     WebhookEventType,

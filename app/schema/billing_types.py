@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -12,6 +11,7 @@ from strawberry.types import Info
 
 from app.context import Context
 from app.domain import invoice_links as links
+from app.domain.billing_choices import InvoiceLineKind, InvoiceStatus
 from app.domain.invoices import is_overdue
 from app.domain.pricing import Line
 from app.models import BillingSettings as SettingsRow
@@ -22,20 +22,12 @@ if TYPE_CHECKING:
     from app.schema.customer_types import Customer, CustomerSubscription
 
 
-@strawberry.enum(description="Where an invoice is: OPEN (owed), PAID, or VOID (nothing owed).")
-class InvoiceStatus(StrEnum):
-    OPEN = "OPEN"
-    PAID = "PAID"
-    VOID = "VOID"
-
-
-@strawberry.enum(description="What a line charges for.")
-class InvoiceLineKind(StrEnum):
-    BASE = "BASE"
-    PER_UNIT = "PER_UNIT"
-    ADDON = "ADDON"
-    USAGE = "USAGE"
-    TIER_FLAT = "TIER_FLAT"
+strawberry.enum(
+    InvoiceStatus,
+    name="InvoiceStatus",
+    description="Where an invoice is: OPEN (owed), PAID, or VOID (nothing owed).",
+)
+strawberry.enum(InvoiceLineKind, name="InvoiceLineKind", description="What a line charges for.")
 
 
 @strawberry.type(description="One charge: amount = quantity x unitAmount, rounded half-even.")

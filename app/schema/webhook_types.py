@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 
+from app.domain.webhooks import WebhookDeliveryStatus
 from app.models import WebhookAttempt as AttemptRow
 from app.models import WebhookEndpoint as EndpointRow
 from app.schema.common import UserError
@@ -18,11 +18,9 @@ from app.webhook_worker import iso_utc, message_id
 UNSET: Any = strawberry.UNSET
 
 
-@strawberry.enum(description="Where a webhook delivery is.")
-class WebhookDeliveryStatus(StrEnum):
-    PENDING = "PENDING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
+strawberry.enum(
+    WebhookDeliveryStatus, name="WebhookDeliveryStatus", description="Where a webhook delivery is."
+)
 
 
 @strawberry.type(description="A URL that receives the environment's events, signed.")
@@ -115,7 +113,7 @@ def delivery_view(row: DeliveryRow, attempts: list[AttemptRow]) -> WebhookDelive
         status=WebhookDeliveryStatus(d.status),
         attempt_count=d.attempt_count,
         replay_count=d.sequence,
-        next_attempt_at=d.next_attempt_at if d.status == "PENDING" else None,
+        next_attempt_at=d.next_attempt_at if d.status == WebhookDeliveryStatus.PENDING else None,
         last_attempt_at=d.last_attempt_at,
         created_at=d.created_at,
         attempts=[attempt_view(a) for a in attempts],

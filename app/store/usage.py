@@ -9,6 +9,7 @@ whole batch back with it (the caller runs it again).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -85,6 +86,13 @@ class UsageReport:
     base: dict[str, Any]
 
 
+@functools.cache
+def _record_sql(names: tuple[str, ...]) -> str:
+    """The call of `allot_record_usage` in named notation (`name => $n`)."""
+    named = ", ".join(f"{name} => ${n}" for n, name in enumerate(names, start=1))
+    return f"SELECT * FROM allot_record_usage({named})"
+
+
 async def record_usage(conn: RawConnection, reports: Sequence[UsageReport],
                        guards: Sequence[tuple[uuid.UUID, uuid.UUID, str, str]],
                        thresholds: Sequence[int], now: datetime) -> list[UsageOutcome]:
@@ -101,19 +109,22 @@ async def record_usage(conn: RawConnection, reports: Sequence[UsageReport],
     first: dict[tuple[uuid.UUID, str], int] = {}
     slots = [first.setdefault((r.env, r.key), i) if r.key is not None else i
              for i, r in enumerate(reports, start=1)]
+    # By name, so no two arguments of the same type can be swapped without an error.
+    arguments: dict[str, list[Any] | datetime] = {
+        "g_customer": [g[0] for g in guards], "g_env": [g[1] for g in guards],
+        "g_feature": [g[2] for g in guards], "g_version": [g[3] for g in guards],
+        "c_customer": [c[0] for c in counters], "c_feature": [c[1] for c in counters],
+        "c_resource": [c[2] for c in counters], "c_start": [c[3] for c in counters],
+        "c_env": [envs[c] for c in counters], "c_end": [c[4] for c in counters],
+        "i_counter": [index[r.counter] for r in reports], "i_slot": slots,
+        "i_key": [r.key for r in reports], "i_digest": [r.digest for r in reports],
+        "i_set": [r.set_ for r in reports], "i_value": [r.value for r in reports],
+        "i_consume": [r.consume for r in reports],
+        "i_limit": [r.consume_limit for r in reports],
+        "i_threshold_limit": [r.threshold_limit for r in reports],
+        "i_base": [r.base for r in reports], "thresholds": list(thresholds), "at": now}
     try:
-        rows = await conn.fetch(
-            "SELECT * FROM allot_record_usage($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-            "$13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
-            [g[0] for g in guards], [g[1] for g in guards], [g[2] for g in guards],
-            [g[3] for g in guards],
-            [c[0] for c in counters], [c[1] for c in counters], [c[2] for c in counters],
-            [c[3] for c in counters], [envs[c] for c in counters], [c[4] for c in counters],
-            [index[r.counter] for r in reports], slots, [r.key for r in reports],
-            [r.digest for r in reports], [r.set_ for r in reports], [r.value for r in reports],
-            [r.consume for r in reports], [r.consume_limit for r in reports],
-            [r.threshold_limit for r in reports], [r.base for r in reports], list(thresholds),
-            now)
+        rows = await conn.fetch(_record_sql(tuple(arguments)), *arguments.values())
     except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError) as error:
         raise WriteConflict(str(error)) from error
     if rows and rows[0]["outcome"] == "STALE":  # the function's answer for a changed context

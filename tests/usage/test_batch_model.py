@@ -1,10 +1,12 @@
 """Reports recorded in one batch answer exactly as the same reports one at a time, and both
-follow a plain model of the rules in docs/usage.md (DELTA never below zero, SET replaces,
-consume only under the hard limit, keys counted once, a reused key refused, a refused consume
-stores no key, thresholds claimed once).
+through the API as the rules in docs/usage.md (DELTA never below zero, SET replaces, consume
+only under the hard limit, keys counted once, a reused key refused, a refused consume stores
+no key, thresholds claimed once).
 
-The batch is written by `allot_record_usage` in PostgreSQL (migration 0008); this model is the
-independent reading of the rules it must match, on the real database."""
+The rules are those of the Python reference (app/domain/usage_rules.py); the batch is
+written by `allot_record_usage` in PostgreSQL (migration 0008), which
+tests/store/test_record_usage_rules.py proves equal to it. Here the whole path is checked:
+validation, the payload digest, the batcher and the answers."""
 
 from __future__ import annotations
 
@@ -17,6 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.db import Database
+from app.domain.usage_reports import THRESHOLDS
+from app.domain.usage_rules import Ledger, Outcome, limits_of, record
+from app.store import usage as store
+from app.store.usage import NO_PERIOD, NO_PERIOD_END
 from tests.engine.catalog import new_customer
 from tests.usage.conftest import Frozen
 from tests.usage.helpers import BATCH, report, setup
@@ -42,34 +48,39 @@ class Item:
         return out
 
 
-def model(items: list[Item]
-          ) -> tuple[list[tuple[bool, float | None, str | None]], dict[int, float]]:
+# What the API answers for each outcome the rules give: (accepted, error code).
+_ANSWERS = {
+    Outcome.APPLIED: (True, None),
+    Outcome.REPLAYED: (True, None),
+    Outcome.REFUSED: (False, "USAGE_LIMIT_EXCEEDED"),
+    Outcome.KEY_REUSED: (False, "IDEMPOTENCY_KEY_REUSED"),
+    Outcome.OUT_OF_RANGE: (False, "INVALID_INPUT"),
+}
+
+
+def model(
+    items: list[Item],
+) -> tuple[list[tuple[bool, float | None, str | None]], dict[int, float]]:
     """(accepted, currentUsage, error code) per report, and the thresholds crossed with the
-    usage of the first report that reached each."""
-    value = 0.0
-    keys: dict[str, tuple[Item, float]] = {}
+    usage of the first report that reached each, by the rules' reference
+    (app/domain/usage_rules.py) on one counter under the hard limit."""
+    counter = (uuid.UUID(int=0), "slots", "", NO_PERIOD, NO_PERIOD_END)
+    consume_limit, limit = limits_of(
+        {"granted": True, "usage_limit": HARD_LIMIT, "is_soft_limit": False})
+    reports = [
+        store.UsageReport(
+            counter=counter, env=counter[0], key=item.key,
+            digest=repr((item.mode, item.value, item.consume)), set_=item.mode == "SET",
+            value=float(item.value), consume=item.consume, consume_limit=consume_limit,
+            threshold_limit=limit, base={})
+        for item in items]
+    outcomes, ledger = record(Ledger(), reports, THRESHOLDS)
     answers: list[tuple[bool, float | None, str | None]] = []
-    crossed: dict[int, float] = {}
-    for item in items:
-        if item.key is not None and item.key in keys:
-            first, usage = keys[item.key]
-            same = (first.mode, first.value, first.consume) == (
-                item.mode, item.value, item.consume)
-            answers.append((True, usage, None) if same
-                           else (False, None, "IDEMPOTENCY_KEY_REUSED"))
-            continue
-        candidate = item.value if item.mode == "SET" else value + item.value
-        if item.consume and item.value > 0 and candidate > HARD_LIMIT:
-            answers.append((False, value, "USAGE_LIMIT_EXCEEDED"))
-            continue
-        value = max(candidate, 0.0)
-        if item.key is not None:
-            keys[item.key] = (item, value)
-        for threshold in (80, 100):
-            if value >= HARD_LIMIT * threshold / 100:
-                crossed.setdefault(threshold, value)
-        answers.append((True, value, None))
-    return answers, crossed
+    for outcome in outcomes:
+        accepted, code = _ANSWERS[Outcome(outcome.outcome)]
+        usage = outcome.response["currentUsage"] if outcome.response else outcome.usage
+        answers.append((accepted, usage, code))
+    return answers, {threshold: c.usage for (_, threshold), c in ledger.crossings.items()}
 
 
 def _answer(payload: dict[str, Any]) -> tuple[bool, float | None, str | None]:
