@@ -368,16 +368,25 @@ async def _after_publish(
     migrate: bool,
     now: datetime,
 ) -> None:
-    """Move existing subscriptions to the new version when asked; either way every customer's
-    precomputed entitlements are recomputed on their next read (a migrating publish of a
-    parent plan moves the subscribers of its child plans too: catalog_versions)."""
+    """Move existing subscriptions to the new version when asked; either way the precomputed
+    entitlements of the customers the publish may change are recomputed on their next read:
+    those with a subscription (or a scheduled change) on the plan or on a plan below it (a
+    migrating publish of a parent moves the subscribers of its child plans too:
+    catalog_versions), or holding the add-on. Nobody else's entitlements depend on the package,
+    so at 100,000 customers a publish no longer makes every check recompute."""
     from app.store import customers as customer_store
 
     if migrate:
         await customer_store.move_to_version(
             session, env, package.kind, package.pk, package.id, version, now
         )
-    await customer_store.invalidate_environment(session, env, now)
+    if package.kind == PLAN:
+        plans = await catalog_versions.plan_and_descendants(session, package)
+        await customer_store.invalidate_subscribers(
+            session, env, now, plans=[(p.pk, p.id) for p in plans]
+        )
+    else:
+        await customer_store.invalidate_subscribers(session, env, now, addon_id=package.id)
 
 
 async def discard_draft(

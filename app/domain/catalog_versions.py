@@ -37,6 +37,27 @@ async def bind_parent(session: AsyncSession, env: uuid.UUID, version: PackageVer
     version.parent_version = None if parent is None else parent.latest_version
 
 
+async def plan_and_descendants(session: AsyncSession, plan: Package) -> list[Package]:
+    """The plan and every plan below it (children, grandchildren …) in its product. A plan
+    counts as a child when any of its versions names the parent: a subscription on an old
+    version includes the parent too."""
+    plans = await store.packages_of_product(session, plan.product_pk, PLAN)
+    versions = await store.versions_by_package_pks(session, [p.pk for p in plans])
+    parents = {
+        p.pk: {v.content.get("parent") for v in versions.get(p.pk, [])} for p in plans
+    }
+    found, ids = [plan], {plan.id}
+    grew = True
+    while grew:
+        grew = False
+        for p in plans:
+            if p.id not in ids and parents[p.pk] & ids:
+                found.append(p)
+                ids.add(p.id)
+                grew = True
+    return found
+
+
 async def publish_children(
     session: AsyncSession,
     env: uuid.UUID,

@@ -6,7 +6,9 @@ Freshness rules:
   holding the customer's row lock (so two writers never interleave);
 * `valid_until` is the next instant a date changes them (trial end, scheduled plan change,
   cancellation date, future start, promotion end); a read at or after it recomputes;
-* publishing a catalog version marks the environment's cache stale (recomputed on read).
+* publishing a catalog version marks stale (recomputed on read) the cache of the customers
+  it may change: subscribed, or scheduled to be, to the plan or a plan below it, or holding
+  the add-on (app.domain.catalog `_after_publish`).
 """
 
 from __future__ import annotations

@@ -143,7 +143,10 @@ async def report_events(db: Database, env: uuid.UUID,
             errors.append(error)
     pool = await db.pool()
     async with pool.acquire() as conn:
-        customers = await store.customers_by_ids(conn, env, [e.customer_id for e in events])
+        # Only the entitlements of the features these events' meters feed are read.
+        meters = await store.meters_for(conn, env, [e.name for e in events])
+        customers = await store.customers_by_ids(conn, env, [e.customer_id for e in events],
+                                                 [m.feature_id for m in meters])
         known = []
         for e in events:
             customer = customers.get(e.customer_id)
@@ -159,7 +162,6 @@ async def report_events(db: Database, env: uuid.UUID,
                          for e in known}.values():
             entitlements[customer.customer_pk], _ = await checks.all_entitlements_of(
                 db, env, customer, now)
-        meters = await store.meters_for(conn, env, [e.name for e in known])
         in_window = []
         for e in known:
             early = _before_start(e, entitlements[customers[e.customer_id].customer_pk], meters)

@@ -20,6 +20,7 @@ from app.schema.common import (
     decode_cursor,
     json_value,
     page_size,
+    wants_total,
 )
 from app.store import audit as store
 
@@ -120,7 +121,9 @@ class AuditQuery:
             "until": until,
         }
         async with ctx.db.session() as session:
-            page = await store.list_entries(session, ctx.environment_pk, size, seq, filters)
+            page = await store.list_entries(
+                session, ctx.environment_pk, size, seq, filters, count=wants_total(info)
+            )
         return connection(
             page.items, page.has_next, page.total, entry_view, key=lambda r: str(r.seq)
         )

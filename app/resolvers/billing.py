@@ -40,6 +40,7 @@ from app.schema.common import (
     decode_cursor,
     page_size,
     user_errors,
+    wants_total,
 )
 from app.schema.customer_inputs import ProvisionSubscriptionInput
 from app.store import customers as customer_store
@@ -120,6 +121,7 @@ class BillingQuery:
                 customer_pk=customer_pk,
                 subscription_pk=subscription_pk,
                 status=status.value if status is not None else None,
+                count=wants_total(info),
             )
         return connection(
             page.items, page.has_next, page.total, lambda r: invoice_view(r, now), store.cursor_of

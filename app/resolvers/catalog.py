@@ -54,6 +54,7 @@ from app.schema.common import (
     decode_cursor,
     page_size,
     user_errors,
+    wants_total,
 )
 from app.store import catalog as store
 
@@ -167,6 +168,7 @@ async def _packages(
             product_pk,
             include_archived,
             published_only,
+            count=wants_total(info),
         )
         views = await package_views(session, ctx.environment_pk, page.items, published_only)
     by_id = {v.id: v for v in views}
@@ -204,7 +206,12 @@ class CatalogQuery:
         size = page_size(first, _cap(info))
         async with ctx.db.session() as session:
             page = await store.list_features(
-                session, ctx.environment_pk, size, decode_cursor(after), include_archived
+                session,
+                ctx.environment_pk,
+                size,
+                decode_cursor(after),
+                include_archived,
+                count=wants_total(info),
             )
         return connection(page.items, page.has_next, page.total, feature_view)
 
@@ -228,7 +235,12 @@ class CatalogQuery:
         size = page_size(first, _cap(info))
         async with ctx.db.session() as session:
             page = await store.list_products(
-                session, ctx.environment_pk, size, decode_cursor(after), include_archived
+                session,
+                ctx.environment_pk,
+                size,
+                decode_cursor(after),
+                include_archived,
+                count=wants_total(info),
             )
             visible = await _visible_plans(session, ctx.environment_pk, published_only)
         return connection(

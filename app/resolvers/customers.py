@@ -32,6 +32,7 @@ from app.schema.common import (
     connection,
     decode_cursor,
     page_size,
+    wants_total,
 )
 from app.schema.customer_inputs import (
     ArchiveCustomerInput,
@@ -135,7 +136,12 @@ class CustomerQuery:
         size = page_size(first, ctx.settings.max_page_size)
         async with ctx.db.session() as session:
             page = await store.list_customers(
-                session, ctx.environment_pk, size, decode_cursor(after), include_archived
+                session,
+                ctx.environment_pk,
+                size,
+                decode_cursor(after),
+                include_archived,
+                count=wants_total(info),
             )
         return connection(page.items, page.has_next, page.total, customer_view)
 

@@ -26,6 +26,7 @@ from app.schema.common import (
     connection,
     decode_cursor,
     page_size,
+    wants_total,
 )
 from app.schema.webhook_types import (
     CreateWebhookEndpointInput,
@@ -108,7 +109,7 @@ class WebhookQuery:
         size = page_size(first, ctx.settings.max_page_size)
         async with ctx.db.session() as session:
             page = await store.list_endpoints(
-                session, ctx.environment_pk, size, decode_cursor(after)
+                session, ctx.environment_pk, size, decode_cursor(after), count=wants_total(info)
             )
         return connection(page.items, page.has_next, page.total, endpoint_view, cursor_of)
 
@@ -149,6 +150,7 @@ class WebhookQuery:
                 endpoint_pk,
                 None if status is None else status.value,
                 event_type,
+                count=wants_total(info),
             )
             views = await _delivery_views(session, page.items)
         by_id = {v.id: v for v in views}

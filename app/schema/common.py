@@ -11,6 +11,7 @@ import strawberry
 from strawberry.permission import BasePermission
 from strawberry.scalars import JSON as StrawberryJSON
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField, Selection
 
 from app.errors import DomainError, DomainErrors
 from app.errors import ErrorCode as DomainErrorCode
@@ -65,7 +66,31 @@ class Edge(Generic[N]):
 class Connection(Generic[N]):
     edges: list[Edge[N]] = strawberry.field(description="The items of this page.")
     page_info: PageInfo = strawberry.field(description="Paging information.")
-    total_count: int = strawberry.field(description="How many items the whole list has.")
+    # Counted only when the query selects `totalCount` (`wants_total`): a count reads the
+    # whole list, a page only its first rows.
+    total: strawberry.Private[int | None]
+
+    @strawberry.field(description="How many items the whole list has.")
+    def total_count(self) -> int:
+        if self.total is None:  # the resolver saw no totalCount in the selection
+            raise RuntimeError("totalCount selected but not counted")
+        return self.total
+
+
+def wants_total(info: Info) -> bool:
+    """Whether the query selects `totalCount` on the connection this field returns (directly,
+    or through fragments and inline fragments)."""
+    return any(_selects(field.selections, "totalCount") for field in info.selected_fields)
+
+
+def _selects(selections: Sequence[Selection], name: str) -> bool:
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            if selection.name == name:
+                return True
+        elif _selects(selection.selections, name):  # a fragment spread or inline fragment
+            return True
+    return False
 
 
 # Arguments every connection root takes, described once.
@@ -107,7 +132,7 @@ def page_size(first: int | None, cap: int = 100) -> int:
 def connection(
     rows: Sequence[Any],
     has_next: bool,
-    total: int,
+    total: int | None,
     to_node: Callable[[Any], N],
     key: Callable[[Any], str] = lambda r: str(r.id),
 ) -> Connection[N]:
@@ -115,7 +140,7 @@ def connection(
     return Connection(
         edges=edges,
         page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None),
-        total_count=total,
+        total=total,
     )
 
 

@@ -11,11 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.models.audit import AuditEntry
-from app.store.catalog import Page
+from app.store.catalog import Page, counted
 
 
 async def list_entries(session: AsyncSession, env: uuid.UUID, first: int, after: int | None,
-                       filters: dict[str, Any]) -> Page[AuditEntry]:
+                       filters: dict[str, Any], count: bool = True) -> Page[AuditEntry]:
     """Newest first; `after` is the `seq` of the last entry of the previous page."""
     conditions: list[Any] = [col(AuditEntry.environment_pk) == env]
     for name in ("entity_type", "entity_id", "operation", "action", "actor_key_pk"):
@@ -32,5 +32,6 @@ async def list_entries(session: AsyncSession, env: uuid.UUID, first: int, after:
         query = query.where(col(AuditEntry.seq) < after)
     rows = list((await session.execute(
         query.order_by(col(AuditEntry.seq).desc()).limit(first + 1))).scalars())
-    total = await session.execute(select(func.count()).select_from(AuditEntry).where(*conditions))
-    return Page(items=rows[:first], has_next=len(rows) > first, total=int(total.scalar_one()))
+    total = await counted(
+        session, select(func.count()).select_from(AuditEntry).where(*conditions), count)
+    return Page(items=rows[:first], has_next=len(rows) > first, total=total)

@@ -21,22 +21,34 @@ T = TypeVar("T")
 
 @dataclass
 class Page(Generic[T]):
-    """One page of a list ordered by user id: the rows, whether more follow, the total."""
+    """One page of a list: the rows, whether more follow, and how many the whole list has
+    (None: not counted, the caller did not ask)."""
 
     items: list[T]
     has_next: bool
-    total: int
+    total: int | None
+
+
+async def counted(session: AsyncSession, statement: Any, count: bool) -> int | None:
+    """The `count(*)` statement's answer, or None without running it when not asked: counting
+    a list reads all of it, a page only its first rows (docs/catalog.md, "Lists")."""
+    return int((await session.execute(statement)).scalar_one()) if count else None
 
 
 async def _page(
-    session: AsyncSession, model: Any, filters: Sequence[Any], first: int, after: str | None
+    session: AsyncSession,
+    model: Any,
+    filters: Sequence[Any],
+    first: int,
+    after: str | None,
+    count: bool = True,
 ) -> Page[Any]:
     query = select(model).where(*filters)
     if after is not None:
         query = query.where(model.id > after)
     rows = list((await session.execute(query.order_by(model.id).limit(first + 1))).scalars())
-    total = await session.execute(select(func.count()).select_from(model).where(*filters))
-    return Page(items=rows[:first], has_next=len(rows) > first, total=int(total.scalar_one()))
+    total = await counted(session, select(func.count()).select_from(model).where(*filters), count)
+    return Page(items=rows[:first], has_next=len(rows) > first, total=total)
 
 
 def _active(model: Any, include_archived: bool) -> list[Any]:
@@ -77,10 +89,12 @@ async def list_features(
     first: int,
     after: str | None,
     include_archived: bool = False,
+    *,
+    count: bool = True,
 ) -> Page[Feature]:
     filters = [col(Feature.environment_pk) == environment_pk,
                *_active(Feature, include_archived)]
-    return await _page(session, Feature, filters, first, after)
+    return await _page(session, Feature, filters, first, after, count)
 
 
 # --- products -----------------------------------------------------------------------------
@@ -117,10 +131,12 @@ async def list_products(
     first: int,
     after: str | None,
     include_archived: bool = False,
+    *,
+    count: bool = True,
 ) -> Page[Product]:
     filters = [col(Product.environment_pk) == environment_pk,
                *_active(Product, include_archived)]
-    return await _page(session, Product, filters, first, after)
+    return await _page(session, Product, filters, first, after, count)
 
 
 # --- packages -----------------------------------------------------------------------------
@@ -186,6 +202,8 @@ async def list_packages(
     product_pk: uuid.UUID | None = None,
     include_archived: bool = False,
     published_only: bool = False,
+    *,
+    count: bool = True,
 ) -> Page[Package]:
     filters = [
         col(Package.environment_pk) == environment_pk,
@@ -196,7 +214,7 @@ async def list_packages(
         filters.append(col(Package.product_pk) == product_pk)
     if published_only:
         filters.append(col(Package.latest_version).is_not(None))
-    return await _page(session, Package, filters, first, after)
+    return await _page(session, Package, filters, first, after, count)
 
 
 async def published_plan_ids(session: AsyncSession, environment_pk: uuid.UUID) -> set[str]:

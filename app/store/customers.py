@@ -55,11 +55,13 @@ async def list_customers(
     first: int,
     after: str | None,
     include_archived: bool = False,
+    *,
+    count: bool = True,
 ) -> Page[Customer]:
     filters: list[Any] = [col(Customer.environment_pk) == env]
     if not include_archived:
         filters.append(col(Customer.archived_at).is_(None))
-    return await _page(session, Customer, filters, first, after)
+    return await _page(session, Customer, filters, first, after, count)
 
 
 async def customer_by_pk(session: AsyncSession, pk: uuid.UUID) -> Customer | None:
@@ -169,11 +171,40 @@ async def cached_entitlements(
     return {c.customer_pk: c for c in (await session.execute(query)).scalars()}
 
 
-async def invalidate_environment(session: AsyncSession, env: uuid.UUID, now: datetime) -> None:
-    """After a catalog publish: every customer's entitlements are recomputed on next read."""
+async def invalidate_subscribers(
+    session: AsyncSession,
+    env: uuid.UUID,
+    now: datetime,
+    *,
+    plans: Sequence[tuple[uuid.UUID, str]] = (),
+    addon_id: str | None = None,
+) -> None:
+    """After a catalog publish: the entitlements of the customers with a subscription on one
+    of these plans (pk, id) or holding this add-on, now or in a scheduled change, are
+    recomputed on their next read (whatever the subscription's status: cheap, and safe)."""
+    scheduled = col(Subscription.scheduled_change)
+    conditions: list[Any] = []
+    if plans:
+        conditions += [
+            col(Subscription.plan_pk).in_([pk for pk, _ in plans]),
+            scheduled["planId"].astext.in_([plan_id for _, plan_id in plans]),
+        ]
+    if addon_id is not None:
+        conditions += [
+            col(Subscription.addons).contains([{"addonId": addon_id}]),
+            scheduled["addons"].contains([{"addonId": addon_id}]),
+        ]
+    if not conditions:
+        return
+    subscribers = select(col(Subscription.customer_pk)).where(
+        col(Subscription.environment_pk) == env, or_(*conditions)
+    )
     await session.execute(
         update(CustomerEntitlements)
-        .where(col(CustomerEntitlements.environment_pk) == env)
+        .where(
+            col(CustomerEntitlements.environment_pk) == env,
+            col(CustomerEntitlements.customer_pk).in_(subscribers),
+        )
         .values(valid_until=now)
     )
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.models import BillingSettings, Invoice, InvoiceSchedule, Subscription
+from app.store.catalog import counted
 from app.store.usage import NO_PERIOD
 
 
@@ -106,7 +107,7 @@ async def invoice_at(
 class InvoicePage:
     items: list[Invoice]
     has_next: bool
-    total: int
+    total: int | None  # None: not counted
 
 
 def cursor_of(invoice: Invoice) -> str:
@@ -122,6 +123,7 @@ async def list_invoices(
     customer_pk: uuid.UUID | None = None,
     subscription_pk: uuid.UUID | None = None,
     status: str | None = None,
+    count: bool = True,
 ) -> InvoicePage:
     """Newest first (issue time, then id); `after` is a cursor from `cursor_of`."""
     filters: list[Any] = [col(Invoice.environment_pk) == env]
@@ -140,8 +142,8 @@ async def list_invoices(
         )
     query = query.order_by(col(Invoice.issued_at).desc(), col(Invoice.id).desc())
     rows = list((await session.execute(query.limit(first + 1))).scalars())
-    total = await session.execute(select(func.count()).select_from(Invoice).where(*filters))
-    return InvoicePage(rows[:first], len(rows) > first, int(total.scalar_one()))
+    total = await counted(session, select(func.count()).select_from(Invoice).where(*filters), count)
+    return InvoicePage(rows[:first], len(rows) > first, total)
 
 
 async def invoices_of_subscriptions(

@@ -165,19 +165,35 @@ async def prune_idempotency_keys(conn: RawConnection, before: datetime,
 # --- raw events ---------------------------------------------------------------------------
 
 
-async def customers_by_ids(conn: RawConnection, env: uuid.UUID, ids: Sequence[str]
-                           ) -> dict[str, EntitlementsState]:
-    """The customers with these ids that exist, with all their cached entitlements."""
+async def customers_by_ids(conn: RawConnection, env: uuid.UUID, ids: Sequence[str],
+                           features: Sequence[str]) -> dict[str, EntitlementsState]:
+    """The customers with these ids that exist, with their cached entitlements for these
+    features only and without their sources (events need the usage period and the limits, not
+    why). PostgreSQL extracts each one (`entitlements -> feature`, a row per customer and
+    feature), so a batch over many customers neither ships nor parses each customer's whole
+    document (measured at 1,000 customers: 20 ms against 60-90 ms)."""
     rows = await conn.fetch(
         "SELECT c.pk AS customer_pk, c.id, c.archived_at IS NOT NULL AS archived, "
-        "ce.entitlements, ce.valid_until, ce.has_active_subscription, "
+        "f.id AS feature_id, (ce.entitlements -> f.id) - 'sources' AS entitlement, "
+        "ce.valid_until, ce.has_active_subscription, "
         "ce.xmin::text AS entitlements_version, "
-        "ce.customer_pk IS NOT NULL AS cached FROM customers c "
+        "ce.customer_pk IS NOT NULL AS cached FROM unnest($2::text[]) asked(id) "
+        # One index probe per id: for a thousand ids the planner would rather scan the
+        # whole table (estimated cheaper, measured several times slower at 100,000 rows).
+        "CROSS JOIN LATERAL (SELECT * FROM customers WHERE environment_pk = $1 "
+        "AND id = asked.id LIMIT 1) c "
         "LEFT JOIN customer_entitlements ce ON ce.customer_pk = c.pk "
-        "WHERE c.environment_pk = $1 AND c.id = ANY($2::text[])", env, list(set(ids)))
-    return {r["id"]: EntitlementsState(**cached_fields(r),
-                                       entitlements=json_of(r["entitlements"]) or {})
-            for r in rows}
+        "LEFT JOIN LATERAL unnest($3::text[]) f(id) ON true",
+        env, list(set(ids)), sorted(set(features)))
+    found: dict[str, EntitlementsState] = {}
+    for r in rows:
+        state = found.get(r["id"])
+        if state is None:
+            state = found[r["id"]] = EntitlementsState(**cached_fields(r), entitlements={})
+        entitlement = json_of(r["entitlement"])
+        if entitlement is not None:
+            state.entitlements[r["feature_id"]] = entitlement
+    return found
 
 
 async def meters_for(conn: RawConnection, env: uuid.UUID, event_names: Sequence[str]

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from app.secrets_at_rest import EncryptedString
-from app.store.catalog import Page
+from app.store.catalog import Page, counted
 
 # --- endpoints ----------------------------------------------------------------------------
 
@@ -45,7 +45,7 @@ def cursor_of(row: Any) -> str:
 
 
 async def list_endpoints(
-    session: AsyncSession, env: uuid.UUID, first: int, after: str | None
+    session: AsyncSession, env: uuid.UUID, first: int, after: str | None, *, count: bool = True
 ) -> Page[WebhookEndpoint]:
     """Oldest first."""
     model: Any = WebhookEndpoint
@@ -61,8 +61,8 @@ async def list_endpoints(
         )
     query = query.order_by(model.created_at, model.pk).limit(first + 1)
     rows = list((await session.execute(query)).scalars())
-    total = await session.execute(select(func.count()).select_from(model).where(*filters))
-    return Page(items=rows[:first], has_next=len(rows) > first, total=int(total.scalar_one()))
+    total = await counted(session, select(func.count()).select_from(model).where(*filters), count)
+    return Page(items=rows[:first], has_next=len(rows) > first, total=total)
 
 
 async def delete_endpoint(session: AsyncSession, pk: uuid.UUID) -> None:
@@ -122,6 +122,8 @@ async def list_deliveries(
     endpoint_pk: uuid.UUID | None = None,
     status: str | None = None,
     event_type: str | None = None,
+    *,
+    count: bool = True,
 ) -> Page[DeliveryRow]:
     """Newest first, optionally of one endpoint, in one status, of one event type."""
     d: Any = WebhookDelivery
@@ -144,8 +146,8 @@ async def list_deliveries(
         )
     query = query.order_by(d.created_at.desc(), d.pk.desc()).limit(first + 1)
     rows = [DeliveryRow(r[0], r[1]) for r in (await session.execute(query)).all()]
-    count = select(func.count()).select_from(d).join(e, e.pk == d.event_pk).where(*filters)
-    total = int((await session.execute(count)).scalar_one())
+    counting = select(func.count()).select_from(d).join(e, e.pk == d.event_pk).where(*filters)
+    total = await counted(session, counting, count)
     return Page(items=rows[:first], has_next=len(rows) > first, total=total)
 
 

@@ -7,10 +7,14 @@ import asyncio
 from datetime import timedelta
 
 from app.db import Database
+from app.store.usage import NO_PERIOD
+from tests.engine.catalog import new_customer
 from tests.support import GraphQLClient, Tenant
 from tests.usage.conftest import JAN_10, Frozen
 from tests.usage.helpers import (
+    check,
     codes,
+    counters,
     event,
     history,
     key_count,
@@ -226,3 +230,40 @@ async def test_concurrent_batches_in_any_order_never_deadlock(gql: GraphQLClient
     calls = [await usage_of(gql, c, "api-calls") for c in ("acme", "bolt")]
     assert sum(calls) == ROUNDS * len([i for i in range(40) if i % 3 == 0])
     assert [await usage_of(gql, c, "users") for c in ("acme", "bolt")] == [7, 7]
+
+
+async def test_a_batch_over_many_customers_counts_each_in_its_own_period(
+        gql: GraphQLClient, tenant: Tenant, db: Database) -> None:
+    """The batch reads only the metered features' entitlements of each customer: customers on
+    different plans (a monthly limit on `basic`, api-calls not granted on `daily`), one whose
+    cached entitlements are missing, each get their own events in their own counter."""
+    basic = [f"b{i}" for i in range(12)]
+    daily = [f"d{i}" for i in range(6)]
+    await setup(gql, *basic)
+    for customer_id in daily:
+        await new_customer(gql, customer_id, subscription={"planId": "daily"})
+    env = tenant.environments["development"]
+    pool = await db.pool()
+    async with pool.acquire() as conn:  # b0's cache is gone: the batch computes it
+        await conn.execute("DELETE FROM customer_entitlements ce USING customers c "
+                           "WHERE c.pk = ce.customer_pk AND c.environment_pk = $1 "
+                           "AND c.id = 'b0'", env)
+    everyone = basic + daily
+    events = [event(c, "api_call", f"m{n}-{c}", dimensions={"region": "eu"})
+              for n in range(3) for c in everyone]
+    events += [event(c, "llm", f"t-{c}", dimensions={"tokens": i + 1})
+               for i, c in enumerate(everyone)]
+    r = await send_events(gql, *events)
+    assert (r["accepted"], r["duplicates"], r["errors"]) == (len(events), 0, [])
+    for i, c in enumerate(everyone):
+        assert await total(db, env, c, "api-calls") == 3, c
+        assert await total(db, env, c, "eu-calls") == 3, c
+        assert await total(db, env, c, "tokens") == i + 1, c
+    for c in basic:  # granted with a monthly reset: counted in the current month
+        assert await usage_of(gql, c, "api-calls") == 3, c
+        assert (await check(gql, c, "tokens"))["currentUsage"] == everyone.index(c) + 1, c
+        assert [start for _, start in await counters(db, env, c, "api-calls")] != [NO_PERIOD]
+    for c in daily:  # not granted: no usage period, and the check denies it
+        assert [start for _, start in await counters(db, env, c, "api-calls")] == [NO_PERIOD]
+        entitlement = await check(gql, c, "api-calls")
+        assert entitlement["hasAccess"] is False and entitlement["usagePeriodStart"] is None
