@@ -20,22 +20,22 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from app import secrets_at_rest
-from app.billing_pages import invoice_pdf, payment_page
 from app.clock import Clock
 from app.db import Database
-from app.domain.webhook_targets import TargetPolicy
-from app.graphiql import graphiql_html, static_files_dir
-from app.http import Services, graphql_post, json_response
-from app.jobs import run_forever
-from app.key_revocations import RevocationListener
-from app.rate_limits import RateLimits
-from app.request_ids import RequestIdMiddleware
-from app.rest import entitlement_route, entitlements_route
+from app.domain.outbound.targets import TargetPolicy
+from app.resolvers.root import build_schema
 from app.schema.documents import HEAVY_WORK_SWITCH_INTERVAL
-from app.schema.root import build_schema
 from app.settings import Settings
+from app.store.key_revocations import RevocationListener
 from app.store.secrets import verify_key
-from app.webhook_worker import run_forever as run_webhooks_forever
+from app.web.billing_pages import invoice_pdf, payment_page
+from app.web.graphiql import graphiql_html, static_files_dir
+from app.web.graphql import Services, graphql_post, json_response
+from app.web.rate_limits import RateLimits
+from app.web.request_ids import RequestIdMiddleware
+from app.web.rest import entitlement_route, entitlements_route
+from app.workers.jobs import run_forever
+from app.workers.webhooks import run_forever as run_webhooks_forever
 
 log = logging.getLogger("allot")
 

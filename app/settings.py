@@ -166,7 +166,7 @@ class Settings:
     max_input_values: int = 50_000  # values in one operation's variables or literals (server keys)
     max_client_input_values: int = 1_000  # … and for client keys
     log_level: str = "INFO"
-    log_format: str = "text"  # or "json": one JSON object per line (app/log_format.py)
+    log_format: str = "text"  # or "json": one JSON object per line (app/cli/log_format.py)
     jobs_interval: float = 0.0  # seconds between background passes; 0 = off (tests, CLI)
     idempotency_retention_days: int = 7  # usage idempotency keys kept; <= 0 = kept forever
     public_url: str = ""  # base of the links handed out (invoice PDFs, payment pages)

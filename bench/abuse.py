@@ -261,7 +261,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None or shutil.which("taskset") is None:
         sys.exit("needs wrk and taskset (apt-get install wrk util-linux)")
-    from app.migrate import upgrade
+    from app.store.migrate import upgrade
 
     os.environ["ALLOT_RATE_LIMIT_CLIENT"] = "0"
     os.environ["ALLOT_RATE_LIMIT_SERVER"] = "0"

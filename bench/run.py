@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.db import EmbeddedPostgres, replace_database, to_asyncpg_dsn  # noqa: E402
-from app.migrate import upgrade  # noqa: E402
+from app.store.migrate import upgrade  # noqa: E402
 from bench import usage  # noqa: E402
 
 CHECK_QUERY = (
@@ -197,7 +197,7 @@ async def seed(base: str, key: str) -> str:
     """A catalog, 100 customers on pro with add-ons; returns one customer's pk."""
     import yaml
 
-    doc = yaml.safe_load((ROOT / "app" / "demo_catalog.yaml").read_text())
+    doc = yaml.safe_load((ROOT / "app" / "cli" / "demo_catalog.yaml").read_text())
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
 

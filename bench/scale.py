@@ -36,7 +36,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.migrate import upgrade  # noqa: E402
+from app.store.migrate import upgrade  # noqa: E402
 from bench import run, usage  # noqa: E402
 
 PREFIX = "sc-"

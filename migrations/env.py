@@ -1,5 +1,5 @@
 """Alembic environment (async). The URL comes from the caller's Config attributes or
-DATABASE_URL; `app.migrate` is the normal entry point."""
+DATABASE_URL; `app.store.migrate` is the normal entry point."""
 
 from __future__ import annotations
 

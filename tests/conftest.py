@@ -17,15 +17,15 @@ from starlette.applications import Starlette
 from app import secrets_at_rest
 from app.db import Database, EmbeddedPostgres, to_asyncpg_dsn
 from app.main import create_app
-from app.migrate import upgrade
 from app.settings import Settings
+from app.store.migrate import upgrade
 from tests.databases import empty_database, empty_database_sync
 from tests.support import TEST_WEBHOOK_CIDRS, GraphQLClient, Tenant, make_tenant
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # One secret key for the session: the migrations encrypt with it, every app and in-process
-# command uses it, and child processes inherit it (tests/usage/server.py passes it on).
+# command uses it, and child processes inherit it (tests/graphql/usage/server.py passes it on).
 TEST_SECRET_KEY = os.environ.setdefault("ALLOT_SECRET_KEY", secrets_at_rest.generate_key())
 secrets_at_rest.install(secrets_at_rest.Keyring.parse(TEST_SECRET_KEY, "ALLOT_SECRET_KEY"))
 

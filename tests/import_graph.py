@@ -1,6 +1,8 @@
 """The import graph of a package, read from its source (no import is executed), and the
-cycles in it. Every `import`/`from … import` counts, at module level or inside a function or
-a TYPE_CHECKING block: a deferred import hides a circle, it does not remove it.
+cycles in it. Every `import`/`from … import` that can run counts, at module level or inside a
+function: a deferred import hides a circle, it does not remove it. Imports under
+`if TYPE_CHECKING:` never run (annotations only: mutually recursive GraphQL types need
+them), so they are not edges.
 
 Reusable for layer rules: `import_graph` gives module → imported modules, `cycles` the
 strongly connected parts of any such graph.
@@ -35,8 +37,14 @@ def _imported(
         base = ".".join([*anchor, base] if base else anchor)
     for alias in node.names:
         submodule = f"{base}.{alias.name}"
-        # `from app.domain import checks` imports the module app.domain.checks.
+        # `from app.domain import periods` imports the module app.domain.periods.
         yield submodule if submodule in known else base
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def import_graph(package_dir: Path) -> Graph:
@@ -49,8 +57,15 @@ def import_graph(package_dir: Path) -> Graph:
     for name, path in names.items():
         tree = ast.parse(path.read_text(), filename=str(path))
         is_package = path.name == "__init__.py"
+        typing_only = {
+            id(inner)
+            for block in ast.walk(tree)
+            if isinstance(block, ast.If) and _is_type_checking(block.test)
+            for statement in block.body
+            for inner in ast.walk(statement)
+        }
         for node in ast.walk(tree):
-            if isinstance(node, ast.Import | ast.ImportFrom):
+            if isinstance(node, ast.Import | ast.ImportFrom) and id(node) not in typing_only:
                 for target in _imported(name, is_package, node, known):
                     if target in known and target != name:
                         graph[name].add(target)

@@ -16,16 +16,16 @@ from typing import Any
 import httpx
 
 from app.auth import KeyKind
-from app.catalog_cli import apply_file
+from app.cli.catalog_files import apply_file
+from app.cli.demo import load_demo
 from app.clock import Clock
 from app.db import Database
-from app.demo import load_demo
 from app.domain import audit
 from app.domain.audit import AuditActor
-from app.jobs import run_once
 from app.settings import Settings
 from app.store import tenancy
-from tests.engine.catalog import apply_catalog, new_customer, provision
+from app.workers.jobs import run_once
+from tests.graphql.entitlements.catalog import apply_catalog, new_customer, provision
 from tests.support import GraphQLClient
 
 LOG = """query($op: String) { auditLog(first: 100, operation: $op) { edges { node {

@@ -16,8 +16,8 @@ from graphql import (
     is_specified_scalar_type,
 )
 
-from app.schema.export import REGENERATE, SCHEMA_FILE
-from app.schema.root import build_schema, schema_sdl
+from app.resolvers.export import REGENERATE, SCHEMA_FILE
+from app.resolvers.root import build_schema, schema_sdl
 
 
 def test_committed_schema_file_is_current() -> None:
@@ -31,7 +31,7 @@ def test_committed_schema_file_is_current() -> None:
 def test_export_check_mode() -> None:
     """`--check` passes on the committed file and fails (exit 1) on a stale one."""
     ok = subprocess.run(
-        [sys.executable, "-m", "app.schema.export", "--check"],
+        [sys.executable, "-m", "app.resolvers.export", "--check"],
         capture_output=True,
         text=True,
         check=False,
@@ -43,7 +43,7 @@ def test_export_check_detects_a_stale_file(tmp_path: Path) -> None:
     stale = tmp_path / "schema.graphql"
     stale.write_text("type Query { old: Int }\n", encoding="utf-8")
     result = subprocess.run(
-        [sys.executable, "-m", "app.schema.export", "--check", "--output", str(stale)],
+        [sys.executable, "-m", "app.resolvers.export", "--check", "--output", str(stale)],
         capture_output=True,
         text=True,
         check=False,
@@ -51,7 +51,7 @@ def test_export_check_detects_a_stale_file(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert REGENERATE in result.stderr
     written = subprocess.run(
-        [sys.executable, "-m", "app.schema.export", "--output", str(stale)],
+        [sys.executable, "-m", "app.resolvers.export", "--output", str(stale)],
         capture_output=True,
         text=True,
         check=False,

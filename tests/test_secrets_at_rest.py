@@ -24,10 +24,10 @@ from app.db import Database
 from app.domain import audit
 from app.domain.audit import AuditActor
 from app.main import create_app
-from app.migrate import alembic_config, upgrade
 from app.secrets_at_rest import Keyring, SecretKeyError, load_keyring
 from app.settings import Settings
 from app.store import invoices as invoice_store
+from app.store.migrate import alembic_config, upgrade
 from tests.support import GraphQLClient, Tenant, make_tenant
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -26,10 +26,10 @@ from typer.core import TyperGroup
 
 from app import secrets_at_rest
 from app.db import Database, EmbeddedPostgres, resolve_database_url
-from app.migrate import alembic_config, upgrade
 from app.models import Environment
 from app.settings import Settings
 from app.store import tenancy as store
+from app.store.migrate import alembic_config, upgrade
 
 log = logging.getLogger("allot.cli")
 
@@ -221,7 +221,7 @@ def log_config(level: str, log_format: str = "text") -> dict[str, Any]:
         "root": {"handlers": ["default"], "level": level},
     }
     if log_format == "json":
-        json_formatter = {"()": "app.log_format.JsonFormatter"}
+        json_formatter = {"()": "app.cli.log_format.JsonFormatter"}
         config["formatters"] = {"default": json_formatter, "access": dict(json_formatter)}
     return config
 

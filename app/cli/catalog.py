@@ -51,7 +51,7 @@ def catalog_apply(
     ),
 ) -> None:
     """Apply a catalog file to an environment and print what changed (or would change)."""
-    from app import catalog_cli as catalog_files
+    from app.cli import catalog_files
     from app.errors import DomainError, DomainErrors
 
     settings = Settings.from_env()
@@ -84,7 +84,7 @@ def catalog_export(
     fmt: ExportFormat = typer.Option(ExportFormat.yaml, "--format", "-f", help="yaml or json."),
 ) -> None:
     """Print an environment's catalog (YAML or JSON) on stdout, ready for `catalog apply`."""
-    from app import catalog_cli as catalog_files
+    from app.cli import catalog_files
     from app.errors import DomainError, DomainErrors
 
     settings = Settings.from_env()

@@ -69,8 +69,8 @@ async def prepare_database(
     db: Database, demo: bool, base_url: str, settings: Settings | None = None
 ) -> None:
     """First start: bootstrap and print the keys once. `--demo`: load what of the demo data
-    is missing, never touching anything else (app/demo.py)."""
-    from app.bootstrap import bootstrap_if_empty, key_banner
+    is missing, never touching anything else (app/cli/demo.py)."""
+    from app.cli.bootstrap import bootstrap_if_empty, key_banner
 
     result = await bootstrap_if_empty(db)
     if result is not None:
@@ -84,7 +84,7 @@ async def prepare_database(
                 "`allot keys create --environment development --kind server`"
             )
     if demo:
-        from app.demo import load_demo
+        from app.cli.demo import load_demo
         from app.errors import DomainError, DomainErrors
 
         async with db.session() as session:
@@ -182,7 +182,7 @@ def migrate() -> None:
 
     On an empty database it also creates the account and its environments (development,
     production), with no keys: make them with `allot keys create`."""
-    from app.bootstrap import DEFAULT_ACCOUNT_NAME, bootstrap_if_empty
+    from app.cli.bootstrap import DEFAULT_ACCOUNT_NAME, bootstrap_if_empty
 
     settings = Settings.from_env()
     with open_database(settings, migrate=True) as url:
@@ -205,9 +205,9 @@ def jobs_run_once() -> None:
     """One pass of the background work `allot serve` runs on its own: subscription statuses
     and end-of-period changes, invoices, notifications, key pruning, webhook deliveries."""
     from app.clock import Clock
-    from app.domain.webhook_targets import TargetPolicy
-    from app.jobs import run_once
-    from app.webhook_worker import deliver_once, new_http_client
+    from app.domain.outbound.targets import TargetPolicy
+    from app.workers.jobs import run_once
+    from app.workers.webhooks import deliver_once, new_http_client
 
     settings = Settings.from_env()
     policy = TargetPolicy.of(settings.webhook_allow_private, settings.webhook_allowed_cidrs)

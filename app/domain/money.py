@@ -1,5 +1,5 @@
 """Money and tiers: exact decimal amounts rounded to a currency's minor units, and how a
-quantity splits over price tiers. Pure; used by `app.domain.pricing`."""
+quantity splits over price tiers. Pure; used by `app.domain.billing.pricing`."""
 
 from __future__ import annotations
 

@@ -23,7 +23,8 @@ class Customer(SQLModel, table=True):
     name: str | None = None
     email: str | None = None
     metadata_: dict[str, Any] | None = jsonb(nullable=True)
-    # Who invoices are addressed to: {"name", "address", "taxId"} (app/domain/provisioning.py)
+    # Who invoices are addressed to: {"name", "address", "taxId"}
+    # (app/domain/subscriptions/provisioning.py)
     billing_details: dict[str, Any] | None = jsonb(nullable=True)
     archived_at: datetime | None = timestamp(nullable=True)
     created_at: datetime = timestamp()
@@ -33,7 +34,7 @@ class Customer(SQLModel, table=True):
 class Subscription(SQLModel, table=True):
     """Customer x plan version (+ add-ons) x period x price.
 
-    Dates decide the status at any instant (`app.domain.subscriptions.status_at`); the stored
+    Dates decide the status at any instant (`app.domain.subscriptions.dates.status_at`); the stored
     `status` is what the background job last materialised, for lists and webhooks.
     `scheduled_change` holds an end-of-period plan change: {"planId", "planVersion",
     "addons", "effectiveAt"}.

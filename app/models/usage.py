@@ -60,7 +60,7 @@ class UsageEvent(SQLModel, table=True):
     occurred_at: datetime = timestamp()
     dimensions: dict[str, Any] = jsonb(default=dict)
     received_at: datetime = timestamp()
-    # The payload as sent (app/domain/events.py): the same key with another is refused.
+    # The payload as sent (app/domain/usage/events.py): the same key with another is refused.
     request_hash: str | None = None
 
 

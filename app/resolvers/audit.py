@@ -10,7 +10,6 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from app.context import Context
 from app.models.audit import AuditEntry as AuditRow
 from app.schema.common import (
     ClientError,
@@ -22,6 +21,7 @@ from app.schema.common import (
     page_size,
     wants_total,
 )
+from app.schema.context import Context
 from app.store import audit as store
 
 

@@ -9,11 +9,12 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from app.context import Context
-from app.domain import audit, billing_settings, invoices, provisioning
-from app.domain import subscription_changes as changes
-from app.domain.billing_choices import InvoiceStatus
-from app.domain.proration import Proration
+from app.domain import audit
+from app.domain.billing import invoices
+from app.domain.billing import settings as billing_settings
+from app.domain.billing.choices import InvoiceStatus
+from app.domain.billing.proration import Proration
+from app.domain.subscriptions import changes, provisioning
 from app.errors import DomainError, DomainErrors
 from app.resolvers.catalog import in_transaction
 from app.schema.billing_types import (
@@ -42,6 +43,7 @@ from app.schema.common import (
     user_errors,
     wants_total,
 )
+from app.schema.context import Context
 from app.schema.customer_inputs import ProvisionSubscriptionInput
 from app.store import customers as customer_store
 from app.store import invoices as store

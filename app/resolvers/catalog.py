@@ -10,10 +10,11 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from app.context import Context
-from app.domain import audit, catalog_features, catalog_products
-from app.domain import catalog as domain
+from app.domain import audit
 from app.domain.audit import AuditActor
+from app.domain.catalog import features as catalog_features
+from app.domain.catalog import packages as domain
+from app.domain.catalog import products as catalog_products
 from app.errors import DomainError, DomainErrors
 from app.models import Package
 from app.schema.catalog_inputs import (
@@ -38,9 +39,9 @@ from app.schema.catalog_types import (
     Plan,
     Product,
     feature_view,
-    package_view,
+    package_view_of,
+    package_views,
     product_view,
-    published_package_view,
 )
 from app.schema.common import (
     AfterArg,
@@ -56,6 +57,7 @@ from app.schema.common import (
     user_errors,
     wants_total,
 )
+from app.schema.context import Context
 from app.store import catalog as store
 
 T = TypeVar("T")
@@ -95,24 +97,6 @@ def audit_actor(ctx: Context, operation: str, now: datetime) -> AuditActor:
         key_pk=principal.key_pk,
         request_id=ctx.request_id,
     )
-
-
-async def package_views(
-    session: AsyncSession, env: Any, packages: list[Package], published_only: bool = False
-) -> list[Any]:
-    """GraphQL objects for packages, loading their versions and products in two queries
-    (`published_only`: as a client key sees them, docs/security.md)."""
-    versions = await store.versions_by_package_pks(session, [p.pk for p in packages])
-    products = await store.products_by_pks(session, env, list({p.product_pk for p in packages}))
-    views = [package_view(p, products[p.product_pk].id, versions.get(p.pk, [])) for p in packages]
-    if not published_only:
-        return views
-    visible = await store.published_plan_ids(session, env)
-    return [published_package_view(v, visible) for v in views]
-
-
-async def package_view_of(session: AsyncSession, env: Any, package: Package) -> Any:
-    return (await package_views(session, env, [package]))[0]
 
 
 def _cap(info: Info[Context, None]) -> int:

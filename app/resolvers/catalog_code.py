@@ -9,10 +9,10 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from app.context import Context
-from app.domain.catalog_document import Change, apply_catalog, export_catalog
+from app.domain.catalog.document import Change, apply_catalog, export_catalog
 from app.resolvers.catalog import in_transaction
 from app.schema.common import JSON, ServerKeyOnly, UserError
+from app.schema.context import Context
 
 
 @strawberry.type(

@@ -9,16 +9,15 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info, get_object_definition
 
-from app.context import Context
-from app.domain import (
+from app.domain.billing import invoices
+from app.domain.subscriptions import (
+    changes,
     default_plans,
-    invoices,
     promotions,
     provisioning,
     provisioning_keys,
-    subscription_ends,
 )
-from app.domain import subscription_changes as changes
+from app.domain.subscriptions import ends as subscription_ends
 from app.models import Subscription as SubscriptionRow
 from app.resolvers.catalog import in_transaction
 from app.resolvers.entitlement_checks import check_entitlement, check_entitlements
@@ -34,6 +33,7 @@ from app.schema.common import (
     page_size,
     wants_total,
 )
+from app.schema.context import Context
 from app.schema.customer_inputs import (
     ArchiveCustomerInput,
     CancelSubscriptionInput,
@@ -203,7 +203,7 @@ class CustomerMutation:
                 made = await default_plans.subscribe_default_plans(
                     session, env, customer, now, view
                 )
-                from app.domain import customer_entitlements
+                from app.domain.checks import customer_entitlements
 
                 await customer_entitlements.refresh(session, env, [customer.pk], now, view)
                 sub = made[0] if made else None

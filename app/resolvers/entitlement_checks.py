@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.context import Context
-from app.domain import checks
+from app.domain.checks import answers as checks
 from app.domain.entitlement_sources import DenyReason
+from app.schema.context import Context
 from app.schema.entitlement_types import Entitlement, entitlement_view
 
 

@@ -9,12 +9,12 @@ import strawberry
 from strawberry.types import Info
 
 from app.auth import KeyKind
-from app.context import Context
 from app.domain import audit
 from app.errors import DomainError, ErrorCode
 from app.models import ApiKey
 from app.resolvers.catalog import audit_actor
 from app.schema.common import ServerKeyOnly, UserError, user_errors
+from app.schema.context import Context
 from app.store import tenancy as store
 
 # The one definition of a key's kind is app.auth's (it decides what a key may do).

@@ -9,14 +9,14 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from app.context import Context
-from app.domain import events as events_domain
-from app.domain import usage as usage_domain
-from app.domain import usage_reports
-from app.domain.usage_history import usage_history
-from app.domain.usage_rules import UsageMode
+from app.domain.usage import calculated as usage_domain
+from app.domain.usage import events as events_domain
+from app.domain.usage import reports as usage_reports
+from app.domain.usage.history import usage_history
+from app.domain.usage.rules import UsageMode
 from app.errors import DomainError
 from app.schema.common import ServerKeyOnly, UserError, user_errors
+from app.schema.context import Context
 
 UNSET: Any = strawberry.UNSET
 MAX_BATCH = 1000

@@ -11,11 +11,10 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from app.context import Context
-from app.domain import webhooks as domain
-from app.domain.outbox import EVENT_TYPES
-from app.domain.webhook_targets import TargetPolicy
-from app.domain.webhooks import WebhookDeliveryStatus
+from app.domain.outbound import webhooks as domain
+from app.domain.outbound.outbox import EVENT_TYPES
+from app.domain.outbound.targets import TargetPolicy
+from app.domain.outbound.webhooks import WebhookDeliveryStatus
 from app.resolvers.catalog import in_transaction
 from app.schema.common import (
     AfterArg,
@@ -28,6 +27,7 @@ from app.schema.common import (
     page_size,
     wants_total,
 )
+from app.schema.context import Context
 from app.schema.webhook_types import (
     CreateWebhookEndpointInput,
     CreateWebhookEndpointPayload,

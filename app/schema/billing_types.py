@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from app.context import Context
-from app.domain import invoice_links as links
-from app.domain.billing_choices import InvoiceLineKind, InvoiceStatus
-from app.domain.invoices import is_overdue
-from app.domain.pricing import Line
+from app.domain.billing import invoice_links as links
+from app.domain.billing.choices import InvoiceLineKind, InvoiceStatus
+from app.domain.billing.invoices import is_overdue
+from app.domain.billing.pricing import Line
 from app.models import BillingSettings as SettingsRow
 from app.models import Invoice as InvoiceRow
 from app.schema.common import UserError
+from app.schema.context import Context
 
 if TYPE_CHECKING:
     from app.schema.customer_types import Customer, CustomerSubscription

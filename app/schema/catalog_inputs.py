@@ -9,7 +9,7 @@ from typing import Any
 
 import strawberry
 
-from app.domain.catalog_choices import (
+from app.domain.catalog.choices import (
     Aggregation,
     FilterOperator,
     PriceModel,

@@ -8,8 +8,9 @@ from decimal import Decimal
 from typing import Any
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.catalog_choices import (
+from app.domain.catalog.choices import (
     Aggregation,
     FilterOperator,
     PriceModel,
@@ -24,6 +25,7 @@ from app.models import Feature as FeatureRow
 from app.models import Package, PackageVersion
 from app.models import Product as ProductRow
 from app.schema.common import DecimalScalar
+from app.store import catalog as store
 
 # The domain's enums, defined there once and exposed here under the same names.
 strawberry.enum(FeatureType, name="FeatureType", description="How a feature is monetized.")
@@ -410,3 +412,21 @@ def product_view(row: ProductRow, visible_plan_ids: set[str] | None = None) -> P
         is_archived=row.archived_at is not None,
         created_at=row.created_at,
     )
+
+
+async def package_views(
+    session: AsyncSession, env: Any, packages: list[Package], published_only: bool = False
+) -> list[Any]:
+    """GraphQL objects for packages, loading their versions and products in two queries
+    (`published_only`: as a client key sees them, docs/security.md)."""
+    versions = await store.versions_by_package_pks(session, [p.pk for p in packages])
+    products = await store.products_by_pks(session, env, list({p.product_pk for p in packages}))
+    views = [package_view(p, products[p.product_pk].id, versions.get(p.pk, [])) for p in packages]
+    if not published_only:
+        return views
+    visible = await store.published_plan_ids(session, env)
+    return [published_package_view(v, visible) for v in views]
+
+
+async def package_view_of(session: AsyncSession, env: Any, package: Package) -> Any:
+    return (await package_views(session, env, [package]))[0]

@@ -8,10 +8,10 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from app.domain.catalog_choices import TrialEndBehavior
+from app.domain.catalog.choices import TrialEndBehavior
 from app.domain.periods import BillingPeriod, ResetPeriod
-from app.domain.promotions import PromotionDuration
-from app.domain.subscriptions import BillingMode, CancelAt, ChangeTiming, EndTrialAction
+from app.domain.subscriptions.dates import BillingMode, CancelAt, ChangeTiming, EndTrialAction
+from app.domain.subscriptions.promotions import PromotionDuration
 from app.schema.catalog_inputs import given
 from app.schema.common import DecimalScalar, UserError
 from app.schema.customer_types import (

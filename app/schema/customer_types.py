@@ -11,10 +11,9 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from app.context import Context
-from app.domain.catalog_choices import TrialEndBehavior
+from app.domain.catalog.choices import TrialEndBehavior
 from app.domain.periods import BillingPeriod
-from app.domain.subscriptions import (
+from app.domain.subscriptions.dates import (
     BillingMode,
     Dates,
     SubscriptionStatus,
@@ -32,6 +31,7 @@ from app.schema.catalog_types import (
     entitlement_view,
 )
 from app.schema.common import json_value
+from app.schema.context import Context
 from app.schema.entitlement_types import Entitlement
 from app.schema.entitlement_types import entitlement_view as check_view
 

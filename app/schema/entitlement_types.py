@@ -7,11 +7,11 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
-from app.context import Context
-from app.domain.checks import CheckResult
+from app.domain.checks.answers import CheckResult
 from app.domain.entitlement_sources import DenyReason, Source, SourceKind
 from app.domain.periods import ResetPeriod
 from app.schema.catalog_types import Feature, feature_view
+from app.schema.context import Context
 
 # The domain's enums, defined there once and exposed here under the same names.
 strawberry.enum(DenyReason, name="DenyReason", description="Why access was denied.")

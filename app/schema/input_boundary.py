@@ -8,7 +8,7 @@ limits").
   through: the mutation that takes it refuses it with the field it came in (as before).
 * Strings: no NUL (PostgreSQL text and jsonb cannot hold it) and no lone surrogate (not
   UTF-8). Literals are checked by the validation rule `RefuseUnsafeStrings`, variables by
-  `unsafe_variable` (app/http.py runs it on every operation), JSON values by the scalar.
+  `unsafe_variable` (app/web/graphql.py runs it on every operation), JSON values by the scalar.
 * `JSON`: nesting and encoded size bounded; numbers finite and within ±2^53, so what is
   stored always serialises back, and reads the same in JavaScript. Reads are tolerant:
   `readable_json` turns what was stored before these rules into something the response

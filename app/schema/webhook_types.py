@@ -8,12 +8,11 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from app.domain.webhooks import WebhookDeliveryStatus
+from app.domain.outbound.webhooks import WebhookDeliveryStatus, iso_utc, message_id
 from app.models import WebhookAttempt as AttemptRow
 from app.models import WebhookEndpoint as EndpointRow
 from app.schema.common import UserError
 from app.store.webhooks import DeliveryRow
-from app.webhook_worker import iso_utc, message_id
 
 UNSET: Any = strawberry.UNSET
 

@@ -1,4 +1,4 @@
-"""SQL for the notification job (app.domain.notifications): what is due to be announced.
+"""SQL for the notification job (app.domain.outbound.notifications): what is due to be announced.
 
 Both reads lock what they return and skip what another pass holds: two jobs running at once
 split the work instead of announcing anything twice.

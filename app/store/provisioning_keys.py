@@ -1,4 +1,5 @@
-"""SQL for the idempotency keys of provisioning calls (app.domain.provisioning_keys)."""
+"""SQL for the idempotency keys of provisioning calls
+(app.domain.subscriptions.provisioning_keys)."""
 
 from __future__ import annotations
 

@@ -11,8 +11,8 @@ from sqlmodel import col
 
 from app.auth import KeyKind, Principal, display_prefix, generate_key, hash_key
 from app.db import RawConnection
-from app.key_revocations import CHANNEL as REVOKED_CHANNEL
 from app.models import Account, ApiKey, Environment
+from app.store.key_revocations import CHANNEL as REVOKED_CHANNEL
 
 
 async def count_accounts(session: AsyncSession) -> int:
@@ -103,7 +103,7 @@ async def revoke_api_key(
         session.add(key)
         await session.flush()
         # Delivered on commit to every server process, which drops the key from its cache
-        # (app/key_revocations.py); nothing is sent if the transaction rolls back.
+        # (app/store/key_revocations.py); nothing is sent if the transaction rolls back.
         await session.execute(
             text("SELECT pg_notify(:channel, :pk)"), {"channel": REVOKED_CHANNEL, "pk": str(key.pk)}
         )

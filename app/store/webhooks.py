@@ -306,7 +306,8 @@ _EMIT = text(
 
 async def insert_event(session: AsyncSession, env: uuid.UUID, event_type: str,
                        event_pk: uuid.UUID, data: dict[str, Any], now: datetime) -> None:
-    """Store the event and its deliveries in the session's transaction (app.domain.outbox)."""
+    """Store the event and its deliveries in the session's transaction
+    (app.domain.outbound.outbox)."""
     await session.execute(
         _EMIT, {"env": env, "type": event_type, "event_pk": event_pk, "data": data, "now": now}
     )

@@ -1,4 +1,4 @@
-"""Tests for app.domain.catalog_rules: table tests of the canonical forms and their errors,
+"""Tests for app.domain.catalog.rules: table tests of the canonical forms and their errors,
 property tests that canonical forms are fixed points (what makes catalog apply idempotent)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.domain import catalog_prices
-from app.domain import catalog_rules as rules
+from app.domain.catalog import prices as catalog_prices
+from app.domain.catalog import rules
 from app.errors import DomainError, ErrorCode
 
 METERED = {"id": "seats", "type": "METERED"}

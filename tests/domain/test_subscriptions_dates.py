@@ -1,4 +1,4 @@
-"""Pure rules of app.domain.subscriptions: status at an instant, the current billing period,
+"""Pure rules of app.domain.subscriptions.dates: status at an instant, the current billing period,
 scheduled changes, and the next boundary (examples, then properties with hypothesis)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.domain.periods import Period
-from app.domain.subscriptions import (
+from app.domain.subscriptions.dates import (
     ENDED,
     LIVE,
     Dates,

@@ -20,8 +20,8 @@ from app.db import Database
 from app.domain import audit
 from app.domain.audit import AuditActor
 from app.store import tenancy as store
+from tests.graphql.usage.server import ApiServer
 from tests.support import Tenant
-from tests.usage.server import ApiServer
 
 pytestmark = pytest.mark.e2e
 

@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from app.db import Database
+from tests.graphql.usage.helpers import EVENTS, REPORT, key_count, setup, total
+from tests.graphql.usage.server import ApiServer
 from tests.support import GraphQLClient, Tenant
-from tests.usage.helpers import EVENTS, REPORT, key_count, setup, total
-from tests.usage.server import ApiServer
 
 pytestmark = pytest.mark.e2e
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.engine.catalog import apply_catalog, new_customer, provision
+from tests.graphql.entitlements.catalog import apply_catalog, new_customer, provision
 from tests.support import GraphQLClient
 
 AUDIT = """query($t: String, $id: String, $op: String) {

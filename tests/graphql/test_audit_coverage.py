@@ -26,7 +26,7 @@ from app.domain import audit
 from app.domain.audit import AuditActor, UnauditedWrite
 from app.domain.audit_fields import EXEMPT_TABLES, SPECS
 from app.models import BillingSettings, Feature, metadata
-from tests.engine.catalog import apply_catalog
+from tests.graphql.entitlements.catalog import apply_catalog
 from tests.support import GraphQLClient, Tenant
 
 # Mutations that change nothing the audit log covers, and why.

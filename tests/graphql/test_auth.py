@@ -28,7 +28,7 @@ from graphql import (
     is_required_input_field,
 )
 
-from app.schema.root import build_schema
+from app.resolvers.root import build_schema
 from tests.support import GraphQLClient, Tenant
 
 # Query roots a client (publishable) key may call; everything else needs a server key.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import graphql
 
-from app.schema.root import build_schema
+from app.resolvers.root import build_schema
 
 # Where an enum may be defined: the rules (the domain), the error codes every layer raises,
 # and what a key may do (app/auth.py decides it for every entry point).

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from app.db import Database
-from app.schema.root import build_schema
+from app.resolvers.root import build_schema
 from tests.graphql.test_auth import snapshot
 from tests.support import GraphQLClient, Tenant, make_tenant
 
@@ -165,7 +165,7 @@ PROBES: dict[str, list[Probe]] = {
             allowed_errors=frozenset({"CUSTOMER_NOT_FOUND", "FEATURE_NOT_FOUND"}),
         )
     ],
-    # Webhook ids are generated: tests/webhooks/test_delivery.py probes the real ones.
+    # Webhook ids are generated: tests/graphql/outbound/test_delivery.py probes the real ones.
     "webhookEndpoints": [Probe(f"{{ webhookEndpoints {{ {CONNECTION} }} }}", is_empty_connection)],
     "webhookEndpoint": _lookup("webhookEndpoint", "00000000-0000-4000-8000-000000000000"),
     "webhookDeliveries": [
@@ -173,7 +173,7 @@ PROBES: dict[str, list[Probe]] = {
     ],
     "webhookDelivery": _lookup("webhookDelivery", "00000000-0000-4000-8000-000000000000"),
     "webhookEventTypes": [Probe("{ webhookEventTypes { name } }", has_no_dev_id)],
-    # Development has no invoices here: tests/billing/test_isolation.py probes real ones.
+    # Development has no invoices here: tests/graphql/billing/test_isolation.py probes real ones.
     "invoice": _lookup("invoice", "INV-00001"),
     "invoices": [
         Probe(f"{{ invoices {{ {CONNECTION} }} }}", is_empty_connection),

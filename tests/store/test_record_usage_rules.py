@@ -1,5 +1,5 @@
 """`allot_record_usage` (PL/pgSQL, migration 0008) does exactly what the Python reference of
-the usage rules (app/domain/usage_rules.py) says, on the real database.
+the usage rules (app/domain/usage/rules.py) says, on the real database.
 
 Random sequences of reports — DELTA and SET, small, fractional and huge values, consumes
 under hard, soft, unlimited and missing limits, idempotency keys replayed with the same or
@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from app.db import Database
 from app.domain import audit
 from app.domain.audit import AuditActor
-from app.domain.usage_rules import Crossing, Ledger, StoredKey, limits_of, record
+from app.domain.usage.rules import Crossing, Ledger, StoredKey, limits_of, record
 from app.models.customers import Customer
 from app.store import usage as store
 from app.store.rows import CounterKey
@@ -38,7 +38,7 @@ PERIODS = [
     (datetime(2031, 1, 1, tzinfo=UTC), datetime(2031, 2, 1, tzinfo=UTC)),
     (datetime(2031, 2, 1, tzinfo=UTC), datetime(2031, 3, 1, tzinfo=UTC)),
 ]
-# Effective entitlements as app/domain/checks.py gives them: hard, soft, unlimited, none.
+# Effective entitlements as app/domain/checks/answers.py gives them: hard, soft, unlimited, none.
 ENTITLEMENTS: list[dict[str, Any] | None] = [
     *({"granted": True, "usage_limit": n, "is_soft_limit": False} for n in (0, 5, 10, 50)),
     *({"granted": True, "usage_limit": n, "is_soft_limit": True} for n in (0, 10)),

@@ -14,8 +14,8 @@ from app.db import Database
 from app.store import usage as store
 from app.store.errors import OutOfRange, StaleContext, StoreError, WriteConflict
 from app.store.usage import NO_PERIOD, NO_PERIOD_END
+from tests.graphql.usage.helpers import counters, customer_pk, key_count, setup
 from tests.support import GraphQLClient, Tenant
-from tests.usage.helpers import counters, customer_pk, key_count, setup
 
 NOW = datetime(2031, 1, 10, 12, 0, tzinfo=UTC)
 

@@ -1,0 +1,410 @@
+"""The GraphQL endpoint over HTTP: body limits, authentication, batching, error masking.
+
+Written as a plain Starlette endpoint (rather than strawberry's ASGI view) so that auth (401),
+limits (413, 400) and the response encoding are ours and cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.auth import Principal
+from app.clock import Clock
+from app.db import Database
+from app.schema.context import Context
+from app.schema.documents import (
+    CheckedDocument,
+    cost_limit,
+    count_tokens,
+    input_values_limit,
+    refusal_for_key,
+)
+from app.schema.input_boundary import unsafe_variable
+from app.schema.introspection import Introspection, introspection_only
+from app.schema.loaders import Loaders
+from app.settings import Settings
+from app.store.key_revocations import RevocationListener
+from app.store.tenancy import principal_for_key
+from app.web.fast_path import FastPath, MutationFailed
+from app.web.rate_limits import RateLimits
+from app.web.request_ids import log_client_error, request_id_for
+
+log = logging.getLogger("allot.http")
+
+AUTH_CACHE_SECONDS = 5.0
+
+
+def json_response(payload: Any, status: int = 200, request_id: str | None = None) -> Response:
+    headers = {"X-Request-Id": request_id} if request_id else None
+    return Response(
+        orjson.dumps(payload), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def error_body(message: str, code: str, request_id: str | None = None) -> dict[str, Any]:
+    extensions: dict[str, Any] = {"code": code}
+    log_client_error(code, message)  # every body built here answers a client mistake
+    if request_id:
+        extensions["requestId"] = request_id
+    return {"errors": [{"message": message, "extensions": extensions}]}
+
+
+@dataclass
+class Services:
+    """What every request needs, built once by the app's lifespan."""
+
+    db: Database
+    settings: Settings
+    clock: Clock
+    schema: Any
+    rate_limits: RateLimits
+    _auth_cache: dict[str, tuple[Principal, float]] = field(default_factory=dict)
+    _fast_path: FastPath | None = None
+    _introspection: Introspection | None = None
+    # Set by the app's lifespan: while it does not listen, revocations could be missed, so
+    # the key cache is not used (app/store/key_revocations.py).
+    revocations: RevocationListener | None = None
+
+    @property
+    def introspection(self) -> Introspection:
+        if self._introspection is None:
+            self._introspection = Introspection(self.schema._schema)
+        return self._introspection
+
+    @property
+    def fast_path(self) -> FastPath:
+        if self._fast_path is None:
+            self._fast_path = FastPath(self.schema._schema, self.schema.documents)
+        return self._fast_path
+
+    async def authenticate(self, request: Request) -> Principal | None:
+        """The principal for the request's key (Bearer or X-API-Key), or None.
+
+        Found keys are cached for a few seconds per process, so the hot path skips a round
+        trip; a revocation drops the key from every process's cache at once (NOTIFY), and a
+        process that cannot hear revocations does not use its cache."""
+        secret = presented_key(request)
+        if secret is None:
+            return None
+        cached = self.cached_principal(secret)
+        if cached is not None:
+            return cached
+        now = time.monotonic()
+        pool = await self.db.pool()
+        async with pool.acquire() as conn:
+            principal = await principal_for_key(conn, secret)
+        if principal is None:
+            self._auth_cache.pop(secret, None)
+            return None
+        if len(self._auth_cache) > 10_000:
+            self._auth_cache.clear()
+        self._auth_cache[secret] = (principal, now + AUTH_CACHE_SECONDS)
+        return principal
+
+    def cached_principal(self, secret: str) -> Principal | None:
+        """The principal of a key found a few seconds ago, when the cache may be trusted."""
+        if self.revocations is not None and not self.revocations.listening:
+            return None
+        cached = self._auth_cache.get(secret)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        return None
+
+    def forget_key(self, key_pk: uuid.UUID) -> None:
+        for secret, (principal, _) in list(self._auth_cache.items()):
+            if principal.key_pk == key_pk:
+                del self._auth_cache[secret]
+
+    def forget_all_keys(self) -> None:
+        self._auth_cache.clear()
+
+    def context(self, principal: Principal, request_id: str) -> Context:
+        return Context(
+            db=self.db,
+            principal=principal,
+            settings=self.settings,
+            clock=self.clock,
+            request_id=request_id,
+            services=self,
+            make_loaders=Loaders,
+        )
+
+
+def presented_key(request: Request) -> str | None:
+    """The key a request presents (X-API-Key, or Authorization: Bearer), if it could be one."""
+    secret = request.headers.get("x-api-key")
+    if not secret:
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer":
+            secret = value.strip()
+    if not secret or len(secret) > 200:
+        return None
+    return secret
+
+
+def unauthenticated(request_id: str) -> Response:
+    return json_response(
+        error_body(
+            "A valid API key is required (Authorization: Bearer <key> or X-API-Key).",
+            "UNAUTHENTICATED",
+            request_id,
+        ),
+        status=401,
+        request_id=request_id,
+    )
+
+
+def rate_limited(message: str, wait: float, request_id: str) -> Response:
+    """HTTP 429, with the seconds to wait (rounded up, at least 1) in `Retry-After` and in
+    `extensions.retryAfter`."""
+    seconds = max(1, math.ceil(wait))
+    body = error_body(message, "RATE_LIMITED", request_id)
+    body["errors"][0]["extensions"]["retryAfter"] = seconds
+    response = json_response(body, status=429, request_id=request_id)
+    response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+def _over_key_limit(
+    services: Services, principal: Principal, wait: float, request_id: str
+) -> Response:
+    rate = services.rate_limits.rate_of(principal)
+    return rate_limited(
+        f"Rate limit exceeded for this {principal.kind.value} key: {rate.per_second:g} "
+        f"requests a second, bursts of {rate.burst} (a batch counts each operation).",
+        wait,
+        request_id,
+    )
+
+
+async def admit(services: Services, request: Request, request_id: str) -> Principal | Response:
+    """Authentication and the key's rate limit, before anything of the body is read: the
+    principal (one token taken from its key's bucket), or the 401/429 refusing the request.
+
+    A key the process would have to look up in the database is refused while its client
+    address is over the limit of failed authentications (a flood of made-up keys would cost
+    a round trip each); keys it has cached still pass (docs/security.md#rate-limits)."""
+    address = request.client.host if request.client else ""
+    failures = services.rate_limits.auth_failures
+    secret = presented_key(request)
+    if secret is not None and (wait := failures.wait(address)):
+        if services.cached_principal(secret) is None:
+            return rate_limited(
+                "Rate limit of failed authentications from this address exceeded.",
+                wait,
+                request_id,
+            )
+    principal = await services.authenticate(request)
+    if principal is None:
+        if secret is not None:  # looked up and not found
+            failures.take(address)
+        return unauthenticated(request_id)
+    wait = services.rate_limits.take(principal)
+    if wait:
+        return _over_key_limit(services, principal, wait, request_id)
+    return principal
+
+
+def charge_batch(
+    services: Services, principal: Principal, operations: int, request_id: str
+) -> Response | None:
+    """A batch of N operations costs N tokens (at most the burst), all or none; `admit`
+    took the first. A refused batch keeps that one: reading it had a cost."""
+    wait = services.rate_limits.take(principal, operations - 1, then=1)
+    return _over_key_limit(services, principal, wait, request_id) if wait else None
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None when it exceeds `limit` bytes (checked while reading)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
+    formatted: dict[str, Any] = dict(error.formatted)
+    original = error.original_error
+    extensions = dict(formatted.get("extensions") or {})
+    if original is not None and hasattr(original, "extensions"):
+        extensions.update(original.extensions or {})
+    if "code" not in extensions:
+        extensions["code"] = "BAD_REQUEST" if error.path is None else "INTERNAL_SERVER_ERROR"
+    if extensions["code"] == "INTERNAL_SERVER_ERROR":
+        extensions["requestId"] = request_id  # logged with its traceback (app/resolvers/root.py)
+    else:
+        log_client_error(extensions["code"], error.message, error.path)
+    formatted["extensions"] = extensions
+    return formatted
+
+
+async def _execute_one(
+    services: Services, payload: Any, context: Context
+) -> tuple[dict[str, Any], bool]:
+    """Run one operation. Returns its response body and whether it was a request error."""
+    if not isinstance(payload, dict):
+        return error_body("Each request must be a JSON object.", "BAD_REQUEST"), True
+    query = payload.get("query")
+    variables = payload.get("variables")
+    operation_name = payload.get("operationName")
+    if not isinstance(query, str) or not query.strip():
+        return error_body("`query` must be a non-empty string.", "BAD_REQUEST"), True
+    if variables is not None and not isinstance(variables, dict):
+        return error_body("`variables` must be an object.", "BAD_REQUEST"), True
+    if operation_name is not None and not isinstance(operation_name, str):
+        return error_body("`operationName` must be a string.", "BAD_REQUEST"), True
+    # The input boundary for variables (literals: a validation rule; app/schema/input_boundary).
+    unsafe = (
+        unsafe_variable(
+            variables, input_values_limit(context.settings, context.principal.is_server)
+        )
+        if variables
+        else None
+    )
+    if unsafe is not None:
+        return error_body(unsafe, "INVALID_INPUT"), True
+    # Checked once (a long new text on a worker thread); the executor and the fast path
+    # take this verdict from the checker's cache.
+    checked = await services.schema.documents.check_off_loop(query)
+    if _introspection_only(checked, operation_name, context):
+        assert checked.document is not None
+        kept = await services.introspection.answer(
+            query, checked.document, variables, operation_name
+        )
+        if kept is not None:
+            return kept, False
+    context.checked = (query, checked)
+    plan = services.fast_path.plan_for(query, operation_name, checked)
+    if plan is not None:
+        try:
+            answer = await services.fast_path.run(plan, variables, context)
+        except MutationFailed as failed:  # it may have written: never run it twice
+            errors = [_format_error(failed.error, context.request_id)]
+            return {"data": None, "errors": errors}, False
+        except Exception:  # the executor answers instead, and masks/logs what went wrong
+            log.debug("fast path declined", exc_info=True)
+            answer = None
+        if answer is not None:
+            return answer, False
+    result = await services.schema.execute(
+        query, variable_values=variables, context_value=context, operation_name=operation_name
+    )
+    body: dict[str, Any] = {}
+    if result.errors:
+        body["errors"] = [_format_error(e, context.request_id) for e in result.errors]
+    body["data"] = result.data
+    request_error = (
+        result.data is None and bool(result.errors) and all(e.path is None for e in result.errors)
+    )
+    return body, request_error
+
+
+def _introspection_only(
+    checked: CheckedDocument, operation_name: str | None, context: Context
+) -> bool:
+    if not checked.introspects or checked.document is None or checked.errors:
+        return False
+    if refusal_for_key(checked, context.settings, context.principal.is_server):
+        return False
+    return introspection_only(checked.document, operation_name)
+
+
+def _over_request_budget(services: Services, batch: list[Any], principal: Principal) -> str | None:
+    """Why a batch is refused as a whole, or None. Its tokens are counted first, at C speed
+    and without parsing (parsing costs 4 to 10 µs a token); then its documents' costs are
+    summed (each document is checked once and cached: the executor does not pay again)."""
+    settings = services.settings
+    documents = services.schema.documents
+    queries = [
+        q for item in batch if isinstance(item, dict) and isinstance(q := item.get("query"), str)
+    ]
+    tokens = 0
+    for query in queries:
+        cached = documents.cached(query)
+        left = settings.max_request_tokens - tokens
+        tokens += cached.tokens if cached is not None else count_tokens(query, left)
+        if tokens > settings.max_request_tokens:
+            return f"The batch holds over {settings.max_request_tokens} tokens."
+    limit = cost_limit(settings, principal.is_server)
+    cost = 0
+    for query in queries:
+        cost += documents.check(query).cost
+        if cost > limit:
+            return f"The batch costs over {limit} (summed over its operations)."
+    return None
+
+
+async def graphql_post(request: Request) -> Response:
+    services: Services = request.app.state.services
+    request_id = request_id_for(request)
+    principal = await admit(services, request, request_id)
+    if isinstance(principal, Response):
+        return principal
+    body = await read_limited_body(request, services.settings.max_body_bytes)
+    if body is None:
+        return json_response(
+            error_body(
+                f"Request body over {services.settings.max_body_bytes} bytes.",
+                "PAYLOAD_TOO_LARGE",
+                request_id,
+            ),
+            status=413,
+            request_id=request_id,
+        )
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json_response(
+            error_body("The body is not valid JSON.", "BAD_REQUEST", request_id),
+            status=400,
+            request_id=request_id,
+        )
+    context = services.context(principal, request_id)
+    if isinstance(payload, list):
+        if not payload or len(payload) > services.settings.max_batch:
+            return json_response(
+                error_body(
+                    f"A batch holds 1 to {services.settings.max_batch} operations.",
+                    "BAD_REQUEST",
+                    request_id,
+                ),
+                status=400,
+                request_id=request_id,
+            )
+        refused = charge_batch(services, principal, len(payload), request_id)
+        if refused is not None:
+            return refused
+        refusal = _over_request_budget(services, payload, principal)
+        if refusal is not None:
+            return json_response(
+                error_body(refusal, "QUERY_TOO_COMPLEX", request_id),
+                status=400,
+                request_id=request_id,
+            )
+        results = []
+        for item in payload:
+            # Each operation of a batch gets fresh loaders: nothing leaks between them.
+            results.append(
+                (await _execute_one(services, item, services.context(principal, request_id)))[0]
+            )
+        return json_response(results, request_id=request_id)
+    result, request_error = await _execute_one(services, payload, context)
+    return json_response(result, status=400 if request_error else 200, request_id=request_id)
