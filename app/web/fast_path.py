@@ -38,13 +38,15 @@ from graphql import (
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLResolveInfo,
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
     get_argument_values,
 )
-from graphql.pyutils import Path
+from graphql.execution.values import get_variable_values
+from graphql.pyutils import Path, is_awaitable
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.relay.types import GlobalID
 from strawberry.schema.schema_converter import GraphQLCoreConverter
@@ -133,6 +135,10 @@ class Plan:
     key: str
     selections: tuple[Selection, ...]
     checked: CheckedDocument
+
+    @property
+    def path(self) -> Path:
+        return Path(None, self.key, self.parent.name)
 
     @property
     def is_mutation(self) -> bool:
@@ -298,21 +304,31 @@ class FastPath:
         if refusal_for_key(plan.checked, context.settings, context.principal.is_server):
             return None  # the executor answers the same refusal
         assert plan.checked.document is not None
-        # The executor's own execution context: variables coerced, the resolver's info built
-        # as for any field it runs.
-        executor = self.strawberry.execution_context_class.build(
-            self.schema,
-            plan.checked.document,
-            context_value=context,
-            raw_variable_values=variables or {},
-            operation_name=plan.operation_name,
+        # Variables coerced as the executor coerces them, and the resolver's info as the
+        # executor builds it for a root field (graphql-core's `build_resolve_info` fields; a
+        # whole execution context per request cost ~15 µs more, a fifth of the check).
+        coerced = get_variable_values(
+            self.schema, plan.operation.variable_definitions or (), variables or {}
         )
-        if isinstance(executor, list):
+        if isinstance(coerced, list):
             return None  # variables that do not coerce: the executor reports them
-        info = executor.build_resolve_info(
-            plan.field_def, [plan.field_node], plan.parent, Path(None, plan.key, plan.parent.name)
+        info = GraphQLResolveInfo(
+            plan.field_node.name.value,
+            [plan.field_node],
+            plan.field_def.type,
+            plan.parent,
+            plan.path,
+            self.schema,
+            {},
+            None,
+            plan.operation,
+            coerced,
+            context,
+            is_awaitable,
+            None,
+            None,  # type: ignore[arg-type]  # graphql-core's async helpers: unused by resolvers
         )
-        args = get_argument_values(plan.field_def, plan.field_node, executor.variable_values)
+        args = get_argument_values(plan.field_def, plan.field_node, coerced)
         definition = plan.definition
         config = self.strawberry.config
         strawberry_info = config.info_class(_raw_info=info, _field=definition)
