@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import statistics
@@ -47,6 +46,7 @@ from bench.run import (  # noqa: E402
     server_url,
     start,
     stop,
+    write_results,
 )
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -301,10 +301,7 @@ def main() -> None:
         asyncio.run(drop_database(database_url))
         if embedded is not None:
             embedded.stop()
-    out_dir = ROOT / "bench" / "results"
-    out_dir.mkdir(exist_ok=True)
-    (out_dir / f"abuse-{int(time.time())}.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
+    write_results(results, "abuse-")
 
 
 if __name__ == "__main__":

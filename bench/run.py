@@ -53,6 +53,14 @@ LIST_QUERY = (
 )
 
 
+def write_results(results: dict[str, Any], prefix: str = "") -> None:
+    """Keep a run's figures in bench/results/<prefix><timestamp>.json and print them."""
+    out_dir = ROOT / "bench" / "results"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / f"{prefix}{int(time.time())}.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -367,10 +375,7 @@ def main() -> None:
         results["ratio_rest_check_vs_a"] = (
             results["rest_check"]["rps"] / results["floor_a_asyncpg"]["rps"]
         )
-    out_dir = ROOT / "bench" / "results"
-    out_dir.mkdir(exist_ok=True)
-    (out_dir / f"{int(time.time())}.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
+    write_results(results)
 
 
 if __name__ == "__main__":

@@ -242,10 +242,7 @@ def main() -> None:
             asyncio.run(run.drop_database(database_url))
         if embedded is not None:
             embedded.stop()
-    out_dir = ROOT / "bench" / "results"
-    out_dir.mkdir(exist_ok=True)
-    (out_dir / f"scale-{int(time.time())}.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
+    run.write_results(results, "scale-")
 
 
 async def scenarios(base: str, key: str, database_url: str, args: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.resolvers.entitlement_checks import check_entitlement, check_entitlements
+from app.schema.context import Context
 from app.schema.entitlement_types import Entitlement
 from app.schema.input_boundary import unsafe_text
 from app.web.graphql import Services, admit, error_body, json_response
@@ -41,7 +42,9 @@ def _unsafe_input(request: Request, request_id: str) -> Response | None:
     return None
 
 
-async def entitlement_route(request: Request) -> Response:
+async def _admitted(request: Request) -> tuple[Services, Context, str] | Response:
+    """What both routes start with: the request id, the caller's key (rate-limited) and
+    parameters that may be stored — or the response refusing the request."""
     services: Services = request.app.state.services
     request_id = request_id_for(request)
     principal = await admit(services, request, request_id)
@@ -50,6 +53,14 @@ async def entitlement_route(request: Request) -> Response:
     refused = _unsafe_input(request, request_id)
     if refused is not None:
         return refused
+    return services, services.context(principal, request_id), request_id
+
+
+async def entitlement_route(request: Request) -> Response:
+    admitted = await _admitted(request)
+    if isinstance(admitted, Response):
+        return admitted
+    services, context, request_id = admitted
     requested: float | None = None
     raw = request.query_params.get("requestedUsage")
     if raw is not None:
@@ -61,7 +72,7 @@ async def entitlement_route(request: Request) -> Response:
             return _bad_request("requestedUsage must be finite", request_id)
     values = request.query_params.getlist("requestedValues") or None
     answer = await check_entitlement(
-        services.context(principal, request_id),
+        context,
         request.path_params["customer_id"],
         request.path_params["feature_id"],
         requested,
@@ -72,16 +83,12 @@ async def entitlement_route(request: Request) -> Response:
 
 
 async def entitlements_route(request: Request) -> Response:
-    services: Services = request.app.state.services
-    request_id = request_id_for(request)
-    principal = await admit(services, request, request_id)
-    if isinstance(principal, Response):
-        return principal
-    refused = _unsafe_input(request, request_id)
-    if refused is not None:
-        return refused
+    admitted = await _admitted(request)
+    if isinstance(admitted, Response):
+        return admitted
+    services, context, request_id = admitted
     answers = await check_entitlements(
-        services.context(principal, request_id),
+        context,
         request.path_params["customer_id"],
         request.query_params.get("resourceId"),
     )
