@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
@@ -32,7 +31,7 @@ from app.web.billing_pages import invoice_pdf, payment_page
 from app.web.graphiql import graphiql_html, static_files_dir
 from app.web.graphql import Services, graphql_post, json_response
 from app.web.rate_limits import RateLimits
-from app.web.request_ids import RequestIdMiddleware
+from app.web.request_ids import guarded
 from app.web.rest import entitlement_route, entitlements_route
 from app.workers.jobs import run_forever
 from app.workers.webhooks import run_forever as run_webhooks_forever
@@ -127,14 +126,15 @@ def create_app(
             await db.close()
 
     routes = [
-        Route("/graphql", graphql_post, methods=["POST"]),
+        Route("/graphql", guarded(graphql_post), methods=["POST"]),
         Route("/graphql", graphiql, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/v1/customers/{customer_id}/entitlements/{feature_id}", entitlement_route,
+        Route("/v1/customers/{customer_id}/entitlements/{feature_id}",
+              guarded(entitlement_route), methods=["GET"]),
+        Route("/v1/customers/{customer_id}/entitlements", guarded(entitlements_route),
               methods=["GET"]),
-        Route("/v1/customers/{customer_id}/entitlements", entitlements_route, methods=["GET"]),
-        Route("/invoices/{token}.pdf", invoice_pdf, methods=["GET"]),
-        Route("/pay/{token}", payment_page, methods=["GET"]),
+        Route("/invoices/{token}.pdf", guarded(invoice_pdf), methods=["GET"]),
+        Route("/pay/{token}", guarded(payment_page), methods=["GET"]),
         Mount(
             "/static/graphiql",
             app=StaticFiles(directory=static_files_dir()),
@@ -145,7 +145,6 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={404: not_found},
-        middleware=[Middleware(RequestIdMiddleware)],
     )
 
 
