@@ -257,9 +257,10 @@ def _format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
 
 
 async def _execute_one(
-    services: Services, payload: Any, context: Context
+    services: Services, payload: Any, context: Context, checked: CheckedDocument | None = None
 ) -> tuple[dict[str, Any], bool]:
-    """Run one operation. Returns its response body and whether it was a request error."""
+    """Run one operation (`checked`: its query's verdict, when the batch's budget already
+    checked it). Returns its response body and whether it was a request error."""
     if not isinstance(payload, dict):
         return error_body("Each request must be a JSON object.", "BAD_REQUEST"), True
     query = payload.get("query")
@@ -282,8 +283,9 @@ async def _execute_one(
     if unsafe is not None:
         return error_body(unsafe, "INVALID_INPUT"), True
     # Checked once (a long new text on a worker thread); the executor and the fast path
-    # take this verdict from the checker's cache.
-    checked = await services.schema.documents.check_off_loop(query)
+    # are handed this verdict.
+    if checked is None:
+        checked = await services.schema.documents.check_off_loop(query)
     if _introspection_only(checked, operation_name, context):
         assert checked.document is not None
         kept = await services.introspection.answer(
@@ -327,17 +329,20 @@ def _introspection_only(
     return introspection_only(checked.document, operation_name)
 
 
-def _over_request_budget(services: Services, batch: list[Any], principal: Principal) -> str | None:
-    """Why a batch is refused as a whole, or None. Its tokens are counted first, at C speed
-    and without parsing (parsing costs 4 to 10 µs a token); then its documents' costs are
-    summed (each document is checked once and cached: the executor does not pay again)."""
+async def _check_batch(
+    services: Services, batch: list[Any], principal: Principal
+) -> list[CheckedDocument | None] | str:
+    """Each operation's checked document (None for an item without a query string, which is
+    answered as malformed), or why the batch is refused as a whole. Its tokens are counted
+    first, at C speed and without parsing (parsing costs 4 to 10 µs a token); then its
+    documents are checked, as any operation is, and their costs summed."""
     settings = services.settings
     documents = services.schema.documents
-    queries = [
-        q for item in batch if isinstance(item, dict) and isinstance(q := item.get("query"), str)
-    ]
+    queries = [item.get("query") if isinstance(item, dict) else None for item in batch]
     tokens = 0
     for query in queries:
+        if not isinstance(query, str):
+            continue
         cached = documents.cached(query)
         left = settings.max_request_tokens - tokens
         tokens += cached.tokens if cached is not None else count_tokens(query, left)
@@ -345,11 +350,17 @@ def _over_request_budget(services: Services, batch: list[Any], principal: Princi
             return f"The batch holds over {settings.max_request_tokens} tokens."
     limit = cost_limit(settings, principal.is_server)
     cost = 0
+    checks: list[CheckedDocument | None] = []
     for query in queries:
-        cost += documents.check(query).cost
+        if not isinstance(query, str) or not query.strip():
+            checks.append(None)
+            continue
+        checked = await documents.check_off_loop(query)
+        cost += checked.cost
         if cost > limit:
             return f"The batch costs over {limit} (summed over its operations)."
-    return None
+        checks.append(checked)
+    return checks
 
 
 async def graphql_post(request: Request) -> Response:
@@ -392,19 +403,18 @@ async def graphql_post(request: Request) -> Response:
         refused = charge_batch(services, principal, len(payload), request_id)
         if refused is not None:
             return refused
-        refusal = _over_request_budget(services, payload, principal)
-        if refusal is not None:
+        checks = await _check_batch(services, payload, principal)
+        if isinstance(checks, str):
             return json_response(
-                error_body(refusal, "QUERY_TOO_COMPLEX", request_id),
+                error_body(checks, "QUERY_TOO_COMPLEX", request_id),
                 status=400,
                 request_id=request_id,
             )
         results = []
-        for item in payload:
+        for item, checked in zip(payload, checks, strict=True):
             # Each operation of a batch gets fresh loaders: nothing leaks between them.
-            results.append(
-                (await _execute_one(services, item, services.context(principal, request_id)))[0]
-            )
+            context = services.context(principal, request_id)
+            results.append((await _execute_one(services, item, context, checked))[0])
         return json_response(results, request_id=request_id)
     result, request_error = await _execute_one(services, payload, context)
     return json_response(result, status=400 if request_error else 200, request_id=request_id)
