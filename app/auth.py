@@ -34,6 +34,13 @@ class Principal:
     def is_server(self) -> bool:
         return self.kind is KeyKind.SERVER
 
+    def may_read_customer(self, customer_id: str) -> bool:
+        """Whether this caller may read one customer's entitlements and usage (checks, state,
+        push). Server keys: any customer of the environment. Client keys: today any customer
+        id they name (docs/security.md); the one place to narrow that."""
+        del customer_id
+        return True
+
 
 def generate_key(kind: KeyKind) -> str:
     """A new secret: a readable prefix (kind) and 256 random bits."""
