@@ -280,7 +280,16 @@ class Engine:
             current.fetched_at = max(current.fetched_at, state.fetched_at)
             return False
         if current is not None:
-            state.usage_versions = {**current.usage_versions, **state.usage_versions}
+            for feature_id, version in current.usage_versions.items():
+                if version > state.usage_versions.get(feature_id, -1):
+                    # a usage event applied to the cached state is newer than this state's
+                    # counter: keep the event's usage
+                    entry = current.entries.get(feature_id)
+                    if entry is not None and feature_id in state.entries:
+                        state.entries[feature_id] = state.entries[feature_id].with_usage(
+                            entry.current
+                        )
+                    state.usage_versions[feature_id] = version
         elif len(self._states) >= self.options.max_customers:
             self._states.pop(next(iter(self._states)))  # the oldest loaded goes first
         self._states[key] = state

@@ -12,7 +12,7 @@ from allot_sdk._rules import ENTITLEMENT_SELECTION, Entry, parse_time
 
 STATE_SELECTION: Final = (
     "customerId resourceId version denyReason hasActiveSubscription validUntil computedAt "
-    "entitlements { " + ENTITLEMENT_SELECTION + " }"
+    "usageVersions { featureId version } entitlements { " + ENTITLEMENT_SELECTION + " }"
 )
 STATE_QUERY: Final = (
     "query AllotSdkState($c: String!, $r: String) "
@@ -82,7 +82,13 @@ class CustomerState:
         }
         self.fetched_at = fetched_at
         self.epoch = epoch
-        self.usage_versions: dict[str, int] = dict(usage_versions or {})
+        # The version of each feature's usage counter the state already counts: a usage
+        # event not newer than it changes nothing.
+        self.usage_versions: dict[str, int] = {
+            item["featureId"]: int(item["version"]) for item in data.get("usageVersions") or ()
+        }
+        for feature_id, version in (usage_versions or {}).items():
+            self.usage_versions[feature_id] = max(version, self.usage_versions.get(feature_id, -1))
         # Wall-clock instant after which the state no longer holds: its validUntil, or the
         # first end of a usage period (the counter starts again from zero then).
         instants = [parse_time(data.get("validUntil"))]
