@@ -120,8 +120,11 @@ class Engine:
             self._tasks.append(loop.create_task(self._maintain()))
 
     async def aclose(self, flush_timeout: float) -> None:
+        # asyncio.timeout rather than wait_for throughout: on Python 3.11, wait_for swallows a
+        # cancellation that arrives as its awaitable completes, and a task would run on.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.flush(), flush_timeout)
+            async with asyncio.timeout(flush_timeout):
+                await self.flush()
         if len(self.queue):
             log.error("allot: %d usage reports not acknowledged at close", len(self.queue))
         self._closing = True
@@ -372,7 +375,8 @@ class Engine:
             close_timeout=1,
         ) as ws:
             await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
-            ack = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+            async with asyncio.timeout(timeout):
+                ack = json.loads(await ws.recv())
             if ack.get("type") != "connection_ack":
                 raise AllotError(f"connection refused: {ack}")
             customer = {"c": self.options.subscribe_customer_id}
@@ -414,7 +418,8 @@ class Engine:
     async def _receive(self, ws: ClientConnection) -> None:
         deadline = self.options.ping_interval + self.options.request_timeout
         while True:
-            raw = await asyncio.wait_for(ws.recv(), deadline)
+            async with asyncio.timeout(deadline):
+                raw = await ws.recv()
             message = json.loads(raw)
             kind = message.get("type")
             if kind == "ping":
@@ -524,9 +529,10 @@ class Engine:
     async def _flush_loop(self) -> None:
         assert self._wake_flusher is not None and self._acked is not None
         backoff = Backoff(0.1, 5.0)
-        while True:
+        while not self._closing:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_flusher.wait(), self.options.flush_interval)
+                async with asyncio.timeout(self.options.flush_interval):
+                    await self._wake_flusher.wait()
             self._wake_flusher.clear()
             while batch := self.queue.take(self.options.batch_size):
                 await self._send_until_acknowledged(batch, backoff)

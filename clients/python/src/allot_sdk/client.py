@@ -186,11 +186,13 @@ class AsyncAllotClient(_Common):
         return ConsumeResult.from_payload(await engine.consume(item))
 
     async def flush(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 (same API as AllotClient)
-        await asyncio.wait_for(self._bound().flush(), timeout)
+        async with asyncio.timeout(timeout):
+            await self._bound().flush()
 
     async def wait_connected(self, timeout: float) -> None:  # noqa: ASYNC109 (same API as AllotClient)
         """Wait until the subscription is live and resynced (tests, warm-up)."""
-        await asyncio.wait_for(self._bound().connected.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await self._bound().connected.wait()
 
     async def aclose(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 (same API as AllotClient)
         """Flush the usage queue (up to `timeout`), then stop everything."""
@@ -332,7 +334,11 @@ class AllotClient(_Common):
         self._run(self._engine.flush(), timeout)
 
     def wait_connected(self, timeout: float) -> None:
-        self._run(asyncio.wait_for(self._engine.connected.wait(), timeout), timeout + 1)
+        async def connected() -> None:
+            async with asyncio.timeout(timeout):
+                await self._engine.connected.wait()
+
+        self._run(connected(), timeout + 1)
 
     def close(self, timeout: float = 10.0) -> None:
         """Flush the usage queue (up to `timeout`), then stop the engine and its thread."""
