@@ -19,11 +19,12 @@ flag key                value
 ======================  ========================================================
 
 A number that is not limited (unlimited) is ``inf`` as a float, TYPE_MISMATCH as an integer;
-a feature the customer is not granted has 0. Reasons: CACHED (the cache), TARGETING_MATCH
-(fetched for this evaluation), DEFAULT (allot unreachable: the SDK's fallback, the error in
-``flag_metadata``). Error codes: FLAG_NOT_FOUND (the feature does not exist), TARGETING_KEY_MISSING
-(no customer), INVALID_CONTEXT (customer not found or archived, for non-boolean flags),
-TYPE_MISMATCH (a number asked of a feature that has none).
+a feature the customer is not granted has 0; a BOOLEAN feature has no number. Reasons: CACHED
+(the cache), TARGETING_MATCH (fetched for this evaluation), DEFAULT (allot unreachable: the
+SDK's fallback, the error in ``flag_metadata``). Error codes: FLAG_NOT_FOUND (the feature does
+not exist), TARGETING_KEY_MISSING (no customer), INVALID_CONTEXT (customer not found or
+archived, for non-boolean flags), TYPE_MISMATCH (a number asked of a feature that has none, a
+suffix of another type).
 """
 
 from __future__ import annotations
@@ -209,9 +210,15 @@ def _number(result: Entitlement, suffix: str | None) -> float:
     _customer_known(result)
     if suffix in ("enumValues", "hasAccess"):
         raise _Failed(ErrorCode.TYPE_MISMATCH, f".{suffix} is not a number")
+    kind = result.feature_type
+    if kind == "BOOLEAN":
+        raise _Failed(ErrorCode.TYPE_MISMATCH, "a BOOLEAN feature has no number")
+    if (kind == "METERED" and suffix == "value") or (
+        kind == "CONFIGURATION" and suffix in ("limit", "remaining", "usage")
+    ):
+        raise _Failed(ErrorCode.TYPE_MISMATCH, f"a {kind} feature has no {suffix}")
     if result.deny_reason in ("NOT_ENTITLED", "NO_ACTIVE_SUBSCRIPTION"):
         return 0.0  # not granted: nothing allowed
-    kind = result.feature_type
     if suffix is None:
         suffix = "value" if kind == "CONFIGURATION" or result.value is not None else "limit"
     if suffix == "value":
