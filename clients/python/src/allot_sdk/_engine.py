@@ -90,6 +90,7 @@ class Engine:
         self._flusher: asyncio.Task[None] | None = None
         self._wake_flusher: asyncio.Event | None = None
         self._acked: asyncio.Event | None = None
+        self._wake_requested = False
         self._closing = False
         # Connection epochs: states fetched on the live connection are current as of its
         # last sign of life (`_live_at`); others as of their own fetch.
@@ -502,12 +503,17 @@ class Engine:
         seq = self.queue.put(item)
         if seq is None:
             return False
-        if self._flusher is None or len(self.queue) >= self.options.batch_size:
+        if not self._wake_requested and (
+            self._flusher is None or len(self.queue) >= self.options.batch_size
+        ):
+            # Once per wake-up, not once per report: waking the loop is a system call.
+            self._wake_requested = True
             assert self._loop is not None
             self._loop.call_soon_threadsafe(self._wake)
         return True
 
     def _wake(self) -> None:
+        self._wake_requested = False
         if self._flusher is None and not self._closing:
             assert self._loop is not None
             self._flusher = self._loop.create_task(self._flush_loop())
