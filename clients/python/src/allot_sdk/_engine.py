@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from allot_sdk._backoff import Backoff
@@ -39,6 +40,8 @@ from allot_sdk._state import (
 from allot_sdk.errors import AllotError, AllotUnavailable
 
 log = logging.getLogger("allot_sdk")
+
+FORBIDDEN_CLOSE = 4403  # graphql-transport-ws: connection_init refused (unknown key)
 
 UsageErrorHandler = Callable[[dict[str, Any], str, str], None]
 
@@ -344,6 +347,14 @@ class Engine:
                 await self._connection(backoff)
             except asyncio.CancelledError:
                 raise
+            except ConnectionClosed as closed:
+                if closed.rcvd is not None and closed.rcvd.code == FORBIDDEN_CLOSE:
+                    # The key is unknown or revoked: retrying with it cannot succeed. Checks
+                    # go on from states polled over HTTP (or fallbacks) until max_staleness.
+                    log.error("allot: subscription refused (4403): the key is not valid")
+                    self._went_down()
+                    return
+                log.info("allot: subscription lost: %r", closed)
             except Exception as error:  # any failure: reconnect (logged, never raised)
                 log.info("allot: subscription lost: %r", error)
             finally:
@@ -393,10 +404,19 @@ class Engine:
             # and versions order the two.
             self._epoch += 1
             epoch = self._epoch
+            # A ping after the subscribes: its pong comes once the server has taken them in,
+            # so the fetches below start after the server listens for our events.
+            pong = asyncio.Event()
+            await ws.send(json.dumps({"type": "ping"}))
+            receiver = asyncio.create_task(self._receive(ws, pong))
             pinger = asyncio.create_task(self._ping(ws))
-            resync = asyncio.create_task(self._refetch(list(self._states)))
-            receiver = asyncio.create_task(self._receive(ws))
+            ponged = asyncio.create_task(pong.wait())
+            resync: asyncio.Task[None] | None = None
             try:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        await asyncio.wait({receiver, ponged}, return_when=asyncio.FIRST_COMPLETED)
+                resync = asyncio.create_task(self._refetch(list(self._states)))
                 await asyncio.wait({resync, receiver}, return_when=asyncio.FIRST_COMPLETED)
                 if not receiver.done():
                     self._live_at = time.monotonic()
@@ -405,10 +425,11 @@ class Engine:
                     backoff.reset()
                 await receiver
             finally:
-                for task in (pinger, resync, receiver):
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
+                for task in (pinger, ponged, resync, receiver):
+                    if task is not None:
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, Exception):
+                            await task
 
     async def _ping(self, ws: ClientConnection) -> None:
         """The protocol's ping; its pong is the sign of life that keeps states current."""
@@ -416,7 +437,7 @@ class Engine:
             await asyncio.sleep(self.options.ping_interval)
             await ws.send(json.dumps({"type": "ping"}))
 
-    async def _receive(self, ws: ClientConnection) -> None:
+    async def _receive(self, ws: ClientConnection, pong: asyncio.Event) -> None:
         deadline = self.options.ping_interval + self.options.request_timeout
         while True:
             async with asyncio.timeout(deadline):
@@ -425,6 +446,8 @@ class Engine:
             kind = message.get("type")
             if kind == "ping":
                 await ws.send(json.dumps({"type": "pong"}))
+            elif kind == "pong":
+                pong.set()
             elif kind == "next":
                 self._on_event(message.get("id"), message.get("payload") or {})
             elif kind in ("error", "complete"):
