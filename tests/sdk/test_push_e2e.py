@@ -229,3 +229,16 @@ async def test_the_sync_client_answers_in_microseconds(
     result = await asyncio.to_thread(use)
     assert result["answer"].has_access and result["answer"].reason == CACHED
     assert result["p50"] < 200_000  # far below one round trip (a loose bound for a test)
+
+
+async def test_without_push_the_cache_is_kept_usable_by_polling(
+    api: ApiServer, tenant: Tenant, acme: str, api_gql: GraphQLClient
+) -> None:
+    async with AsyncAllotClient(
+        api.base_url, tenant.server_key, subscribe=False, max_staleness=2.0
+    ) as allot:
+        await allot.preload([acme])
+        await set_seats(api_gql, acme, 3)  # no event can tell the SDK
+        await asyncio.sleep(2.5)  # past max_staleness: only a background fetch keeps it
+        answer = await allot.check(acme, "seats")
+        assert (answer.reason, answer.deny_reason) == (CACHED, "USAGE_LIMIT_EXCEEDED")

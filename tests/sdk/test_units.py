@@ -3,6 +3,8 @@ queue's bookkeeping, fallbacks and option checks."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -215,3 +217,13 @@ def test_bad_reports_are_refused_at_once() -> None:
     assert one["idempotencyKey"] != two["idempotencyKey"] and "timestamp" in one
     with pytest.raises(ValueError):
         Options(base_url="http://x", api_key="k", batch_size=1001)
+
+
+def test_the_sdk_does_not_import_the_service() -> None:
+    """allot_sdk is a distribution of its own: it must work without allot's `app`."""
+    code = (
+        "import sys, allot_sdk, allot_sdk.openfeature\n"
+        "leaked = sorted(m for m in sys.modules if m == 'app' or m.startswith('app.'))\n"
+        "assert not leaked, leaked\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd="/", timeout=60)
