@@ -12,11 +12,13 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from allot_sdk import CACHED, FALLBACK, SERVER, AllotClient, AllotUnavailable, AsyncAllotClient
 
+from tests.e2e.process import demo_server
 from tests.graphql.entitlements.catalog import CATALOG, apply_catalog, new_customer
 from tests.graphql.usage.server import ApiServer
 from tests.support import GraphQLClient, Tenant
@@ -242,3 +244,22 @@ async def test_without_push_the_cache_is_kept_usable_by_polling(
         await asyncio.sleep(2.5)  # past max_staleness: only a background fetch keeps it
         answer = await allot.check(acme, "seats")
         assert (answer.reason, answer.deny_reason) == (CACHED, "USAGE_LIMIT_EXCEEDED")
+
+
+def test_against_allot_serve_demo(tmp_path: Path) -> None:
+    """`allot serve --demo` as a user starts it, and the SDK on its printed key."""
+    with demo_server(tmp_path) as served, AllotClient(served.base_url, served.dev_key) as allot:
+        allot.preload(["initech", "hooli"])
+        allot.wait_connected(15)
+        seats = allot.check("initech", "seats", 1)  # pro + 1 extra-seats add-on, 14 used
+        assert (seats.has_access, seats.reason, seats.usage_limit) == (True, CACHED, 15.0)
+        assert allot.check("hooli", "projects").deny_reason == "USAGE_LIMIT_EXCEEDED"
+        assert allot.check("initech", "support-tier", requested_values=["premium"]).reason
+        before = allot.check("initech", "projects").current_usage or 0.0
+        for _ in range(50):
+            allot.report_usage("initech", "projects", 1)
+        allot.flush(timeout=30)
+        deadline = time.monotonic() + 10
+        while allot.check("initech", "projects").current_usage != before + 50:
+            assert time.monotonic() < deadline, "the usage event never arrived"
+            time.sleep(0.02)
