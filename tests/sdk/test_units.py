@@ -209,11 +209,11 @@ def test_bad_reports_are_refused_at_once() -> None:
     ]
     for customer, feature, value in cases:
         with pytest.raises(ValueError):
-            sdk.usage_item(customer, feature, value, "DELTA", None, None, None)
+            sdk.usage.usage_item(customer, feature, value, "DELTA", None, None, None)
     with pytest.raises(ValueError):
-        sdk.usage_item("acme", "seats", 1, "ADD", None, None, None)
-    one = sdk.usage_item("acme", "seats", 1, "DELTA", None, None, None)
-    two = sdk.usage_item("acme", "seats", 1, "DELTA", None, None, None)
+        sdk.usage.usage_item("acme", "seats", 1, "ADD", None, None, None)
+    one = sdk.usage.usage_item("acme", "seats", 1, "DELTA", None, None, None)
+    two = sdk.usage.usage_item("acme", "seats", 1, "DELTA", None, None, None)
     assert one["idempotencyKey"] != two["idempotencyKey"] and "timestamp" in one
     with pytest.raises(ValueError):
         Options(base_url="http://x", api_key="k", batch_size=1001)

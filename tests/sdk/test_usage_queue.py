@@ -53,7 +53,7 @@ async def test_killed_server_mid_flush_loses_and_doubles_nothing(
         producer = asyncio.create_task(produce())
         for _ in range(kills):
             deadline = time.monotonic() + 60
-            while engine.queue._in_flight == 0:  # a batch is on its way: kill mid-flush
+            while engine.usage.queue._in_flight == 0:  # a batch is on its way: kill mid-flush
                 assert time.monotonic() < deadline, "no batch ever left"
                 await asyncio.sleep(0.001)
             await asyncio.to_thread(api.kill)

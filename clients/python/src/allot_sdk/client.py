@@ -17,9 +17,10 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
-from allot_sdk._engine import Engine, Options, UsageErrorHandler
+from allot_sdk._engine import Engine, Options
 from allot_sdk._fallbacks import Fallback
 from allot_sdk._rules import Entitlement
+from allot_sdk._usage import UsageErrorHandler
 from allot_sdk.errors import AllotError, AllotUnavailable, UsageQueueFull
 
 T = TypeVar("T")
@@ -59,7 +60,7 @@ class _Common:
     @property
     def pending_usage(self) -> int:
         """Usage reports accepted and not yet acknowledged by allot."""
-        return len(self._engine.queue)
+        return len(self._engine.usage.queue)
 
     @property
     def subscription_events(self) -> int:
@@ -155,19 +156,19 @@ class AsyncAllotClient(_Common):
     ) -> None:
         """Queue a usage report (sent in the background, in batches, exactly once)."""
         engine = self._bound()
-        item = engine.usage_item(
+        item = engine.usage.usage_item(
             customer_id, feature_id, value, mode, resource_id, timestamp, idempotency_key
         )
-        if engine.enqueue(item):
+        if engine.usage.enqueue(item):
             return
         deadline = time.monotonic() + engine.options.enqueue_timeout
         delay = 0.001
         while time.monotonic() < deadline:
             await asyncio.sleep(delay)
-            if engine.enqueue(item):
+            if engine.usage.enqueue(item):
                 return
             delay = min(delay * 2, 0.05)
-        raise UsageQueueFull(f"usage queue full ({engine.queue.capacity} reports)")
+        raise UsageQueueFull(f"usage queue full ({engine.usage.queue.capacity} reports)")
 
     async def consume(
         self,
@@ -180,14 +181,14 @@ class AsyncAllotClient(_Common):
     ) -> ConsumeResult:
         """Record usage only if it fits under the hard limit, atomically, on the server."""
         engine = self._bound()
-        item = engine.usage_item(
+        item = engine.usage.usage_item(
             customer_id, feature_id, value, "DELTA", resource_id, None, idempotency_key
         )
-        return ConsumeResult.from_payload(await engine.consume(item))
+        return ConsumeResult.from_payload(await engine.usage.consume(item))
 
     async def flush(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 (same API as AllotClient)
         async with asyncio.timeout(timeout):
-            await self._bound().flush()
+            await self._bound().usage.flush()
 
     async def wait_connected(self, timeout: float) -> None:  # noqa: ASYNC109 (same API as AllotClient)
         """Wait until the subscription is live and resynced (tests, warm-up)."""
@@ -304,16 +305,16 @@ class AllotClient(_Common):
         """Queue a usage report (sent in the background, in batches, exactly once). Blocks up
         to ``enqueue_timeout`` while the queue is full, then raises UsageQueueFull."""
         engine = self._engine
-        item = engine.usage_item(
+        item = engine.usage.usage_item(
             customer_id, feature_id, value, mode, resource_id, timestamp, idempotency_key
         )
-        if engine.enqueue(item):
+        if engine.usage.enqueue(item):
             return
         deadline = time.monotonic() + engine.options.enqueue_timeout
         while (left := deadline - time.monotonic()) > 0:
-            if engine.queue.wait_for_room(left) and engine.enqueue(item):
+            if engine.usage.queue.wait_for_room(left) and engine.usage.enqueue(item):
                 return
-        raise UsageQueueFull(f"usage queue full ({engine.queue.capacity} reports)")
+        raise UsageQueueFull(f"usage queue full ({engine.usage.queue.capacity} reports)")
 
     def consume(
         self,
@@ -325,13 +326,13 @@ class AllotClient(_Common):
         idempotency_key: str | None = None,
     ) -> ConsumeResult:
         engine = self._engine
-        item = engine.usage_item(
+        item = engine.usage.usage_item(
             customer_id, feature_id, value, "DELTA", resource_id, None, idempotency_key
         )
-        return ConsumeResult.from_payload(self._run(engine.consume(item), None))
+        return ConsumeResult.from_payload(self._run(engine.usage.consume(item), None))
 
     def flush(self, timeout: float | None = None) -> None:
-        self._run(self._engine.flush(), timeout)
+        self._run(self._engine.usage.flush(), timeout)
 
     def wait_connected(self, timeout: float) -> None:
         async def connected() -> None:
