@@ -18,6 +18,11 @@ from typing import Any
 import pytest
 from allot_sdk import CACHED, FALLBACK, SERVER, AllotClient, AllotUnavailable, AsyncAllotClient
 
+from app.auth import KeyKind
+from app.db import Database
+from app.domain import audit
+from app.domain.audit import AuditActor
+from app.store import tenancy
 from tests.e2e.process import demo_server
 from tests.graphql.entitlements.catalog import CATALOG, apply_catalog, new_customer
 from tests.graphql.usage.server import ApiServer
@@ -30,6 +35,7 @@ SET_USAGE = """mutation($i: ReportUsageInput!) { reportUsage(input: $i) { accept
   errors { code message } } }"""
 GRANT = """mutation($input: GrantPromotionalEntitlementsInput!) {
   grantPromotionalEntitlements(input: $input) { errors { code message } } }"""
+REVOKE_KEY = """mutation($id: ID!) { revokeApiKey(input: {id: $id}) { errors { code } } }"""
 SERVER_CHECK = """query($c: String!, $f: String!, $n: Float, $v: [String!]) {
   entitlement(customerId: $c, featureId: $f, requestedUsage: $n, requestedValues: $v) {
     featureId featureType hasAccess denyReason isUnlimited isSoftLimit usageLimit currentUsage
@@ -263,3 +269,29 @@ def test_against_allot_serve_demo(tmp_path: Path) -> None:
         while allot.check("initech", "projects").current_usage != before + 50:
             assert time.monotonic() < deadline, "the usage event never arrived"
             time.sleep(0.02)
+
+
+async def test_a_revoked_key_ends_the_subscription(
+    api: ApiServer, tenant: Tenant, acme: str, api_gql: GraphQLClient, db: Database
+) -> None:
+    async with audit.transaction(db, AuditActor.cli("tests: sdk revocation")) as session:
+        row, secret = await tenancy.create_api_key(
+            session, tenant.environments["development"], KeyKind.SERVER, "sdk-revoke-me"
+        )
+    async with AsyncAllotClient(
+        api.base_url, secret, reconnect_base=0.2, reconnect_cap=0.4
+    ) as allot:
+        await allot.preload([acme])
+        await allot.wait_connected(10)
+        revoked = await api_gql.mutate(REVOKE_KEY, {"id": str(row.pk)})
+        assert revoked["errors"] == []
+        await asyncio.to_thread(api.kill)  # the socket drops; the SDK reconnects with it
+        await asyncio.to_thread(api.start)
+        task = allot._engine._ws_task
+        assert task is not None
+
+        async def gave_up() -> bool:
+            return task.done()
+
+        await eventually(gave_up, within=15)  # 4403: not retried
+        assert not allot._engine.connected.is_set()
