@@ -401,6 +401,7 @@ EXEMPT_TABLES: dict[str, str] = {
     "users": "no code writes it",
     "customer_entitlements": "a cache computed from audited sources (subscriptions, "
     "promotions, the catalog)",
+    "customer_feature_entitlements": "the same cache, one row per feature",
     "invoice_schedules": "the billing job's bookkeeping; the invoices it issues are audited",
     "customer_trials": "which plans a customer has trialled (one default trial each): "
     "bookkeeping of the trial subscriptions, which are audited",

@@ -8,6 +8,7 @@ from app.models.catalog import Feature, Package, PackageVersion, Product
 from app.models.customers import (
     Customer,
     CustomerEntitlements,
+    CustomerFeatureEntitlement,
     CustomerTrial,
     PromotionalEntitlement,
     Subscription,
@@ -32,6 +33,7 @@ __all__ = [
     "BillingSettings",
     "Customer",
     "CustomerEntitlements",
+    "CustomerFeatureEntitlement",
     "CustomerTrial",
     "Environment",
     "Feature",

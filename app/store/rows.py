@@ -54,6 +54,16 @@ class EntitlementsState(CachedState):
     entitlements: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class CachedEntitlements:
+    """A customer's stored entitlements, as the list reads and the recomputation see them."""
+
+    customer_pk: uuid.UUID
+    entitlements: dict[str, Any]  # {featureId: effective entitlement}
+    has_active_subscription: bool
+    valid_until: datetime | None
+
+
 def cached_fields(r: asyncpg.Record) -> dict[str, Any]:
     """The `CachedState` fields of a record selecting them under their own names."""
     return {
