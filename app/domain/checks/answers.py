@@ -175,8 +175,7 @@ async def check_one(db: Database, env: uuid.UUID, customer_id: str, feature_id: 
                     now: datetime, requested_usage: float | None = None,
                     requested_values: Sequence[str] | None = None,
                     resource_id: str | None = None) -> CheckResult:
-    pool = await db.pool()
-    async with pool.acquire() as conn:
+    async with db.read() as conn:
         row = await store.fetch_check_row(conn, env, customer_id, feature_id,
                                           resource_id or "", now)
     if row is None:
@@ -198,8 +197,7 @@ async def check_one(db: Database, env: uuid.UUID, customer_id: str, feature_id: 
 async def check_all(db: Database, env: uuid.UUID, customer_id: str, now: datetime,
                     resource_id: str | None = None) -> list[CheckResult] | DenyReason:
     """Every feature the customer has an entitlement for (granted by some source)."""
-    pool = await db.pool()
-    async with pool.acquire() as conn:
+    async with db.read() as conn:
         row = await store.fetch_all_row(conn, env, customer_id)
         latest = {} if row is None else await store.latest_usage(
             conn, [row.customer_pk], resource_id or "", now)
