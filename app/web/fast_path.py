@@ -65,7 +65,7 @@ from app.schema.documents import CheckedDocument, DocumentChecker, refusal_for_k
 
 # The root fields worth compiling: the hot path of our users' applications. Which operation
 # each belongs to, how it is resolved and who may call it are read from the schema.
-FAST_ROOTS = frozenset({"entitlement", "reportUsage"})
+FAST_ROOTS = frozenset({"entitlement", "reportUsage", "usageHistory"})
 MAX_PLANS = 256
 MAX_PLANNED_QUERY = 16_384  # longer texts are planned again each time (plans hold documents)
 
@@ -373,7 +373,11 @@ class FastPath:
                     extensions={"code": "INTERNAL_SERVER_ERROR"},
                 )
             ) from error
-        return {"data": {plan.key: _write(answer, plan.selections)}}
+        if answer is None and isinstance(plan.field_def.type, GraphQLNonNull):
+            if not plan.is_mutation:
+                return None  # the executor reports the null as it does
+        # The root written like any field: an object, a list of objects (usageHistory) …
+        return {"data": {plan.key: _value(answer, plan.field_def.type, plan.selections)}}
 
 
 def _passes_through(argument: StrawberryArgument, registry: Any) -> bool:
