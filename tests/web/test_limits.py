@@ -16,7 +16,7 @@ from app.main import create_app
 from app.resolvers.root import build_schema
 from app.settings import Settings
 from app.store import catalog as catalog_store
-from tests.support import GraphQLClient, Tenant
+from tests.support import GraphQLClient, Tenant, client_of, running
 
 SMALL = Settings(
     max_body_bytes=2_000,
@@ -30,15 +30,13 @@ SMALL = Settings(
 @pytest.fixture(scope="module")
 async def small_app(database_url: str) -> AsyncIterator[Starlette]:
     """The app with small limits, over the same test database."""
-    application = create_app(database_url, SMALL)
-    async with application.router.lifespan_context(application):
+    async with running(create_app(database_url, SMALL)) as application:
         yield application
 
 
 @pytest.fixture(scope="module")
 async def small_http(small_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=small_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://allot.test") as client:
+    async with client_of(small_app) as client:
         yield client
 
 
