@@ -1,7 +1,8 @@
 """A compiled fast path for the hottest operations: the `entitlement` query and the
-`reportUsage` mutation.
+`reportUsage` mutation, and `usageHistory` (thousands of plain objects in one answer).
 
-Both sit in the request path of our users' own applications, so their cost is the product's.
+The first two sit in the request path of our users' own applications, so their cost is the
+product's.
 General GraphQL execution spends most of their time walking the document field by field
 (resolver wrappers, info objects, awaitable checks for every leaf). For the one shape that
 matters — an operation whose only root field is one of these, selecting plain fields (no
