@@ -6,6 +6,7 @@ limits (413, 400) and the response encoding are ours and cheap.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -69,6 +70,7 @@ class Services:
     schema: Any
     rate_limits: RateLimits
     _auth_cache: dict[str, tuple[Principal, float]] = field(default_factory=dict)
+    _auth_lookups: dict[str, asyncio.Future[Principal | None]] = field(default_factory=dict)
     _fast_path: FastPath | None = None
     _introspection: Introspection | None = None
     # Set by the app's lifespan: while it does not listen, revocations could be missed, so
@@ -99,6 +101,16 @@ class Services:
         cached = self.cached_principal(secret)
         if cached is not None:
             return cached
+        # One lookup per key at a time: when a busy key's entry expires, every request in
+        # flight misses at once, and each running its own lookup made a latency spike.
+        lookup = self._auth_lookups.get(secret)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._look_up(secret))
+            self._auth_lookups[secret] = lookup
+            lookup.add_done_callback(lambda _: self._auth_lookups.pop(secret, None))
+        return await asyncio.shield(lookup)
+
+    async def _look_up(self, secret: str) -> Principal | None:
         now = time.monotonic()
         pool = await self.db.pool()
         async with pool.acquire() as conn:
