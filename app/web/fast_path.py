@@ -130,8 +130,9 @@ class Plan:
     field_node: FieldNode
     field_def: GraphQLField
     definition: StrawberryField  # the strawberry field behind field_def
-    # GraphQL name, definition, whether strawberry hands its value over as it is
-    arguments: tuple[tuple[str, StrawberryArgument, bool], ...]
+    # GraphQL name, definition, whether strawberry hands its value over as it is, and
+    # whether it hands a null over as it is (all but a `Maybe`, which wraps it)
+    arguments: tuple[tuple[str, StrawberryArgument, bool, bool], ...]
     permissions: tuple[BasePermission, ...]
     key: str
     selections: tuple[Selection, ...]
@@ -289,6 +290,7 @@ class FastPath:
                     self.strawberry.config.name_converter.from_argument(argument),
                     argument,
                     _passes_through(argument, self.strawberry.schema_converter.scalar_registry),
+                    not isinstance(argument.type, StrawberryMaybe),
                 )
                 for argument in definition.arguments
             ),
@@ -339,7 +341,7 @@ class FastPath:
         registry = self.strawberry.schema_converter.scalar_registry
         field_kwargs = {
             argument.python_name: args[name]
-            if leaf
+            if leaf or (null_passes and args[name] is None)
             else convert_argument(
                 value=args[name],
                 type_=argument.type,
@@ -348,7 +350,7 @@ class FastPath:
                 info=strawberry_info,
                 path=(name,),
             )
-            for name, argument, leaf in plan.arguments
+            for name, argument, leaf, null_passes in plan.arguments
             if name in args
         }
         if not await _permitted(plan, strawberry_info, field_kwargs):
