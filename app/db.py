@@ -274,7 +274,7 @@ class Database:
         self._pool: asyncpg.Pool | None = None
         self._pool_size = pool_size
         self._pool_lock = asyncio.Lock()
-        self._reads = ReadConnections(self.url, pool_size * 2)
+        self._reads = ReadConnections(self.url, pool_size)
 
     def read(self) -> Lent:
         """A connection for one statement outside a transaction that changes no session

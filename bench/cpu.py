@@ -13,6 +13,7 @@ idle machine) with `concurrency` requests in flight, on the real database:
   floor (b)  allot's own endpoint answering `{ __typename }`
   check      the GraphQL `entitlement` check of bench/run.py (warm)
   rest       the REST check
+  report     `reportUsage` with an idempotency key (bench/usage.py's)
 
 Use it to compare commits; report the issue's figures with bench/run.py.
 """
@@ -37,10 +38,9 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 App = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]], Send], Awaitable[None]]
 
 
-def request(method: str, path: str, body: bytes, headers: dict[str, str]) -> Callable[
-    [App], Awaitable[int]
-]:
-    """One ASGI request; the call answers its HTTP status."""
+def request(method: str, path: str, body: bytes | Callable[[], bytes],
+            headers: dict[str, str]) -> Callable[[App], Awaitable[int]]:
+    """One ASGI request (`body`: or what makes each call's); the call answers its status."""
     query_at = path.find("?")
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
@@ -60,7 +60,8 @@ def request(method: str, path: str, body: bytes, headers: dict[str, str]) -> Cal
             if sent:
                 await asyncio.sleep(3600)  # no disconnect while the app answers
             sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
+            data = body() if callable(body) else body
+            return {"type": "http.request", "body": data, "more_body": False}
 
         async def send(message: dict[str, Any]) -> None:
             nonlocal status
@@ -71,6 +72,21 @@ def request(method: str, path: str, body: bytes, headers: dict[str, str]) -> Cal
         return status
 
     return call
+
+
+def report_usage(key: str, customer: str) -> Callable[[App], Awaitable[int]]:
+    """`reportUsage` of 1 seat with a new idempotency key each call (as bench/usage.py)."""
+    from bench.usage import REPORT
+
+    count = iter(range(1 << 62))
+
+    def body() -> bytes:
+        report = {"customerId": customer, "featureId": "seats", "value": 1,
+                  "idempotencyKey": f"cpu-{next(count)}"}
+        return json.dumps({"query": REPORT, "variables": {"i": report}}).encode()
+
+    headers = {"content-type": "application/json", "authorization": f"Bearer {key}"}
+    return request("POST", "/graphql", body, headers)
 
 
 def graphql(query: str, variables: dict[str, Any] | None, key: str | None) -> Callable[
@@ -123,6 +139,7 @@ async def measure(database_url: str, key: str, customer: str, total: int,
         "check_cpu_us": (allot, graphql(wrk_bench.CHECK_QUERY, {"c": customer, "f": "seats"},
                                         key)),
         "rest_cpu_us": (allot, rest),
+        "report_cpu_us": (allot, report_usage(key, customer)),
     }
     # Rounds, each scenario in turn, the least of each kept: whatever else runs on the
     # machine only ever adds to a figure (cache misses, a shared core), so the least is the
@@ -138,6 +155,7 @@ async def measure(database_url: str, key: str, customer: str, total: int,
     if not only:
         out["check_vs_m"] = out["floor_m_cpu_us"] / out["check_cpu_us"]
         out["check_vs_b"] = out["floor_b_cpu_us"] / out["check_cpu_us"]
+        out["report_vs_m"] = out["floor_m_cpu_us"] / out["report_cpu_us"]
     return out
 
 
