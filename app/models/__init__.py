@@ -13,7 +13,7 @@ from app.models.customers import (
     Subscription,
 )
 from app.models.secrets import SecretKeyCheck
-from app.models.tenancy import Account, ApiKey, Environment, User
+from app.models.tenancy import Account, ApiKey, CustomerToken, Environment, User
 from app.models.usage import (
     ThresholdCrossing,
     UsageCounter,
@@ -32,6 +32,7 @@ __all__ = [
     "BillingSettings",
     "Customer",
     "CustomerEntitlements",
+    "CustomerToken",
     "CustomerTrial",
     "Environment",
     "Feature",

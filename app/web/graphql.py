@@ -19,7 +19,7 @@ from graphql import GraphQLError, OperationDefinitionNode, OperationType
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from app.auth import Principal
+from app.auth import Principal, principal_with_token
 from app.clock import Clock
 from app.db import Database
 from app.schema.context import Context
@@ -45,6 +45,7 @@ from app.web.request_ids import log_client_error, request_id_for
 log = logging.getLogger("allot.http")
 
 AUTH_CACHE_SECONDS = 5.0
+CUSTOMER_TOKEN_HEADER = "x-allot-customer-token"
 
 
 def json_response(
@@ -221,7 +222,17 @@ async def admit(services: Services, request: Request, request_id: str) -> Princi
     wait = services.rate_limits.take(principal)
     if wait:
         return _over_key_limit(services, principal, wait, request_id)
-    return principal
+    token = request.headers.get(CUSTOMER_TOKEN_HEADER)
+    if token is None:
+        return principal
+    narrowed = principal_with_token(principal, token)
+    if isinstance(narrowed, Exception):  # forged, expired, or another environment's
+        return json_response(
+            error_body(str(narrowed), "UNAUTHENTICATED", request_id),
+            status=401,
+            request_id=request_id,
+        )
+    return narrowed
 
 
 def charge_batch(
