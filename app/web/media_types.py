@@ -11,12 +11,13 @@
   codes allot always answered (400 for request errors), so existing clients see no change.
 - `text/html` (a browser's GET): the GraphiQL page.
 
-Parsing is done only when the header is there; the common `*/*`, missing and exact
-`application/json` values are answered without parsing.
+The answers for the last 256 distinct headers are kept (a client sends the same one each
+time), so parsing happens once per header text.
 """
 
 from __future__ import annotations
 
+import functools
 from enum import Enum
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -78,6 +79,7 @@ def _quality(ranges: list[tuple[str, float, int]], media: str) -> tuple[float, i
     return best
 
 
+@functools.lru_cache(maxsize=256)  # clients send the same few headers over and over
 def negotiate(accept: str | None, html: bool = False) -> Answer:
     """The answer for an `Accept` header (`html`: a GET, where GraphiQL may be served)."""
     if accept is None or accept == "*/*" or not accept.strip():
