@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, Response
 
 from app.auth import Principal, principal_with_token
 from app.clock import Clock
+from app.customer_tokens import TokenRefused
 from app.db import Database
 from app.schema.context import Context
 from app.schema.documents import (
@@ -199,7 +200,9 @@ def _over_key_limit(
 
 async def admit(services: Services, request: Request, request_id: str) -> Principal | Response:
     """Authentication and the key's rate limit, before anything of the body is read: the
-    principal (one token taken from its key's bucket), or the 401/429 refusing the request.
+    principal (one token taken from its key's bucket; narrowed to the customer of an
+    `X-Allot-Customer-Token`, docs/security.md#customer-tokens), or the 401/429 refusing the
+    request (401 too for a token that is forged, expired or another environment's).
 
     A key the process would have to look up in the database is refused while its client
     address is over the limit of failed authentications (a flood of made-up keys would cost
@@ -226,7 +229,7 @@ async def admit(services: Services, request: Request, request_id: str) -> Princi
     if token is None:
         return principal
     narrowed = principal_with_token(principal, token)
-    if isinstance(narrowed, Exception):  # forged, expired, or another environment's
+    if isinstance(narrowed, TokenRefused):  # forged, expired, or another environment's
         return json_response(
             error_body(str(narrowed), "UNAUTHENTICATED", request_id),
             status=401,
