@@ -67,14 +67,17 @@ class Principal:
 
 
 def principal_with_token(
-    principal: Principal, token: str | None, now: float | None = None
+    principal: Principal, token: object, now: float | None = None
 ) -> Principal | TokenRefused:
     """`principal` narrowed to the customer of a customer token (the X-Allot-Customer-Token
     header, or `customerToken` of a WebSocket `connection_init`), or why the token is refused
-    (answer UNAUTHENTICATED). No token: `principal` as it is. A token is checked whatever the
-    key's kind; it narrows what a client key may read (server keys read any customer)."""
+    (answer UNAUTHENTICATED). No token (None): `principal` as it is; anything but a string is
+    refused. A token is checked whatever the key's kind; it narrows what a client key may
+    read (server keys read any customer)."""
     if token is None:
         return principal
+    if not isinstance(token, str):  # e.g. a WebSocket payload's `customerToken: 42`
+        return TokenRefused("The customer token must be a string.")
     verifier = customer_tokens.verifier_for(secrets_at_rest.current().keys)
     try:
         claims = verifier.verify(token, now)

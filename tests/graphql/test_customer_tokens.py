@@ -243,6 +243,7 @@ def test_who_may_read_which_customer() -> None:
         assert client.may_read_customer("bob") is (not required)
         assert server.may_read_customer("bob")
         assert principal_with_token(client, None) is client
+        assert isinstance(principal_with_token(client, 42), TokenRefused)  # a WebSocket payload
         foreign = principal_with_token(server, token)  # another environment's principal
         assert isinstance(foreign, TokenRefused)
     # Expiry is checked on every use, cached verifications included.
