@@ -1,7 +1,7 @@
 """customer tokens: the environment setting that requires them for client keys, and the
 record of each token minted (its audit trail)
 
-Revision ID: 0015
+Revision ID: 0016
 Revises: 0011 (the head: 0010, 0012, 0013, 0014, 0011)
 Create Date: 2026-12-07 15:45:00
 """
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015"
+revision: str = "0016"
 down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
