@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -28,8 +28,9 @@ from app.settings import Settings
 from app.store.key_revocations import RevocationListener
 from app.store.secrets import verify_key
 from app.web.billing_pages import invoice_pdf, payment_page
-from app.web.graphiql import graphiql_html, static_files_dir
-from app.web.graphql import Services, graphql_post, json_response
+from app.web.cors import CorsPolicy
+from app.web.graphiql import static_files_dir
+from app.web.graphql import Services, graphql_get, graphql_post, json_response
 from app.web.rate_limits import RateLimits
 from app.web.request_ids import guarded
 from app.web.rest import entitlement_route, entitlements_route
@@ -47,10 +48,6 @@ async def healthz(request: Request) -> Response:
         log.exception("health check failed")
         return json_response({"status": "unavailable", "database": "down"}, status=503)
     return json_response({"status": "ok", "database": "up"})
-
-
-async def graphiql(request: Request) -> Response:
-    return HTMLResponse(graphiql_html())
 
 
 async def not_found(request: Request, exc: Any) -> Response:
@@ -125,14 +122,22 @@ def create_app(
                         await task
             await db.close()
 
+    # CORS headers for frontends (app/web/cors.py): the wrapped endpoints are the plain
+    # ones when ALLOT_CORS_ORIGINS is empty; preflights are routes of their own.
+    cors = CorsPolicy.of(settings.cors_origins)
     routes = [
-        Route("/graphql", guarded(graphql_post), methods=["POST"]),
-        Route("/graphql", graphiql, methods=["GET"]),
+        Route("/graphql", cors.wrap(guarded(graphql_post)), methods=["POST"]),
+        Route("/graphql", cors.wrap(guarded(graphql_get)), methods=["GET"]),
+        Route("/graphql", cors.preflight(("GET", "POST")), methods=["OPTIONS"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/v1/customers/{customer_id}/entitlements/{feature_id}",
-              guarded(entitlement_route), methods=["GET"]),
-        Route("/v1/customers/{customer_id}/entitlements", guarded(entitlements_route),
+              cors.wrap(guarded(entitlement_route)), methods=["GET"]),
+        Route("/v1/customers/{customer_id}/entitlements/{feature_id}",
+              cors.preflight(("GET",)), methods=["OPTIONS"]),
+        Route("/v1/customers/{customer_id}/entitlements", cors.wrap(guarded(entitlements_route)),
               methods=["GET"]),
+        Route("/v1/customers/{customer_id}/entitlements", cors.preflight(("GET",)),
+              methods=["OPTIONS"]),
         Route("/invoices/{token}.pdf", guarded(invoice_pdf), methods=["GET"]),
         Route("/pay/{token}", guarded(payment_page), methods=["GET"]),
         Mount(

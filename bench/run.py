@@ -278,6 +278,29 @@ async def customer_pk(database_url: str, customer_id: str) -> str:
     return str(pk)
 
 
+def client_with_token(base: str, auth: dict[str, str], customer: str) -> dict[str, str]:
+    """The headers of a client key holding a customer token for `customer` (made with the
+    server key `auth`)."""
+    key = httpx.post(
+        f"{base}/graphql",
+        json={"query": "mutation { createApiKey(input: {kind: CLIENT}) { secret } }"},
+        headers=auth,
+        timeout=30,
+    ).json()["data"]["createApiKey"]["secret"]
+    token = httpx.post(
+        f"{base}/graphql",
+        json={
+            "query": "mutation($c: String!) { createCustomerToken(input: {customerId: $c}) "
+            "{ token errors { code } } }",
+            "variables": {"c": customer},
+        },
+        headers=auth,
+        timeout=30,
+    ).json()["data"]["createCustomerToken"]
+    assert token["errors"] == [], token
+    return {"Authorization": f"Bearer {key}", "X-Allot-Customer-Token": token["token"]}
+
+
 def run_checks(
     results: dict[str, Any], base: str, customer: str, auth: dict[str, str], d: int, c: int
 ) -> None:
@@ -290,6 +313,14 @@ def run_checks(
     )
     results["rest_check"] = wrk(
         f"{base}/v1/customers/{customer}/entitlements/seats?requestedUsage=1", d, c, None, auth
+    )
+    # A frontend's check: a client key with a customer token for that customer.
+    results["graphql_check_client_token"] = wrk(
+        f"{base}/graphql",
+        d,
+        c,
+        {"query": CHECK_QUERY, "variables": {"c": customer, "f": "seats"}},
+        client_with_token(base, auth, customer),
     )
     started = time.perf_counter()
     for _ in range(20):
@@ -385,7 +416,12 @@ def main() -> None:
         if embedded is not None:
             embedded.stop()
     floor_m = results["floor_m_strawberry"]
-    for name in ("graphql_check", "report_usage_hot", "report_usage_spread"):
+    for name in (
+        "graphql_check",
+        "graphql_check_client_token",
+        "report_usage_hot",
+        "report_usage_spread",
+    ):
         if name in results:
             results[f"ratio_{name}_vs_m"] = results[name]["rps"] / floor_m["rps"]
             results[f"p99_{name}_vs_m"] = results[name]["p99_ms"] / floor_m["p99_ms"]

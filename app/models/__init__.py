@@ -14,7 +14,7 @@ from app.models.customers import (
     Subscription,
 )
 from app.models.secrets import SecretKeyCheck
-from app.models.tenancy import Account, ApiKey, Environment, User
+from app.models.tenancy import Account, ApiKey, CustomerToken, Environment, User
 from app.models.usage import (
     ThresholdCrossing,
     UsageCounter,
@@ -34,6 +34,7 @@ __all__ = [
     "Customer",
     "CustomerEntitlements",
     "CustomerFeatureEntitlement",
+    "CustomerToken",
     "CustomerTrial",
     "Environment",
     "Feature",

@@ -46,7 +46,8 @@ def small(small_http: httpx.AsyncClient, tenant: Tenant) -> GraphQLClient:
 
 
 def _auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
+    """The headers of a GraphQL POST: the key, and the body's media type (required)."""
+    return {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
 
 def _request_error(response: httpx.Response, status: int = 400) -> dict[str, Any]:
@@ -226,6 +227,22 @@ async def test_first_100_is_fine(gql: GraphQLClient) -> None:
 
 
 # --- malformed requests ----------------------------------------------------------------------
+
+
+async def test_a_body_that_is_not_declared_json_is_415(
+    http: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    """GraphQL over HTTP: the body is `application/json`; without that Content-Type (none,
+    or a form's `text/plain`) nothing is parsed or run."""
+    body = orjson.dumps({"query": "{ environment { slug } }"})
+    key = {"Authorization": f"Bearer {tenant.server_key}"}
+    for content_type in (None, "text/plain", "application/x-www-form-urlencoded"):
+        headers = key if content_type is None else {**key, "Content-Type": content_type}
+        response = await http.post("/graphql", content=body, headers=headers)
+        error = _request_error(response, 415)
+        assert error["extensions"]["code"] == "UNSUPPORTED_MEDIA_TYPE", content_type
+    charset = {**key, "Content-Type": "application/json; charset=utf-8"}
+    assert (await http.post("/graphql", content=body, headers=charset)).status_code == 200
 
 
 async def test_invalid_json_is_400(http: httpx.AsyncClient, tenant: Tenant) -> None:
