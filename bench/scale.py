@@ -56,7 +56,7 @@ HISTORY = (
 
 def catalog() -> dict[str, Any]:
     """The demo catalog plus a metered feature that resets every hour (for usageHistory)."""
-    doc: dict[str, Any] = yaml.safe_load((ROOT / "app" / "demo_catalog.yaml").read_text())
+    doc: dict[str, Any] = yaml.safe_load((ROOT / "app" / "cli" / "demo_catalog.yaml").read_text())
     doc["features"].append({"id": HOURLY, "name": "Hourly calls", "type": "METERED"})
     pro = next(p for p in doc["products"][0]["plans"] if p["id"] == "pro")
     pro["entitlements"][HOURLY] = {"limit": 1000, "resetPeriod": "HOUR"}
