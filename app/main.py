@@ -15,7 +15,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from app import secrets_at_rest
@@ -26,6 +26,7 @@ from app.resolvers.root import build_schema
 from app.schema.documents import HEAVY_WORK_SWITCH_INTERVAL
 from app.settings import Settings
 from app.store.key_revocations import RevocationListener
+from app.store.push import PushListener
 from app.store.secrets import verify_key
 from app.web.billing_pages import invoice_pdf, payment_page
 from app.web.graphiql import graphiql_html, static_files_dir
@@ -33,7 +34,9 @@ from app.web.graphql import Services, graphql_post, json_response
 from app.web.rate_limits import RateLimits
 from app.web.request_ids import guarded
 from app.web.rest import entitlement_route, entitlements_route
+from app.web.subscriptions import graphql_ws
 from app.workers.jobs import run_forever
+from app.workers.push import PushHub
 from app.workers.webhooks import run_forever as run_webhooks_forever
 
 log = logging.getLogger("allot")
@@ -100,6 +103,10 @@ def create_app(
             db.url, services.forget_key, services.forget_all_keys
         )
         revocations = asyncio.create_task(services.revocations.run_forever())
+        # Push: one LISTEN connection per process feeding its subscribers (docs/push.md).
+        services.push = PushHub(db, services.clock)
+        push_listener = PushListener(db.url, services.push.on_notice, services.push.on_reset)
+        push = asyncio.create_task(push_listener.run_forever())
         # Serve once listening (until then the key cache is simply not used).
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(services.revocations.ready.wait(), timeout=5)
@@ -118,7 +125,8 @@ def create_app(
         try:
             yield
         finally:
-            for task in (job, webhooks, revocations):
+            await services.push.close()
+            for task in (job, webhooks, revocations, push):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -128,6 +136,7 @@ def create_app(
     routes = [
         Route("/graphql", guarded(graphql_post), methods=["POST"]),
         Route("/graphql", graphiql, methods=["GET"]),
+        WebSocketRoute("/graphql", graphql_ws),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/v1/customers/{customer_id}/entitlements/{feature_id}",
               guarded(entitlement_route), methods=["GET"]),

@@ -20,6 +20,7 @@ from app.models import (
     PromotionalEntitlement,
     Subscription,
 )
+from app.store import push
 from app.store.catalog import Page, _page
 from app.store.rows import EntitlementsState, FeatureState, cached_fields, json_of
 
@@ -143,7 +144,10 @@ async def save_entitlements(
     has_active: bool,
     valid_until: datetime | None,
     now: datetime,
-) -> None:
+) -> int:
+    """Write a customer's cached entitlements, bump their version and announce the change
+    (NOTIFY, delivered when the transaction commits: app/store/push.py). Returns the new
+    version. The caller holds the customer's row lock, so versions follow commits."""
     values = dict(
         customer_pk=customer_pk,
         environment_pk=env,
@@ -152,12 +156,17 @@ async def save_entitlements(
         valid_until=valid_until,
         computed_at=now,
     )
-    statement = insert(CustomerEntitlements).values(**values)
-    statement = statement.on_conflict_do_update(
+    upsert = insert(CustomerEntitlements).values(**values, version=1)
+    statement = upsert.on_conflict_do_update(
         index_elements=[col(CustomerEntitlements.customer_pk)],
-        set_={k: v for k, v in values.items() if k != "customer_pk"},
-    )
-    await session.execute(statement)
+        set_={
+            **{k: v for k, v in values.items() if k != "customer_pk"},
+            "version": col(CustomerEntitlements.version) + 1,
+        },
+    ).returning(col(CustomerEntitlements.version))
+    version = int((await session.execute(statement)).scalar_one())
+    await push.announce_entitlements(session, env, customer_pk, version)
+    return version
 
 
 async def cached_entitlements(
@@ -284,7 +293,9 @@ SELECT c.pk AS customer_pk,
        ce.has_active_subscription,
        ce.valid_until,
        ce.customer_pk IS NOT NULL AS cached,
-       ce.xmin::text AS entitlements_version
+       ce.xmin::text AS entitlements_version,
+       coalesce(ce.version, 0) AS state_version,
+       ce.computed_at
 FROM customers c
 LEFT JOIN customer_entitlements ce ON ce.customer_pk = c.pk
 WHERE c.environment_pk = $1 AND c.id = $2
@@ -315,7 +326,9 @@ async def fetch_all_row(
     row = await conn.fetchrow(_ALL_SQL, env, customer_id)
     if row is None:
         return None
-    return EntitlementsState(**cached_fields(row), entitlements=json_of(row["entitlements"]) or {})
+    return EntitlementsState(**cached_fields(row), entitlements=json_of(row["entitlements"]) or {},
+                             state_version=int(row["state_version"]),
+                             computed_at=row["computed_at"])
 
 
 async def move_to_version(session: AsyncSession, env: uuid.UUID, kind: str,
