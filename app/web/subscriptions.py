@@ -25,7 +25,6 @@ from typing import Any
 
 import orjson
 from graphql import GraphQLError
-from graphql.language import OperationType
 from starlette.websockets import WebSocket
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
@@ -33,6 +32,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.types.graphql import OperationType
 
 from app.auth import Principal
 from app.schema.documents import input_values_limit
