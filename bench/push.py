@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 import websockets
+from websockets.typing import Subprotocol
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -46,26 +47,53 @@ from bench.run import (  # noqa: E402
     write_results,
 )
 
-CHANGED = ("subscription($c: String) { entitlementsChanged(customerId: $c) { customerId "
-           "version state { entitlements { featureId hasAccess } } } }")
-GRANT = ("mutation($c: String!) { grantPromotionalEntitlements(input: {customerId: $c, "
-         "grants: [{featureId: \"sso\", duration: ONE_WEEK}]}) { errors { code } } }")
-REVOKE = ("mutation($c: String!) { revokePromotionalEntitlement(input: {customerId: $c, "
-          "featureId: \"sso\"}) { errors { code } } }")
+CHANGED = (
+    "subscription($c: String) { entitlementsChanged(customerId: $c) { customerId "
+    "version state { entitlements { featureId hasAccess } } } }"
+)
+GRANT = (
+    "mutation($c: String!) { grantPromotionalEntitlements(input: {customerId: $c, "
+    'grants: [{featureId: "sso", duration: ONE_WEEK}]}) { errors { code } } }'
+)
+REVOKE = (
+    "mutation($c: String!) { revokePromotionalEntitlement(input: {customerId: $c, "
+    'featureId: "sso"}) { errors { code } } }'
+)
 CUSTOMERS = [f"cust-{i:03}" for i in range(100)]
 
 
 def start_server(database_url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATABASE_URL": database_url, "ALLOT_JOBS_INTERVAL": "0",
-           "ALLOT_WEBHOOK_INTERVAL": "0", "ALLOT_LOG_LEVEL": "WARNING",
-           "ALLOT_RATE_LIMIT_SERVER": "1000000000",
-           "ALLOT_RATE_LIMIT_SERVER_BURST": "1000000000",
-           "ALLOT_RATE_LIMIT_CLIENT": "1000000000",
-           "ALLOT_RATE_LIMIT_CLIENT_BURST": "1000000000"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "ALLOT_JOBS_INTERVAL": "0",
+        "ALLOT_WEBHOOK_INTERVAL": "0",
+        "ALLOT_LOG_LEVEL": "WARNING",
+        "ALLOT_RATE_LIMIT_SERVER": "1000000000",
+        "ALLOT_RATE_LIMIT_SERVER_BURST": "1000000000",
+        "ALLOT_RATE_LIMIT_CLIENT": "1000000000",
+        "ALLOT_RATE_LIMIT_CLIENT_BURST": "1000000000",
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app_from_env", "--factory", "--port",
-         str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-         "--log-level", "warning"], cwd=ROOT, env=env)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:app_from_env",
+            "--factory",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
@@ -85,13 +113,25 @@ class Subscriber:
 
     async def run(self, ready: asyncio.Event, stop_at: asyncio.Event) -> None:
         url = self.base.replace("http", "ws", 1) + "/graphql"
-        async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
-            await ws.send(json.dumps({"type": "connection_init",
-                                      "payload": {"Authorization": f"Bearer {self.key}"}}))
+        async with websockets.connect(
+            url, subprotocols=[Subprotocol("graphql-transport-ws")]
+        ) as ws:
+            await ws.send(
+                json.dumps(
+                    {"type": "connection_init", "payload": {"Authorization": f"Bearer {self.key}"}}
+                )
+            )
             ack = json.loads(await ws.recv())
             assert ack["type"] == "connection_ack", ack
-            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
-                "query": CHANGED, "variables": {"c": self.customer}}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": "1",
+                        "type": "subscribe",
+                        "payload": {"query": CHANGED, "variables": {"c": self.customer}},
+                    }
+                )
+            )
             ready.set()
             receiving = asyncio.create_task(self._receive(ws))
             await stop_at.wait()
@@ -109,22 +149,29 @@ class Subscriber:
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def summary(values: list[float]) -> dict[str, float]:
     if not values:
         return {"n": 0}
-    return {"n": len(values), "p50_ms": round(percentile(values, 50), 2),
-            "p95_ms": round(percentile(values, 95), 2),
-            "p99_ms": round(percentile(values, 99), 2), "max_ms": round(max(values), 2),
-            "mean_ms": round(statistics.fmean(values), 2)}
+    return {
+        "n": len(values),
+        "p50_ms": round(percentile(values, 50), 2),
+        "p95_ms": round(percentile(values, 95), 2),
+        "p99_ms": round(percentile(values, 99), 2),
+        "max_ms": round(max(values), 2),
+        "mean_ms": round(statistics.fmean(values), 2),
+    }
 
 
-async def measure(bases: list[str], key: str, subscribers: int, changes: int,
-                  rate: float) -> dict[str, Any]:
-    subs = [Subscriber(i, bases[i % 2], key, CUSTOMERS[(i // 2) % len(CUSTOMERS)])
-            for i in range(subscribers)]
+async def measure(
+    bases: list[str], key: str, subscribers: int, changes: int, rate: float
+) -> dict[str, Any]:
+    subs = [
+        Subscriber(i, bases[i % 2], key, CUSTOMERS[(i // 2) % len(CUSTOMERS)])
+        for i in range(subscribers)
+    ]
     stop_at = asyncio.Event()
     readies = [asyncio.Event() for _ in subs]
     tasks = [asyncio.create_task(s.run(r, stop_at)) for s, r in zip(subs, readies, strict=True)]
@@ -136,18 +183,20 @@ async def measure(bases: list[str], key: str, subscribers: int, changes: int,
     granted: dict[str, bool] = {}
     sent: list[tuple[str, float, float]] = []  # customer, sent at, answered at
     rng = random.Random(7)
-    async with httpx.AsyncClient(base_url=bases[0], timeout=30,
-                                 headers={"Authorization": f"Bearer {key}"}) as http:
+    async with httpx.AsyncClient(
+        base_url=bases[0], timeout=30, headers={"Authorization": f"Bearer {key}"}
+    ) as http:
         for _ in range(changes):
             customer = rng.choice(sorted(watchers))
             query = REVOKE if granted.get(customer) else GRANT
             granted[customer] = not granted.get(customer)
             started = time.monotonic()
-            response = await http.post("/graphql", json={"query": query,
-                                                         "variables": {"c": customer}})
+            response = await http.post(
+                "/graphql", json={"query": query, "variables": {"c": customer}}
+            )
             body = response.json()
             assert "errors" not in body, body
-            assert list(body["data"].values())[0]["errors"] == [], body
+            assert next(iter(body["data"].values()))["errors"] == [], body
             sent.append((customer, started, time.monotonic()))
             await asyncio.sleep(max(0.0, 1 / rate - (time.monotonic() - started)))
     await asyncio.sleep(2)  # the last events in flight
@@ -172,13 +221,18 @@ async def measure(bases: list[str], key: str, subscribers: int, changes: int,
             from_send[where].append((events[i][0] - started) * 1000)
             from_answer.append((events[i][0] - answered) * 1000)
     every = from_send["same_process"] + from_send["other_process"]
-    return {"subscribers": subscribers, "changes": changes, "rate_per_s": rate,
-            "deliveries_expected": sum(len(watchers[c]) for c, _, _ in sent),
-            "missing": missing, "send_to_event": summary(every),
-            "send_to_event_same_process": summary(from_send["same_process"]),
-            "send_to_event_other_process": summary(from_send["other_process"]),
-            "mutation_answered_to_event": summary(from_answer),
-            "mutation_latency": summary([(a - s) * 1000 for _, s, a in sent])}
+    return {
+        "subscribers": subscribers,
+        "changes": changes,
+        "rate_per_s": rate,
+        "deliveries_expected": sum(len(watchers[c]) for c, _, _ in sent),
+        "missing": missing,
+        "send_to_event": summary(every),
+        "send_to_event_same_process": summary(from_send["same_process"]),
+        "send_to_event_other_process": summary(from_send["other_process"]),
+        "mutation_answered_to_event": summary(from_answer),
+        "mutation_latency": summary([(a - s) * 1000 for _, s, a in sent]),
+    }
 
 
 def main() -> None:
@@ -198,8 +252,9 @@ def main() -> None:
         procs = [start_server(database_url, port) for port in ports]
         bases = [f"http://127.0.0.1:{port}" for port in ports]
         asyncio.run(seed(bases[0], key))
-        results["push"] = asyncio.run(measure(bases, key, args.subscribers, args.changes,
-                                              args.rate))
+        results["push"] = asyncio.run(
+            measure(bases, key, args.subscribers, args.changes, args.rate)
+        )
     finally:
         for proc in procs:
             stop(proc)

@@ -21,16 +21,21 @@ from app.schema.push_types import (
     state_view,
 )
 
-OptionalCustomerArg = Annotated[str | None, strawberry.argument(
-    description="One customer (a client key must name one); none: every customer of the "
-    "environment (server keys).")]
+OptionalCustomerArg = Annotated[
+    str | None,
+    strawberry.argument(
+        description="One customer (a client key must name one); none: every customer of the "
+        "environment (server keys)."
+    ),
+]
 
 
 class Feed(Protocol):
     """What the resolvers need of the process's push hub."""
 
-    def stream(self, kind: str, env: Any, customer_id: str | None,
-               feature_id: str | None = None) -> AsyncIterator[Any]: ...
+    def stream(
+        self, kind: str, env: Any, customer_id: str | None, feature_id: str | None = None
+    ) -> AsyncIterator[Any]: ...
 
 
 def _authorize(ctx: Context, customer_id: str | None) -> None:
@@ -52,51 +57,70 @@ def _feed(ctx: Context) -> Feed:
 
 @strawberry.type
 class PushQuery:
-    @strawberry.field(description="Everything a local evaluator needs for one customer: an "
-                      "answer per feature, usage, a version, and until when it holds.")
+    @strawberry.field(
+        description="Everything a local evaluator needs for one customer: an "
+        "answer per feature, usage, a version, and until when it holds."
+    )
     async def entitlements_state(
-        self, info: Info[Context, None],
+        self,
+        info: Info[Context, None],
         customer_id: Annotated[str, strawberry.argument(description="The customerId.")],
-        resource_id: Annotated[str | None, strawberry.argument(
-            description="The resource, for per-resource subscriptions and usage.")] = None,
+        resource_id: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The resource, for per-resource subscriptions and usage."
+            ),
+        ] = None,
     ) -> EntitlementsState:
         ctx = info.context
         _authorize(ctx, customer_id)
-        return state_view(await state_of(ctx.db, ctx.environment_pk, customer_id, ctx.now(),
-                                         resource_id))
+        return state_view(
+            await state_of(ctx.db, ctx.environment_pk, customer_id, ctx.now(), resource_id)
+        )
 
 
 @strawberry.type
 class PushSubscription:
-    @strawberry.subscription(description="Every change of a customer's effective "
-                             "entitlements, with its new state (one customer, or all of the "
-                             "environment for a server key).")
+    @strawberry.subscription(
+        description="Every change of a customer's effective "
+        "entitlements, with its new state (one customer, or all of the "
+        "environment for a server key)."
+    )
     async def entitlements_changed(
-        self, info: Info[Context, None], customer_id: OptionalCustomerArg = None,
+        self,
+        info: Info[Context, None],
+        customer_id: OptionalCustomerArg = None,
     ) -> AsyncGenerator[EntitlementsChange, None]:
         ctx = info.context
         _authorize(ctx, customer_id)
         async for change in _feed(ctx).stream("entitlements", ctx.environment_pk, customer_id):
             yield change
 
-    @strawberry.subscription(description="Usage counter changes, coalesced per customer, "
-                             "feature and resource (at most one event per 50 ms, always the "
-                             "latest value).")
+    @strawberry.subscription(
+        description="Usage counter changes, coalesced per customer, "
+        "feature and resource (at most one event per 50 ms, always the "
+        "latest value)."
+    )
     async def usage_changed(
-        self, info: Info[Context, None], customer_id: OptionalCustomerArg = None,
-        feature_id: Annotated[str | None, strawberry.argument(
-            description="One feature; none: every feature.")] = None,
+        self,
+        info: Info[Context, None],
+        customer_id: OptionalCustomerArg = None,
+        feature_id: Annotated[
+            str | None, strawberry.argument(description="One feature; none: every feature.")
+        ] = None,
     ) -> AsyncGenerator[Usage, None]:
         ctx = info.context
         _authorize(ctx, customer_id)
-        async for usage in _feed(ctx).stream("usage", ctx.environment_pk, customer_id,
-                                             feature_id):
+        async for usage in _feed(ctx).stream("usage", ctx.environment_pk, customer_id, feature_id):
             yield usage
 
-    @strawberry.subscription(description="Catalog publications of the environment: plan and "
-                             "add-on versions, applied catalogs.")
+    @strawberry.subscription(
+        description="Catalog publications of the environment: plan and "
+        "add-on versions, applied catalogs."
+    )
     async def catalog_published(
-        self, info: Info[Context, None],
+        self,
+        info: Info[Context, None],
     ) -> AsyncGenerator[CatalogPublication, None]:
         ctx = info.context
         async for publication in _feed(ctx).stream("catalog", ctx.environment_pk, None):

@@ -18,25 +18,31 @@ class EntitlementsState:
     resource_id: str | None = strawberry.field(description="The resource it is scoped to.")
     version: str = strawberry.field(
         description="A decimal 64-bit integer: for one customer, a greater version is a newer "
-        "state. Changes whenever the customer's cached entitlements are rewritten.")
+        "state. Changes whenever the customer's cached entitlements are rewritten."
+    )
     deny_reason: DenyReason | None = strawberry.field(
         description="CUSTOMER_NOT_FOUND or CUSTOMER_ARCHIVED: every check of this customer is "
-        "denied with it (entitlements are then empty).")
+        "denied with it (entitlements are then empty)."
+    )
     has_active_subscription: bool = strawberry.field(
-        description="Whether some subscription of the customer is active or in trial.")
+        description="Whether some subscription of the customer is active or in trial."
+    )
     entitlements: list[Entitlement] = strawberry.field(
         description="One per feature of the environment (granted or not): exactly what "
         "`entitlement(customerId, featureId)` answers without requested usage or values. A "
-        "feature id absent from the list answers FEATURE_NOT_FOUND.")
+        "feature id absent from the list answers FEATURE_NOT_FOUND."
+    )
     valid_until: datetime | None = strawberry.field(
         description="Until when this state holds without an event: the earliest of the "
         "entitlements' own end (trial, subscription, promotion…) and every usage period end. "
-        "null: only an event changes it.")
+        "null: only an event changes it."
+    )
     computed_at: datetime = strawberry.field(description="When this state was read.")
     usage_versions: list[UsageVersion] = strawberry.field(
         description="The version of each listed feature's current usage counter (as "
         "`Usage.version` in usageChanged events): a usage event with a version not greater "
-        "is already counted in this state.")
+        "is already counted in this state."
+    )
 
 
 @strawberry.type(description="The version of one feature's current usage counter.")
@@ -70,11 +76,14 @@ def state_view(state: CustomerState) -> EntitlementsState:
         entitlements=[entitlement_view(r) for r in state.results],
         valid_until=state.valid_until,
         computed_at=state.computed_at,
-        usage_versions=[UsageVersion(feature_id=f, version=str(v))
-                        for f, v in sorted(state.usage_versions.items())],
+        usage_versions=[
+            UsageVersion(feature_id=f, version=str(v))
+            for f, v in sorted(state.usage_versions.items())
+        ],
     )
 
 
 def change_view(state: CustomerState) -> EntitlementsChange:
-    return EntitlementsChange(customer_id=state.customer_id, version=str(state.version),
-                              state=state_view(state))
+    return EntitlementsChange(
+        customer_id=state.customer_id, version=str(state.version), state=state_view(state)
+    )

@@ -5,9 +5,13 @@ notification only when its transaction commits, and never one of a transaction r
 
 * `allot_entitlements_changed` `[env, customer pk, version]`: a customer's cached entitlements
   were rewritten (`save_entitlements`);
-* `allot_usage_changed` `[env, customer pk, feature, resource key, period start, period end,
-  version]`: a usage counter's value changed (a trigger on `usage_counters`, migration 0015,
-  so every writer announces);
+* `allot_usage_changed` `[env, customer pk, feature, resource key, period start, period end]`:
+  a usage counter's value changed. Announced right AFTER the writing transaction commits, by
+  the writing process's `UsageAnnouncer`, not inside it: a transaction that notifies holds
+  PostgreSQL's notification lock through its commit, so every report would commit one at a
+  time (measured: 3 to 5 times fewer commits a second at 32 connections). The announcer sends
+  what committed meanwhile in one NOTIFY transaction, one at a time, so reports never wait on
+  it (docs/push.md "Usage");
 * `allot_catalog_published` `[env, kind, id, version, published at]`: a plan or add-on
   version was published, or a catalog document applied.
 
@@ -22,7 +26,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,7 +37,8 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import RawConnection
+from app.db import Database, RawConnection
+from app.store.rows import CounterKey
 
 log = logging.getLogger("allot.push")
 
@@ -46,17 +52,22 @@ RETRY_SECONDS = 1.0
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
-async def announce_entitlements(session: AsyncSession, env: uuid.UUID, customer_pk: uuid.UUID,
-                                version: int) -> None:
+async def announce_entitlements(
+    session: AsyncSession, env: uuid.UUID, customer_pk: uuid.UUID, version: int
+) -> None:
     payload = orjson.dumps([str(env), str(customer_pk), str(version)]).decode()
     await session.execute(_NOTIFY, {"channel": ENTITLEMENTS, "payload": payload})
 
 
-async def announce_catalog(session: AsyncSession, env: uuid.UUID, kind: str,
-                           package_id: str | None, version: int | None,
-                           published_at: datetime) -> None:
-    payload = orjson.dumps([str(env), kind, package_id, version,
-                            published_at.isoformat()]).decode()
+async def announce_catalog(
+    session: AsyncSession,
+    env: uuid.UUID,
+    kind: str,
+    package_id: str | None,
+    version: int | None,
+    published_at: datetime,
+) -> None:
+    payload = orjson.dumps([str(env), kind, package_id, version, published_at.isoformat()]).decode()
     await session.execute(_NOTIFY, {"channel": CATALOG, "payload": payload})
 
 
@@ -75,7 +86,6 @@ class UsageNotice:
     resource_key: str
     period_start: datetime
     period_end: datetime
-    version: int
 
     @property
     def counter(self) -> tuple[uuid.UUID, str, str]:
@@ -102,14 +112,22 @@ def parse_notice(channel: str, payload: str) -> Notice | None:
         if channel == ENTITLEMENTS:
             return EntitlementsNotice(uuid.UUID(items[0]), uuid.UUID(items[1]), int(items[2]))
         if channel == USAGE:
-            return UsageNotice(uuid.UUID(items[0]), uuid.UUID(items[1]), str(items[2]),
-                               str(items[3]), datetime.fromisoformat(items[4]),
-                               datetime.fromisoformat(items[5]), int(items[6]))
+            return UsageNotice(
+                uuid.UUID(items[0]),
+                uuid.UUID(items[1]),
+                str(items[2]),
+                str(items[3]),
+                datetime.fromisoformat(items[4]),
+                datetime.fromisoformat(items[5]),
+            )
         if channel == CATALOG:
-            return CatalogNotice(uuid.UUID(items[0]), str(items[1]),
-                                 None if items[2] is None else str(items[2]),
-                                 None if items[3] is None else int(items[3]),
-                                 datetime.fromisoformat(items[4]))
+            return CatalogNotice(
+                uuid.UUID(items[0]),
+                str(items[1]),
+                None if items[2] is None else str(items[2]),
+                None if items[3] is None else int(items[3]),
+                datetime.fromisoformat(items[4]),
+            )
     except (ValueError, TypeError, IndexError, orjson.JSONDecodeError):
         pass
     log.warning("ignoring a malformed push notice on %s: %r", channel, payload[:100])
@@ -125,8 +143,9 @@ class PushListener:
     (on the event loop, in the order PostgreSQL delivers them: commit order). `on_reset()`
     is called when listening starts again after a break: notices may have been missed."""
 
-    def __init__(self, dsn: str, on_notice: Callable[[Notice], None],
-                 on_reset: Callable[[], None]) -> None:
+    def __init__(
+        self, dsn: str, on_notice: Callable[[Notice], None], on_reset: Callable[[], None]
+    ) -> None:
         self._dsn = dsn
         self._on_notice = on_notice
         self._on_reset = on_reset
@@ -169,14 +188,70 @@ class PushListener:
             await asyncio.sleep(RETRY_SECONDS)
 
 
+class UsageAnnouncer:
+    """Announces the usage counters that changed, after their transactions committed: the
+    counters noted while one NOTIFY transaction is being sent go together in the next. At
+    most one in flight per process."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._pending: dict[tuple[uuid.UUID, CounterKey], None] = {}
+        self._sending: asyncio.Task[None] | None = None
+
+    def note(self, env: uuid.UUID, counters: Iterable[CounterKey]) -> None:
+        """Call only once the transaction that changed them has committed."""
+        for counter in counters:
+            self._pending[(env, counter)] = None
+        if self._pending and (self._sending is None or self._sending.done()):
+            self._sending = asyncio.get_running_loop().create_task(self._send())
+
+    async def _send(self) -> None:
+        while self._pending:
+            batch = list(self._pending)
+            self._pending.clear()
+            payloads = [
+                orjson.dumps(
+                    [str(env), str(c[0]), c[1], c[2], c[3].isoformat(), c[4].isoformat()]
+                ).decode()
+                for env, c in batch
+            ]
+            try:
+                pool = await self._db.pool()
+                async with pool.acquire() as conn:
+                    await conn.execute(
+                        "SELECT pg_notify($1, p) FROM unnest($2::text[]) p", USAGE, payloads
+                    )
+            except Exception as exc:  # the database is away: these events are lost
+                log.warning("could not announce %d usage changes (%s)", len(payloads), exc)
+
+    async def drain(self) -> None:
+        """Wait until everything noted was sent (tests; shutdown)."""
+        while self._sending is not None and not self._sending.done():
+            await asyncio.shield(self._sending)
+
+
+_ANNOUNCERS: weakref.WeakKeyDictionary[Database, UsageAnnouncer] = weakref.WeakKeyDictionary()
+
+
+def announcer_for(db: Database) -> UsageAnnouncer:
+    """The process's usage announcer for a database."""
+    announcer = _ANNOUNCERS.get(db)
+    if announcer is None:
+        announcer = _ANNOUNCERS[db] = UsageAnnouncer(db)
+    return announcer
+
+
 # --- what a process loads to deliver a notice ----------------------------------------------
 
 
-async def customer_ids(conn: RawConnection, env: uuid.UUID,
-                       pks: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+async def customer_ids(
+    conn: RawConnection, env: uuid.UUID, pks: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
     rows = await conn.fetch(
         "SELECT pk, id FROM customers WHERE environment_pk = $1 AND pk = ANY($2::uuid[])",
-        env, list(pks))
+        env,
+        list(pks),
+    )
     return {r["pk"]: r["id"] for r in rows}
 
 
@@ -190,8 +265,9 @@ class CounterRow:
     entitlement: dict[str, Any] | None
 
 
-async def counter_rows(conn: RawConnection, notices: Sequence[UsageNotice]
-                       ) -> dict[UsageNotice, CounterRow]:
+async def counter_rows(
+    conn: RawConnection, notices: Sequence[UsageNotice]
+) -> dict[UsageNotice, CounterRow]:
     """The counters the notices name, as they stand now (one statement)."""
     if not notices:
         return {}
@@ -204,24 +280,28 @@ async def counter_rows(conn: RawConnection, notices: Sequence[UsageNotice]
         "AND u.resource_key = q.r AND u.period_start = q.s AND u.period_end = q.e "
         "JOIN customers c ON c.pk = q.cu "
         "LEFT JOIN customer_entitlements ce ON ce.customer_pk = q.cu",
-        [n.customer_pk for n in notices], [n.feature_id for n in notices],
-        [n.resource_key for n in notices], [n.period_start for n in notices],
-        [n.period_end for n in notices])
+        [n.customer_pk for n in notices],
+        [n.feature_id for n in notices],
+        [n.resource_key for n in notices],
+        [n.period_start for n in notices],
+        [n.period_end for n in notices],
+    )
     out = {}
     for r in rows:
         entitlement = r["entitlement"]
         if isinstance(entitlement, str | bytes):
             entitlement = orjson.loads(entitlement)
-        out[notices[r["ord"] - 1]] = CounterRow(r["customer_id"], float(r["value"]),
-                                                int(r["version"]), entitlement)
+        out[notices[r["ord"] - 1]] = CounterRow(
+            r["customer_id"], float(r["value"]), int(r["version"]), entitlement
+        )
     return out
 
 
-async def features_and_usage(conn: RawConnection, env: uuid.UUID, customer_pk: uuid.UUID,
-                             resource_key: str, now: datetime
-                             ) -> tuple[list[tuple[str, str]],
-                                        dict[str, list[tuple[datetime, datetime, float]]],
-                                        dict[str, int]]:
+async def features_and_usage(
+    conn: RawConnection, env: uuid.UUID, customer_pk: uuid.UUID, resource_key: str, now: datetime
+) -> tuple[
+    list[tuple[str, str]], dict[str, list[tuple[datetime, datetime, float]]], dict[str, int]
+]:
     """Every feature of the environment (id, type; archived ones too: a check answers them),
     the customer's usage counters current at `now` by feature (as `latest_usage`), and the
     greatest version among each feature's current counters, in one round trip."""
@@ -230,7 +310,11 @@ async def features_and_usage(conn: RawConnection, env: uuid.UUID, customer_pk: u
         "FROM features f LEFT JOIN usage_counters u ON u.customer_pk = $2 "
         "AND u.feature_id = f.id AND u.resource_key = $3 AND u.period_start <= $4 "
         "AND u.period_end > $4 WHERE f.environment_pk = $1 ORDER BY f.id",
-        env, customer_pk, resource_key, now)
+        env,
+        customer_pk,
+        resource_key,
+        now,
+    )
     features: list[tuple[str, str]] = []
     usage: dict[str, list[tuple[datetime, datetime, float]]] = {}
     versions: dict[str, int] = {}
@@ -239,14 +323,18 @@ async def features_and_usage(conn: RawConnection, env: uuid.UUID, customer_pk: u
             features.append((r["id"], r["type"]))
         if r["period_start"] is not None:
             usage.setdefault(r["id"], []).append(
-                (r["period_start"], r["period_end"], float(r["value"])))
+                (r["period_start"], r["period_end"], float(r["value"]))
+            )
             versions[r["id"]] = max(versions.get(r["id"], 0), int(r["version"]))
     return features, usage, versions
 
 
-async def customer_pks(conn: RawConnection, env: uuid.UUID,
-                       ids: Sequence[str]) -> dict[uuid.UUID, str]:
+async def customer_pks(
+    conn: RawConnection, env: uuid.UUID, ids: Sequence[str]
+) -> dict[uuid.UUID, str]:
     rows = await conn.fetch(
         "SELECT pk, id FROM customers WHERE environment_pk = $1 AND id = ANY($2::text[])",
-        env, list(ids))
+        env,
+        list(ids),
+    )
     return {r["pk"]: r["id"] for r in rows}

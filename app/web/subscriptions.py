@@ -88,8 +88,11 @@ class _View:
         services = self.services
         failures = services.rate_limits.auth_failures
         secret = key_in(connection.connection_params)
-        if secret is not None and failures.wait(connection.address) \
-                and services.cached_principal(secret) is None:
+        if (
+            secret is not None
+            and failures.wait(connection.address)
+            and services.cached_principal(secret) is None
+        ):
             raise ConnectionRejectionError()
         principal = None if secret is None else await services.principal_for(secret)
         if principal is None:
@@ -108,16 +111,25 @@ class _Streams:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    async def stream(self, query: str, variable_values: dict[str, Any] | None = None,
-                     context_value: Any = None, root_value: Any = None,
-                     operation_name: str | None = None) -> Any:
+    async def stream(
+        self,
+        query: str,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any = None,
+        root_value: Any = None,
+        operation_name: str | None = None,
+    ) -> Any:
         connection: Connection = context_value
         assert connection.principal is not None
         context = self.services.context(connection.principal, connection.request_id)
         return await self.services.schema.stream(
-            query, variable_values=variable_values, context_value=context,
-            root_value=root_value, operation_name=operation_name,
-            allowed_operation_types=(OperationType.SUBSCRIPTION,))
+            query,
+            variable_values=variable_values,
+            context_value=context,
+            root_value=root_value,
+            operation_name=operation_name,
+            allowed_operation_types=(OperationType.SUBSCRIPTION,),
+        )
 
 
 class Handler(BaseGraphQLTransportWSHandler[Any, Any]):
@@ -133,12 +145,14 @@ class Handler(BaseGraphQLTransportWSHandler[Any, Any]):
             return
         if variables and connection.principal is not None and self.connection_acknowledged:
             services: Services = self.view.services  # type: ignore[attr-defined]
-            unsafe = unsafe_variable(variables, input_values_limit(
-                services.settings, connection.principal.is_server))
+            unsafe = unsafe_variable(
+                variables, input_values_limit(services.settings, connection.principal.is_server)
+            )
             if unsafe is not None:
                 error = GraphQLError(unsafe, extensions={"code": "INVALID_INPUT"})
-                await self.send_message({"id": message["id"], "type": "error",
-                                         "payload": [error.formatted]})
+                await self.send_message(
+                    {"id": message["id"], "type": "error", "payload": [error.formatted]}
+                )
                 return
         await super().handle_subscribe(message)
 

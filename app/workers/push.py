@@ -63,20 +63,25 @@ class Subscriber:
 
     def wants(self, customer_id: str, feature_id: str | None = None) -> bool:
         return (self.customer_id is None or self.customer_id == customer_id) and (
-            self.feature_id is None or feature_id is None or self.feature_id == feature_id)
+            self.feature_id is None or feature_id is None or self.feature_id == feature_id
+        )
 
     def put(self, item: Any) -> None:
         if self.queue.qsize() >= QUEUE_LIMIT:
             with contextlib.suppress(asyncio.QueueFull):
-                self.queue.put_nowait(SubscriberTooSlow(
-                    f"more than {QUEUE_LIMIT} events waiting: reconnect and resync"))
+                self.queue.put_nowait(
+                    SubscriberTooSlow(
+                        f"more than {QUEUE_LIMIT} events waiting: reconnect and resync"
+                    )
+                )
             return
         self.queue.put_nowait(item)
 
 
 class PushHub:
-    def __init__(self, db: Database, clock: Clock,
-                 coalesce_seconds: float = COALESCE_SECONDS) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, coalesce_seconds: float = COALESCE_SECONDS
+    ) -> None:
         self.db = db
         self.clock = clock
         self.coalesce_seconds = coalesce_seconds
@@ -164,8 +169,7 @@ class PushHub:
         if found is None:
             pool = await self.db.pool()
             async with pool.acquire() as conn:
-                found = (await push_store.customer_ids(conn, env, [customer_pk])).get(
-                    customer_pk)
+                found = (await push_store.customer_ids(conn, env, [customer_pk])).get(customer_pk)
             if found is not None:
                 if len(self._customer_ids) > _ID_CACHE_LIMIT:
                     self._customer_ids.clear()
@@ -208,8 +212,11 @@ class PushHub:
                 subscriber.put(change)
 
     def _reload_watched(self, env: uuid.UUID, subscribers: set[Subscriber]) -> None:
-        names = {s.customer_id for s in subscribers
-                 if s.kind == "entitlements" and s.customer_id is not None}
+        names = {
+            s.customer_id
+            for s in subscribers
+            if s.kind == "entitlements" and s.customer_id is not None
+        }
         if names:
             self._spawn(self._reload_names(env, names))
 
@@ -228,9 +235,12 @@ class PushHub:
     # --- catalog ----------------------------------------------------------------------
 
     def _publication(self, notice: CatalogNotice) -> None:
-        publication = CatalogPublication(kind=notice.kind, id=notice.package_id,
-                                         version=notice.version,
-                                         published_at=notice.published_at)
+        publication = CatalogPublication(
+            kind=notice.kind,
+            id=notice.package_id,
+            version=notice.version,
+            published_at=notice.published_at,
+        )
         subscribers = self._subscribers.get(notice.env, set())
         for subscriber in subscribers:
             if subscriber.kind == "catalog":
@@ -240,32 +250,32 @@ class PushHub:
     # --- usage ------------------------------------------------------------------------
 
     def _queue_usage(self, notice: UsageNotice) -> None:
-        key = notice.counter
-        kept = self._pending_usage.get(key)
-        if kept is None or notice.version > kept.version:
-            self._pending_usage[key] = notice
+        self._pending_usage[notice.counter] = notice  # the latest period named wins
         self._arm_usage_timer()
 
     def _arm_usage_timer(self) -> None:
         if self._usage_timer is not None or not self._pending_usage:
             return
         now = time.monotonic()
-        due = min(self._usage_sent.get(k, 0.0) + self.coalesce_seconds
-                  for k in self._pending_usage)
+        due = min(self._usage_sent.get(k, 0.0) + self.coalesce_seconds for k in self._pending_usage)
         loop = asyncio.get_running_loop()
         self._usage_timer = loop.call_later(max(0.0, due - now), self._usage_due)
 
     def _usage_due(self) -> None:
         self._usage_timer = None
         now = time.monotonic()
-        due = {k: n for k, n in self._pending_usage.items()
-               if self._usage_sent.get(k, 0.0) + self.coalesce_seconds <= now}
+        due = {
+            k: n
+            for k, n in self._pending_usage.items()
+            if self._usage_sent.get(k, 0.0) + self.coalesce_seconds <= now
+        }
         for key in due:
             del self._pending_usage[key]
             self._usage_sent[key] = now
         if len(self._usage_sent) > _ID_CACHE_LIMIT:
-            self._usage_sent = {k: t for k, t in self._usage_sent.items()
-                                if t > now - self.coalesce_seconds}
+            self._usage_sent = {
+                k: t for k, t in self._usage_sent.items() if t > now - self.coalesce_seconds
+            }
         if due:
             self._spawn(self._deliver_usage(list(due.values())))
         self._arm_usage_timer()
@@ -290,18 +300,22 @@ class PushHub:
                 self._usage_versions.clear()
             endless = notice.period_start == NO_PERIOD and notice.period_end == NO_PERIOD_END
             usage = Usage(
-                customer_id=row.customer_id, feature_id=notice.feature_id,
-                resource_id=notice.resource_key or None, current_usage=row.value,
+                customer_id=row.customer_id,
+                feature_id=notice.feature_id,
+                resource_id=notice.resource_key or None,
+                current_usage=row.value,
                 usage_limit=usage_limit(row.entitlement)[0],
                 period_start=None if endless else notice.period_start,
                 period_end=None if endless else notice.period_end,
-                version=str(row.version))
+                version=str(row.version),
+            )
             for subscriber in self._of(notice.env, "usage"):
                 if subscriber.wants(row.customer_id, notice.feature_id):
                     subscriber.put(usage)
 
-    async def stream(self, kind: str, env: uuid.UUID, customer_id: str | None,
-                     feature_id: str | None = None) -> AsyncIterator[Any]:
+    async def stream(
+        self, kind: str, env: uuid.UUID, customer_id: str | None, feature_id: str | None = None
+    ) -> AsyncIterator[Any]:
         """The events of one subscription, until the caller stops iterating."""
         async with self.subscribe(Subscriber(kind, env, customer_id, feature_id)) as me:
             while True:

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
+import websockets
+from websockets.typing import Subprotocol
 
 from app.db import Database
 from app.store import customers as customer_store
-from tests.e2e.push_client import Closed, PushClient
+from tests.e2e.push_client import PROTOCOL, Closed, PushClient, two_api_servers
 from tests.graphql.entitlements.catalog import apply_catalog, new_customer
 from tests.graphql.entitlements.conftest import grant
 from tests.graphql.usage.helpers import report
@@ -33,23 +33,17 @@ SETTLE = 0.3  # for the subscribe message to be registered before the change is 
 
 
 @pytest.fixture(scope="module")
-def two_servers(database_url: str, tmp_path_factory: pytest.TempPathFactory
-                ) -> Iterator[tuple[ApiServer, ApiServer]]:
-    logs = tmp_path_factory.mktemp("push")
-    first = ApiServer(database_url, Path(logs) / "a.log", workers=1)
-    second = ApiServer(database_url, Path(logs) / "b.log", workers=1)
-    try:
-        first.start()
-        second.start()
-        yield first, second
-    finally:
-        first.close()
-        second.close()
+def two_servers(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ApiServer, ApiServer]]:
+    with two_api_servers(database_url, tmp_path_factory.mktemp("push")) as servers:
+        yield servers
 
 
 @pytest.fixture
-async def through_a(two_servers: tuple[ApiServer, ApiServer], tenant: Tenant
-                    ) -> AsyncIterator[GraphQLClient]:
+async def through_a(
+    two_servers: tuple[ApiServer, ApiServer], tenant: Tenant
+) -> AsyncIterator[GraphQLClient]:
     async with httpx.AsyncClient(base_url=two_servers[0].base_url, timeout=10) as http:
         client = GraphQLClient(http, tenant.server_key)
         await apply_catalog(client)
@@ -62,7 +56,9 @@ async def _connect(server: ApiServer, key: str) -> PushClient:
 
 
 async def test_a_change_through_one_process_reaches_a_subscriber_of_the_other(
-    two_servers: tuple[ApiServer, ApiServer], through_a: GraphQLClient, tenant: Tenant,
+    two_servers: tuple[ApiServer, ApiServer],
+    through_a: GraphQLClient,
+    tenant: Tenant,
 ) -> None:
     b = two_servers[1]
     client = await PushClient.connect(b.base_url, {"apiKey": tenant.client_key})
@@ -71,8 +67,9 @@ async def test_a_change_through_one_process_reaches_a_subscriber_of_the_other(
         await client.subscribe("1", CHANGED, {"c": "acme"})
         await everyone.subscribe("all", CHANGED)
         await asyncio.sleep(SETTLE)
-        assert (await grant(through_a, "acme", {"featureId": "sso", "duration": "ONE_WEEK"})
-                )["errors"] == []
+        assert (await grant(through_a, "acme", {"featureId": "sso", "duration": "ONE_WEEK"}))[
+            "errors"
+        ] == []
         for subscriber, op in ((client, "1"), (everyone, "all")):
             message = await subscriber.next_payload(op)
             assert message["type"] == "next", message
@@ -80,10 +77,15 @@ async def test_a_change_through_one_process_reaches_a_subscriber_of_the_other(
             assert change["customerId"] == "acme"
             assert change["version"] == change["state"]["version"]
             sso = {e["featureId"]: e for e in change["state"]["entitlements"]}["sso"]
-            assert sso == {"featureId": "sso", "hasAccess": True, "usageLimit": None,
-                           "featureType": "BOOLEAN"}
+            assert sso == {
+                "featureId": "sso",
+                "hasAccess": True,
+                "usageLimit": None,
+                "featureType": "BOOLEAN",
+            }
         state = await through_a.execute(
-            'query { entitlementsState(customerId: "acme") { version } }')
+            'query { entitlementsState(customerId: "acme") { version } }'
+        )
         assert state["entitlementsState"]["version"] == change["version"]
     finally:
         await client.close()
@@ -91,7 +93,9 @@ async def test_a_change_through_one_process_reaches_a_subscriber_of_the_other(
 
 
 async def test_usage_events_are_coalesced_and_the_last_value_is_delivered(
-    two_servers: tuple[ApiServer, ApiServer], through_a: GraphQLClient, tenant: Tenant,
+    two_servers: tuple[ApiServer, ApiServer],
+    through_a: GraphQLClient,
+    tenant: Tenant,
 ) -> None:
     b = two_servers[1]
     client = await _connect(b, tenant.server_key)
@@ -104,7 +108,7 @@ async def test_usage_events_are_coalesced_and_the_last_value_is_delivered(
         took = time.monotonic() - started
         events = []
         while True:
-            message = await client.next_payload("u", timeout=3)
+            message = await client.next_payload("u", within=3)
             usage = message["payload"]["data"]["usageChanged"]
             events.append(usage)
             if usage["currentUsage"] == 100:
@@ -121,24 +125,29 @@ async def test_usage_events_are_coalesced_and_the_last_value_is_delivered(
 
 
 async def test_a_client_key_must_name_the_customer(
-    two_servers: tuple[ApiServer, ApiServer], tenant: Tenant,
+    two_servers: tuple[ApiServer, ApiServer],
+    tenant: Tenant,
 ) -> None:
     client = await _connect(two_servers[1], tenant.client_key)
     try:
         for op, query in (("e", CHANGED), ("u", USAGE)):
             await client.subscribe(op, query)
             message = await client.next_payload(op)
-            errors = message["payload"] if message["type"] == "error" else \
-                message["payload"]["errors"]
+            errors = (
+                message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+            )
             assert errors[0]["extensions"]["code"] == "FORBIDDEN", message
     finally:
         await client.close()
 
 
-@pytest.mark.parametrize("init", [None, {"apiKey": "sk_live_nope"},
-                                  {"Authorization": "Bearer nope"}, {"Authorization": 3}])
+@pytest.mark.parametrize(
+    "init",
+    [None, {"apiKey": "sk_live_nope"}, {"Authorization": "Bearer nope"}, {"Authorization": 3}],
+)
 async def test_no_key_or_an_unknown_one_closes_the_connection(
-    two_servers: tuple[ApiServer, ApiServer], init: dict[str, object] | None,
+    two_servers: tuple[ApiServer, ApiServer],
+    init: dict[str, object] | None,
 ) -> None:
     with pytest.raises(Closed) as closed:
         await PushClient.connect(two_servers[1].base_url, init)
@@ -148,10 +157,8 @@ async def test_no_key_or_an_unknown_one_closes_the_connection(
 async def test_subscribing_before_connection_init_closes_with_4401(
     two_servers: tuple[ApiServer, ApiServer],
 ) -> None:
-    import websockets
-
     url = two_servers[1].base_url.replace("http", "ws", 1) + "/graphql"
-    async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+    async with websockets.connect(url, subprotocols=[Subprotocol(PROTOCOL)]) as ws:
         client = PushClient(ws)
         await client.subscribe("1", CATALOG)
         with pytest.raises(Closed) as closed:
@@ -160,7 +167,8 @@ async def test_subscribing_before_connection_init_closes_with_4401(
 
 
 async def test_queries_and_invalid_documents_are_refused_on_the_socket(
-    two_servers: tuple[ApiServer, ApiServer], tenant: Tenant,
+    two_servers: tuple[ApiServer, ApiServer],
+    tenant: Tenant,
 ) -> None:
     client = await _connect(two_servers[1], tenant.server_key)
     try:
@@ -175,7 +183,9 @@ async def test_queries_and_invalid_documents_are_refused_on_the_socket(
 
 
 async def test_another_environments_changes_are_never_delivered(
-    two_servers: tuple[ApiServer, ApiServer], through_a: GraphQLClient, tenant: Tenant,
+    two_servers: tuple[ApiServer, ApiServer],
+    through_a: GraphQLClient,
+    tenant: Tenant,
 ) -> None:
     a, b = two_servers
     async with httpx.AsyncClient(base_url=a.base_url, timeout=10) as http:
@@ -187,8 +197,9 @@ async def test_another_environments_changes_are_never_delivered(
             await client.subscribe("all", CHANGED)
             await client.subscribe("u", USAGE)
             await asyncio.sleep(SETTLE)
-            assert (await grant(production, "acme", {"featureId": "sso",
-                                                     "duration": "ONE_WEEK"}))["errors"] == []
+            assert (await grant(production, "acme", {"featureId": "sso", "duration": "ONE_WEEK"}))[
+                "errors"
+            ] == []
             assert (await report(production, "acme", "seats", 1))["accepted"]
             assert await client.nothing_for(1.0) == []
             # The development customer's change does arrive (the subscription was live).
@@ -200,7 +211,9 @@ async def test_another_environments_changes_are_never_delivered(
 
 
 async def test_a_rolled_back_change_announces_nothing(
-    two_servers: tuple[ApiServer, ApiServer], through_a: GraphQLClient, tenant: Tenant,
+    two_servers: tuple[ApiServer, ApiServer],
+    through_a: GraphQLClient,
+    tenant: Tenant,
     db: Database,
 ) -> None:
     client = await _connect(two_servers[1], tenant.server_key)
@@ -211,7 +224,8 @@ async def test_a_rolled_back_change_announces_nothing(
         await asyncio.sleep(SETTLE)
         assert (await report(through_a, "acme", "seats", 1))["accepted"]
         assert (await client.next_payload("u"))["payload"]["data"]["usageChanged"][
-            "currentUsage"] == 1
+            "currentUsage"
+        ] == 1
         now = datetime.now(UTC)
 
         class Rollback(Exception):
@@ -221,45 +235,51 @@ async def test_a_rolled_back_change_announces_nothing(
             async with db.transaction() as session:
                 customer = await customer_store.get_customer(session, env, "acme", lock=True)
                 assert customer is not None
-                await customer_store.save_entitlements(session, customer.pk, env, {}, False,
-                                                       None, now)
-                await session.execute(_bump_counter(customer.pk))
+                await customer_store.save_entitlements(
+                    session, customer.pk, env, {}, False, None, now
+                )
                 raise Rollback
+        # A report that records nothing (a consume over the hard limit) announces nothing.
+        refused = await report(through_a, "acme", "seats", 10, consume=True)
+        assert not refused["accepted"]
         assert await client.nothing_for(1.0) == []
         async with db.transaction() as session:  # the same change, committed: announced
             customer = await customer_store.get_customer(session, env, "acme", lock=True)
             assert customer is not None
-            await customer_store.save_entitlements(session, customer.pk, env, {}, False,
-                                                   None, now)
+            await customer_store.save_entitlements(session, customer.pk, env, {}, False, None, now)
         change = (await client.next_payload("e"))["payload"]["data"]["entitlementsChanged"]
         assert change["customerId"] == "acme" and change["state"]["entitlements"]
     finally:
         await client.close()
 
 
-def _bump_counter(customer_pk: uuid.UUID) -> object:
-    from sqlalchemy import text
-
-    return text("UPDATE usage_counters SET value = value + 5 WHERE customer_pk = :c"
-                ).bindparams(c=customer_pk)
-
-
 async def test_publishing_a_plan_is_announced(
-    two_servers: tuple[ApiServer, ApiServer], through_a: GraphQLClient, tenant: Tenant,
+    two_servers: tuple[ApiServer, ApiServer],
+    through_a: GraphQLClient,
+    tenant: Tenant,
 ) -> None:
     client = await _connect(two_servers[1], tenant.client_key)
+    before = (
+        await through_a.execute('query { entitlementsState(customerId: "acme") { version } }')
+    )["entitlementsState"]
     try:
         await client.subscribe("c", CATALOG)
+        await client.subscribe("e", CHANGED, {"c": "acme"})
         await asyncio.sleep(SETTLE)
         payload = await through_a.mutate(
-            'mutation { updatePlan(input: {id: "free", name: "Free forever"}) '
-            "{ errors { code } } }")
+            'mutation { updatePlan(input: {id: "free", name: "Free forever"}) { errors { code } } }'
+        )
         assert payload["errors"] == [], payload
         payload = await through_a.mutate(
-            'mutation { publishPlan(input: {id: "free"}) { errors { code } } }')
+            'mutation { publishPlan(input: {id: "free"}) { errors { code } } }'
+        )
         assert payload["errors"] == [], payload
         publication = (await client.next_payload("c"))["payload"]["data"]["catalogPublished"]
         assert publication["kind"] == "PLAN" and publication["id"] == "free"
         assert publication["version"] == 2
+        # acme is on `free`: the publish made its cached entitlements stale, and the process
+        # watching it recomputed them at once (docs/push.md "Publishing").
+        change = (await client.next_payload("e"))["payload"]["data"]["entitlementsChanged"]
+        assert int(change["version"]) > int(before["version"])
     finally:
         await client.close()

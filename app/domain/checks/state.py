@@ -34,8 +34,9 @@ class CustomerState:
     usage_versions: dict[str, int] = field(default_factory=dict)
 
 
-def valid_until_of(cached_until: datetime | None,
-                   results: list[answers.CheckResult]) -> datetime | None:
+def valid_until_of(
+    cached_until: datetime | None, results: list[answers.CheckResult]
+) -> datetime | None:
     """The earliest of the cached entitlements' `valid_until` and every usage period end:
     until then the state holds unless an event says otherwise."""
     ends = [r.period.end for r in results if r.period is not None]
@@ -44,25 +45,27 @@ def valid_until_of(cached_until: datetime | None,
     return min(ends) if ends else None
 
 
-async def state_of(db: Database, env: uuid.UUID, customer_id: str, now: datetime,
-                   resource_id: str | None = None) -> CustomerState:
+async def state_of(
+    db: Database, env: uuid.UUID, customer_id: str, now: datetime, resource_id: str | None = None
+) -> CustomerState:
     pool = await db.pool()
     async with pool.acquire() as conn:
         row = await store.fetch_all_row(conn, env, customer_id)
     if row is None:
-        return CustomerState(customer_id, resource_id, 0, DenyReason.CUSTOMER_NOT_FOUND,
-                             False, now)
+        return CustomerState(customer_id, resource_id, 0, DenyReason.CUSTOMER_NOT_FOUND, False, now)
     if row.archived:
-        return CustomerState(customer_id, resource_id, row.state_version,
-                             DenyReason.CUSTOMER_ARCHIVED, False, now)
+        return CustomerState(
+            customer_id, resource_id, row.state_version, DenyReason.CUSTOMER_ARCHIVED, False, now
+        )
     if answers.is_stale(row, now):
         # Recomputed as a check would, then read again: the version is the rewrite's.
         await answers._recompute(db, env, row.customer_pk, now)
         async with pool.acquire() as conn:
             fresh = await store.fetch_all_row(conn, env, customer_id)
         if fresh is None:  # deleted meanwhile
-            return CustomerState(customer_id, resource_id, 0, DenyReason.CUSTOMER_NOT_FOUND,
-                                 False, now)
+            return CustomerState(
+                customer_id, resource_id, 0, DenyReason.CUSTOMER_NOT_FOUND, False, now
+            )
         row = fresh
     if resource_id:
         computed = await answers.for_resource(db, env, row, resource_id, now)
@@ -73,12 +76,22 @@ async def state_of(db: Database, env: uuid.UUID, customer_id: str, now: datetime
         cached_until = row.valid_until
     async with pool.acquire() as conn:
         features, usage, usage_versions = await push_store.features_and_usage(
-            conn, env, row.customer_pk, resource_id or "", now)
+            conn, env, row.customer_pk, resource_id or "", now
+        )
     results = [
-        answers._answer(fid, ftype, entitlements.get(fid), has_active, now, None, None,
-                        usage.get(fid, ()))
+        answers._answer(
+            fid, ftype, entitlements.get(fid), has_active, now, None, None, usage.get(fid, ())
+        )
         for fid, ftype in features
     ]
-    return CustomerState(customer_id, resource_id, row.state_version, None, has_active, now,
-                         results, valid_until_of(cached_until, results), usage_versions)
-
+    return CustomerState(
+        customer_id,
+        resource_id,
+        row.state_version,
+        None,
+        has_active,
+        now,
+        results,
+        valid_until_of(cached_until, results),
+        usage_versions,
+    )

@@ -37,18 +37,27 @@ async def selection(gql: GraphQLClient, type_name: str, depth: int = 0) -> str:
     return " ".join(parts)
 
 
-async def state_and_checks(gql: GraphQLClient, customer: str) -> tuple[dict[str, Any],
-                                                                      dict[str, Any]]:
+async def state_and_checks(
+    gql: GraphQLClient, customer: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
     fields = await selection(gql, "Entitlement")
-    state = (await gql.execute(
-        "query($c: String!) { entitlementsState(customerId: $c) { customerId resourceId version "
-        f"denyReason hasActiveSubscription validUntil computedAt entitlements {{ {fields} }} }} }}",
-        {"c": customer}))["entitlementsState"]
+    state = (
+        await gql.execute(
+            "query($c: String!) { entitlementsState(customerId: $c) { customerId resourceId "
+            "version denyReason hasActiveSubscription validUntil computedAt "
+            f"entitlements {{ {fields} }} }} }}",
+            {"c": customer},
+        )
+    )["entitlementsState"]
     checks = {}
     for feature in [*FEATURES, "no-such-feature"]:
-        checks[feature] = (await gql.execute(
-            f"query($c: String!, $f: String!) {{ entitlement(customerId: $c, featureId: $f) "
-            f"{{ {fields} }} }}", {"c": customer, "f": feature}))["entitlement"]
+        checks[feature] = (
+            await gql.execute(
+                f"query($c: String!, $f: String!) {{ entitlement(customerId: $c, featureId: $f) "
+                f"{{ {fields} }} }}",
+                {"c": customer, "f": feature},
+            )
+        )["entitlement"]
     return state, checks
 
 
@@ -57,18 +66,28 @@ async def test_the_state_is_the_checks_answers_field_for_field(gql: GraphQLClien
     await new_customer(gql, "free")  # the default plan
     assert (await report(gql, "free", "seats", 2))["accepted"]
     await new_customer(gql, "trial")
-    trial = await provision(gql, customerId="trial", planId="pro",
-                            addons=[{"addonId": "extra-seats", "quantity": 2}])
+    trial = await provision(
+        gql, customerId="trial", planId="pro", addons=[{"addonId": "extra-seats", "quantity": 2}]
+    )
     assert trial["errors"] == [], trial
     assert trial["subscription"]["status"] == "IN_TRIAL"
     assert (await report(gql, "trial", "seats", 12, mode="SET"))["accepted"]
     await new_customer(gql, "promo")
-    granted = await grant(gql, "promo", {"featureId": "sso", "duration": "ONE_MONTH"},
-                          {"featureId": "seats", "limit": 50, "duration": "ONE_WEEK"})
+    granted = await grant(
+        gql,
+        "promo",
+        {"featureId": "sso", "duration": "ONE_MONTH"},
+        {"featureId": "seats", "limit": 50, "duration": "ONE_WEEK"},
+    )
     assert granted["errors"] == [], granted
     await new_customer(gql, "big")
-    payload = await provision(gql, customerId="big", planId="enterprise", skipTrial=True,
-                              entitlements=[{"featureId": "seats", "limit": 100}])
+    payload = await provision(
+        gql,
+        customerId="big",
+        planId="enterprise",
+        skipTrial=True,
+        entitlements=[{"featureId": "seats", "limit": 100}],
+    )
     assert payload["errors"] == [], payload
 
     for customer in ("free", "trial", "promo", "big"):
@@ -83,8 +102,11 @@ async def test_the_state_is_the_checks_answers_field_for_field(gql: GraphQLClien
         assert checks["no-such-feature"]["denyReason"] == "FEATURE_NOT_FOUND"
         assert checks["no-such-feature"]["featureType"] is None
         # validUntil: the earliest of the usage period ends and the entitlements' own end.
-        ends = [datetime.fromisoformat(e["usagePeriodEnd"]) for e in state["entitlements"]
-                if e["usagePeriodEnd"]]
+        ends = [
+            datetime.fromisoformat(e["usagePeriodEnd"])
+            for e in state["entitlements"]
+            if e["usagePeriodEnd"]
+        ]
         if state["validUntil"] is not None:
             until = datetime.fromisoformat(state["validUntil"])
             assert all(until <= end for end in ends)
@@ -103,15 +125,22 @@ async def test_unknown_and_archived_customers_are_denied_with_no_entitlements(
     gql: GraphQLClient,
 ) -> None:
     await apply_catalog(gql)
-    query = ("query($c: String!) { entitlementsState(customerId: $c) { version denyReason "
-             "hasActiveSubscription entitlements { featureId } } }")
+    query = (
+        "query($c: String!) { entitlementsState(customerId: $c) { version denyReason "
+        "hasActiveSubscription entitlements { featureId } } }"
+    )
     state = (await gql.execute(query, {"c": "nobody"}))["entitlementsState"]
-    assert state == {"version": "0", "denyReason": "CUSTOMER_NOT_FOUND",
-                     "hasActiveSubscription": False, "entitlements": []}
+    assert state == {
+        "version": "0",
+        "denyReason": "CUSTOMER_NOT_FOUND",
+        "hasActiveSubscription": False,
+        "entitlements": [],
+    }
     await new_customer(gql, "gone")
     before = (await gql.execute(query, {"c": "gone"}))["entitlementsState"]
-    await gql.mutate('mutation { archiveCustomer(input: {customerId: "gone"}) '
-                     "{ errors { code } } }")
+    await gql.mutate(
+        'mutation { archiveCustomer(input: {customerId: "gone"}) { errors { code } } }'
+    )
     after = (await gql.execute(query, {"c": "gone"}))["entitlementsState"]
     assert after["denyReason"] == "CUSTOMER_ARCHIVED" and after["entitlements"] == []
     assert int(after["version"]) > int(before["version"])
@@ -122,10 +151,11 @@ async def test_every_rewrite_of_the_cached_entitlements_gives_a_greater_version(
 ) -> None:
     await apply_catalog(gql)
     await new_customer(gql, "acme")
-    query = "query { entitlementsState(customerId: \"acme\") { version } }"
+    query = 'query { entitlementsState(customerId: "acme") { version } }'
     versions = [int((await gql.execute(query))["entitlementsState"]["version"])]
     for feature in ("sso", "audit-log"):
-        assert (await grant(gql, "acme", {"featureId": feature, "duration": "ONE_WEEK"})
-                )["errors"] == []
+        assert (await grant(gql, "acme", {"featureId": feature, "duration": "ONE_WEEK"}))[
+            "errors"
+        ] == []
         versions.append(int((await gql.execute(query))["entitlementsState"]["version"]))
     assert versions == sorted(versions) and len(set(versions)) == 3
