@@ -283,3 +283,23 @@ async def test_publishing_a_plan_is_announced(
         assert int(change["version"]) > int(before["version"])
     finally:
         await client.close()
+
+
+async def test_a_connection_holds_at_most_100_operations(
+    two_servers: tuple[ApiServer, ApiServer], tenant: Tenant
+) -> None:
+    client = await _connect(two_servers[1], tenant.server_key)
+    try:
+        for op in range(100):
+            await client.subscribe(str(op), CATALOG)
+        assert await client.nothing_for(0.3) == []
+        await client.subscribe("one too many", CATALOG)
+        message = await client.next_payload("one too many")
+        assert message["type"] == "error"
+        assert message["payload"][0]["message"] == "Subscription limit reached"
+        await client.send({"id": "0", "type": "complete"})  # a place frees up
+        await asyncio.sleep(0.1)
+        await client.subscribe("again", CATALOG)
+        assert await client.nothing_for(0.3) == []
+    finally:
+        await client.close()
