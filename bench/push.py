@@ -45,6 +45,7 @@ from bench.run import (  # noqa: E402
     server_url,
     stop,
     write_results,
+    wrk,
 )
 
 CHANGED = (
@@ -60,6 +61,46 @@ REVOKE = (
     'featureId: "sso"}) { errors { code } } }'
 )
 CUSTOMERS = [f"cust-{i:03}" for i in range(100)]
+STATE = (
+    "query($c: String!) { entitlementsState(customerId: $c) { version denyReason "
+    "hasActiveSubscription validUntil entitlements { featureId featureType hasAccess "
+    "denyReason isUnlimited isSoftLimit usageLimit currentUsage remaining value enumValues "
+    "resetPeriod usagePeriodStart usagePeriodEnd sources { kind planId addonId isEffective } } "
+    "usageVersions { featureId version } } }"
+)
+
+
+def state_throughput(base: str, key: str, duration: int, connections: int) -> dict[str, Any]:
+    """wrk (pinned to CPU 1, as bench/run.py) on the REST check and on `entitlementsState`
+    (every field an evaluator needs), alternately, twice each."""
+    auth = {"Authorization": f"Bearer {key}"}
+    rest, state = [], []
+    for _ in range(2):
+        rest.append(
+            wrk(
+                f"{base}/v1/customers/cust-000/entitlements/seats?requestedUsage=1",
+                duration,
+                connections,
+                None,
+                auth,
+            )
+        )
+        state.append(
+            wrk(
+                f"{base}/graphql",
+                duration,
+                connections,
+                {"query": STATE, "variables": {"c": "cust-000"}},
+                auth,
+            )
+        )
+    best_rest = max(r["rps"] for r in rest)
+    best_state = max(r["rps"] for r in state)
+    return {
+        "rest_check": rest,
+        "entitlements_state": state,
+        "ratio_state_vs_rest": best_state / best_rest,
+    }
 
 
 def start_server(database_url: str, port: int) -> subprocess.Popen[bytes]:
@@ -240,6 +281,12 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=200)
     parser.add_argument("--changes", type=int, default=200)
     parser.add_argument("--rate", type=float, default=20.0, help="changes a second")
+    parser.add_argument(
+        "--state-duration",
+        type=int,
+        default=0,
+        help="also: seconds of wrk on entitlementsState vs the REST check",
+    )
     args = parser.parse_args()
     server, embedded = server_url()
     database_url = asyncio.run(fresh_database(server))
@@ -255,6 +302,8 @@ def main() -> None:
         results["push"] = asyncio.run(
             measure(bases, key, args.subscribers, args.changes, args.rate)
         )
+        if args.state_duration:
+            results["state"] = state_throughput(bases[0], key, args.state_duration, 32)
     finally:
         for proc in procs:
             stop(proc)

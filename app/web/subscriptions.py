@@ -18,6 +18,7 @@ pong, subscribe, complete, the close codes); this module gives it what is ours:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from datetime import timedelta
@@ -174,4 +175,9 @@ async def graphql_ws(websocket: WebSocket) -> None:
         connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
         max_subscriptions_per_connection=MAX_SUBSCRIPTIONS,
     )
-    await handler.handle()
+    try:
+        await handler.handle()
+    except Exception:  # the database is away (the key lookup failed): 1011, logged once
+        log.exception("push connection failed")
+        with contextlib.suppress(Exception):
+            await websocket.close(code=1011, reason="Internal server error")
