@@ -26,7 +26,7 @@ from app.resolvers.root import build_schema
 from app.schema.documents import HEAVY_WORK_SWITCH_INTERVAL
 from app.settings import Settings
 from app.store.key_revocations import RevocationListener
-from app.store.push import PushListener
+from app.store.push import PushListener, announcer_for
 from app.store.secrets import verify_key
 from app.web.billing_pages import invoice_pdf, payment_page
 from app.web.graphiql import graphiql_html, static_files_dir
@@ -126,6 +126,7 @@ def create_app(
             yield
         finally:
             await services.push.close()
+            await announcer_for(db).close()
             for task in (job, webhooks, revocations, push):
                 if task is not None:
                     task.cancel()

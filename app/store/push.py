@@ -189,14 +189,18 @@ class PushListener:
 
 
 class UsageAnnouncer:
-    """Announces the usage counters that changed, after their transactions committed: the
-    counters noted while one NOTIFY transaction is being sent go together in the next. At
-    most one in flight per process."""
+    """Announces the usage counters that changed, after their transactions committed: what is
+    noted within GATHER_SECONDS, and while one NOTIFY transaction is being sent, goes together
+    in the next. At most one in flight per process, on a connection of its own (reports never
+    wait for it, nor for a pool connection it holds)."""
+
+    GATHER_SECONDS = 0.005
 
     def __init__(self, db: Database) -> None:
         self._db = db
         self._pending: dict[tuple[uuid.UUID, CounterKey], None] = {}
         self._sending: asyncio.Task[None] | None = None
+        self._conn: asyncpg.Connection | None = None
 
     def note(self, env: uuid.UUID, counters: Iterable[CounterKey]) -> None:
         """Call only once the transaction that changed them has committed."""
@@ -207,6 +211,7 @@ class UsageAnnouncer:
 
     async def _send(self) -> None:
         while self._pending:
+            await asyncio.sleep(self.GATHER_SECONDS)
             batch = list(self._pending)
             self._pending.clear()
             payloads = [
@@ -216,13 +221,25 @@ class UsageAnnouncer:
                 for env, c in batch
             ]
             try:
-                pool = await self._db.pool()
-                async with pool.acquire() as conn:
-                    await conn.execute(
-                        "SELECT pg_notify($1, p) FROM unnest($2::text[]) p", USAGE, payloads
-                    )
+                if self._conn is None or self._conn.is_closed():
+                    self._conn = await asyncpg.connect(self._db.url, timeout=10)
+                await self._conn.execute(
+                    "SELECT pg_notify($1, p) FROM unnest($2::text[]) p", USAGE, payloads
+                )
             except Exception as exc:  # the database is away: these events are lost
                 log.warning("could not announce %d usage changes (%s)", len(payloads), exc)
+                if self._conn is not None:
+                    with contextlib.suppress(Exception):
+                        self._conn.terminate()
+                    self._conn = None
+
+    async def close(self) -> None:
+        """Send what is noted, then close the connection (the app's shutdown)."""
+        await self.drain()
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._conn.close(), timeout=2)
+            self._conn = None
 
     async def drain(self) -> None:
         """Wait until everything noted was sent (tests; shutdown)."""
