@@ -15,7 +15,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from app import secrets_at_rest
@@ -26,6 +26,7 @@ from app.resolvers.root import build_schema
 from app.schema.documents import HEAVY_WORK_SWITCH_INTERVAL
 from app.settings import Settings
 from app.store.key_revocations import RevocationListener
+from app.store.push import PushListener, announcer_for
 from app.store.secrets import verify_key
 from app.web.billing_pages import invoice_pdf, payment_page
 from app.web.cors import CorsPolicy
@@ -34,7 +35,9 @@ from app.web.graphql import Services, graphql_get, graphql_post, json_response
 from app.web.rate_limits import RateLimits
 from app.web.request_ids import guarded
 from app.web.rest import entitlement_route, entitlements_route
+from app.web.subscriptions import graphql_ws
 from app.workers.jobs import run_forever
+from app.workers.push import PushHub
 from app.workers.webhooks import run_forever as run_webhooks_forever
 
 log = logging.getLogger("allot")
@@ -97,6 +100,10 @@ def create_app(
             db.url, services.forget_key, services.forget_all_keys
         )
         revocations = asyncio.create_task(services.revocations.run_forever())
+        # Push: one LISTEN connection per process feeding its subscribers (docs/push.md).
+        services.push = PushHub(db, services.clock)
+        push_listener = PushListener(db.url, services.push.on_notice, services.push.on_reset)
+        push = asyncio.create_task(push_listener.run_forever())
         # Serve once listening (until then the key cache is simply not used).
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(services.revocations.ready.wait(), timeout=5)
@@ -115,7 +122,9 @@ def create_app(
         try:
             yield
         finally:
-            for task in (job, webhooks, revocations):
+            await services.push.close()
+            await announcer_for(db).close()
+            for task in (job, webhooks, revocations, push):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -129,6 +138,7 @@ def create_app(
         Route("/graphql", cors.wrap(guarded(graphql_post)), methods=["POST"]),
         Route("/graphql", cors.wrap(guarded(graphql_get)), methods=["GET"]),
         Route("/graphql", cors.preflight(("GET", "POST")), methods=["OPTIONS"]),
+        WebSocketRoute("/graphql", graphql_ws),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/v1/customers/{customer_id}/entitlements/{feature_id}",
               cors.wrap(guarded(entitlement_route)), methods=["GET"]),

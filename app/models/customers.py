@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from app.models.base import jsonb, timestamp, uuid_pk
@@ -130,6 +130,10 @@ class CustomerEntitlements(SQLModel, table=True):
     has_active_subscription: bool = False
     valid_until: datetime | None = timestamp(nullable=True)
     computed_at: datetime = timestamp()
+    # Bumped by every rewrite (under the customer's lock): for one customer, greater = newer.
+    version: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
 
 
 class CustomerFeatureEntitlement(SQLModel, table=True):

@@ -21,6 +21,7 @@ from app.models import (
     PromotionalEntitlement,
     Subscription,
 )
+from app.store import push
 from app.store.catalog import Page, _page
 from app.store.rows import (
     CachedEntitlements,
@@ -150,10 +151,12 @@ async def save_entitlements(
     has_active: bool,
     valid_until: datetime | None,
     now: datetime,
-) -> None:
-    """Store a customer's computed entitlements: its state row (always rewritten: its version
-    is what kept computations and usage batches compare) and one row per feature (only those
-    that changed are written)."""
+) -> int:
+    """Store a customer's computed entitlements: its state row (always rewritten: its xmin is
+    what kept computations and usage batches compare, its version what clients order states
+    by) and one row per feature (only those that changed are written); then announce the
+    change (NOTIFY, delivered when the transaction commits: app/store/push.py). Returns the
+    new version. The caller holds the customer's row lock, so versions follow commits."""
     values = dict(
         customer_pk=customer_pk,
         environment_pk=env,
@@ -161,29 +164,33 @@ async def save_entitlements(
         valid_until=valid_until,
         computed_at=now,
     )
-    statement = insert(CustomerEntitlements).values(**values)
-    statement = statement.on_conflict_do_update(
+    upsert = insert(CustomerEntitlements).values(**values, version=1)
+    statement = upsert.on_conflict_do_update(
         index_elements=[col(CustomerEntitlements.customer_pk)],
-        set_={k: v for k, v in values.items() if k != "customer_pk"},
-    )
-    await session.execute(statement)
+        set_={
+            **{k: v for k, v in values.items() if k != "customer_pk"},
+            "version": col(CustomerEntitlements.version) + 1,
+        },
+    ).returning(col(CustomerEntitlements.version))
+    version = int((await session.execute(statement)).scalar_one())
     await session.execute(delete(CustomerFeatureEntitlement).where(
         col(CustomerFeatureEntitlement.customer_pk) == customer_pk,
         col(CustomerFeatureEntitlement.feature_id).not_in(list(entitlements)),
     ))
-    if not entitlements:
-        return
-    rows = insert(CustomerFeatureEntitlement).values([
-        {"customer_pk": customer_pk, "feature_id": feature_id, "entitlement": entitlement}
-        for feature_id, entitlement in entitlements.items()
-    ])
-    await session.execute(rows.on_conflict_do_update(
-        index_elements=[col(CustomerFeatureEntitlement.customer_pk),
-                        col(CustomerFeatureEntitlement.feature_id)],
-        set_={"entitlement": rows.excluded.entitlement},
-        where=col(CustomerFeatureEntitlement.entitlement).is_distinct_from(
-            rows.excluded.entitlement),
-    ))
+    if entitlements:
+        rows = insert(CustomerFeatureEntitlement).values([
+            {"customer_pk": customer_pk, "feature_id": feature_id, "entitlement": entitlement}
+            for feature_id, entitlement in entitlements.items()
+        ])
+        await session.execute(rows.on_conflict_do_update(
+            index_elements=[col(CustomerFeatureEntitlement.customer_pk),
+                            col(CustomerFeatureEntitlement.feature_id)],
+            set_={"entitlement": rows.excluded.entitlement},
+            where=col(CustomerFeatureEntitlement.entitlement).is_distinct_from(
+                rows.excluded.entitlement),
+        ))
+    await push.announce_entitlements(session, env, customer_pk, version)
+    return version
 
 
 async def cached_entitlements(
@@ -323,7 +330,9 @@ SELECT c.pk AS customer_pk,
        ce.has_active_subscription,
        ce.valid_until,
        ce.customer_pk IS NOT NULL AS cached,
-       ce.xmin::text AS entitlements_version
+       ce.xmin::text AS entitlements_version,
+       coalesce(ce.version, 0) AS state_version,
+       ce.computed_at
 FROM customers c
 LEFT JOIN customer_entitlements ce ON ce.customer_pk = c.pk
 WHERE c.environment_pk = $1 AND c.id = $2
@@ -354,7 +363,9 @@ async def fetch_all_row(
     row = await conn.fetchrow(_ALL_SQL, env, customer_id)
     if row is None:
         return None
-    return EntitlementsState(**cached_fields(row), entitlements=json_of(row["entitlements"]) or {})
+    return EntitlementsState(**cached_fields(row), entitlements=json_of(row["entitlements"]) or {},
+                             state_version=int(row["state_version"]),
+                             computed_at=row["computed_at"])
 
 
 async def move_to_version(session: AsyncSession, env: uuid.UUID, kind: str,

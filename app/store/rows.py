@@ -52,6 +52,8 @@ class EntitlementsState(CachedState):
     """A customer with all of its cached entitlements: {featureId: effective entitlement}."""
 
     entitlements: dict[str, Any]
+    state_version: int = 0  # the cached row's `version` (0: never computed); read by push
+    computed_at: datetime | None = None  # when the cached row was written
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,8 @@ class Services:
     # Set by the app's lifespan: while it does not listen, revocations could be missed, so
     # the key cache is not used (app/store/key_revocations.py).
     revocations: RevocationListener | None = None
+    # Set by the app's lifespan: the process's push fan-out (app/workers/push.py).
+    push: Any = None
 
     @property
     def introspection(self) -> Introspection:
@@ -108,6 +110,10 @@ class Services:
         secret = presented_key(request)
         if secret is None:
             return None
+        return await self.principal_for(secret)
+
+    async def principal_for(self, secret: str) -> Principal | None:
+        """The principal of a key (cached a few seconds, as `authenticate`), or None."""
         cached = self.cached_principal(secret)
         if cached is not None:
             return cached

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -207,7 +207,10 @@ async def check_one(db: Database, env: uuid.UUID, customer_id: str, feature_id: 
     if row is None:
         return CheckResult(denied(feature_id, DenyReason.CUSTOMER_NOT_FOUND), None)
     if row.archived:
-        return CheckResult(denied(feature_id, DenyReason.CUSTOMER_ARCHIVED), None)
+        archived = denied(feature_id, DenyReason.CUSTOMER_ARCHIVED)
+        if row.feature_type is not None:  # the answer still says what the feature is
+            archived = replace(archived, feature_type=FeatureType(row.feature_type))
+        return CheckResult(archived, None)
     if row.feature_type is None:
         return CheckResult(denied(feature_id, DenyReason.FEATURE_NOT_FOUND), None)
     if resource_id:
