@@ -4,7 +4,8 @@ strawberry's protocol handler speaks the protocol (connection_init within a time
 pong, subscribe, complete, the close codes); this module gives it what is ours:
 
 * the key comes in the connection_init payload (`{"Authorization": "Bearer <key>"}` or
-  `{"apiKey": "<key>"}`); a missing or unknown key closes the socket with 4403 (Forbidden),
+  `{"apiKey": "<key>"}`, with an optional `customerToken`); a missing or unknown key (or a
+  refused customer token) closes the socket with 4403 (Forbidden),
   as a refused connection_init does in the protocol; failed keys count toward the address's
   limit of failed authentications, and a connection takes one token of its key's rate limit;
 * each operation gets a context of its own for that key (environment-scoped: every
@@ -35,7 +36,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types.graphql import OperationType
 
-from app.auth import Principal
+from app.auth import Principal, principal_with_token
+from app.customer_tokens import TokenRefused
 from app.schema.documents import input_values_limit
 from app.schema.input_boundary import unsafe_variable
 from app.web.graphql import Services
@@ -102,7 +104,13 @@ class _View:
             raise ConnectionRejectionError()
         if services.rate_limits.take(principal):
             raise ConnectionRejectionError()
-        connection.principal = principal
+        # A customer token (`customerToken`) narrows a client key to its customer, as the
+        # X-Allot-Customer-Token header does over HTTP; a bad one refuses the connection.
+        token = connection.connection_params.get("customerToken")
+        narrowed = principal_with_token(principal, token)
+        if isinstance(narrowed, TokenRefused):
+            raise ConnectionRejectionError()
+        connection.principal = narrowed
 
 
 class _Streams:

@@ -303,3 +303,39 @@ async def test_a_connection_holds_at_most_100_operations(
         assert await client.nothing_for(0.3) == []
     finally:
         await client.close()
+
+
+async def test_a_customer_token_narrows_a_client_keys_subscriptions(
+    two_servers: tuple[ApiServer, ApiServer],
+    through_a: GraphQLClient,
+    tenant: Tenant,
+) -> None:
+    """`customerToken` in connection_init: the client key may subscribe to that customer only;
+    a token that does not verify refuses the connection (4403)."""
+    from tests.graphql.test_customer_tokens import token_for
+
+    token = await token_for(through_a, "acme")
+    b = two_servers[1]
+    client = await PushClient.connect(
+        b.base_url, {"apiKey": tenant.client_key, "customerToken": token})
+    try:
+        await client.subscribe("other", CHANGED, {"c": "globex"})
+        refused = await client.next_payload("other")
+        errors = (
+            refused["payload"] if refused["type"] == "error" else refused["payload"]["errors"]
+        )
+        assert errors[0]["extensions"]["code"] == "FORBIDDEN", refused
+        await client.subscribe("mine", CHANGED, {"c": "acme"})
+        await asyncio.sleep(SETTLE)
+        assert (await grant(through_a, "acme", {"featureId": "sso", "duration": "ONE_WEEK"}))[
+            "errors"
+        ] == []
+        message = await client.next_payload("mine")
+        assert message["type"] == "next", message
+        assert message["payload"]["data"]["entitlementsChanged"]["customerId"] == "acme"
+    finally:
+        await client.close()
+    with pytest.raises(Closed) as closed:
+        await PushClient.connect(
+            b.base_url, {"apiKey": tenant.client_key, "customerToken": token[:-4] + "AAAA"})
+    assert closed.value.code == 4403
