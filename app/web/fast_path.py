@@ -68,7 +68,7 @@ from app.schema.documents import CheckedDocument, DocumentChecker, refusal_for_k
 
 # The root fields worth compiling: the hot path of our users' applications. Which operation
 # each belongs to, how it is resolved and who may call it are read from the schema.
-FAST_ROOTS = frozenset({"entitlement", "reportUsage", "usageHistory"})
+FAST_ROOTS = frozenset({"entitlement", "reportUsage", "usageHistory", "entitlementsState"})
 MAX_PLANS = 256
 MAX_PLANNED_QUERY = 16_384  # longer texts are planned again each time (plans hold documents)
 

@@ -338,3 +338,32 @@ async def test_usage_history_matches_and_takes_the_fast_path(
     assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     missing = await gql.post(query, {"c": "nobody", "f": "hourly", "from": "2020-01-01T00:00:00Z"})
     assert missing.json()["errors"][0]["extensions"]["code"] == "CUSTOMER_NOT_FOUND"
+
+
+STATE_FIELDS = (
+    " ".join(f for f in _leaf_fields("EntitlementsState"))
+    + " entitlements { " + ALL + " } usageVersions { " + " ".join(_leaf_fields("UsageVersion"))
+    + " }"
+)
+
+
+async def test_entitlements_state_matches_and_takes_the_fast_path(
+    world: tuple[Services, Any],
+) -> None:
+    """`entitlementsState` (what the SDK loads: an answer per feature) answers exactly as the
+    executor, for every field of the state, its entitlements and their sources."""
+    services, principal = world
+    query = (
+        "query($c: String!) { entitlementsState(customerId: $c) { " + STATE_FIELDS + " } }"
+    )
+    for customer in ("acme", "plain", "nobody"):
+        fast, normal = await _both(services, principal, query, {"c": customer})
+        assert fast is not None
+        # `computedAt` is when each was read: the two reads are a moment apart.
+        for answer in (fast, normal):
+            assert answer["data"]["entitlementsState"].pop("computedAt")
+        assert fast == normal, customer
+    assert len(fast["data"]["entitlementsState"]["entitlements"]) == 0  # nobody
+    acme, _ = await _both(services, principal, query, {"c": "acme"})
+    assert {e["featureId"] for e in acme["data"]["entitlementsState"]["entitlements"]} >= {
+        "seats", "sso", "regions"}

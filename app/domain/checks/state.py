@@ -48,8 +48,7 @@ def valid_until_of(
 async def state_of(
     db: Database, env: uuid.UUID, customer_id: str, now: datetime, resource_id: str | None = None
 ) -> CustomerState:
-    pool = await db.pool()
-    async with pool.acquire() as conn:
+    async with db.read() as conn:
         row = await store.fetch_all_row(conn, env, customer_id)
     if row is None:
         return CustomerState(customer_id, resource_id, 0, DenyReason.CUSTOMER_NOT_FOUND, False, now)
@@ -60,7 +59,7 @@ async def state_of(
     if answers.is_stale(row, now):
         # Recomputed as a check would, then read again: the version is the rewrite's.
         await answers._recompute(db, env, row.customer_pk, now)
-        async with pool.acquire() as conn:
+        async with db.read() as conn:
             fresh = await store.fetch_all_row(conn, env, customer_id)
         if fresh is None:  # deleted meanwhile
             return CustomerState(
@@ -74,7 +73,7 @@ async def state_of(
     else:
         entitlements, has_active = row.entitlements, row.has_active_subscription
         cached_until = row.valid_until
-    async with pool.acquire() as conn:
+    async with db.read() as conn:
         features, usage, usage_versions = await push_store.features_and_usage(
             conn, env, row.customer_pk, resource_id or "", now
         )
