@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
+
+from app import customer_tokens, secrets_at_rest
+from app.customer_tokens import TokenRefused
 
 
 class KeyKind(StrEnum):
@@ -22,13 +26,18 @@ _PREFIXES = {KeyKind.SERVER: "allot_sk_", KeyKind.CLIENT: "allot_pk_"}
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the key, its kind and the environment everything is scoped to."""
+    """Who is calling: the key, its kind and the environment everything is scoped to; with a
+    customer token (`principal_with_token`), the one customer it names."""
 
     key_pk: uuid.UUID
     kind: KeyKind
     environment_pk: uuid.UUID
     environment_slug: str
     account_pk: uuid.UUID
+    # The environment's `requireCustomerTokens`: client keys read no customer without one.
+    customer_tokens_required: bool = False
+    # The customer of the token the request presented (None: no token).
+    customer_id: str | None = None
 
     @property
     def is_server(self) -> bool:
@@ -36,10 +45,47 @@ class Principal:
 
     def may_read_customer(self, customer_id: str) -> bool:
         """Whether this caller may read one customer's entitlements and usage (checks, state,
-        push). Server keys: any customer of the environment. Client keys: today any customer
-        id they name (docs/security.md); the one place to narrow that."""
-        del customer_id
-        return True
+        push). Server keys: any customer of the environment. Client keys with a customer
+        token: that customer only. Client keys without one: any customer id they name, unless
+        the environment requires tokens (docs/security.md, Customer tokens)."""
+        if self.kind is KeyKind.SERVER:
+            return True
+        if self.customer_id is not None:
+            return customer_id == self.customer_id
+        return not self.customer_tokens_required
+
+    def refusal_for_customer(self, customer_id: str) -> str | None:
+        """Why `may_read_customer(customer_id)` is False (a message for the client), or None."""
+        if self.may_read_customer(customer_id):
+            return None
+        if self.customer_id is not None:
+            return "The customer token is for another customer."
+        return (
+            "This environment requires a customer token (X-Allot-Customer-Token) for "
+            "client-key reads of a customer."
+        )
+
+
+def principal_with_token(
+    principal: Principal, token: object, now: float | None = None
+) -> Principal | TokenRefused:
+    """`principal` narrowed to the customer of a customer token (the X-Allot-Customer-Token
+    header, or `customerToken` of a WebSocket `connection_init`), or why the token is refused
+    (answer UNAUTHENTICATED). No token (None): `principal` as it is; anything but a string is
+    refused. A token is checked whatever the key's kind; it narrows what a client key may
+    read (server keys read any customer)."""
+    if token is None:
+        return principal
+    if not isinstance(token, str):  # e.g. a WebSocket payload's `customerToken: 42`
+        return TokenRefused("The customer token must be a string.")
+    verifier = customer_tokens.verifier_for(secrets_at_rest.current().keys)
+    try:
+        claims = verifier.verify(token, now)
+    except TokenRefused as refused:
+        return refused
+    if claims.environment_pk != principal.environment_pk:
+        return TokenRefused("The customer token belongs to another environment.")
+    return dataclasses.replace(principal, customer_id=claims.customer_id)
 
 
 def generate_key(kind: KeyKind) -> str:

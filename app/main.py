@@ -14,8 +14,8 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
-from starlette.routing import Mount, Route
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from app import secrets_at_rest
@@ -26,14 +26,18 @@ from app.resolvers.root import build_schema
 from app.schema.documents import HEAVY_WORK_SWITCH_INTERVAL
 from app.settings import Settings
 from app.store.key_revocations import RevocationListener
+from app.store.push import PushListener, announcer_for
 from app.store.secrets import verify_key
 from app.web.billing_pages import invoice_pdf, payment_page
-from app.web.graphiql import graphiql_html, static_files_dir
-from app.web.graphql import Services, graphql_post, json_response
+from app.web.cors import CorsPolicy
+from app.web.graphiql import static_files_dir
+from app.web.graphql import Services, graphql_get, graphql_post, json_response
 from app.web.rate_limits import RateLimits
 from app.web.request_ids import guarded
 from app.web.rest import entitlement_route, entitlements_route
+from app.web.subscriptions import graphql_ws
 from app.workers.jobs import run_forever
+from app.workers.push import PushHub
 from app.workers.webhooks import run_forever as run_webhooks_forever
 
 log = logging.getLogger("allot")
@@ -47,10 +51,6 @@ async def healthz(request: Request) -> Response:
         log.exception("health check failed")
         return json_response({"status": "unavailable", "database": "down"}, status=503)
     return json_response({"status": "ok", "database": "up"})
-
-
-async def graphiql(request: Request) -> Response:
-    return HTMLResponse(graphiql_html())
 
 
 async def not_found(request: Request, exc: Any) -> Response:
@@ -100,6 +100,10 @@ def create_app(
             db.url, services.forget_key, services.forget_all_keys
         )
         revocations = asyncio.create_task(services.revocations.run_forever())
+        # Push: one LISTEN connection per process feeding its subscribers (docs/push.md).
+        services.push = PushHub(db, services.clock)
+        push_listener = PushListener(db.url, services.push.on_notice, services.push.on_reset)
+        push = asyncio.create_task(push_listener.run_forever())
         # Serve once listening (until then the key cache is simply not used).
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(services.revocations.ready.wait(), timeout=5)
@@ -118,21 +122,32 @@ def create_app(
         try:
             yield
         finally:
-            for task in (job, webhooks, revocations):
+            await services.push.close()
+            await announcer_for(db).close()
+            for task in (job, webhooks, revocations, push):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
             await db.close()
 
+    # CORS headers for frontends (app/web/cors.py): the wrapped endpoints are the plain
+    # ones when ALLOT_CORS_ORIGINS is empty; preflights are routes of their own.
+    cors = CorsPolicy.of(settings.cors_origins)
     routes = [
-        Route("/graphql", guarded(graphql_post), methods=["POST"]),
-        Route("/graphql", graphiql, methods=["GET"]),
+        Route("/graphql", cors.wrap(guarded(graphql_post)), methods=["POST"]),
+        Route("/graphql", cors.wrap(guarded(graphql_get)), methods=["GET"]),
+        Route("/graphql", cors.preflight(("GET", "POST")), methods=["OPTIONS"]),
+        WebSocketRoute("/graphql", graphql_ws),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/v1/customers/{customer_id}/entitlements/{feature_id}",
-              guarded(entitlement_route), methods=["GET"]),
-        Route("/v1/customers/{customer_id}/entitlements", guarded(entitlements_route),
+              cors.wrap(guarded(entitlement_route)), methods=["GET"]),
+        Route("/v1/customers/{customer_id}/entitlements/{feature_id}",
+              cors.preflight(("GET",)), methods=["OPTIONS"]),
+        Route("/v1/customers/{customer_id}/entitlements", cors.wrap(guarded(entitlements_route)),
               methods=["GET"]),
+        Route("/v1/customers/{customer_id}/entitlements", cors.preflight(("GET",)),
+              methods=["OPTIONS"]),
         Route("/invoices/{token}.pdf", guarded(invoice_pdf), methods=["GET"]),
         Route("/pay/{token}", guarded(payment_page), methods=["GET"]),
         Mount(

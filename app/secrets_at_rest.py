@@ -56,6 +56,7 @@ class Keyring:
                 ) from None
         self.source = source
         self.size = len(fernets)
+        self.keys = list(keys)  # the first encrypts (and signs customer tokens)
         self._all = MultiFernet(fernets)
 
     @classmethod

@@ -140,6 +140,24 @@ def _cidrs(name: str) -> tuple[str, ...]:
     return items
 
 
+def _origins(name: str) -> tuple[str, ...]:
+    """The origins CORS allows (app/web/cors.py): `*`, or `scheme://host[:port]` entries
+    (trailing slashes dropped), comma-separated."""
+    origins = []
+    for entry in os.environ.get(name, "").split(","):
+        origin = entry.strip().rstrip("/")
+        if not origin:
+            continue
+        if origin != "*":
+            scheme, sep, rest = origin.partition("://")
+            if not sep or scheme not in ("http", "https") or not rest or "/" in rest:
+                raise ConfigError(
+                    f"{name}: {origin!r} is not an origin (scheme://host[:port], or *)"
+                )
+        origins.append(origin)
+    return tuple(origins)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every knob the service reads from its environment.
@@ -192,6 +210,8 @@ class Settings:
     rate_limit_client_burst: int = 200
     rate_limit_auth_failures: float = 10.0
     rate_limit_auth_failures_burst: int = 100
+    # Origins whose frontends may call /graphql and /v1 (CORS); empty = none, "*" = any.
+    cors_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -236,4 +256,5 @@ class Settings:
             rate_limit_client_burst=_burst("ALLOT_RATE_LIMIT_CLIENT_BURST", 200),
             rate_limit_auth_failures=_rate("ALLOT_RATE_LIMIT_AUTH_FAILURES", 10.0),
             rate_limit_auth_failures_burst=_burst("ALLOT_RATE_LIMIT_AUTH_FAILURES_BURST", 100),
+            cors_origins=_origins("ALLOT_CORS_ORIGINS"),
         )

@@ -126,6 +126,7 @@ def start(
     if factory:
         cmd.append("--factory")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    SERVERS[port] = proc.pid
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
@@ -135,6 +136,16 @@ def start(
             time.sleep(0.2)
     proc.kill()
     raise RuntimeError(f"{module} did not start")
+
+
+# The process serving each port (taskset execs the server in place: same pid).
+SERVERS: dict[int, int] = {}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -173,9 +184,16 @@ def wrk(
         f.name,
         url,
     ]
+    pid = SERVERS.get(int(url.split(":")[2].split("/")[0]))
+    cpu_before = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     os.unlink(f.name)
-    return parse_wrk(out)
+    result = parse_wrk(out)
+    if pid:
+        # The server's own CPU per request: unlike req/s, barely moved by whatever else
+        # runs on the machine (the database's CPU is not in it).
+        result["server_cpu_us"] = (cpu_seconds(pid) - cpu_before) / result["requests"] * 1e6
+    return result
 
 
 def parse_wrk(out: str) -> dict[str, float]:
@@ -260,6 +278,29 @@ async def customer_pk(database_url: str, customer_id: str) -> str:
     return str(pk)
 
 
+def client_with_token(base: str, auth: dict[str, str], customer: str) -> dict[str, str]:
+    """The headers of a client key holding a customer token for `customer` (made with the
+    server key `auth`)."""
+    key = httpx.post(
+        f"{base}/graphql",
+        json={"query": "mutation { createApiKey(input: {kind: CLIENT}) { secret } }"},
+        headers=auth,
+        timeout=30,
+    ).json()["data"]["createApiKey"]["secret"]
+    token = httpx.post(
+        f"{base}/graphql",
+        json={
+            "query": "mutation($c: String!) { createCustomerToken(input: {customerId: $c}) "
+            "{ token errors { code } } }",
+            "variables": {"c": customer},
+        },
+        headers=auth,
+        timeout=30,
+    ).json()["data"]["createCustomerToken"]
+    assert token["errors"] == [], token
+    return {"Authorization": f"Bearer {key}", "X-Allot-Customer-Token": token["token"]}
+
+
 def run_checks(
     results: dict[str, Any], base: str, customer: str, auth: dict[str, str], d: int, c: int
 ) -> None:
@@ -272,6 +313,14 @@ def run_checks(
     )
     results["rest_check"] = wrk(
         f"{base}/v1/customers/{customer}/entitlements/seats?requestedUsage=1", d, c, None, auth
+    )
+    # A frontend's check: a client key with a customer token for that customer.
+    results["graphql_check_client_token"] = wrk(
+        f"{base}/graphql",
+        d,
+        c,
+        {"query": CHECK_QUERY, "variables": {"c": customer, "f": "seats"}},
+        client_with_token(base, auth, customer),
     )
     started = time.perf_counter()
     for _ in range(20):
@@ -367,10 +416,19 @@ def main() -> None:
         if embedded is not None:
             embedded.stop()
     floor_m = results["floor_m_strawberry"]
-    for name in ("graphql_check", "report_usage_hot", "report_usage_spread"):
+    for name in (
+        "graphql_check",
+        "graphql_check_client_token",
+        "report_usage_hot",
+        "report_usage_spread",
+    ):
         if name in results:
             results[f"ratio_{name}_vs_m"] = results[name]["rps"] / floor_m["rps"]
             results[f"p99_{name}_vs_m"] = results[name]["p99_ms"] / floor_m["p99_ms"]
+            if "server_cpu_us" in results[name] and "server_cpu_us" in floor_m:
+                # the req/s ratio the server's CPU alone allows (floor's CPU / this one's)
+                results[f"cpu_{name}_vs_m"] = (
+                    floor_m["server_cpu_us"] / results[name]["server_cpu_us"])
     if "rest_check" in results:
         results["ratio_rest_check_vs_a"] = (
             results["rest_check"]["rps"] / results["floor_a_asyncpg"]["rps"]

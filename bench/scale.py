@@ -56,7 +56,7 @@ HISTORY = (
 
 def catalog() -> dict[str, Any]:
     """The demo catalog plus a metered feature that resets every hour (for usageHistory)."""
-    doc: dict[str, Any] = yaml.safe_load((ROOT / "app" / "demo_catalog.yaml").read_text())
+    doc: dict[str, Any] = yaml.safe_load((ROOT / "app" / "cli" / "demo_catalog.yaml").read_text())
     doc["features"].append({"id": HOURLY, "name": "Hourly calls", "type": "METERED"})
     pro = next(p for p in doc["products"][0]["plans"] if p["id"] == "pro")
     pro["entitlements"][HOURLY] = {"limit": 1000, "resetPeriod": "HOUR"}
@@ -133,12 +133,16 @@ SELECT gen_random_uuid(), s.environment_pk, s.id || '-' || k.id, k.pk, s.product
        s.trial_ending_notified_at, NULL
 FROM clones k JOIN customers c ON c.id = k.template JOIN subscriptions s ON s.customer_pk = c.pk;
 
-INSERT INTO customer_entitlements (customer_pk, environment_pk, entitlements,
+INSERT INTO customer_entitlements (customer_pk, environment_pk,
                                    has_active_subscription, valid_until, computed_at)
-SELECT k.pk, e.environment_pk, e.entitlements, e.has_active_subscription, e.valid_until,
-       e.computed_at
+SELECT k.pk, e.environment_pk, e.has_active_subscription, e.valid_until, e.computed_at
 FROM clones k JOIN customers c ON c.id = k.template
 JOIN customer_entitlements e ON e.customer_pk = c.pk;
+
+INSERT INTO customer_feature_entitlements (customer_pk, feature_id, entitlement)
+SELECT k.pk, e.feature_id, e.entitlement
+FROM clones k JOIN customers c ON c.id = k.template
+JOIN customer_feature_entitlements e ON e.customer_pk = c.pk;
 """
 
 

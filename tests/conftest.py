@@ -20,7 +20,14 @@ from app.main import create_app
 from app.settings import Settings
 from app.store.migrate import upgrade
 from tests.databases import empty_database, empty_database_sync
-from tests.support import TEST_WEBHOOK_CIDRS, GraphQLClient, Tenant, make_tenant
+from tests.support import (
+    TEST_WEBHOOK_CIDRS,
+    GraphQLClient,
+    Tenant,
+    client_of,
+    make_tenant,
+    running,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,14 +75,13 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 async def app(database_url: str) -> AsyncIterator[Starlette]:
     # Webhook tests deliver to receivers on loopback: allowed here as an operator would.
     application = create_app(database_url, Settings(webhook_allowed_cidrs=TEST_WEBHOOK_CIDRS))
-    async with application.router.lifespan_context(application):
+    async with running(application):
         yield application
 
 
 @pytest.fixture(scope="session")
 async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://allot.test") as client:
+    async with client_of(app) as client:
         yield client
 
 

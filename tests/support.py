@@ -3,16 +3,37 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from starlette.applications import Starlette
 
 from app.auth import KeyKind
 from app.db import Database
 from app.domain import audit
 from app.domain.audit import AuditActor
 from app.store import tenancy as store
+
+
+@asynccontextmanager
+async def running(application: Starlette) -> AsyncIterator[Starlette]:
+    """The app with its lifespan running (database, workers, listeners) for the block."""
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@asynccontextmanager
+async def client_of(
+    application: Starlette, base_url: str = "http://allot.test"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client calling the app in-process (over ASGI)."""
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+        yield client
+
 
 # The test receivers listen on loopback, which the webhook target policy refuses by default.
 TEST_WEBHOOK_CIDRS = ("127.0.0.0/8", "::1/128")

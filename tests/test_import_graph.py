@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "app.errors",
             "app.db",
             "app.auth",
+            "app.customer_tokens",
             "app.secrets_at_rest",
             "app.request_context",
         ),

@@ -19,6 +19,7 @@ from app.models import (
     ApiKey,
     BillingSettings,
     Customer,
+    CustomerToken,
     Environment,
     Feature,
     Invoice,
@@ -287,13 +288,28 @@ SPECS: dict[type, Spec] = {
         _fixed("ENVIRONMENT"),
         lambda _, e: str(e.slug),
         lambda _, e: e.pk,
-        fields={"pk": "id", "slug": "slug", "name": "name"},
+        fields={
+            "pk": "id",
+            "slug": "slug",
+            "name": "name",
+            "require_customer_tokens": "requireCustomerTokens",
+        },
         internal={
             "account_pk": "one account per installation",
             "created_at": "the CREATE entry's occurredAt",
         },
         # The display name is set by the CLI; the Environment type shows only id and slug.
         extras=frozenset({"name"}),
+    ),
+    CustomerToken: Spec(
+        _fixed("CUSTOMER_TOKEN"),
+        _id,
+        _own_env,
+        # The token itself is never logged (it is a bearer credential): its id, whose it is
+        # and until when.
+        fields={"id": "tokenId", "customer_pk": "customerId", "expires_at": "expiresAt"},
+        internal={"environment_pk": ENV, "created_at": "the CREATE entry's occurredAt"},
+        refs={"customer_pk": Ref(Customer)},
     ),
     Invoice: Spec(
         _fixed("INVOICE"),
@@ -401,6 +417,7 @@ EXEMPT_TABLES: dict[str, str] = {
     "users": "no code writes it",
     "customer_entitlements": "a cache computed from audited sources (subscriptions, "
     "promotions, the catalog)",
+    "customer_feature_entitlements": "the same cache, one row per feature",
     "invoice_schedules": "the billing job's bookkeeping; the invoices it issues are audited",
     "customer_trials": "which plans a customer has trialled (one default trial each): "
     "bookkeeping of the trial subscriptions, which are audited",

@@ -8,12 +8,13 @@ from app.models.catalog import Feature, Package, PackageVersion, Product
 from app.models.customers import (
     Customer,
     CustomerEntitlements,
+    CustomerFeatureEntitlement,
     CustomerTrial,
     PromotionalEntitlement,
     Subscription,
 )
 from app.models.secrets import SecretKeyCheck
-from app.models.tenancy import Account, ApiKey, Environment, User
+from app.models.tenancy import Account, ApiKey, CustomerToken, Environment, User
 from app.models.usage import (
     ThresholdCrossing,
     UsageCounter,
@@ -32,6 +33,8 @@ __all__ = [
     "BillingSettings",
     "Customer",
     "CustomerEntitlements",
+    "CustomerFeatureEntitlement",
+    "CustomerToken",
     "CustomerTrial",
     "Environment",
     "Feature",

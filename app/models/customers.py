@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from app.models.base import jsonb, timestamp, uuid_pk
@@ -113,19 +113,37 @@ class PromotionalEntitlement(SQLModel, table=True):
 
 
 class CustomerEntitlements(SQLModel, table=True):
-    """The precomputed effective entitlements of one customer, by featureId.
+    """The state of one customer's precomputed effective entitlements (the entitlements
+    themselves are `CustomerFeatureEntitlement` rows, one per feature).
 
     Written in the transaction of every change to the customer's sources; `valid_until` is
     the next instant something time-based changes them (trial end, scheduled change,
     promotion end, future start), after which the next read recomputes. Catalog publishes
-    invalidate by setting `valid_until` to now.
+    invalidate by setting `valid_until` to now. Without this row the feature rows are not
+    read (the customer's entitlements are computed on its next read).
     """
 
     __tablename__ = "customer_entitlements"
 
     customer_pk: uuid.UUID = Field(foreign_key="customers.pk", primary_key=True)
     environment_pk: uuid.UUID = Field(foreign_key="environments.pk", index=True)
-    entitlements: dict[str, Any] = jsonb(default=dict)
     has_active_subscription: bool = False
     valid_until: datetime | None = timestamp(nullable=True)
     computed_at: datetime = timestamp()
+    # Bumped by every rewrite (under the customer's lock): for one customer, greater = newer.
+    version: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
+
+
+class CustomerFeatureEntitlement(SQLModel, table=True):
+    """One customer's precomputed effective entitlement for one feature (granted or not).
+
+    A row per feature, not one document per customer: a check reads one feature, and a
+    document would be decompressed whole for it (migration 0015)."""
+
+    __tablename__ = "customer_feature_entitlements"
+
+    customer_pk: uuid.UUID = Field(foreign_key="customers.pk", primary_key=True)
+    feature_id: str = Field(primary_key=True)
+    entitlement: dict[str, Any] = jsonb(default=dict)

@@ -39,6 +39,10 @@ class Environment(SQLModel, table=True):
     slug: str
     name: str
     created_at: datetime = timestamp()
+    # Client keys read a customer only with a customer token (docs/security.md).
+    require_customer_tokens: bool = Field(
+        default=False, sa_column_kwargs={"server_default": "false"}
+    )
 
 
 class ApiKey(SQLModel, table=True):
@@ -54,3 +58,16 @@ class ApiKey(SQLModel, table=True):
     prefix: str
     created_at: datetime = timestamp()
     revoked_at: datetime | None = timestamp(nullable=True)
+
+
+class CustomerToken(SQLModel, table=True):
+    """A customer token minted (`createCustomerToken`): the audit trail of who let a frontend
+    read which customer until when. Tokens are verified without it (they are signed)."""
+
+    __tablename__ = "customer_tokens"
+
+    id: str = Field(primary_key=True)  # the token's `jti`
+    environment_pk: uuid.UUID = Field(foreign_key="environments.pk", index=True)
+    customer_pk: uuid.UUID = Field(foreign_key="customers.pk", index=True)
+    expires_at: datetime = timestamp()
+    created_at: datetime = timestamp()

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Float, Index
+from sqlalchemy import BigInteger, Column, DateTime, Float, Index
 from sqlmodel import Field, SQLModel
 
 from app.models.base import jsonb, timestamp
@@ -29,6 +29,11 @@ class UsageCounter(SQLModel, table=True):
     value: float = Field(default=0.0, sa_column=Column(Float, nullable=False))
     last_event_at: datetime | None = timestamp(nullable=True)
     updated_at: datetime = timestamp()
+    # The next value of `usage_counter_versions` on every write of `value` (a trigger,
+    # migration 0015): for one counter, greater = newer.
+    version: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
 
 
 class UsageIdempotencyKey(SQLModel, table=True):

@@ -20,6 +20,7 @@ from app.resolvers.billing import BillingMutation, BillingQuery
 from app.resolvers.catalog import CatalogMutation, CatalogQuery
 from app.resolvers.catalog_code import CatalogCodeMutation, CatalogCodeQuery
 from app.resolvers.customers import CustomerMutation, CustomerQuery
+from app.resolvers.push import PushQuery, PushSubscription
 from app.resolvers.tenancy import TenancyMutation, TenancyQuery
 from app.resolvers.usage import UsageMutation, UsageQuery
 from app.resolvers.webhooks import WebhookMutation, WebhookQuery
@@ -39,6 +40,7 @@ QUERY_ROOTS: tuple[type, ...] = (
     WebhookQuery,
     AuditQuery,
     BillingQuery,
+    PushQuery,
 )
 MUTATION_ROOTS: tuple[type, ...] = (
     TenancyMutation,
@@ -112,10 +114,16 @@ def build_schema(settings: Settings | None = None) -> AllotSchema:
         "Changes, scoped to the environment of the calling key; each takes one `input` and "
         "returns a payload with `errors`. Client (publishable) keys may not call them."
     )
+    subscription: Any = merge_types("Subscription", (PushSubscription,))
+    subscription.__strawberry_definition__.description = (
+        "Push over graphql-transport-ws on /graphql, scoped to the environment of the key "
+        "given in connection_init (docs/push.md)."
+    )
     documents = DocumentChecker(settings)
     schema = AllotSchema(
         query=query,
         mutation=mutation,
+        subscription=subscription,
         config=StrawberryConfig(auto_camel_case=True),
         # The input boundary (app/schema/input_boundary.py): bounded dates, bounded JSON.
         scalar_overrides={

@@ -86,6 +86,10 @@ class Usage:
     usage_limit: float | None = strawberry.field(description="The limit; null if none.")
     period_start: datetime | None = strawberry.field(description="Start of the period.")
     period_end: datetime | None = strawberry.field(description="End of the period (reset).")
+    version: str | None = strawberry.field(
+        default=None,
+        description="The counter's version (a decimal 64-bit integer): for one customer, "
+        "feature and resource, greater is newer. Given by usageChanged events.")
 
 
 @strawberry.type(description="Result of one usage report.")

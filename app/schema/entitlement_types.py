@@ -8,7 +8,7 @@ import strawberry
 from strawberry.types import Info
 
 from app.domain.checks.answers import CheckResult
-from app.domain.entitlement_sources import DenyReason, Source, SourceKind
+from app.domain.entitlement_sources import DenyReason, FeatureType, Source, SourceKind
 from app.domain.periods import ResetPeriod
 from app.schema.catalog_types import Feature, feature_view
 from app.schema.context import Context
@@ -76,6 +76,11 @@ class Entitlement:
     sources: list[EntitlementSource] = strawberry.field(
         description="Every source, with the one(s) that decided marked isEffective."
     )
+    feature_type: FeatureType | None = strawberry.field(
+        default=None,
+        description="The feature's type (null when the feature, or the customer, does not "
+        "exist).",
+    )
 
     @strawberry.field(description="The feature, when it exists.")
     async def feature(self, info: Info[Context, None]) -> Feature | None:
@@ -104,4 +109,5 @@ def entitlement_view(result: CheckResult) -> Entitlement:
         usage_period_start=period.start if period else None,
         usage_period_end=period.end if period else None,
         sources=[source_view(s) for s in check.sources],
+        feature_type=FeatureType(check.feature_type.value) if check.feature_type else None,
     )

@@ -55,18 +55,40 @@ def _active(model: Any, include_archived: bool) -> list[Any]:
     return [] if include_archived else [model.archived_at.is_(None)]
 
 
-# --- features -----------------------------------------------------------------------------
+# --- features and products: the same reads of two tables ------------------------------
+
+# Features and products: environment-scoped, named by a user id, archivable.
+Named = TypeVar("Named", Feature, Product)
+
+
+async def _by_id(
+    session: AsyncSession, model: type[Named], environment_pk: uuid.UUID, id_: str, lock: bool
+) -> Named | None:
+    query = select(model).where(col(model.environment_pk) == environment_pk, col(model.id) == id_)
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalars().first()
+
+
+async def _all_by_id(
+    session: AsyncSession, model: type[Named], environment_pk: uuid.UUID
+) -> dict[str, Named]:
+    query = select(model).where(col(model.environment_pk) == environment_pk)
+    return {r.id: r for r in (await session.execute(query.order_by(col(model.id)))).scalars()}
+
+
+async def _list(
+    session: AsyncSession, model: type[Named], environment_pk: uuid.UUID, first: int,
+    after: str | None, include_archived: bool, count: bool,
+) -> Page[Named]:
+    filters = [col(model.environment_pk) == environment_pk, *_active(model, include_archived)]
+    return await _page(session, model, filters, first, after, count)
 
 
 async def get_feature(
     session: AsyncSession, environment_pk: uuid.UUID, feature_id: str, *, lock: bool = False
 ) -> Feature | None:
-    query = select(Feature).where(
-        col(Feature.environment_pk) == environment_pk, col(Feature.id) == feature_id
-    )
-    if lock:
-        query = query.with_for_update()
-    return (await session.execute(query)).scalars().first()
+    return await _by_id(session, Feature, environment_pk, feature_id, lock)
 
 
 async def features_by_ids(
@@ -79,36 +101,20 @@ async def features_by_ids(
 
 
 async def all_features(session: AsyncSession, environment_pk: uuid.UUID) -> dict[str, Feature]:
-    query = select(Feature).where(col(Feature.environment_pk) == environment_pk)
-    return {f.id: f for f in (await session.execute(query.order_by(col(Feature.id)))).scalars()}
+    return await _all_by_id(session, Feature, environment_pk)
 
 
 async def list_features(
-    session: AsyncSession,
-    environment_pk: uuid.UUID,
-    first: int,
-    after: str | None,
-    include_archived: bool = False,
-    *,
-    count: bool = True,
+    session: AsyncSession, environment_pk: uuid.UUID, first: int, after: str | None,
+    include_archived: bool = False, *, count: bool = True,
 ) -> Page[Feature]:
-    filters = [col(Feature.environment_pk) == environment_pk,
-               *_active(Feature, include_archived)]
-    return await _page(session, Feature, filters, first, after, count)
-
-
-# --- products -----------------------------------------------------------------------------
+    return await _list(session, Feature, environment_pk, first, after, include_archived, count)
 
 
 async def get_product(
     session: AsyncSession, environment_pk: uuid.UUID, product_id: str, *, lock: bool = False
 ) -> Product | None:
-    query = select(Product).where(
-        col(Product.environment_pk) == environment_pk, col(Product.id) == product_id
-    )
-    if lock:
-        query = query.with_for_update()
-    return (await session.execute(query)).scalars().first()
+    return await _by_id(session, Product, environment_pk, product_id, lock)
 
 
 async def products_by_pks(
@@ -121,22 +127,14 @@ async def products_by_pks(
 
 
 async def all_products(session: AsyncSession, environment_pk: uuid.UUID) -> dict[str, Product]:
-    query = select(Product).where(col(Product.environment_pk) == environment_pk)
-    return {p.id: p for p in (await session.execute(query.order_by(col(Product.id)))).scalars()}
+    return await _all_by_id(session, Product, environment_pk)
 
 
 async def list_products(
-    session: AsyncSession,
-    environment_pk: uuid.UUID,
-    first: int,
-    after: str | None,
-    include_archived: bool = False,
-    *,
-    count: bool = True,
+    session: AsyncSession, environment_pk: uuid.UUID, first: int, after: str | None,
+    include_archived: bool = False, *, count: bool = True,
 ) -> Page[Product]:
-    filters = [col(Product.environment_pk) == environment_pk,
-               *_active(Product, include_archived)]
-    return await _page(session, Product, filters, first, after, count)
+    return await _list(session, Product, environment_pk, first, after, include_archived, count)
 
 
 # --- packages -----------------------------------------------------------------------------

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -16,12 +16,20 @@ from app.db import RawConnection
 from app.models import (
     Customer,
     CustomerEntitlements,
+    CustomerFeatureEntitlement,
     CustomerTrial,
     PromotionalEntitlement,
     Subscription,
 )
+from app.store import push
 from app.store.catalog import Page, _page
-from app.store.rows import EntitlementsState, FeatureState, cached_fields, json_of
+from app.store.rows import (
+    CachedEntitlements,
+    EntitlementsState,
+    FeatureState,
+    cached_fields,
+    json_of,
+)
 
 
 async def get_customer(
@@ -143,32 +151,66 @@ async def save_entitlements(
     has_active: bool,
     valid_until: datetime | None,
     now: datetime,
-) -> None:
+) -> int:
+    """Store a customer's computed entitlements: its state row (always rewritten: its xmin is
+    what kept computations and usage batches compare, its version what clients order states
+    by) and one row per feature (only those that changed are written); then announce the
+    change (NOTIFY, delivered when the transaction commits: app/store/push.py). Returns the
+    new version. The caller holds the customer's row lock, so versions follow commits."""
     values = dict(
         customer_pk=customer_pk,
         environment_pk=env,
-        entitlements=entitlements,
         has_active_subscription=has_active,
         valid_until=valid_until,
         computed_at=now,
     )
-    statement = insert(CustomerEntitlements).values(**values)
-    statement = statement.on_conflict_do_update(
+    upsert = insert(CustomerEntitlements).values(**values, version=1)
+    statement = upsert.on_conflict_do_update(
         index_elements=[col(CustomerEntitlements.customer_pk)],
-        set_={k: v for k, v in values.items() if k != "customer_pk"},
-    )
-    await session.execute(statement)
+        set_={
+            **{k: v for k, v in values.items() if k != "customer_pk"},
+            "version": col(CustomerEntitlements.version) + 1,
+        },
+    ).returning(col(CustomerEntitlements.version))
+    version = int((await session.execute(statement)).scalar_one())
+    await session.execute(delete(CustomerFeatureEntitlement).where(
+        col(CustomerFeatureEntitlement.customer_pk) == customer_pk,
+        col(CustomerFeatureEntitlement.feature_id).not_in(list(entitlements)),
+    ))
+    if entitlements:
+        rows = insert(CustomerFeatureEntitlement).values([
+            {"customer_pk": customer_pk, "feature_id": feature_id, "entitlement": entitlement}
+            for feature_id, entitlement in entitlements.items()
+        ])
+        await session.execute(rows.on_conflict_do_update(
+            index_elements=[col(CustomerFeatureEntitlement.customer_pk),
+                            col(CustomerFeatureEntitlement.feature_id)],
+            set_={"entitlement": rows.excluded.entitlement},
+            where=col(CustomerFeatureEntitlement.entitlement).is_distinct_from(
+                rows.excluded.entitlement),
+        ))
+    await push.announce_entitlements(session, env, customer_pk, version)
+    return version
 
 
 async def cached_entitlements(
     session: AsyncSession, customer_pks: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, CustomerEntitlements]:
-    # populate_existing: the cache is written with Core upserts, so rows this session loaded
-    # earlier may be stale in its identity map.
-    query = select(CustomerEntitlements).where(
-        col(CustomerEntitlements.customer_pk).in_(list(customer_pks))
-    ).execution_options(populate_existing=True)
-    return {c.customer_pk: c for c in (await session.execute(query)).scalars()}
+) -> dict[uuid.UUID, CachedEntitlements]:
+    """The stored entitlements of customers that have them: {customer: its state and
+    {featureId: effective entitlement}}."""
+    by_feature = (
+        select(func.jsonb_object_agg(col(CustomerFeatureEntitlement.feature_id),
+                                     col(CustomerFeatureEntitlement.entitlement),
+                                     type_=JSONB))
+        .where(col(CustomerFeatureEntitlement.customer_pk) == col(CustomerEntitlements.customer_pk))
+        .scalar_subquery()
+    )
+    query = select(
+        col(CustomerEntitlements.customer_pk), col(CustomerEntitlements.has_active_subscription),
+        col(CustomerEntitlements.valid_until), by_feature,
+    ).where(col(CustomerEntitlements.customer_pk).in_(list(customer_pks)))
+    return {pk: CachedEntitlements(pk, json_of(doc) or {}, has_active, valid_until)
+            for pk, has_active, valid_until, doc in (await session.execute(query)).all()}
 
 
 async def invalidate_subscribers(
@@ -252,7 +294,7 @@ async def fresh_subscriptions(session: AsyncSession, customer_pk: uuid.UUID
 _CHECK_SQL = """
 SELECT c.pk AS customer_pk,
        c.archived_at IS NOT NULL AS archived,
-       ce.entitlements -> $3::text AS entitlement,
+       fe.entitlement,
        ce.has_active_subscription,
        ce.valid_until,
        ce.customer_pk IS NOT NULL AS cached,
@@ -265,6 +307,8 @@ SELECT c.pk AS customer_pk,
 FROM (SELECT 1) one
 LEFT JOIN customers c ON c.environment_pk = $1 AND c.id = $2
 LEFT JOIN customer_entitlements ce ON ce.customer_pk = c.pk
+LEFT JOIN customer_feature_entitlements fe ON fe.customer_pk = ce.customer_pk
+                                           AND fe.feature_id = $3
 LEFT JOIN features f ON f.environment_pk = $1 AND f.id = $3
 -- the counters current at $5 (one per usage period definition that was ever counted in;
 -- the three aggregates see the rows in the same order)
@@ -280,11 +324,15 @@ LEFT JOIN LATERAL (
 _ALL_SQL = """
 SELECT c.pk AS customer_pk,
        c.archived_at IS NOT NULL AS archived,
-       ce.entitlements,
+       coalesce((SELECT jsonb_object_agg(fe.feature_id, fe.entitlement)
+                 FROM customer_feature_entitlements fe
+                 WHERE fe.customer_pk = ce.customer_pk), '{}') AS entitlements,
        ce.has_active_subscription,
        ce.valid_until,
        ce.customer_pk IS NOT NULL AS cached,
-       ce.xmin::text AS entitlements_version
+       ce.xmin::text AS entitlements_version,
+       coalesce(ce.version, 0) AS state_version,
+       ce.computed_at
 FROM customers c
 LEFT JOIN customer_entitlements ce ON ce.customer_pk = c.pk
 WHERE c.environment_pk = $1 AND c.id = $2
@@ -315,7 +363,9 @@ async def fetch_all_row(
     row = await conn.fetchrow(_ALL_SQL, env, customer_id)
     if row is None:
         return None
-    return EntitlementsState(**cached_fields(row), entitlements=json_of(row["entitlements"]) or {})
+    return EntitlementsState(**cached_fields(row), entitlements=json_of(row["entitlements"]) or {},
+                             state_version=int(row["state_version"]),
+                             computed_at=row["computed_at"])
 
 
 async def move_to_version(session: AsyncSession, env: uuid.UUID, kind: str,

@@ -24,6 +24,9 @@ import asyncpg
 log = logging.getLogger("allot.keys")
 
 CHANNEL = "allot_api_key_revoked"
+# A payload `env:<environment pk>`: a setting the keys' principals carry changed
+# (`requireCustomerTokens`): every cached key is dropped, read again on its next request.
+ENVIRONMENT_CHANGED = "env:"
 PING_SECONDS = 1.0
 RETRY_SECONDS = 1.0
 
@@ -51,6 +54,9 @@ class RevocationListener:
         self.ready = asyncio.Event()  # set once the first LISTEN is in place (tests wait on it)
 
     def _notified(self, conn: Any, pid: int, channel: str, payload: object) -> None:
+        if str(payload).startswith(ENVIRONMENT_CHANGED):
+            self._on_reset()
+            return
         try:
             key_pk = uuid.UUID(str(payload))
         except ValueError:

@@ -52,6 +52,18 @@ class EntitlementsState(CachedState):
     """A customer with all of its cached entitlements: {featureId: effective entitlement}."""
 
     entitlements: dict[str, Any]
+    state_version: int = 0  # the cached row's `version` (0: never computed); read by push
+    computed_at: datetime | None = None  # when the cached row was written
+
+
+@dataclass(frozen=True, slots=True)
+class CachedEntitlements:
+    """A customer's stored entitlements, as the list reads and the recomputation see them."""
+
+    customer_pk: uuid.UUID
+    entitlements: dict[str, Any]  # {featureId: effective entitlement}
+    has_active_subscription: bool
+    valid_until: datetime | None
 
 
 def cached_fields(r: asyncpg.Record) -> dict[str, Any]:

@@ -11,8 +11,9 @@ from sqlmodel import col
 
 from app.auth import KeyKind, Principal, display_prefix, generate_key, hash_key
 from app.db import RawConnection
-from app.models import Account, ApiKey, Environment
+from app.models import Account, ApiKey, CustomerToken, Environment
 from app.store.key_revocations import CHANNEL as REVOKED_CHANNEL
+from app.store.key_revocations import ENVIRONMENT_CHANGED
 
 
 async def count_accounts(session: AsyncSession) -> int:
@@ -110,8 +111,44 @@ async def revoke_api_key(
     return key
 
 
+async def update_environment_settings(
+    session: AsyncSession, environment_pk: uuid.UUID, require_customer_tokens: bool | None
+) -> Environment:
+    """Change the environment's settings given (not None; a unit-of-work change: audited),
+    and return it. When `requireCustomerTokens` changes, every process
+    drops its cached keys when this commits (a NOTIFY on the revocation channel), so the
+    keys' principals are read again with the new setting."""
+    query = select(Environment).where(col(Environment.pk) == environment_pk).with_for_update()
+    environment = (await session.execute(query)).scalars().one()
+    required = require_customer_tokens
+    if required is not None and environment.require_customer_tokens != required:
+        environment.require_customer_tokens = required
+        session.add(environment)
+        await session.flush()
+        await session.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": REVOKED_CHANNEL, "payload": f"{ENVIRONMENT_CHANGED}{environment_pk}"},
+        )
+    return environment
+
+
+async def record_customer_token(
+    session: AsyncSession,
+    environment_pk: uuid.UUID,
+    customer_pk: uuid.UUID,
+    token_id: str,
+    expires_at: datetime,
+) -> CustomerToken:
+    row = CustomerToken(
+        id=token_id, environment_pk=environment_pk, customer_pk=customer_pk, expires_at=expires_at
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
 _PRINCIPAL_SQL = """
-SELECT k.pk, k.kind, k.environment_pk, e.slug, e.account_pk
+SELECT k.pk, k.kind, k.environment_pk, e.slug, e.account_pk, e.require_customer_tokens
 FROM api_keys k JOIN environments e ON e.pk = k.environment_pk
 WHERE k.key_hash = $1 AND k.revoked_at IS NULL
 """
@@ -128,4 +165,5 @@ async def principal_for_key(conn: RawConnection, secret: str) -> Principal | Non
         environment_pk=row["environment_pk"],
         environment_slug=row["slug"],
         account_pk=row["account_pk"],
+        customer_tokens_required=row["require_customer_tokens"],
     )

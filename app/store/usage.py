@@ -43,7 +43,7 @@ _CONTEXTS_SQL = """
 SELECT q.ord,
        c.pk AS customer_pk,
        c.archived_at IS NOT NULL AS archived,
-       ce.entitlements -> q.feature AS entitlement,
+       fe.entitlement,
        ce.has_active_subscription,
        ce.valid_until,
        ce.customer_pk IS NOT NULL AS cached,
@@ -55,6 +55,8 @@ SELECT q.ord,
 FROM unnest($1::uuid[], $2::text[], $3::text[]) WITH ORDINALITY AS q(env, customer, feature, ord)
 LEFT JOIN customers c ON c.environment_pk = q.env AND c.id = q.customer
 LEFT JOIN customer_entitlements ce ON ce.customer_pk = c.pk
+LEFT JOIN customer_feature_entitlements fe ON fe.customer_pk = ce.customer_pk
+                                           AND fe.feature_id = q.feature
 LEFT JOIN features f ON f.environment_pk = q.env AND f.id = q.feature
 ORDER BY q.ord
 """
@@ -174,7 +176,7 @@ async def customers_by_ids(conn: RawConnection, env: uuid.UUID, ids: Sequence[st
     document (measured at 1,000 customers: 20 ms against 60-90 ms)."""
     rows = await conn.fetch(
         "SELECT c.pk AS customer_pk, c.id, c.archived_at IS NOT NULL AS archived, "
-        "f.id AS feature_id, (ce.entitlements -> f.id) - 'sources' AS entitlement, "
+        "f.id AS feature_id, fe.entitlement - 'sources' AS entitlement, "
         "ce.valid_until, ce.has_active_subscription, "
         "ce.xmin::text AS entitlements_version, "
         "ce.customer_pk IS NOT NULL AS cached FROM unnest($2::text[]) asked(id) "
@@ -183,7 +185,9 @@ async def customers_by_ids(conn: RawConnection, env: uuid.UUID, ids: Sequence[st
         "CROSS JOIN LATERAL (SELECT * FROM customers WHERE environment_pk = $1 "
         "AND id = asked.id LIMIT 1) c "
         "LEFT JOIN customer_entitlements ce ON ce.customer_pk = c.pk "
-        "LEFT JOIN LATERAL unnest($3::text[]) f(id) ON true",
+        "LEFT JOIN LATERAL unnest($3::text[]) f(id) ON true "
+        "LEFT JOIN customer_feature_entitlements fe ON fe.customer_pk = ce.customer_pk "
+        "AND fe.feature_id = f.id",
         env, list(set(ids)), sorted(set(features)))
     found: dict[str, EntitlementsState] = {}
     for r in rows:

@@ -6,20 +6,23 @@ limits (413, 400) and the response encoding are ours and cheap.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 import uuid
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import orjson
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode, OperationType
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
-from app.auth import Principal
+from app.auth import Principal, principal_with_token
 from app.clock import Clock
+from app.customer_tokens import TokenRefused
 from app.db import Database
 from app.schema.context import Context
 from app.schema.documents import (
@@ -36,18 +39,26 @@ from app.settings import Settings
 from app.store.key_revocations import RevocationListener
 from app.store.tenancy import principal_for_key
 from app.web.fast_path import FastPath, MutationFailed
+from app.web.graphiql import graphiql_html
+from app.web.media_types import APPLICATION_JSON, Answer, negotiate
 from app.web.rate_limits import RateLimits
 from app.web.request_ids import log_client_error, request_id_for
 
 log = logging.getLogger("allot.http")
 
 AUTH_CACHE_SECONDS = 5.0
+CUSTOMER_TOKEN_HEADER = "x-allot-customer-token"
 
 
-def json_response(payload: Any, status: int = 200, request_id: str | None = None) -> Response:
+def json_response(
+    payload: Any,
+    status: int = 200,
+    request_id: str | None = None,
+    media_type: str = APPLICATION_JSON,
+) -> Response:
     headers = {"X-Request-Id": request_id} if request_id else None
     return Response(
-        orjson.dumps(payload), status_code=status, media_type="application/json", headers=headers
+        orjson.dumps(payload), status_code=status, media_type=media_type, headers=headers
     )
 
 
@@ -69,11 +80,14 @@ class Services:
     schema: Any
     rate_limits: RateLimits
     _auth_cache: dict[str, tuple[Principal, float]] = field(default_factory=dict)
+    _auth_lookups: dict[str, asyncio.Future[Principal | None]] = field(default_factory=dict)
     _fast_path: FastPath | None = None
     _introspection: Introspection | None = None
     # Set by the app's lifespan: while it does not listen, revocations could be missed, so
     # the key cache is not used (app/store/key_revocations.py).
     revocations: RevocationListener | None = None
+    # Set by the app's lifespan: the process's push fan-out (app/workers/push.py).
+    push: Any = None
 
     @property
     def introspection(self) -> Introspection:
@@ -96,9 +110,23 @@ class Services:
         secret = presented_key(request)
         if secret is None:
             return None
+        return await self.principal_for(secret)
+
+    async def principal_for(self, secret: str) -> Principal | None:
+        """The principal of a key (cached a few seconds, as `authenticate`), or None."""
         cached = self.cached_principal(secret)
         if cached is not None:
             return cached
+        # One lookup per key at a time: when a busy key's entry expires, every request in
+        # flight misses at once, and each running its own lookup made a latency spike.
+        lookup = self._auth_lookups.get(secret)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._look_up(secret))
+            self._auth_lookups[secret] = lookup
+            lookup.add_done_callback(lambda _: self._auth_lookups.pop(secret, None))
+        return await asyncio.shield(lookup)
+
+    async def _look_up(self, secret: str) -> Principal | None:
         now = time.monotonic()
         pool = await self.db.pool()
         async with pool.acquire() as conn:
@@ -190,7 +218,9 @@ def _over_key_limit(
 
 async def admit(services: Services, request: Request, request_id: str) -> Principal | Response:
     """Authentication and the key's rate limit, before anything of the body is read: the
-    principal (one token taken from its key's bucket), or the 401/429 refusing the request.
+    principal (one token taken from its key's bucket; narrowed to the customer of an
+    `X-Allot-Customer-Token`, docs/security.md#customer-tokens), or the 401/429 refusing the
+    request (401 too for a token that is forged, expired or another environment's).
 
     A key the process would have to look up in the database is refused while its client
     address is over the limit of failed authentications (a flood of made-up keys would cost
@@ -213,7 +243,17 @@ async def admit(services: Services, request: Request, request_id: str) -> Princi
     wait = services.rate_limits.take(principal)
     if wait:
         return _over_key_limit(services, principal, wait, request_id)
-    return principal
+    token = request.headers.get(CUSTOMER_TOKEN_HEADER)
+    if token is None:
+        return principal
+    narrowed = principal_with_token(principal, token)
+    if isinstance(narrowed, TokenRefused):  # forged, expired, or another environment's
+        return json_response(
+            error_body(str(narrowed), "UNAUTHENTICATED", request_id),
+            status=401,
+            request_id=request_id,
+        )
+    return narrowed
 
 
 def charge_batch(
@@ -256,22 +296,54 @@ def _format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
     return formatted
 
 
+class Outcome(Enum):
+    """What became of one operation, for its status code (app/web/media_types.py)."""
+
+    EXECUTED = "executed"  # execution started: 200, whatever its field errors
+    REQUEST_ERROR = "request error"  # a GraphQL request error: nothing executed
+    MALFORMED = "malformed"  # not a GraphQL-over-HTTP request at all: always 400
+    NOT_A_QUERY = "not a query"  # a mutation sent with GET: 405
+
+
+def _operation_type(document: Any, operation_name: str | None) -> OperationType | None:
+    """The type of the operation `operation_name` selects (None when none is selected:
+    the executor reports that)."""
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    for operation in operations:
+        if operation_name is None and len(operations) == 1:
+            return operation.operation
+        if operation.name is not None and operation.name.value == operation_name:
+            return operation.operation
+    return None
+
+
 async def _execute_one(
-    services: Services, payload: Any, context: Context, checked: CheckedDocument | None = None
-) -> tuple[dict[str, Any], bool]:
+    services: Services,
+    payload: Any,
+    context: Context,
+    checked: CheckedDocument | None = None,
+    queries_only: bool = False,
+) -> tuple[dict[str, Any], Outcome]:
     """Run one operation (`checked`: its query's verdict, when the batch's budget already
-    checked it). Returns its response body and whether it was a request error."""
+    checked it; `queries_only`: a GET, which never runs a mutation). Returns its response
+    body and what became of it."""
     if not isinstance(payload, dict):
-        return error_body("Each request must be a JSON object.", "BAD_REQUEST"), True
+        return error_body("Each request must be a JSON object.", "BAD_REQUEST"), Outcome.MALFORMED
     query = payload.get("query")
     variables = payload.get("variables")
     operation_name = payload.get("operationName")
+    extensions = payload.get("extensions")
     if not isinstance(query, str) or not query.strip():
-        return error_body("`query` must be a non-empty string.", "BAD_REQUEST"), True
+        return (
+            error_body("`query` must be a non-empty string.", "BAD_REQUEST"),
+            Outcome.MALFORMED,
+        )
     if variables is not None and not isinstance(variables, dict):
-        return error_body("`variables` must be an object.", "BAD_REQUEST"), True
+        return error_body("`variables` must be an object.", "BAD_REQUEST"), Outcome.MALFORMED
     if operation_name is not None and not isinstance(operation_name, str):
-        return error_body("`operationName` must be a string.", "BAD_REQUEST"), True
+        return error_body("`operationName` must be a string.", "BAD_REQUEST"), Outcome.MALFORMED
+    if extensions is not None and not isinstance(extensions, dict):
+        return error_body("`extensions` must be an object.", "BAD_REQUEST"), Outcome.MALFORMED
     # The input boundary for variables (literals: a validation rule; app/schema/input_boundary).
     unsafe = (
         unsafe_variable(
@@ -281,18 +353,25 @@ async def _execute_one(
         else None
     )
     if unsafe is not None:
-        return error_body(unsafe, "INVALID_INPUT"), True
+        return error_body(unsafe, "INVALID_INPUT"), Outcome.REQUEST_ERROR
     # Checked once (a long new text on a worker thread); the executor and the fast path
     # are handed this verdict.
     if checked is None:
         checked = await services.schema.documents.check_off_loop(query)
+    if (
+        queries_only
+        and checked.document is not None
+        and _operation_type(checked.document, operation_name) not in (None, OperationType.QUERY)
+    ):
+        message = "GET runs queries only: send mutations with POST."
+        return error_body(message, "METHOD_NOT_ALLOWED"), Outcome.NOT_A_QUERY
     if _introspection_only(checked, operation_name, context):
         assert checked.document is not None
         kept = await services.introspection.answer(
             query, checked.document, variables, operation_name
         )
         if kept is not None:
-            return kept, False
+            return kept, Outcome.EXECUTED
     context.checked = (query, checked)
     plan = services.fast_path.plan_for(query, operation_name, checked)
     if plan is not None:
@@ -300,12 +379,12 @@ async def _execute_one(
             answer = await services.fast_path.run(plan, variables, context)
         except MutationFailed as failed:  # it may have written: never run it twice
             errors = [_format_error(failed.error, context.request_id)]
-            return {"data": None, "errors": errors}, False
+            return {"data": None, "errors": errors}, Outcome.EXECUTED
         except Exception:  # the executor answers instead, and masks/logs what went wrong
             log.debug("fast path declined", exc_info=True)
             answer = None
         if answer is not None:
-            return answer, False
+            return answer, Outcome.EXECUTED
     result = await services.schema.execute(
         query, variable_values=variables, context_value=context, operation_name=operation_name
     )
@@ -316,7 +395,7 @@ async def _execute_one(
     request_error = (
         result.data is None and bool(result.errors) and all(e.path is None for e in result.errors)
     )
-    return body, request_error
+    return body, Outcome.REQUEST_ERROR if request_error else Outcome.EXECUTED
 
 
 def _introspection_only(
@@ -363,12 +442,36 @@ async def _check_batch(
     return checks
 
 
+def _answer(body: dict[str, Any], outcome: Outcome, answer: Answer, request_id: str) -> Response:
+    """One operation's response in the negotiated media type, with its status code."""
+    if outcome is Outcome.MALFORMED:
+        status = 400
+    elif outcome is Outcome.NOT_A_QUERY:
+        response = json_response(body, 405, request_id, answer.media_type)
+        response.headers["Allow"] = "POST"
+        return response
+    elif outcome is Outcome.REQUEST_ERROR:
+        status = answer.request_error_status()
+        if answer is Answer.GRAPHQL_RESPONSE:
+            body.pop("data", None)  # nothing executed: no data entry (the spec's rule)
+    else:
+        status = 200
+    return json_response(body, status, request_id, answer.media_type)
+
+
+def _is_json(content_type: str | None) -> bool:
+    if content_type is None:
+        return False
+    return content_type.partition(";")[0].strip().lower() == APPLICATION_JSON
+
+
 async def graphql_post(request: Request) -> Response:
     services: Services = request.app.state.services
     request_id = request_id_for(request)
     principal = await admit(services, request, request_id)
     if isinstance(principal, Response):
         return principal
+    answer = negotiate(request.headers.get("accept"))
     body = await read_limited_body(request, services.settings.max_body_bytes)
     if body is None:
         return json_response(
@@ -378,6 +481,16 @@ async def graphql_post(request: Request) -> Response:
                 request_id,
             ),
             status=413,
+            request_id=request_id,
+        )
+    if not _is_json(request.headers.get("content-type")):
+        return json_response(
+            error_body(
+                "A GraphQL request is sent as Content-Type: application/json.",
+                "UNSUPPORTED_MEDIA_TYPE",
+                request_id,
+            ),
+            status=415,
             request_id=request_id,
         )
     try:
@@ -415,6 +528,53 @@ async def graphql_post(request: Request) -> Response:
             # Each operation of a batch gets fresh loaders: nothing leaks between them.
             context = services.context(principal, request_id)
             results.append((await _execute_one(services, item, context, checked))[0])
-        return json_response(results, request_id=request_id)
-    result, request_error = await _execute_one(services, payload, context)
-    return json_response(result, status=400 if request_error else 200, request_id=request_id)
+        return json_response(results, request_id=request_id, media_type=answer.media_type)
+    result, outcome = await _execute_one(services, payload, context)
+    return _answer(result, outcome, answer, request_id)
+
+
+def _json_parameter(raw: str | None) -> Any:
+    """A GET parameter holding JSON (`variables`, `extensions`); a string that is not JSON
+    stays a string (refused as malformed by the checks of `_execute_one`)."""
+    if raw is None:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw
+
+
+async def graphql_get(request: Request) -> Response:
+    """GET /graphql: GraphiQL for browsers (`Accept: text/html`); for everyone else a query
+    from the URL's parameters (`query`, `variables` and `extensions` as JSON,
+    `operationName`), never a mutation (405, `Allow: POST`)."""
+    answer = negotiate(request.headers.get("accept"), html=True)
+    if answer is Answer.HTML:
+        return HTMLResponse(graphiql_html())
+    services: Services = request.app.state.services
+    request_id = request_id_for(request)
+    principal = await admit(services, request, request_id)
+    if isinstance(principal, Response):
+        return principal
+    params = request.query_params
+    if "query" not in params:
+        return json_response(
+            error_body(
+                "GET /graphql runs the query given as ?query=… (browsers asking for "
+                "text/html get GraphiQL).",
+                "BAD_REQUEST",
+                request_id,
+            ),
+            status=400,
+            request_id=request_id,
+            media_type=answer.media_type,
+        )
+    payload = {
+        "query": params.get("query"),
+        "variables": _json_parameter(params.get("variables")),
+        "operationName": params.get("operationName"),
+        "extensions": _json_parameter(params.get("extensions")),
+    }
+    context = services.context(principal, request_id)
+    result, outcome = await _execute_one(services, payload, context, queries_only=True)
+    return _answer(result, outcome, answer, request_id)

@@ -12,7 +12,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.resolvers.entitlement_checks import check_entitlement, check_entitlements
+from app.resolvers.entitlement_checks import (
+    CustomerNotReadable,
+    check_entitlement,
+    check_entitlements,
+)
 from app.schema.context import Context
 from app.schema.entitlement_types import Entitlement
 from app.schema.input_boundary import unsafe_text
@@ -28,6 +32,10 @@ def check_json(services: Services, entitlement: Entitlement) -> dict[str, Any]:
 
 def _bad_request(message: str, request_id: str) -> Response:
     return json_response(error_body(message, "BAD_REQUEST", request_id), 400, request_id)
+
+
+def _forbidden(refused: CustomerNotReadable, request_id: str) -> Response:
+    return json_response(error_body(str(refused), "FORBIDDEN", request_id), 403, request_id)
 
 
 def _unsafe_input(request: Request, request_id: str) -> Response | None:
@@ -71,14 +79,17 @@ async def entitlement_route(request: Request) -> Response:
         if not math.isfinite(requested):
             return _bad_request("requestedUsage must be finite", request_id)
     values = request.query_params.getlist("requestedValues") or None
-    answer = await check_entitlement(
-        context,
-        request.path_params["customer_id"],
-        request.path_params["feature_id"],
-        requested,
-        values,
-        request.query_params.get("resourceId"),
-    )
+    try:
+        answer = await check_entitlement(
+            context,
+            request.path_params["customer_id"],
+            request.path_params["feature_id"],
+            requested,
+            values,
+            request.query_params.get("resourceId"),
+        )
+    except CustomerNotReadable as refused:
+        return _forbidden(refused, request_id)
     return json_response(check_json(services, answer), request_id=request_id)
 
 
@@ -87,11 +98,14 @@ async def entitlements_route(request: Request) -> Response:
     if isinstance(admitted, Response):
         return admitted
     services, context, request_id = admitted
-    answers = await check_entitlements(
-        context,
-        request.path_params["customer_id"],
-        request.query_params.get("resourceId"),
-    )
+    try:
+        answers = await check_entitlements(
+            context,
+            request.path_params["customer_id"],
+            request.query_params.get("resourceId"),
+        )
+    except CustomerNotReadable as refused:
+        return _forbidden(refused, request_id)
     if answers.deny_reason is not None:
         return json_response(
             {"entitlements": [], "denyReason": answers.deny_reason.value}, request_id=request_id

@@ -101,3 +101,39 @@ async def test_a_revoked_key_is_refused_by_every_process_within_a_second(
         assert revoked is not None
         for server in (a, b):
             assert await _refused_after(http, server.base_url, elsewhere) < WITHIN_SECONDS
+
+
+CHECK = '{ entitlement(customerId: "anyone", featureId: "f") { hasAccess } }'
+REQUIRE = """mutation($on: Boolean!) { updateEnvironmentSettings(input:
+  {requireCustomerTokens: $on}) { errors { code } } }"""
+
+
+async def _check_code(http: httpx.AsyncClient, base_url: str, key: str) -> str | None:
+    response = await http.post(
+        f"{base_url}/graphql", json={"query": CHECK}, headers={"Authorization": f"Bearer {key}"}
+    )
+    errors = response.json().get("errors")
+    return errors[0]["extensions"]["code"] if errors else None
+
+
+async def test_requiring_customer_tokens_reaches_every_process_within_a_second(
+    two_servers: tuple[ApiServer, ApiServer], tenant: Tenant
+) -> None:
+    """The setting is part of each cached key's principal: changed through process A, it is
+    enforced by process B at once (NOTIFY), not after B's key cache expires."""
+    a, b = two_servers
+    async with httpx.AsyncClient(timeout=5) as http:
+        for server in (a, b):  # both hold the client key in their caches
+            assert await _check_code(http, server.base_url, tenant.client_key) is None
+        for on, expected in ((True, "FORBIDDEN"), (False, None)):
+            response = await http.post(
+                f"{a.base_url}/graphql",
+                json={"query": REQUIRE, "variables": {"on": on}},
+                headers={"Authorization": f"Bearer {tenant.server_key}"},
+            )
+            assert response.json() == {"data": {"updateEnvironmentSettings": {"errors": []}}}
+            assert await _check_code(http, a.base_url, tenant.client_key) == expected
+            started = time.monotonic()
+            while await _check_code(http, b.base_url, tenant.client_key) != expected:
+                assert time.monotonic() - started < WITHIN_SECONDS, on
+                await asyncio.sleep(0.02)

@@ -49,6 +49,7 @@ GRAPHQL_TYPE: dict[str, tuple[str, type]] = {
     "SUBSCRIPTION": ("CustomerSubscription", models.Subscription),
     "PROMOTIONAL_ENTITLEMENT": ("PromotionalEntitlement", models.PromotionalEntitlement),
     "API_KEY": ("ApiKey", models.ApiKey),
+    "CUSTOMER_TOKEN": ("CreateCustomerTokenPayload", models.CustomerToken),
     "ENVIRONMENT": ("Environment", models.Environment),
     "INVOICE": ("Invoice", models.Invoice),
     "BILLING_SETTINGS": ("BillingSettings", models.BillingSettings),
@@ -292,6 +293,22 @@ STEPS: list[tuple[str, Step]] = [
         simple("provisionCustomer", "ProvisionCustomerInput", "customer { id }")(
             lambda s: {"customerId": "acme", "name": "Acme", "metadata": {"crm": "1"}}
         ),
+    ),
+    (
+        "createCustomerToken",
+        simple(
+            "createCustomerToken",
+            "CreateCustomerTokenInput",
+            "token tokenId customerId expiresAt",
+        )(lambda s: {"customerId": "acme", "expiresInSeconds": 600}),
+    ),
+    (
+        "updateEnvironmentSettings",
+        simple(
+            "updateEnvironmentSettings",
+            "UpdateEnvironmentSettingsInput",
+            "environment { requireCustomerTokens }",
+        )(lambda s: {"requireCustomerTokens": True}),
     ),
     (
         "updateBillingSettings",

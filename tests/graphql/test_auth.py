@@ -45,6 +45,7 @@ CLIENT_QUERY_ROOTS = frozenset(
         "addons",
         "entitlement",
         "entitlements",
+        "entitlementsState",
     }
 )
 

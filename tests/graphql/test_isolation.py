@@ -104,6 +104,11 @@ def is_unknown_customer(value: Any, dev: Dev) -> None:
     assert value["sources"] == [] and value["usageLimit"] is None, value
 
 
+def is_unknown_customer_state(value: Any, dev: Dev) -> None:
+    assert value == {"version": "0", "denyReason": "CUSTOMER_NOT_FOUND", "entitlements": [],
+                     "usageVersions": []}, value
+
+
 def is_default_billing(value: Any, dev: Dev) -> None:
     assert value == {"companyName": "", "nextInvoiceNumber": 1}, value
 
@@ -156,6 +161,13 @@ PROBES: dict[str, list[Probe]] = {
     ],
     "entitlements": [
         Probe(f'{{ entitlements(customerId: "{CUSTOMER}") {{ {ENTITLEMENT} }} }}', is_empty_list)
+    ],
+    "entitlementsState": [
+        Probe(
+            f'{{ entitlementsState(customerId: "{CUSTOMER}") {{ version denyReason '
+            f"entitlements {{ {ENTITLEMENT} }} usageVersions {{ featureId version }} }} }}",
+            is_unknown_customer_state,
+        )
     ],
     "usageHistory": [
         Probe(

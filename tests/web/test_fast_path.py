@@ -291,3 +291,79 @@ async def test_report_usage_request_is_built_by_the_resolver_s_own_function(
     assert fast == {"data": normal.data}
     assert [type(given) for given, _ in built] == [ReportUsageInput, ReportUsageInput]
     assert built[0][1] == built[1][1]
+
+
+HISTORY_FIELDS = " ".join(_leaf_fields("UsagePeriod"))
+HOURLY_CATALOG: dict[str, Any] = {
+    "features": [{"id": "hourly", "type": "METERED"}, {"id": "total", "type": "METERED"}],
+    "products": [{"id": "p", "name": "P", "multipleSubscriptions": False, "plans": [{
+        "id": "h", "pricingType": "FREE", "entitlements": {
+            "hourly": {"limit": 10, "resetPeriod": "HOUR"}, "total": {"limit": 5}}}]}],
+}
+
+
+async def test_usage_history_matches_and_takes_the_fast_path(
+    gql: GraphQLClient, app: Starlette, tenant: Tenant
+) -> None:
+    """`usageHistory` (a list of plain objects: the fast path writes it with the schema's
+    serialisers) answers exactly as the executor, for every field of `UsagePeriod`."""
+    await apply_catalog(gql, HOURLY_CATALOG)
+    await new_customer(gql, "hist", subscription={"planId": "h"})
+    for feature in ("hourly", "total"):
+        report = await gql.mutate(
+            "mutation($i: ReportUsageInput!) { reportUsage(input: $i) { accepted errors "
+            "{ code } } }", {"i": {"customerId": "hist", "featureId": feature, "value": 2}})
+        assert report["accepted"] is True, report
+    services: Services = app.state.services
+    principal = await services.authenticate(_Request(tenant.server_key))
+    query = (
+        "query($c: String!, $f: String!, $from: DateTime!) { usageHistory(customerId: $c, "
+        "featureId: $f, from: $from) { " + HISTORY_FIELDS + " } }"
+    )
+    for feature, start in (("hourly", "2020-01-01T00:00:00Z"), ("total", "2020-01-01T00:00:00Z")):
+        fast, normal = await _both(
+            services, principal, query, {"c": "hist", "f": feature, "from": start})
+        assert fast == normal and fast is not None
+        assert fast["data"]["usageHistory"][-1]["usage"] == 2.0
+    # A refusal or an error is the executor's to answer.
+    plan = services.fast_path.plan_for(query, None)
+    assert plan is not None
+    client = await services.authenticate(_Request(tenant.client_key))
+    assert client is not None
+    assert await services.fast_path.run(
+        plan, {"c": "hist", "f": "hourly", "from": "2020-01-01T00:00:00Z"},
+        services.context(client, "t")) is None
+    refused = await gql.with_key(tenant.client_key).post(
+        query, {"c": "hist", "f": "hourly", "from": "2020-01-01T00:00:00Z"})
+    assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    missing = await gql.post(query, {"c": "nobody", "f": "hourly", "from": "2020-01-01T00:00:00Z"})
+    assert missing.json()["errors"][0]["extensions"]["code"] == "CUSTOMER_NOT_FOUND"
+
+
+STATE_FIELDS = (
+    " ".join(f for f in _leaf_fields("EntitlementsState"))
+    + " entitlements { " + ALL + " } usageVersions { " + " ".join(_leaf_fields("UsageVersion"))
+    + " }"
+)
+
+
+async def test_entitlements_state_matches_and_takes_the_fast_path(
+    world: tuple[Services, Any],
+) -> None:
+    """`entitlementsState` (what the SDK loads: an answer per feature) answers exactly as the
+    executor, for every field of the state, its entitlements and their sources."""
+    services, principal = world
+    query = (
+        "query($c: String!) { entitlementsState(customerId: $c) { " + STATE_FIELDS + " } }"
+    )
+    for customer in ("acme", "plain", "nobody"):
+        fast, normal = await _both(services, principal, query, {"c": customer})
+        assert fast is not None
+        # `computedAt` is when each was read: the two reads are a moment apart.
+        for answer in (fast, normal):
+            assert answer["data"]["entitlementsState"].pop("computedAt")
+        assert fast == normal, customer
+    assert len(fast["data"]["entitlementsState"]["entitlements"]) == 0  # nobody
+    acme, _ = await _both(services, principal, query, {"c": "acme"})
+    assert {e["featureId"] for e in acme["data"]["entitlementsState"]["entitlements"]} >= {
+        "seats", "sso", "regions"}

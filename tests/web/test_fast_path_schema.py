@@ -134,3 +134,48 @@ async def test_the_root_s_own_permission_decides() -> None:
     assert await fast.run(plan, None, _context(KeyKind.CLIENT)) is None  # executor: FORBIDDEN
     served = await fast.run(plan, None, _context(KeyKind.SERVER))
     assert served == {"data": {"reportUsage": {"vipTier": "x"}}}
+
+
+def _input_types() -> list[Any]:
+    """The argument types of every root the fast path compiles, read from the schema."""
+    from app.web.fast_path import FAST_ROOTS, strawberry_field
+
+    graphql_schema = build_schema()._schema
+    found = []
+    for parent in (graphql_schema.query_type, graphql_schema.mutation_type):
+        assert parent is not None
+        for name in FAST_ROOTS & set(parent.fields):
+            definition = strawberry_field(parent.fields[name])
+            assert definition is not None
+            found += [a.type for a in definition.arguments]
+    return found
+
+
+def test_compiled_input_conversion_is_strawberry_s() -> None:
+    """Each input object argument of a compiled root converts as strawberry's own
+    `convert_argument` converts it: every field given, none of the optional ones, nulls."""
+    from datetime import UTC, datetime
+
+    from strawberry.types.arguments import convert_argument
+
+    from app.domain.usage.rules import UsageMode
+    from app.web.fast_path import input_converter
+
+    schema = build_schema()
+    registry = schema.schema_converter.scalar_registry
+    compiled = [
+        (type_, input_converter(type_, registry, schema.config)) for type_ in _input_types()
+    ]
+    converters = [(t, c) for t, c in compiled if c is not None]
+    assert converters, "reportUsage's input is compiled"
+    every = {"customerId": "c", "featureId": "f", "value": 2.5, "mode": UsageMode.SET,
+             "consume": True, "idempotencyKey": "k", "resourceId": "r",
+             "timestamp": datetime(2030, 1, 1, tzinfo=UTC)}
+    fewest = {"customerId": "c", "featureId": "f", "value": 1.0}
+    nulls = {**fewest, "idempotencyKey": None, "resourceId": None, "timestamp": None}
+    for type_, convert in converters:
+        for value in (every, fewest, nulls):
+            ours = convert(value, None, ("input",))
+            theirs = convert_argument(value, type_, registry, schema.config, None,
+                                      path=("input",))
+            assert type(ours) is type(theirs) and vars(ours) == vars(theirs), value

@@ -48,10 +48,22 @@ async def test_graphiql_page_loads_only_local_assets(http: httpx.AsyncClient) ->
         )
 
 
-async def test_graphiql_page_is_served_without_a_key(http: httpx.AsyncClient) -> None:
-    response = await http.get("/graphql")
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+async def test_graphiql_page_is_served_to_browsers_without_a_key(
+    http: httpx.AsyncClient,
+) -> None:
+    response = await http.get("/graphql", headers={"Accept": BROWSER_ACCEPT})
     assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
     assert "/graphql" in response.text
+    # Anyone else's GET is a query (GraphQL over HTTP): it needs a key like a POST.
+    for accept in (None, "*/*", "application/json", "application/graphql-response+json"):
+        headers = {"Accept": accept} if accept else {}
+        answer = await http.get("/graphql", params={"query": "{ __typename }"}, headers=headers)
+        assert answer.status_code == 401, accept
+        assert answer.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
 async def test_unknown_static_asset_is_404(http: httpx.AsyncClient) -> None:

@@ -16,7 +16,7 @@ from app.main import create_app
 from app.resolvers.root import build_schema
 from app.settings import Settings
 from app.store import catalog as catalog_store
-from tests.support import GraphQLClient, Tenant
+from tests.support import GraphQLClient, Tenant, client_of, running
 
 SMALL = Settings(
     max_body_bytes=2_000,
@@ -30,15 +30,13 @@ SMALL = Settings(
 @pytest.fixture(scope="module")
 async def small_app(database_url: str) -> AsyncIterator[Starlette]:
     """The app with small limits, over the same test database."""
-    application = create_app(database_url, SMALL)
-    async with application.router.lifespan_context(application):
+    async with running(create_app(database_url, SMALL)) as application:
         yield application
 
 
 @pytest.fixture(scope="module")
 async def small_http(small_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=small_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://allot.test") as client:
+    async with client_of(small_app) as client:
         yield client
 
 
@@ -48,7 +46,8 @@ def small(small_http: httpx.AsyncClient, tenant: Tenant) -> GraphQLClient:
 
 
 def _auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
+    """The headers of a GraphQL POST: the key, and the body's media type (required)."""
+    return {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
 
 def _request_error(response: httpx.Response, status: int = 400) -> dict[str, Any]:
@@ -228,6 +227,22 @@ async def test_first_100_is_fine(gql: GraphQLClient) -> None:
 
 
 # --- malformed requests ----------------------------------------------------------------------
+
+
+async def test_a_body_that_is_not_declared_json_is_415(
+    http: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    """GraphQL over HTTP: the body is `application/json`; without that Content-Type (none,
+    or a form's `text/plain`) nothing is parsed or run."""
+    body = orjson.dumps({"query": "{ environment { slug } }"})
+    key = {"Authorization": f"Bearer {tenant.server_key}"}
+    for content_type in (None, "text/plain", "application/x-www-form-urlencoded"):
+        headers = key if content_type is None else {**key, "Content-Type": content_type}
+        response = await http.post("/graphql", content=body, headers=headers)
+        error = _request_error(response, 415)
+        assert error["extensions"]["code"] == "UNSUPPORTED_MEDIA_TYPE", content_type
+    charset = {**key, "Content-Type": "application/json; charset=utf-8"}
+    assert (await http.post("/graphql", content=body, headers=charset)).status_code == 200
 
 
 async def test_invalid_json_is_400(http: httpx.AsyncClient, tenant: Tenant) -> None:

@@ -3,9 +3,12 @@ revoked while the listening connection is down (so its NOTIFY is lost) is refuse
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from typing import Any
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 
 from app.db import Database
@@ -53,3 +56,25 @@ async def test_no_cache_while_not_listening(
         assert await _status(http, key) == 401
     finally:
         listener.listening = True
+
+
+async def test_concurrent_misses_share_one_lookup(
+    app: Starlette, http: httpx.AsyncClient, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a busy key's cache entry expires, the requests in flight wait for one lookup
+    instead of each running its own."""
+    from app.web import graphql as module
+
+    looked_up = []
+    real = module.principal_for_key
+
+    async def counted(conn: Any, secret: str) -> Any:
+        looked_up.append(secret)
+        await asyncio.sleep(0.05)  # long enough for every request to miss meanwhile
+        return await real(conn, secret)
+
+    monkeypatch.setattr(module, "principal_for_key", counted)
+    app.state.services.forget_all_keys()
+    statuses = await asyncio.gather(*(_status(http, tenant.server_key) for _ in range(20)))
+    assert statuses == [200] * 20
+    assert looked_up == [tenant.server_key]

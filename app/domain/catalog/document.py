@@ -50,6 +50,7 @@ from app.errors import DomainError, DomainErrors, ErrorCode
 from app.models import Feature, Package, PackageVersion, Product
 from app.store import catalog as store
 from app.store import locks
+from app.store import push as push_store
 
 __all__ = ["Change", "apply_catalog", "export_catalog"]
 
@@ -209,7 +210,10 @@ async def apply_catalog(
     # One apply at a time per environment (a second sees the first one's result).
     await locks.lock_catalog(session, environment_pk)
     if not dry_run:
-        return await _Applier(session, environment_pk, now).run(declared)
+        changes = await _Applier(session, environment_pk, now).run(declared)
+        if changes:  # announced on commit (catalogPublished, docs/push.md)
+            await push_store.announce_catalog(session, environment_pk, "CATALOG", None, None, now)
+        return changes
     savepoint = await session.begin_nested()
     try:
         return await _Applier(session, environment_pk, now).run(declared)

@@ -29,6 +29,7 @@ from app.domain.catalog.rules import PLAN as PLAN
 from app.errors import DomainError, ErrorCode
 from app.models import Package, PackageVersion
 from app.store import catalog as store
+from app.store import push as push_store
 
 _NOT_FOUND = {PLAN: ErrorCode.PLAN_NOT_FOUND, ADDON: ErrorCode.ADDON_NOT_FOUND}
 _LABEL = PACKAGE_LABEL
@@ -356,6 +357,8 @@ async def publish_package(
     package.updated_at = now
     await store.add(session, draft, package)
     await _after_publish(session, env, package, number, migrate_existing, now)
+    # Announced on commit (catalogPublished, docs/push.md).
+    await push_store.announce_catalog(session, env, kind, package.id, number, now)
     if kind == PLAN and cascade:  # the plans below it get versions that include the new one
         await catalog_versions.publish_children(session, env, package, migrate_existing, now)
     return draft

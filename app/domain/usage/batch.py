@@ -29,6 +29,7 @@ from app.domain.usage.reports import THRESHOLDS, Report, ReportResult, fail, usa
 from app.domain.usage.rules import Outcome
 from app.domain.usage.targets import Contexts, Target
 from app.errors import DomainError, ErrorCode
+from app.store import push as push_store
 from app.store import usage as store
 from app.store.errors import StaleContext, WriteConflict
 from app.store.rows import UsageOutcome
@@ -94,6 +95,11 @@ async def record_batch(db: Database, contexts: Contexts, reports: Sequence[Repor
                 # A kept context changed since it was read: read it again, then retry.
                 contexts.forget([g.asked for g in guards])
                 continue
+            # Committed (one statement): announce the counters it changed (docs/push.md).
+            announcer = push_store.announcer_for(db)
+            for (r, t), row in zip(live, rows, strict=True):
+                if row.outcome == Outcome.APPLIED:
+                    announcer.note(r.env, [t.counter])
             answers = iter(rows)
             return [fail(t) if isinstance(t, DomainError) else _result(r, t, next(answers))
                     for r, t in zip(reports, targets, strict=True)]

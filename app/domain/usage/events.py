@@ -28,9 +28,10 @@ from app.domain.checks import answers as checks
 from app.domain.usage.reports import THRESHOLDS, check_key, check_timestamp, usage_limit
 from app.domain.usage.targets import before_start
 from app.errors import DomainError, ErrorCode
+from app.store import push as push_store
 from app.store import usage as store
 from app.store.errors import OutOfRange
-from app.store.rows import EntitlementsState, Meter
+from app.store.rows import CounterKey, EntitlementsState, Meter
 
 MAX_EVENTS = 1000
 GroupKey = tuple[uuid.UUID, str, str, datetime, datetime]  # a counter (app.store.rows.CounterKey)
@@ -189,13 +190,15 @@ async def report_events(db: Database, env: uuid.UUID,
                 seen = [e.key for e in candidates if e.key not in new]
                 stored = await store.event_hashes(conn, env, seen) if seen else {}
                 fresh = [e for e in candidates if e.key in new]
-                crossings = await _aggregate(conn, env, fresh, customers, entitlements, meters,
-                                             now)
+                crossings, changed = await _aggregate(conn, env, fresh, customers,
+                                                      entitlements, meters, now)
         except (OutOfRange, _OutOfRange):
             # A counter would overflow: the batch is rolled back whole, nothing recorded.
             return EventsResult(0, 0, _in_order([*errors, DomainError(
                 ErrorCode.INVALID_INPUT, "the events would push usage out of range",
                 ["events"])]))
+    # Committed: announce the counters it changed (docs/push.md).
+    push_store.announcer_for(db).note(env, changed)
     duplicates = 0
     for e in known:
         if e.key in new and firsts[e.key] is e:
@@ -232,8 +235,9 @@ def _in_order(errors: list[DomainError]) -> list[DomainError]:
 async def _aggregate(conn: Any, env: uuid.UUID, events: list[_Event],
                      customers: Mapping[str, EntitlementsState],
                      entitlements: Mapping[uuid.UUID, Any], meters: list[Meter],
-                     now: datetime) -> int:
-    """Fold new events into counters (one statement per fold) and record crossings."""
+                     now: datetime) -> tuple[int, list[CounterKey]]:
+    """Fold new events into counters (one statement per fold) and record crossings; returns
+    the crossings recorded and the counters written."""
     groups: dict[str, dict[GroupKey, _Group]] = {"ADD": {}, "MAX": {}, "LATEST": {}}
     unique_rows: list[tuple[uuid.UUID, str, str, datetime, datetime, str]] = []
     seen_keys: set[str] = set()
@@ -297,7 +301,8 @@ async def _aggregate(conn: Any, env: uuid.UUID, events: list[_Event],
         if limit:
             crossings += [(*counter.key, t, counter.value, limit) for t in THRESHOLDS
                           if counter.value >= limit * t / 100]
-    return await store.insert_crossings(conn, env, crossings, now)
+    recorded = await store.insert_crossings(conn, env, crossings, now)
+    return recorded, [counter.key for counter in updated]
 
 
 def _limit(effective: Mapping[str, Any] | None) -> float | None:

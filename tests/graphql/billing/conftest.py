@@ -18,7 +18,7 @@ from app.settings import Settings
 from app.workers.jobs import run_once
 from tests.graphql.billing.catalog import BILLING_CATALOG, SETTINGS, UPDATE_SETTINGS
 from tests.graphql.entitlements.catalog import apply_catalog
-from tests.support import GraphQLClient, Tenant, make_tenant
+from tests.support import GraphQLClient, Tenant, client_of, make_tenant, running
 
 # A month end, far from the other suites' clocks: renewals fall on Feb 28, Mar 31, Apr 30.
 START = datetime(2025, 1, 31, 9, 0, tzinfo=UTC)
@@ -34,15 +34,13 @@ def billing_clock() -> FrozenClock:
 @pytest.fixture(scope="session")
 async def billing_app(database_url: str, billing_clock: FrozenClock) -> AsyncIterator[Starlette]:
     settings = Settings(public_url="https://billing.allot.test", invoice_link_days=30)
-    application = create_app(database_url, settings, clock=billing_clock)
-    async with application.router.lifespan_context(application):
+    async with running(create_app(database_url, settings, clock=billing_clock)) as application:
         yield application
 
 
 @pytest.fixture(scope="session")
 async def billing_http(billing_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=billing_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://b") as client:
+    async with client_of(billing_app, "http://b") as client:
         yield client
 
 

@@ -18,7 +18,7 @@ from app.domain.audit import AuditActor
 from app.domain.subscriptions.changes import apply_due_changes
 from app.main import create_app
 from app.settings import Settings
-from tests.support import GraphQLClient, make_tenant
+from tests.support import GraphQLClient, client_of, make_tenant, running
 
 # Far from the real clock, so the job never meets the subscriptions of real-clock tests.
 START = datetime(2024, 1, 10, 12, 0, tzinfo=UTC)
@@ -33,15 +33,13 @@ def frozen_clock() -> FrozenClock:
 
 @pytest.fixture(scope="session")
 async def frozen_app(database_url: str, frozen_clock: FrozenClock) -> AsyncIterator[Starlette]:
-    application = create_app(database_url, Settings(), clock=frozen_clock)
-    async with application.router.lifespan_context(application):
+    async with running(create_app(database_url, Settings(), clock=frozen_clock)) as application:
         yield application
 
 
 @pytest.fixture(scope="session")
 async def frozen_http(frozen_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=frozen_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with client_of(frozen_app, "http://t") as client:
         yield client
 
 

@@ -80,9 +80,10 @@ class _LoggedPool:
 async def count_every_statement(
     app: Starlette, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[list[str]]:
-    """Every SQL statement the app runs while the block runs, ORM and raw pool alike: the
-    engine's (SQLAlchemy's `before_cursor_execute`) and the raw pool's (asyncpg's query
-    logger, on each connection the pool hands out)."""
+    """Every SQL statement the app runs while the block runs, ORM and raw alike: the
+    engine's (SQLAlchemy's `before_cursor_execute`), the raw pool's and the read
+    connections' (asyncpg's query logger, on each connection `pool.acquire()` and
+    `db.read()` hand out)."""
     db = app.state.services.db
     pool = await db.pool()
     seen: list[str] = []
@@ -93,8 +94,14 @@ async def count_every_statement(
     async def logged_pool() -> _LoggedPool:
         return _LoggedPool(pool, logged)
 
+    read = db.read
+
+    def logged_read() -> _LoggedAcquire:
+        return _LoggedAcquire(read(), logged)
+
     with monkeypatch.context() as patch, count_statements(app) as orm:
         patch.setattr(db, "pool", logged_pool)
+        patch.setattr(db, "read", logged_read)
         orm_seen = orm
         yield seen
         await asyncio.sleep(0)  # asyncpg calls its loggers soon after each query, not in it
@@ -149,6 +156,20 @@ async def test_customer_list_statements_do_not_grow(
     # 12 through the ORM (the bound before the raw pool was counted) and the raw pool's one
     # usage read for the whole page.
     assert len(many_orm) <= 12 and len(many) <= 13, many
+
+
+async def test_the_read_connections_statements_are_counted(
+    gql: GraphQLClient, app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warm check runs its one statement on the read connections (`db.read()`): counted."""
+    monkeypatch.setattr(http_module, "AUTH_CACHE_SECONDS", 3600.0)
+    await apply_catalog(gql)
+    await new_customer(gql, "reader", subscription={"planId": "pro", "skipTrial": True})
+    check = 'query { entitlement(customerId: "reader", featureId: "seats") { hasAccess } }'
+    await gql.execute(check)  # warm
+    async with count_every_statement(app, monkeypatch) as seen:
+        await gql.execute(check)
+    assert len(seen) == 1 and "customer_feature_entitlements" in seen[0], seen
 
 
 async def test_an_n_plus_one_through_the_raw_pool_is_caught(

@@ -17,7 +17,7 @@ from app.db import Database
 from app.main import create_app
 from app.settings import Settings
 from tests.graphql.usage.server import ApiServer
-from tests.support import GraphQLClient, make_tenant
+from tests.support import GraphQLClient, client_of, make_tenant, running
 
 # Far from the real clock and from the engine tests' START.
 JAN_10 = datetime(2031, 1, 10, 12, 0, tzinfo=UTC)
@@ -37,15 +37,13 @@ def usage_clock() -> FrozenClock:
 
 @pytest.fixture(scope="session")
 async def usage_app(database_url: str, usage_clock: FrozenClock) -> AsyncIterator[Starlette]:
-    application = create_app(database_url, Settings(), clock=usage_clock)
-    async with application.router.lifespan_context(application):
+    async with running(create_app(database_url, Settings(), clock=usage_clock)) as application:
         yield application
 
 
 @pytest.fixture(scope="session")
 async def usage_http(usage_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=usage_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://usage.test") as client:
+    async with client_of(usage_app, "http://usage.test") as client:
         yield client
 
 
