@@ -295,3 +295,31 @@ async def test_a_revoked_key_ends_the_subscription(
 
         await eventually(gave_up, within=15)  # 4403: not retried
         assert not allot._engine.connected.is_set()
+
+
+async def test_a_client_key_with_a_customer_token_reads_its_customer_only(
+    api: ApiServer, tenant: Tenant, acme: str, api_gql: GraphQLClient
+) -> None:
+    """A frontend's SDK: the publishable key plus a customer token minted by the backend. Its
+    customer is loaded and kept fresh by push; any other customer is refused by the server
+    and answered from the fallback."""
+    from tests.graphql.test_customer_tokens import token_for
+
+    token = await token_for(api_gql, acme)
+    other = f"other-{uuid.uuid4().hex[:8]}"
+    await new_customer(api_gql, other)
+    async with AsyncAllotClient(
+        api.base_url, tenant.client_key, customer_token=token, fallbacks={"seats": False}
+    ) as allot:
+        first = await allot.check(acme, "seats")
+        assert (first.has_access, first.reason) == (True, SERVER)
+        await allot.wait_connected(10)
+        await set_seats(api_gql, acme, 3)
+
+        async def pushed() -> bool:  # the usage arrived by push: no seat left
+            answer = await allot.check(acme, "seats", 1)
+            return (answer.has_access, answer.reason) == (False, CACHED)
+
+        await eventually(pushed)
+        refused = await allot.check(other, "seats")
+        assert (refused.has_access, refused.reason) == (False, FALLBACK)

@@ -9,7 +9,9 @@ callable from any thread, and are the hot paths.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Coroutine, Mapping, Sequence
@@ -31,6 +33,18 @@ from allot_sdk._usage import UsageErrorHandler, UsageSender
 from allot_sdk.errors import AllotError, AllotUnavailable
 
 log = logging.getLogger("allot_sdk")
+
+
+def token_subject(token: str) -> str | None:
+    """The customer a customer token names (its JWT `sub`), read without verifying it: only
+    the server can verify it, and it does; this just tells the SDK whom to subscribe to."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return None
+    subject = claims.get("sub") if isinstance(claims, dict) else None
+    return subject if isinstance(subject, str) else None
 
 
 @dataclass
@@ -60,6 +74,9 @@ class Options:
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
+        if self.customer_token and self.subscribe_customer_id is None:
+            # A client key may subscribe to its token's customer only: that one, by default.
+            self.subscribe_customer_id = token_subject(self.customer_token)
         for fallback in (*self.fallbacks.values(), self.default_fallback):
             check_fallback(fallback)
         if not 0 < self.batch_size <= 1000:
