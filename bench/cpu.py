@@ -14,6 +14,7 @@ idle machine) with `concurrency` requests in flight, on the real database:
   check      the GraphQL `entitlement` check of bench/run.py (warm)
   rest       the REST check
   report     `reportUsage` with an idempotency key (bench/usage.py's)
+  state      `entitlementsState` with every field the SDK reads
 
 Use it to compare commits; report the issue's figures with bench/run.py.
 """
@@ -33,6 +34,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import run as wrk_bench  # noqa: E402
+
+# What the SDK loads (bench/push.py's query): an answer per feature.
+STATE_QUERY = (
+    "query($c: String!) { entitlementsState(customerId: $c) { version denyReason "
+    "hasActiveSubscription validUntil entitlements { featureId featureType hasAccess "
+    "denyReason isUnlimited isSoftLimit usageLimit currentUsage remaining value enumValues "
+    "resetPeriod usagePeriodStart usagePeriodEnd sources { kind planId addonId isEffective } } "
+    "usageVersions { featureId version } } }"
+)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 App = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]], Send], Awaitable[None]]
@@ -140,6 +150,7 @@ async def measure(database_url: str, key: str, customer: str, total: int,
                                         key)),
         "rest_cpu_us": (allot, rest),
         "report_cpu_us": (allot, report_usage(key, customer)),
+        "state_cpu_us": (allot, graphql(STATE_QUERY, {"c": customer}, key)),
     }
     # Rounds, each scenario in turn, the least of each kept: whatever else runs on the
     # machine only ever adds to a figure (cache misses, a shared core), so the least is the

@@ -101,8 +101,8 @@ _PARSED: dict[tuple[uuid.UUID, str], tuple[str, EffectiveEntitlement]] = {}
 MAX_PARSED = 4_096
 
 
-def _parsed(row: FeatureState, feature_id: str, effective: dict[str, Any]
-            ) -> EffectiveEntitlement:
+def parsed(row: CachedState, feature_id: str, effective: dict[str, Any]
+           ) -> EffectiveEntitlement:
     key = (row.customer_pk, feature_id)
     kept = _PARSED.get(key)
     if kept is not None and kept[0] == row.entitlements_version:
@@ -221,7 +221,7 @@ async def check_one(db: Database, env: uuid.UUID, customer_id: str, feature_id: 
         # The stored row as it is: its parse may be kept from an earlier check.
         return _answer(feature_id, row.feature_type, row.entitlement,
                        row.has_active_subscription, now, requested_usage, requested_values,
-                       row.counters, _parsed(row, feature_id, row.entitlement))
+                       row.counters, parsed(row, feature_id, row.entitlement))
     else:
         effective, has_active = await entitlement_of(db, env, row, feature_id, now)
     return _answer(feature_id, row.feature_type, effective, has_active, now,

@@ -77,9 +77,14 @@ async def state_of(
         features, usage, usage_versions = await push_store.features_and_usage(
             conn, env, row.customer_pk, resource_id or "", now
         )
+    # The stored row as it is (not scoped to a resource): each entitlement's parse may be
+    # kept from an earlier read of the same version (answers.parsed).
+    as_stored = not resource_id
     results = [
         answers._answer(
-            fid, ftype, entitlements.get(fid), has_active, now, None, None, usage.get(fid, ())
+            fid, ftype, entitlements.get(fid), has_active, now, None, None, usage.get(fid, ()),
+            answers.parsed(row, fid, entitlements[fid])
+            if as_stored and entitlements.get(fid) is not None else None,
         )
         for fid, ftype in features
     ]
