@@ -12,8 +12,6 @@ one is noticed.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -21,14 +19,14 @@ from typing import Any
 
 import asyncpg
 
+from app.store.listening import Listener
+
 log = logging.getLogger("allot.keys")
 
 CHANNEL = "allot_api_key_revoked"
 # A payload `env:<environment pk>`: a setting the keys' principals carry changed
 # (`requireCustomerTokens`): every cached key is dropped, read again on its next request.
 ENVIRONMENT_CHANGED = "env:"
-PING_SECONDS = 1.0
-RETRY_SECONDS = 1.0
 
 
 class ListenerConnection(asyncpg.Connection):
@@ -36,10 +34,14 @@ class ListenerConnection(asyncpg.Connection):
     from requests' round trips (tests count those)."""
 
 
-class RevocationListener:
+class RevocationListener(Listener):
     """LISTENs for revocations on a connection of its own (the raw pool never keeps session
     state such as LISTEN). `on_revoked(pk)` drops one key; `on_reset()` drops them all (when
     listening starts or stops: revocations in between may have been missed)."""
+
+    channels = (CHANNEL,)
+    connection_class = ListenerConnection
+    what = "key revocations"
 
     def __init__(
         self,
@@ -47,11 +49,9 @@ class RevocationListener:
         on_revoked: Callable[[uuid.UUID], None],
         on_reset: Callable[[], None],
     ) -> None:
-        self._dsn = dsn
+        super().__init__(dsn)
         self._on_revoked = on_revoked
         self._on_reset = on_reset
-        self.listening = False
-        self.ready = asyncio.Event()  # set once the first LISTEN is in place (tests wait on it)
 
     def _notified(self, conn: Any, pid: int, channel: str, payload: object) -> None:
         if str(payload).startswith(ENVIRONMENT_CHANGED):
@@ -64,30 +64,8 @@ class RevocationListener:
             return
         self._on_revoked(key_pk)
 
-    async def _listen_once(self) -> None:
-        conn: asyncpg.Connection = await asyncpg.connect(
-            self._dsn, timeout=10, connection_class=ListenerConnection
-        )
-        try:
-            await conn.add_listener(CHANNEL, self._notified)
-            self.listening = True
-            self._on_reset()  # anything revoked before the LISTEN is forgotten now
-            self.ready.set()
-            while True:
-                await asyncio.sleep(PING_SECONDS)
-                await conn.fetchval("SELECT 1", timeout=PING_SECONDS)
-        finally:
-            self.listening = False
-            self._on_reset()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), timeout=2)
+    def _started(self, again: bool) -> None:
+        self._on_reset()  # anything revoked before the LISTEN is forgotten now
 
-    async def run_forever(self) -> None:
-        while True:
-            try:
-                await self._listen_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the database is away: keep trying, cache off meanwhile
-                log.warning("not listening for key revocations (%s); retrying", exc)
-            await asyncio.sleep(RETRY_SECONDS)
+    def _stopped(self) -> None:
+        self._on_reset()  # the cache is not used meanwhile (`listening` is False)

@@ -38,6 +38,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database, RawConnection
+from app.store.listening import Listener
 from app.store.rows import CounterKey, json_of
 
 log = logging.getLogger("allot.push")
@@ -46,8 +47,6 @@ ENTITLEMENTS = "allot_entitlements_changed"
 USAGE = "allot_usage_changed"
 CATALOG = "allot_catalog_published"
 CHANNELS = (ENTITLEMENTS, USAGE, CATALOG)
-PING_SECONDS = 1.0
-RETRY_SECONDS = 1.0
 
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
@@ -138,54 +137,30 @@ class PushConnection(asyncpg.Connection):
     """The push listener's own connection (told apart from requests' round trips)."""
 
 
-class PushListener:
+class PushListener(Listener):
     """LISTENs on the push channels on a connection of its own; `on_notice` gets each notice
     (on the event loop, in the order PostgreSQL delivers them: commit order). `on_reset()`
     is called when listening starts again after a break: notices may have been missed."""
 
+    channels = CHANNELS
+    connection_class = PushConnection
+    what = "push notices"
+
     def __init__(
         self, dsn: str, on_notice: Callable[[Notice], None], on_reset: Callable[[], None]
     ) -> None:
-        self._dsn = dsn
+        super().__init__(dsn)
         self._on_notice = on_notice
         self._on_reset = on_reset
-        self.listening = False
-        self.ready = asyncio.Event()
 
     def _notified(self, conn: Any, pid: int, channel: str, payload: object) -> None:
         notice = parse_notice(channel, str(payload))
         if notice is not None:
             self._on_notice(notice)
 
-    async def _listen_once(self) -> None:
-        conn: asyncpg.Connection = await asyncpg.connect(
-            self._dsn, timeout=10, connection_class=PushConnection
-        )
-        try:
-            for channel in CHANNELS:
-                await conn.add_listener(channel, self._notified)
-            was_ready = self.ready.is_set()
-            self.listening = True
-            self.ready.set()
-            if was_ready:
-                self._on_reset()
-            while True:
-                await asyncio.sleep(PING_SECONDS)
-                await conn.fetchval("SELECT 1", timeout=PING_SECONDS)
-        finally:
-            self.listening = False
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), timeout=2)
-
-    async def run_forever(self) -> None:
-        while True:
-            try:
-                await self._listen_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the database is away: keep trying
-                log.warning("not listening for push notices (%s); retrying", exc)
-            await asyncio.sleep(RETRY_SECONDS)
+    def _started(self, again: bool) -> None:
+        if again:
+            self._on_reset()
 
 
 class UsageAnnouncer:
