@@ -136,10 +136,7 @@ async def measure(database_url: str, key: str, customer: str, total: int,
     from app.settings import Settings
     from bench.floor_strawberry import app as floor_m
 
-    for name in ("SERVER", "CLIENT"):  # measured, never refusing (as bench/run.py)
-        os.environ[f"ALLOT_RATE_LIMIT_{name}"] = "1000000000"
-        os.environ[f"ALLOT_RATE_LIMIT_{name}_BURST"] = "1000000000"
-    os.environ["ALLOT_JOBS_INTERVAL"] = "0"
+    os.environ.update(wrk_bench.BENCH_SETTINGS)  # as bench/run.py's servers
     allot = create_app(database_url, Settings.from_env())
     rest = request("GET", f"/v1/customers/{customer}/entitlements/seats?requestedUsage=1",
                    b"", {"authorization": f"Bearer {key}"})

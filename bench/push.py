@@ -43,6 +43,7 @@ from bench.run import (  # noqa: E402
     fresh_database,
     seed,
     server_url,
+    start,
     stop,
     write_results,
     wrk,
@@ -104,47 +105,9 @@ def state_throughput(base: str, key: str, duration: int, connections: int) -> di
 
 
 def start_server(database_url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "ALLOT_JOBS_INTERVAL": "0",
-        "ALLOT_WEBHOOK_INTERVAL": "0",
-        "ALLOT_LOG_LEVEL": "WARNING",
-        "ALLOT_RATE_LIMIT_SERVER": "1000000000",
-        "ALLOT_RATE_LIMIT_SERVER_BURST": "1000000000",
-        "ALLOT_RATE_LIMIT_CLIENT": "1000000000",
-        "ALLOT_RATE_LIMIT_CLIENT_BURST": "1000000000",
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.main:app_from_env",
-            "--factory",
-            "--port",
-            str(port),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("allot did not start")
+    """An API process, not pinned: two of them share the machine's cores."""
+    return start("app.main:app_from_env", database_url, port, factory=True, pinned=False,
+                 extra_env={"ALLOT_WEBHOOK_INTERVAL": "0"})
 
 
 class Subscriber:

@@ -11,6 +11,7 @@ import strawberry
 from strawberry.types import Info
 
 from app.domain.checks.state import state_of
+from app.resolvers.entitlement_checks import ensure_readable
 from app.resolvers.usage import Usage
 from app.schema.common import ClientError
 from app.schema.context import Context
@@ -44,8 +45,7 @@ def _authorize(ctx: Context, customer_id: str | None) -> None:
         if not principal.is_server:
             raise ClientError("A client key must name the customer (customerId).", "FORBIDDEN")
         return
-    if not principal.may_read_customer(customer_id):
-        raise ClientError("This key may not read this customer.", "FORBIDDEN")
+    ensure_readable(ctx, customer_id)  # the checks' own rule and refusal (customer tokens)
 
 
 def _feed(ctx: Context) -> Feed:
