@@ -29,6 +29,7 @@ from app.store.key_revocations import RevocationListener
 from app.store.push import PushListener, announcer_for
 from app.store.secrets import verify_key
 from app.web.billing_pages import invoice_pdf, payment_page
+from app.web.console import console_routes
 from app.web.cors import CorsPolicy
 from app.web.graphiql import static_files_dir
 from app.web.graphql import Services, graphql_get, graphql_post, json_response
@@ -155,6 +156,8 @@ def create_app(
             app=StaticFiles(directory=static_files_dir()),
             name="graphiql-static",
         ),
+        # Last: /console/{path} catches every deep link of the console's pages.
+        *console_routes(),
     ]
     return Starlette(
         routes=routes,
