@@ -38,7 +38,7 @@ function relative(errors) {
   }));
 }
 
-function subscriptionFields(v, plan, variables) {
+function subscriptionFields(v, plan, variables, featureTypes) {
   const sub = { planId: v.planId, billingPeriod: v.billingPeriod };
   if (v.replace) {
     sub.subscriptionId = v.replace;
@@ -50,8 +50,8 @@ function subscriptionFields(v, plan, variables) {
       if (raw === undefined || raw === "") return null;
       const e = { featureId: ent.featureId };
       if (String(raw).toLowerCase() === "unlimited") e.unlimited = true;
-      else if (ent.usageLimit !== null || ent.isUnlimited || ent.resetPeriod) e.limit = Number(raw);
-      else e.value = Number(raw);
+      else if (featureTypes[ent.featureId] === "CONFIGURATION") e.value = Number(raw);
+      else e.limit = Number(raw);
       return e;
     })
     .filter(Boolean);
@@ -76,6 +76,7 @@ function DealForm({ data }) {
   const params = new URLSearchParams(window.location.search);
   const plans = edges(data.plans).filter((p) => !p.isArchived && p.version !== null);
   const plansById = Object.fromEntries(edges(data.plans).map((p) => [p.id, p]));
+  const featureTypes = Object.fromEntries(edges(data.features).map((f) => [f.id, f.type]));
   const form = useForm("provision", {
     customerId: params.get("customer") || "",
     name: "",
@@ -110,7 +111,7 @@ function DealForm({ data }) {
     let live = true;
     const timer = setTimeout(async () => {
       try {
-        const input = { customerId: v.customerId, ...subscriptionFields(v, plan, variables) };
+        const input = { customerId: v.customerId, ...subscriptionFields(v, plan, variables, featureTypes) };
         const out = await gql("PreviewSubscription", { input });
         if (live) setPreview(out.previewSubscription);
       } catch (e) {
@@ -127,7 +128,7 @@ function DealForm({ data }) {
     ev.preventDefault();
     let done = null;
     const ok = await form.submit(async (vals) => {
-      const input = { customerId: vals.customerId, subscription: subscriptionFields(vals, plan, variables) };
+      const input = { customerId: vals.customerId, subscription: subscriptionFields(vals, plan, variables, featureTypes) };
       if (vals.name) input.name = vals.name;
       if (vals.email) input.email = vals.email;
       const out = await gql("ProvisionCustomer", { input });
