@@ -73,7 +73,7 @@ function sourceText(s) {
 function Sources({ ent }) {
   return html`<ol class="sources">${ent.sources.map(
     (s) => html`<li class=${"source " + (s.isEffective ? "effective" : "ignored")} data-kind=${s.kind}>
-      <strong>${sourceText(s)}</strong>
+      <strong>${sourceText(s)}</strong>${" "}
       <span>${limitText(s)}${s.isTrial ? " · trial" : ""}</span>
       ${s.isEffective ? html`<em>decides</em>` : null}
     </li>`,
@@ -98,7 +98,7 @@ export function CustomerPage({ params }) {
       const metered = c.entitlements.filter((e) => e.featureType === "METERED");
       return html`
         <h1>${c.name || c.id} <small class="muted">${c.id}</small></h1>
-        <p>${c.email || ""} · customer since ${day(c.createdAt)}${c.isArchived ? " · archived" : ""}</p>
+        <p>${c.email ? c.email + " · " : ""}customer since ${day(c.createdAt)}${c.isArchived ? " · archived" : ""}</p>
         <p class="actions"><a class="button" href=${"/console/provision?customer=" + encodeURIComponent(c.id)}>Provision a subscription</a></p>
         <h2>Subscriptions</h2>
         ${c.subscriptions.map((s) => html`<${SubscriptionCard} s=${s} onDone=${result.reload} />`)}

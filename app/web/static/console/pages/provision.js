@@ -61,9 +61,10 @@ function subscriptionFields(v, plan, variables, featureTypes) {
     .map(([addonId, q]) => ({ addonId, quantity: Number(q) }));
   if (addons.length) sub.addons = addons;
   const overrides = [];
-  if (v.baseOverride !== "" && v.baseOverride !== undefined) overrides.push({ amount: String(v.baseOverride) });
+  const currency = v.currency || null;
+  if (v.baseOverride !== "" && v.baseOverride !== undefined) overrides.push({ amount: String(v.baseOverride), currency });
   for (const [addonId, amount] of Object.entries(v.addonOverrides || {})) {
-    if (amount !== "" && amount !== undefined) overrides.push({ addonId, amount: String(amount) });
+    if (amount !== "" && amount !== undefined) overrides.push({ addonId, amount: String(amount), currency });
   }
   if (overrides.length) sub.priceOverrides = overrides;
   if (v.billingMode === "INVOICE") {
@@ -86,6 +87,7 @@ function DealForm({ data }) {
     values: {},
     addons: {},
     baseOverride: "",
+    currency: "USD",
     addonOverrides: {},
     billingMode: "INVOICE",
     paymentTermsDays: "30",
@@ -190,6 +192,7 @@ function DealForm({ data }) {
     <fieldset><legend>Price and billing</legend>
       <${Field} form=${form} name="baseOverride" path="priceOverrides" label="Negotiated base price per period"
         hint=${plan && plan.prices.length ? "list price: " + plan.prices.map((p) => money(p.amount, p.currency)).join(", ") : "custom plans have no list price"} />
+      <${Field} form=${form} name="currency" path="priceOverrides.0.currency" label="Currency of negotiated prices" size="4" />
       <${Field} form=${form} name="billingMode" path="billing.mode" label="Billing">
         <select id="f-billingMode" value=${v.billingMode} onChange=${(ev) => form.set("billingMode", ev.target.value)}>
           <option value="INVOICE">by invoice</option><option value="EXTERNAL">external (another billing system)</option>
