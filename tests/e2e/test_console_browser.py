@@ -1,0 +1,295 @@
+"""The console in a real browser: Debian's headless Chromium driven by Playwright against a real
+`allot serve --demo` process on a database of its own.
+
+The flow of issue 13: log in; create a plan and publish it; provision an enterprise deal on the
+custom plan with a negotiated value, a price override and 30-day invoice terms; mark its invoice
+paid; see the audit entries under the user's name; open the customer and read why it has a
+feature; check an insights number against a direct SQL count. Plus: the CSRF header missing is
+403, a member doesn't see the admin pages, an expired session keeps a half-filled form.
+
+ALLOT_SCREENSHOT_DIR=docs/console writes the screenshots docs/console.md shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+
+from app.db import to_asyncpg_dsn
+from tests.browser import chromium_path, needs_chromium
+from tests.databases import empty_database_sync
+from tests.e2e import console_steps as steps
+from tests.e2e.process import AllotServer, allot_env, fresh_data_dir, run_allot
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, needs_chromium]
+
+ADMIN_EMAIL = "pat@example.com"
+ADMIN_NAME = "Pat Admin"
+ADMIN_PASSWORD = "correct horse battery staple"
+MEMBER_EMAIL = "sam@example.com"
+MEMBER_PASSWORD = "another long passphrase"
+
+
+@dataclass
+class Console:
+    server: AllotServer
+    base_url: str
+    database_url: str
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def console(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """`allot serve --demo` on a fresh database (so the test can count rows itself), with an
+    admin and a member made by `allot users create`."""
+    logs = tmp_path_factory.mktemp("console")
+    with contextlib.ExitStack() as stack:
+        database_url = stack.enter_context(empty_database_sync(server_url, "allot_console"))
+        data_dir = stack.enter_context(fresh_data_dir())
+        env = allot_env(data_dir, database_url)
+        server = AllotServer(["--demo"], env, logs / "serve.log")
+        stack.callback(server.close)
+        base_url = server.wait_ready()
+        for email, name, role, password in (
+            (ADMIN_EMAIL, ADMIN_NAME, "admin", ADMIN_PASSWORD),
+            (MEMBER_EMAIL, "Sam Member", "member", MEMBER_PASSWORD),
+        ):
+            made = run_allot(
+                ["users", "create", "--email", email, "--name", name, "--role", role,
+                 "--password-stdin"],
+                env,
+                input_text=password + "\n",
+            )
+            assert made.returncode == 0, made.stdout + made.stderr
+        yield Console(server, base_url, database_url, env)
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    exe = chromium_path()
+    assert exe is not None
+    b = playwright.chromium.launch(executable_path=exe, args=steps.CHROMIUM_ARGS, timeout=60_000)
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx.set_default_timeout(steps.TIMEOUT_MS)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+def screenshots() -> Path | None:
+    keep = os.environ.get("ALLOT_SCREENSHOT_DIR")
+    return Path(keep) if keep else None
+
+
+def page_errors(page: Page) -> list[str]:
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on(
+        "console",
+        lambda m: errors.append(m.text) if m.type == "error" and "401" not in m.text else None,
+    )
+    return errors
+
+
+def log_in(page: Page, base_url: str, email: str, password: str, path: str = "") -> None:
+    """Open a console page logged out: the console sends the browser to the login page, which
+    sends it back there once logged in."""
+    page.goto(f"{base_url}/console{path}")
+    page.wait_for_url(re.compile(r"/console/login\?next="))
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(password)
+    page.locator("button[type=submit]").click()
+    page.wait_for_url(re.compile(rf"/console{re.escape(path)}$"))
+    expect(page.locator("#current-user")).to_be_visible()
+
+
+def sql_value(database_url: str, query: str, *args: object) -> object:
+    async def run() -> object:
+        conn = await asyncpg.connect(to_asyncpg_dsn(database_url))
+        try:
+            return await conn.fetchval(query, *args)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def test_the_product_manager_sales_finance_flow(console: Console, context: BrowserContext) -> None:
+    started = time.monotonic()
+    page = context.new_page()
+    errors = page_errors(page)
+    base = console.base_url
+    pictures = screenshots()
+
+    log_in(page, base, ADMIN_EMAIL, ADMIN_PASSWORD, "/catalog")
+    expect(page.locator("#plans")).to_contain_text("Enterprise")
+    steps.shot(page, pictures, "catalog")
+
+    # A product manager creates a plan and publishes it.
+    steps.create_and_publish_plan(page, base, "team", "Team")
+    steps.shot(page, pictures, "plan")
+
+    # Sales provisions an enterprise deal: 250 seats negotiated, 2 extra packs, a base price
+    # of 4,000 instead of none, invoiced with 30-day terms.
+    steps.fill_enterprise_deal(page, base, "globex", "Globex Corporation")
+    expect(page.locator("#preview-total")).to_contain_text("4,020.00")
+    steps.shot(page, pictures, "provision")
+    steps.confirm_deal(page, "globex")
+
+    # Support reads why the customer has its features.
+    seats = steps.why_customer_has(page, base, "globex", "seats")
+    assert "negotiated value" in seats and "250" in seats, seats
+    audit_log = steps.why_customer_has(page, base, "globex", "audit-log")
+    assert "plan enterprise" in audit_log, audit_log
+    expect(page.locator('#entitlements tr[data-feature="seats"]')).to_contain_text("0 / 260")
+    expect(page.locator(".chart-box svg").first).to_be_visible()
+    steps.shot(page, pictures, "customer")
+
+    # Finance marks the deal's invoice paid.
+    invoice_id = steps.mark_invoice_paid(page, base, "globex")
+    steps.shot(page, pictures, "invoices")
+    paid = sql_value(
+        console.database_url, "SELECT status FROM invoices WHERE id = $1", invoice_id
+    )
+    assert paid == "PAID"
+
+    # The audit log says who did each of those: the user, by name.
+    steps.open_page(page, base, "/audit")
+    audit = page.locator("#audit")
+    for operation in ("createPlan", "publishPlan", "provisionCustomer", "markInvoicePaid"):
+        row = audit.locator("tbody tr", has_text=operation).first
+        expect(row.locator("td.actor")).to_contain_text(ADMIN_NAME)
+    audit.locator("tbody tr", has_text="markInvoicePaid").first.get_by_role(
+        "button", name="diff"
+    ).click()
+    expect(audit.locator("table.diff tr.changed").first).to_be_visible()
+    steps.shot(page, pictures, "audit")
+
+    # An insights number is the database's own count.
+    steps.open_page(page, base, "/insights")
+    shown = page.locator('#customers-per-plan tr[data-plan="enterprise"] td.num')
+    expect(shown).to_be_visible()
+    counted = sql_value(
+        console.database_url,
+        """
+        SELECT count(DISTINCT s.customer_pk)
+        FROM subscriptions s
+        JOIN packages p ON p.pk = s.plan_pk
+        JOIN environments e ON e.pk = s.environment_pk
+        WHERE e.slug = 'development' AND p.id = 'enterprise'
+          AND s.status IN ('ACTIVE', 'IN_TRIAL')
+        """,
+    )
+    assert int(shown.inner_text()) == counted, (shown.inner_text(), counted)
+    steps.shot(page, pictures, "insights")
+
+    assert not errors, errors
+    print(f"console flow: {time.monotonic() - started:.1f}s")
+
+
+def test_graphql_without_the_csrf_header_is_refused(
+    console: Console, context: BrowserContext
+) -> None:
+    page = context.new_page()
+    log_in(page, console.base_url, ADMIN_EMAIL, ADMIN_PASSWORD, "/invoices")
+    statuses = page.evaluate(
+        """async () => {
+          const session = await (await fetch("/console/session")).json();
+          const env = session.environments[0].id;
+          const send = (headers) => fetch("/graphql", {
+            method: "POST", credentials: "same-origin",
+            headers: {"Content-Type": "application/json", "X-Allot-Environment": env, ...headers},
+            body: JSON.stringify({query: "{ environment { id } }"}),
+          }).then((r) => r.status);
+          return [await send({}), await send({"X-CSRF-Token": "wrong"}),
+                  await send({"X-CSRF-Token": session.csrfToken})];
+        }"""
+    )
+    assert statuses == [403, 403, 200], statuses
+
+
+def test_a_member_does_not_see_the_admin_pages(console: Console, context: BrowserContext) -> None:
+    page = context.new_page()
+    log_in(page, console.base_url, MEMBER_EMAIL, MEMBER_PASSWORD, "/customers")
+    nav = page.locator("nav.side")
+    expect(nav).to_contain_text("Invoices")
+    expect(nav).not_to_contain_text("API keys")
+    expect(nav).not_to_contain_text("Users")
+    steps.open_page(page, console.base_url, "/users")
+    expect(page.locator("#page")).to_contain_text("Admins only")
+    # And the API refuses the member, whatever the page shows.
+    status = page.evaluate(
+        """async () => {
+          const s = await (await fetch("/console/session")).json();
+          const r = await fetch("/graphql", {method: "POST", credentials: "same-origin",
+            headers: {"Content-Type": "application/json", "X-CSRF-Token": s.csrfToken,
+                      "X-Allot-Environment": s.environments[0].id},
+            body: JSON.stringify({query: "{ apiKeys { id } }"})});
+          const body = await r.json();
+          return (body.errors || []).map((e) => (e.extensions || {}).code).join(",") || r.status;
+        }"""
+    )
+    assert "FORBIDDEN" in str(status), status
+
+
+def test_an_expired_session_keeps_the_half_filled_form(
+    console: Console, context: BrowserContext
+) -> None:
+    page = context.new_page()
+    base = console.base_url
+    log_in(page, base, ADMIN_EMAIL, ADMIN_PASSWORD, "/provision")
+    steps.fill_enterprise_deal(page, base, "initech", "Initech")
+    context.clear_cookies()  # the session is gone (expired, or logged out elsewhere)
+    page.locator("#confirm-deal").click()
+    page.wait_for_url(re.compile(r"/console/login\?next=%2Fconsole%2Fprovision"))
+    page.locator("#email").fill(ADMIN_EMAIL)
+    page.locator("#password").fill(ADMIN_PASSWORD)
+    page.locator("button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/console/provision$"))
+    form = page.locator("#deal-form")
+    expect(form.locator("#f-customerId")).to_have_value("initech")
+    expect(form.locator("#value-seats")).to_have_value("250")
+    expect(form.locator("#f-baseOverride")).to_have_value("4000")
+    # Nothing was written while logged out.
+    assert sql_value(console.database_url, "SELECT count(*) FROM customers WHERE id = 'initech'") == 0
+
+
+def test_a_form_error_is_shown_next_to_its_field_with_the_code(
+    console: Console, context: BrowserContext
+) -> None:
+    page = context.new_page()
+    base = console.base_url
+    log_in(page, base, ADMIN_EMAIL, ADMIN_PASSWORD, "/catalog/plans/new")
+    form = page.locator("#plan-form")
+    form.locator("#f-id").fill("free")  # taken by the demo catalog
+    form.locator("#f-name").fill("Another free")
+    form.locator('input[name="prices.0.amount"]').fill("5")
+    form.get_by_role("button", name="Create draft").click()
+    error = form.locator(".field.has-error", has=page.locator("#f-id")).locator(".field-error")
+    expect(error).to_contain_text("DUPLICATE_ID")
+    assert page.url.endswith("/console/catalog/plans/new")
