@@ -12,7 +12,6 @@ from sqlmodel import Field, SQLModel
 
 from app.models.base import jsonb, timestamp, uuid_pk
 
-
 # What `customers(search:)` matches (app/store/customers.py), and the trigram index's
 # expression: id, name and email joined by a newline, so a match never spans two fields.
 SEARCH_TEXT = "((((id || '\n') || coalesce(name, '')) || '\n') || coalesce(email, ''))"

@@ -33,18 +33,26 @@ def upgrade() -> None:
         f"CREATE INDEX ix_customers_search ON customers USING gin ({SEARCH_TEXT} gin_trgm_ops)"
     )
     op.create_index(
-        "ix_subscriptions_trial_end", "subscriptions", ["environment_pk", "trial_end_date"],
-        unique=False, postgresql_where=sa.text("trial_end_date IS NOT NULL"),
+        "ix_subscriptions_trial_end",
+        "subscriptions",
+        ["environment_pk", "trial_end_date"],
+        unique=False,
+        postgresql_where=sa.text("trial_end_date IS NOT NULL"),
     )
     op.create_index(
-        "ix_invoices_environment_issued", "invoices", ["environment_pk", "issued_at"],
+        "ix_invoices_environment_issued",
+        "invoices",
+        ["environment_pk", "issued_at"],
         unique=False,
     )
 
 
 def downgrade() -> None:
     op.drop_index("ix_invoices_environment_issued", table_name="invoices")
-    op.drop_index("ix_subscriptions_trial_end", table_name="subscriptions",
-                  postgresql_where=sa.text("trial_end_date IS NOT NULL"))
+    op.drop_index(
+        "ix_subscriptions_trial_end",
+        table_name="subscriptions",
+        postgresql_where=sa.text("trial_end_date IS NOT NULL"),
+    )
     op.execute("DROP INDEX ix_customers_search")
     op.execute("DROP EXTENSION IF EXISTS pg_trgm")
