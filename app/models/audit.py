@@ -22,12 +22,15 @@ class AuditEntry(SQLModel, table=True):
         Index("ix_audit_env_entity", "environment_pk", "entity_type", "entity_id"),
     )
 
-    seq: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(always=True),
-                                                           primary_key=True))
+    seq: int | None = Field(
+        default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True)
+    )
     environment_pk: uuid.UUID = Field(foreign_key="environments.pk")
     occurred_at: datetime = timestamp()
     actor_key_pk: uuid.UUID | None = None
     actor_kind: str | None = None
+    # The user of a console session (actor kind `user`).
+    actor_user_pk: uuid.UUID | None = Field(default=None, foreign_key="users.pk", nullable=True)
     operation: str
     request_id: str | None = None
     entity_type: str

@@ -105,8 +105,12 @@ def is_unknown_customer(value: Any, dev: Dev) -> None:
 
 
 def is_unknown_customer_state(value: Any, dev: Dev) -> None:
-    assert value == {"version": "0", "denyReason": "CUSTOMER_NOT_FOUND", "entitlements": [],
-                     "usageVersions": []}, value
+    assert value == {
+        "version": "0",
+        "denyReason": "CUSTOMER_NOT_FOUND",
+        "entitlements": [],
+        "usageVersions": [],
+    }, value
 
 
 def is_default_billing(value: Any, dev: Dev) -> None:
@@ -140,6 +144,9 @@ def _lookup(root: str, entity_id: str) -> list[Probe]:
 PROBES: dict[str, list[Probe]] = {
     "environment": [Probe("{ environment { id slug } }", is_other_environment)],
     "apiKeys": [Probe("{ apiKeys { id prefix } }", has_no_dev_key)],
+    # Keys are refused it (FORBIDDEN); an admin user sees only the account's users:
+    # tests/web/test_console_sessions.py, test_admins_see_and_change_their_account_only.
+    "users": [],
     "features": _list_probes("features"),
     "feature": _lookup("feature", FEATURE),
     "products": _list_probes("products"),
@@ -197,12 +204,18 @@ PROBES: dict[str, list[Probe]] = {
     "auditLog": [
         # An environment's log starts with its own creation and keys (the CLI's entries):
         # nothing the development data made may show.
-        Probe(f'{{ auditLog(first: 100, entityType: "FEATURE") {{ {CONNECTION} }} }}',
-              is_empty_connection),
-        Probe(f'{{ auditLog(first: 100, entityType: "SUBSCRIPTION") {{ {CONNECTION} }} }}',
-              is_empty_connection),
-        Probe(f'{{ auditLog(entityType: "CUSTOMER", entityId: "{CUSTOMER}") '
-              f"{{ {CONNECTION} }} }}", is_empty_connection),
+        Probe(
+            f'{{ auditLog(first: 100, entityType: "FEATURE") {{ {CONNECTION} }} }}',
+            is_empty_connection,
+        ),
+        Probe(
+            f'{{ auditLog(first: 100, entityType: "SUBSCRIPTION") {{ {CONNECTION} }} }}',
+            is_empty_connection,
+        ),
+        Probe(
+            f'{{ auditLog(entityType: "CUSTOMER", entityId: "{CUSTOMER}") {{ {CONNECTION} }} }}',
+            is_empty_connection,
+        ),
     ],
 }
 
