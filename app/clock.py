@@ -28,3 +28,4 @@ class FrozenClock(Clock):
 
     def advance(self, delta: timedelta) -> None:
         self._at += delta
+

@@ -198,8 +198,7 @@ class ReadConnections:
                     raise
                 return conn
             waiter: asyncio.Future[asyncpg.Connection | None] = (
-                asyncio.get_running_loop().create_future()
-            )
+                asyncio.get_running_loop().create_future())
             self._waiting.append(waiter)
             try:
                 handed = await waiter
@@ -289,11 +288,8 @@ class Database:
             async with self._pool_lock:
                 if self._pool is None:
                     self._pool = await asyncpg.create_pool(
-                        self.url,
-                        min_size=1,
-                        max_size=self._pool_size * 2,
-                        init=_init_connection,
-                        reset=_no_reset,
+                        self.url, min_size=1, max_size=self._pool_size * 2,
+                        init=_init_connection, reset=_no_reset,
                     )
         return self._pool
 
@@ -326,3 +322,4 @@ class Database:
             await self._pool.close()
             self._pool = None
         await self.engine.dispose()
+

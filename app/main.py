@@ -93,14 +93,9 @@ def create_app(
         )
         job = None
         if settings.jobs_interval > 0:
-            job = asyncio.create_task(
-                run_forever(
-                    db,
-                    app.state.services.clock,
-                    settings.jobs_interval,
-                    settings.idempotency_retention_days,
-                )
-            )
+            job = asyncio.create_task(run_forever(db, app.state.services.clock,
+                                                  settings.jobs_interval,
+                                                  settings.idempotency_retention_days))
         services = app.state.services
         services.revocations = RevocationListener(
             db.url, services.forget_key, services.forget_all_keys
@@ -116,15 +111,10 @@ def create_app(
         webhooks = None
         if settings.webhook_interval > 0:
             policy = TargetPolicy.of(settings.webhook_allow_private, settings.webhook_allowed_cidrs)
-            webhooks = asyncio.create_task(
-                run_webhooks_forever(
-                    db,
-                    app.state.services.clock,
-                    settings.webhook_interval,
-                    settings.webhook_timeout,
-                    policy,
-                )
-            )
+            webhooks = asyncio.create_task(run_webhooks_forever(
+                db, app.state.services.clock, settings.webhook_interval, settings.webhook_timeout,
+                policy,
+            ))
         # What startup built (the schema, its types, the modules) lives as long as the process:
         # kept out of the collector's full passes, which otherwise walk it every time (~60 ms
         # each, a pause for every request in flight).
@@ -151,26 +141,14 @@ def create_app(
         Route("/graphql", cors.preflight(("GET", "POST")), methods=["OPTIONS"]),
         WebSocketRoute("/graphql", graphql_ws),
         Route("/healthz", healthz, methods=["GET"]),
-        Route(
-            "/v1/customers/{customer_id}/entitlements/{feature_id}",
-            cors.wrap(guarded(entitlement_route)),
-            methods=["GET"],
-        ),
-        Route(
-            "/v1/customers/{customer_id}/entitlements/{feature_id}",
-            cors.preflight(("GET",)),
-            methods=["OPTIONS"],
-        ),
-        Route(
-            "/v1/customers/{customer_id}/entitlements",
-            cors.wrap(guarded(entitlements_route)),
-            methods=["GET"],
-        ),
-        Route(
-            "/v1/customers/{customer_id}/entitlements",
-            cors.preflight(("GET",)),
-            methods=["OPTIONS"],
-        ),
+        Route("/v1/customers/{customer_id}/entitlements/{feature_id}",
+              cors.wrap(guarded(entitlement_route)), methods=["GET"]),
+        Route("/v1/customers/{customer_id}/entitlements/{feature_id}",
+              cors.preflight(("GET",)), methods=["OPTIONS"]),
+        Route("/v1/customers/{customer_id}/entitlements", cors.wrap(guarded(entitlements_route)),
+              methods=["GET"]),
+        Route("/v1/customers/{customer_id}/entitlements", cors.preflight(("GET",)),
+              methods=["OPTIONS"]),
         Route("/invoices/{token}.pdf", guarded(invoice_pdf), methods=["GET"]),
         Route("/pay/{token}", guarded(payment_page), methods=["GET"]),
         # The console's login, logout, session and invitation endpoints (app/web/console_auth.py).

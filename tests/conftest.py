@@ -48,6 +48,7 @@ def server_url() -> Iterator[str]:
     yield embedded.dsn("postgres")
 
 
+
 @pytest.fixture(scope="session")
 def database_url(server_url: str) -> Iterator[str]:
     """A fresh database for this session, migrated to head through Alembic."""

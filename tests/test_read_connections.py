@@ -15,11 +15,8 @@ from app.db import ReadConnections, to_asyncpg_dsn
 async def _backends(url: str, application: str) -> int:
     conn = await asyncpg.connect(url)
     try:
-        return int(
-            await conn.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", application
-            )
-        )
+        return int(await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", application))
     finally:
         await conn.close()
 

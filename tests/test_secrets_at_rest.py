@@ -115,6 +115,8 @@ def test_a_malformed_key_names_the_variable() -> None:
 # --- a database of its own ---------------------------------------------------------------------
 
 
+
+
 async def _plaintext_rows(url: str) -> uuid.UUID:
     """A tenant with a webhook endpoint and billing settings written as before 0011 (in
     SQL: the models describe the head, whose later columns this schema has not yet)."""

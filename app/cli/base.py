@@ -106,7 +106,6 @@ def _options(
 ) -> None:
     """allot: entitlements and pricing as a GraphQL service."""
 
-
 secrets_cli = typer.Typer(
     cls=CommandGroup,
     help="The key that encrypts secrets at rest: generate one, rotate to a new one.",

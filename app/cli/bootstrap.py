@@ -27,7 +27,6 @@ DEFAULT_ENVIRONMENTS: tuple[tuple[str, str], ...] = (
     ("production", "Production"),
 )
 
-
 @dataclass(frozen=True)
 class Bootstrap:
     """What a first start created. `server_keys` holds secrets: show them once, keep nothing."""

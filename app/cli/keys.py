@@ -121,3 +121,5 @@ def keys_revoke(
                 f"no active key {key_id} in environment {environment} (already revoked?)"
             )
     typer.echo(f"Revoked key {key_id} in environment {environment}.")
+
+

@@ -215,13 +215,14 @@ def jobs_run_once() -> None:
     async def work(db: Database) -> tuple[int, int]:
         moved = await run_once(db, Clock(), settings.idempotency_retention_days)
         async with new_http_client() as http:
-            delivered = await deliver_once(
-                db, Clock(), http, request_timeout=settings.webhook_timeout, policy=policy
-            )
+            delivered = await deliver_once(db, Clock(), http,
+                                           request_timeout=settings.webhook_timeout,
+                                           policy=policy)
         return moved, int(delivered or 0)
 
     with open_database(settings, migrate=False) as url:
         moved, delivered = run_with_db(url, work)
-    typer.echo(
-        f"allot: jobs moved {moved} subscriptions; {delivered} webhook deliveries attempted."
-    )
+    typer.echo(f"allot: jobs moved {moved} subscriptions; {delivered} webhook deliveries "
+               "attempted.")
+
+

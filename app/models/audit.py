@@ -22,9 +22,8 @@ class AuditEntry(SQLModel, table=True):
         Index("ix_audit_env_entity", "environment_pk", "entity_type", "entity_id"),
     )
 
-    seq: int | None = Field(
-        default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True)
-    )
+    seq: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(always=True),
+                                                           primary_key=True))
     environment_pk: uuid.UUID = Field(foreign_key="environments.pk")
     occurred_at: datetime = timestamp()
     actor_key_pk: uuid.UUID | None = None

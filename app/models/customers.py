@@ -46,11 +46,8 @@ class Subscription(SQLModel, table=True):
         Index("ix_subscriptions_customer", "customer_pk"),
         Index("ix_subscriptions_plan", "plan_pk"),
         # The billing job's scan: only subscriptions billed by invoice, usually a few.
-        Index(
-            "ix_subscriptions_invoiced",
-            "start_date",
-            postgresql_where=text("billing_mode = 'INVOICE'"),
-        ),
+        Index("ix_subscriptions_invoiced", "start_date",
+              postgresql_where=text("billing_mode = 'INVOICE'")),
     )
 
     pk: uuid.UUID = uuid_pk()

@@ -185,21 +185,16 @@ class CustomerMutation:
         async def work(session: AsyncSession, env: Any, now: datetime) -> Any:
             if key:
                 digest = provisioning_keys.request_hash(
-                    "provisionCustomer", {**raw, "subscription": fields}
-                )
-                replay = await provisioning_keys.claim(
-                    session, env, key, "provisionCustomer", digest, now
-                )
+                    "provisionCustomer", {**raw, "subscription": fields})
+                replay = await provisioning_keys.claim(session, env, key, "provisionCustomer",
+                                                       digest, now)
                 if replay is not None:
                     return await _replay(session, env, replay, now)
             customer, _created = await provisioning.upsert_customer(session, env, raw, now)
             sub = None
             if fields is not None:
                 sub = await changes.provision_subscription(
-                    session,
-                    env,
-                    {**fields, "customerId": customer.id},
-                    now,
+                    session, env, {**fields, "customerId": customer.id}, now,
                     max_backdate_days=info.context.settings.max_backdate_days,
                 )
                 await invoices.after_provisioning(session, sub, now)
@@ -213,12 +208,8 @@ class CustomerMutation:
                 await customer_entitlements.refresh(session, env, [customer.pk], now, view)
                 sub = made[0] if made else None
             if key:
-                await provisioning_keys.complete(
-                    session,
-                    env,
-                    key,
-                    {"customerId": customer.id, "subscriptionId": sub.id if sub else None},
-                )
+                await provisioning_keys.complete(session, env, key, {
+                    "customerId": customer.id, "subscriptionId": sub.id if sub else None})
             sub_view = None if sub is None else await _subscription_view(session, sub, now)
             return customer_view(customer), sub_view
 
@@ -239,9 +230,8 @@ class CustomerMutation:
         async def work(session: AsyncSession, env: Any, now: datetime) -> Any:
             if key:
                 digest = provisioning_keys.request_hash("provisionSubscription", raw)
-                replay = await provisioning_keys.claim(
-                    session, env, key, "provisionSubscription", digest, now
-                )
+                replay = await provisioning_keys.claim(session, env, key,
+                                                       "provisionSubscription", digest, now)
                 if replay is not None:
                     return (await _replay(session, env, replay, now))[1]
             sub = await changes.provision_subscription(
@@ -249,12 +239,8 @@ class CustomerMutation:
             )
             await invoices.after_provisioning(session, sub, now)
             if key:
-                await provisioning_keys.complete(
-                    session,
-                    env,
-                    key,
-                    {"customerId": raw.get("customerId"), "subscriptionId": sub.id},
-                )
+                await provisioning_keys.complete(session, env, key, {
+                    "customerId": raw.get("customerId"), "subscriptionId": sub.id})
             return await _subscription_view(session, sub, now)
 
         return _subscription_payload(ProvisionSubscriptionPayload, await in_transaction(info, work))
@@ -370,18 +356,15 @@ class CustomerMutation:
         return CustomerPayload(customer=customer, errors=errors)
 
 
-async def _replay(
-    session: AsyncSession, env: Any, first: dict[str, Any], now: datetime
-) -> tuple[Any, Any]:
+async def _replay(session: AsyncSession, env: Any, first: dict[str, Any],
+                  now: datetime) -> tuple[Any, Any]:
     """Answer a retried provisioning call as the first one did: the same customer and
     subscription (as they are now)."""
     customer = await store.get_customer(session, env, str(first.get("customerId")))
     sub_id = first.get("subscriptionId")
     sub = None if sub_id is None else await store.get_subscription(session, env, sub_id)
-    return (
-        None if customer is None else customer_view(customer),
-        None if sub is None else await _subscription_view(session, sub, now),
-    )
+    return (None if customer is None else customer_view(customer),
+            None if sub is None else await _subscription_view(session, sub, now))
 
 
 async def _promotions(session: AsyncSession, customer: Any, now: datetime) -> Any:

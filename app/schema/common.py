@@ -182,3 +182,5 @@ class ServerKeyOnly(BasePermission):
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         return bool(info.context.principal.is_server)
+
+

@@ -78,7 +78,8 @@ class Entitlement:
     )
     feature_type: FeatureType | None = strawberry.field(
         default=None,
-        description="The feature's type (null when the feature, or the customer, does not exist).",
+        description="The feature's type (null when the feature, or the customer, does not "
+        "exist).",
     )
 
     @strawberry.field(description="The feature, when it exists.")

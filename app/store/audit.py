@@ -14,14 +14,8 @@ from app.models.audit import AuditEntry
 from app.store.catalog import Page, counted
 
 
-async def list_entries(
-    session: AsyncSession,
-    env: uuid.UUID,
-    first: int,
-    after: int | None,
-    filters: dict[str, Any],
-    count: bool = True,
-) -> Page[AuditEntry]:
+async def list_entries(session: AsyncSession, env: uuid.UUID, first: int, after: int | None,
+                       filters: dict[str, Any], count: bool = True) -> Page[AuditEntry]:
     """Newest first; `after` is the `seq` of the last entry of the previous page."""
     conditions: list[Any] = [col(AuditEntry.environment_pk) == env]
     for name in ("entity_type", "entity_id", "operation", "action", "actor_key_pk"):
@@ -36,12 +30,8 @@ async def list_entries(
     query = select(AuditEntry).where(*conditions)
     if after is not None:
         query = query.where(col(AuditEntry.seq) < after)
-    rows = list(
-        (
-            await session.execute(query.order_by(col(AuditEntry.seq).desc()).limit(first + 1))
-        ).scalars()
-    )
+    rows = list((await session.execute(
+        query.order_by(col(AuditEntry.seq).desc()).limit(first + 1))).scalars())
     total = await counted(
-        session, select(func.count()).select_from(AuditEntry).where(*conditions), count
-    )
+        session, select(func.count()).select_from(AuditEntry).where(*conditions), count)
     return Page(items=rows[:first], has_next=len(rows) > first, total=total)

@@ -78,13 +78,8 @@ async def _all_by_id(
 
 
 async def _list(
-    session: AsyncSession,
-    model: type[Named],
-    environment_pk: uuid.UUID,
-    first: int,
-    after: str | None,
-    include_archived: bool,
-    count: bool,
+    session: AsyncSession, model: type[Named], environment_pk: uuid.UUID, first: int,
+    after: str | None, include_archived: bool, count: bool,
 ) -> Page[Named]:
     filters = [col(model.environment_pk) == environment_pk, *_active(model, include_archived)]
     return await _page(session, model, filters, first, after, count)
@@ -110,13 +105,8 @@ async def all_features(session: AsyncSession, environment_pk: uuid.UUID) -> dict
 
 
 async def list_features(
-    session: AsyncSession,
-    environment_pk: uuid.UUID,
-    first: int,
-    after: str | None,
-    include_archived: bool = False,
-    *,
-    count: bool = True,
+    session: AsyncSession, environment_pk: uuid.UUID, first: int, after: str | None,
+    include_archived: bool = False, *, count: bool = True,
 ) -> Page[Feature]:
     return await _list(session, Feature, environment_pk, first, after, include_archived, count)
 
@@ -141,13 +131,8 @@ async def all_products(session: AsyncSession, environment_pk: uuid.UUID) -> dict
 
 
 async def list_products(
-    session: AsyncSession,
-    environment_pk: uuid.UUID,
-    first: int,
-    after: str | None,
-    include_archived: bool = False,
-    *,
-    count: bool = True,
+    session: AsyncSession, environment_pk: uuid.UUID, first: int, after: str | None,
+    include_archived: bool = False, *, count: bool = True,
 ) -> Page[Product]:
     return await _list(session, Product, environment_pk, first, after, include_archived, count)
 
@@ -264,7 +249,9 @@ async def versions_by_package_pks(
     session: AsyncSession, package_pks: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[PackageVersion]]:
     """Every version of each package, newest first, the draft (if any) before them."""
-    query = select(PackageVersion).where(col(PackageVersion.package_pk).in_(list(package_pks)))
+    query = select(PackageVersion).where(
+        col(PackageVersion.package_pk).in_(list(package_pks))
+    )
     found: dict[uuid.UUID, list[PackageVersion]] = {}
     for v in (await session.execute(query)).scalars():
         found.setdefault(v.package_pk, []).append(v)

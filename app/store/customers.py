@@ -101,7 +101,9 @@ async def subscriptions_of(
 ) -> dict[uuid.UUID, list[Subscription]]:
     query = (
         select(Subscription)
-        .where(col(Subscription.customer_pk).in_(list(customer_pks)))
+        .where(
+            col(Subscription.customer_pk).in_(list(customer_pks))
+        )
         .order_by(col(Subscription.created_at), col(Subscription.id))
     )
     found: dict[uuid.UUID, list[Subscription]] = {pk: [] for pk in customer_pks}
@@ -171,31 +173,22 @@ async def save_entitlements(
         },
     ).returning(col(CustomerEntitlements.version))
     version = int((await session.execute(statement)).scalar_one())
-    await session.execute(
-        delete(CustomerFeatureEntitlement).where(
-            col(CustomerFeatureEntitlement.customer_pk) == customer_pk,
-            col(CustomerFeatureEntitlement.feature_id).not_in(list(entitlements)),
-        )
-    )
+    await session.execute(delete(CustomerFeatureEntitlement).where(
+        col(CustomerFeatureEntitlement.customer_pk) == customer_pk,
+        col(CustomerFeatureEntitlement.feature_id).not_in(list(entitlements)),
+    ))
     if entitlements:
-        rows = insert(CustomerFeatureEntitlement).values(
-            [
-                {"customer_pk": customer_pk, "feature_id": feature_id, "entitlement": entitlement}
-                for feature_id, entitlement in entitlements.items()
-            ]
-        )
-        await session.execute(
-            rows.on_conflict_do_update(
-                index_elements=[
-                    col(CustomerFeatureEntitlement.customer_pk),
-                    col(CustomerFeatureEntitlement.feature_id),
-                ],
-                set_={"entitlement": rows.excluded.entitlement},
-                where=col(CustomerFeatureEntitlement.entitlement).is_distinct_from(
-                    rows.excluded.entitlement
-                ),
-            )
-        )
+        rows = insert(CustomerFeatureEntitlement).values([
+            {"customer_pk": customer_pk, "feature_id": feature_id, "entitlement": entitlement}
+            for feature_id, entitlement in entitlements.items()
+        ])
+        await session.execute(rows.on_conflict_do_update(
+            index_elements=[col(CustomerFeatureEntitlement.customer_pk),
+                            col(CustomerFeatureEntitlement.feature_id)],
+            set_={"entitlement": rows.excluded.entitlement},
+            where=col(CustomerFeatureEntitlement.entitlement).is_distinct_from(
+                rows.excluded.entitlement),
+        ))
     await push.announce_entitlements(session, env, customer_pk, version)
     return version
 
@@ -206,26 +199,18 @@ async def cached_entitlements(
     """The stored entitlements of customers that have them: {customer: its state and
     {featureId: effective entitlement}}."""
     by_feature = (
-        select(
-            func.jsonb_object_agg(
-                col(CustomerFeatureEntitlement.feature_id),
-                col(CustomerFeatureEntitlement.entitlement),
-                type_=JSONB,
-            )
-        )
+        select(func.jsonb_object_agg(col(CustomerFeatureEntitlement.feature_id),
+                                     col(CustomerFeatureEntitlement.entitlement),
+                                     type_=JSONB))
         .where(col(CustomerFeatureEntitlement.customer_pk) == col(CustomerEntitlements.customer_pk))
         .scalar_subquery()
     )
     query = select(
-        col(CustomerEntitlements.customer_pk),
-        col(CustomerEntitlements.has_active_subscription),
-        col(CustomerEntitlements.valid_until),
-        by_feature,
+        col(CustomerEntitlements.customer_pk), col(CustomerEntitlements.has_active_subscription),
+        col(CustomerEntitlements.valid_until), by_feature,
     ).where(col(CustomerEntitlements.customer_pk).in_(list(customer_pks)))
-    return {
-        pk: CachedEntitlements(pk, json_of(doc) or {}, has_active, valid_until)
-        for pk, has_active, valid_until, doc in (await session.execute(query)).all()
-    }
+    return {pk: CachedEntitlements(pk, json_of(doc) or {}, has_active, valid_until)
+            for pk, has_active, valid_until, doc in (await session.execute(query)).all()}
 
 
 async def invalidate_subscribers(
@@ -290,23 +275,17 @@ async def subscriptions_due(
 async def try_lock_customer(session: AsyncSession, customer_pk: uuid.UUID) -> Customer | None:
     """The customer's row lock, or None when someone else holds it (the job skips it and
     comes back on its next pass, so it never waits on, or deadlocks with, a mutation)."""
-    query = (
-        select(Customer)
-        .where(col(Customer.pk) == customer_pk)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    )
+    query = (select(Customer).where(col(Customer.pk) == customer_pk)
+             .with_for_update(skip_locked=True).execution_options(populate_existing=True))
     return (await session.execute(query)).scalars().first()
 
 
-async def fresh_subscriptions(session: AsyncSession, customer_pk: uuid.UUID) -> list[Subscription]:
+async def fresh_subscriptions(session: AsyncSession, customer_pk: uuid.UUID
+                              ) -> list[Subscription]:
     """The customer's subscriptions re-read from the database (after taking its lock)."""
-    query = (
-        select(Subscription)
-        .where(col(Subscription.customer_pk) == customer_pk)
-        .order_by(col(Subscription.created_at), col(Subscription.id))
-        .execution_options(populate_existing=True)
-    )
+    query = (select(Subscription).where(col(Subscription.customer_pk) == customer_pk)
+             .order_by(col(Subscription.created_at), col(Subscription.id))
+             .execution_options(populate_existing=True))
     return list((await session.execute(query)).scalars())
 
 
@@ -361,12 +340,8 @@ WHERE c.environment_pk = $1 AND c.id = $2
 
 
 async def fetch_check_row(
-    conn: RawConnection,
-    env: uuid.UUID,
-    customer_id: str,
-    feature_id: str,
-    resource_key: str,
-    now: datetime,
+    conn: RawConnection, env: uuid.UUID, customer_id: str, feature_id: str,
+    resource_key: str, now: datetime,
 ) -> FeatureState | None:
     """Customer, its cached entitlement for the feature, the feature's type and its usage
     counters current at `now`, in one statement. None: no such customer."""
@@ -375,14 +350,10 @@ async def fetch_check_row(
     if row["customer_pk"] is None:
         return None
     return FeatureState(
-        **cached_fields(row),
-        entitlement=json_of(row["entitlement"]),
-        feature_type=row["feature_type"],
-        event_fed=bool(row["event_fed"]),
-        counters=tuple(
-            zip(row["usage_periods"], row["usage_ends"], row["usage_values"], strict=True)
-        ),
-    )
+        **cached_fields(row), entitlement=json_of(row["entitlement"]),
+        feature_type=row["feature_type"], event_fed=bool(row["event_fed"]),
+        counters=tuple(zip(row["usage_periods"], row["usage_ends"], row["usage_values"],
+                           strict=True)))
 
 
 async def fetch_all_row(
@@ -392,23 +363,14 @@ async def fetch_all_row(
     row = await conn.fetchrow(_ALL_SQL, env, customer_id)
     if row is None:
         return None
-    return EntitlementsState(
-        **cached_fields(row),
-        entitlements=json_of(row["entitlements"]) or {},
-        state_version=int(row["state_version"]),
-        computed_at=row["computed_at"],
-    )
+    return EntitlementsState(**cached_fields(row), entitlements=json_of(row["entitlements"]) or {},
+                             state_version=int(row["state_version"]),
+                             computed_at=row["computed_at"])
 
 
-async def move_to_version(
-    session: AsyncSession,
-    env: uuid.UUID,
-    kind: str,
-    package_pk: uuid.UUID,
-    package_id: str,
-    version: int,
-    now: datetime | None = None,
-) -> int:
+async def move_to_version(session: AsyncSession, env: uuid.UUID, kind: str,
+                          package_pk: uuid.UUID, package_id: str, version: int,
+                          now: datetime | None = None) -> int:
     """Pin every subscription of a plan (or holding an add-on) not yet ended at `now` (the
     service's clock; the database's when not given) to `version`, and so every pending
     end-of-period change to that plan (or with that add-on): a change scheduled before the
@@ -420,9 +382,9 @@ async def move_to_version(
         # Loaded and changed through the unit of work (not one UPDATE) so that the audit
         # log records each subscription moved.
         query = select(Subscription).where(
-            col(Subscription.environment_pk) == env,
-            live,
-            (col(Subscription.plan_pk) == package_pk) | (scheduled["planId"].astext == package_id),
+            col(Subscription.environment_pk) == env, live,
+            (col(Subscription.plan_pk) == package_pk)
+            | (scheduled["planId"].astext == package_id),
         )
         moved = 0
         for sub in (await session.execute(query)).scalars():
@@ -436,8 +398,7 @@ async def move_to_version(
         await session.flush()
         return moved
     query = select(Subscription).where(
-        col(Subscription.environment_pk) == env,
-        live,
+        col(Subscription.environment_pk) == env, live,
         col(Subscription.addons).contains([{"addonId": package_id}])
         | scheduled["addons"].contains([{"addonId": package_id}]),
     )
@@ -448,42 +409,33 @@ async def move_to_version(
             sub.addons = _with_version(sub.addons, package_id, version)
             moved += 1
         change = sub.scheduled_change
-        if change is not None and any(
-            a["addonId"] == package_id for a in change.get("addons") or []
-        ):
+        if change is not None and any(a["addonId"] == package_id
+                                      for a in change.get("addons") or []):
             sub.scheduled_change = {
-                **change,
-                "addons": _with_version(change["addons"], package_id, version),
-            }
+                **change, "addons": _with_version(change["addons"], package_id, version)}
         session.add(sub)
     await session.flush()
     return moved
 
 
-def _with_version(
-    addons: list[dict[str, Any]], addon_id: str, version: int
-) -> list[dict[str, Any]]:
+def _with_version(addons: list[dict[str, Any]], addon_id: str, version: int
+                  ) -> list[dict[str, Any]]:
     return [{**a, "version": version} if a["addonId"] == addon_id else a for a in addons]
 
 
-async def latest_usage(
-    conn: RawConnection, customer_pks: Sequence[uuid.UUID], resource_key: str, now: datetime
-) -> dict[uuid.UUID, dict[str, list[tuple[datetime, datetime, float]]]]:
+async def latest_usage(conn: RawConnection, customer_pks: Sequence[uuid.UUID],
+                       resource_key: str, now: datetime
+                       ) -> dict[uuid.UUID, dict[str, list[tuple[datetime, datetime, float]]]]:
     """The usage counters current at `now` of each feature of each customer (one
     statement): {customer: {feature: [(period start, period end, value), ...]}}."""
     rows = await conn.fetch(
         "SELECT customer_pk, feature_id, period_start, period_end, value FROM usage_counters "
         "WHERE customer_pk = ANY($1::uuid[]) AND resource_key = $2 AND period_start <= $3 "
-        "AND period_end > $3",
-        list(customer_pks),
-        resource_key,
-        now,
-    )
+        "AND period_end > $3", list(customer_pks), resource_key, now)
     out: dict[uuid.UUID, dict[str, list[tuple[datetime, datetime, float]]]] = {}
     for r in rows:
         out.setdefault(r["customer_pk"], {}).setdefault(r["feature_id"], []).append(
-            (r["period_start"], r["period_end"], float(r["value"]))
-        )
+            (r["period_start"], r["period_end"], float(r["value"])))
     return out
 
 
@@ -491,7 +443,9 @@ async def latest_usage(
 
 
 async def trialled_plans(session: AsyncSession, customer_pk: uuid.UUID) -> set[uuid.UUID]:
-    query = select(col(CustomerTrial.plan_pk)).where(col(CustomerTrial.customer_pk) == customer_pk)
+    query = select(col(CustomerTrial.plan_pk)).where(
+        col(CustomerTrial.customer_pk) == customer_pk
+    )
     return set((await session.execute(query)).scalars())
 
 

@@ -46,14 +46,8 @@ async def ensure_settings(session: AsyncSession, env: uuid.UUID, now: datetime) 
     if found is None:
         try:
             async with session.begin_nested():
-                session.add(
-                    BillingSettings(
-                        environment_pk=env,
-                        bank_details={},
-                        link_secret=new_link_secret(),
-                        updated_at=now,
-                    )
-                )
+                session.add(BillingSettings(environment_pk=env, bank_details={},
+                                            link_secret=new_link_secret(), updated_at=now))
         except IntegrityError:
             pass  # a concurrent transaction created it meanwhile: use theirs
         found = await get_settings(session, env, lock=True)

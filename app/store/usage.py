@@ -61,25 +61,15 @@ LEFT JOIN features f ON f.environment_pk = q.env AND f.id = q.feature
 ORDER BY q.ord
 """
 
-
-async def report_contexts(
-    conn: RawConnection, asked: Sequence[tuple[uuid.UUID, str, str]]
-) -> list[FeatureState | None]:
+async def report_contexts(conn: RawConnection, asked: Sequence[tuple[uuid.UUID, str, str]]
+                          ) -> list[FeatureState | None]:
     """One row per (environment, customer id, feature id) asked, in the same order (None: no
     such customer)."""
     columns = [list(c) for c in zip(*asked, strict=True)] if asked else [[], [], []]
-    return [
-        None
-        if r["customer_pk"] is None
-        else FeatureState(
-            **cached_fields(r),
-            entitlement=json_of(r["entitlement"]),
-            feature_type=r["feature_type"],
-            event_fed=bool(r["event_fed"]),
-            version=r["version"],
-        )
-        for r in await conn.fetch(_CONTEXTS_SQL, *columns)
-    ]
+    return [None if r["customer_pk"] is None else FeatureState(
+        **cached_fields(r), entitlement=json_of(r["entitlement"]),
+        feature_type=r["feature_type"], event_fed=bool(r["event_fed"]), version=r["version"])
+        for r in await conn.fetch(_CONTEXTS_SQL, *columns)]
 
 
 @dataclass(frozen=True)
@@ -105,13 +95,9 @@ def _record_sql(names: tuple[str, ...]) -> str:
     return f"SELECT * FROM allot_record_usage({named})"
 
 
-async def record_usage(
-    conn: RawConnection,
-    reports: Sequence[UsageReport],
-    guards: Sequence[tuple[uuid.UUID, uuid.UUID, str, str]],
-    thresholds: Sequence[int],
-    now: datetime,
-) -> list[UsageOutcome]:
+async def record_usage(conn: RawConnection, reports: Sequence[UsageReport],
+                       guards: Sequence[tuple[uuid.UUID, uuid.UUID, str, str]],
+                       thresholds: Sequence[int], now: datetime) -> list[UsageOutcome]:
     """Apply a batch of reports in order with `allot_record_usage` (migration 0008): one
     statement, one commit. One row per report: outcome (APPLIED, REFUSED, REPLAYED,
     KEY_REUSED, OUT_OF_RANGE), usage (after it, or as it stands when REFUSED) and response
@@ -123,35 +109,22 @@ async def record_usage(
     counters = sorted(envs)  # the lock order
     index = {counter: i for i, counter in enumerate(counters, start=1)}
     first: dict[tuple[uuid.UUID, str], int] = {}
-    slots = [
-        first.setdefault((r.env, r.key), i) if r.key is not None else i
-        for i, r in enumerate(reports, start=1)
-    ]
+    slots = [first.setdefault((r.env, r.key), i) if r.key is not None else i
+             for i, r in enumerate(reports, start=1)]
     # By name, so no two arguments of the same type can be swapped without an error.
     arguments: dict[str, list[Any] | datetime] = {
-        "g_customer": [g[0] for g in guards],
-        "g_env": [g[1] for g in guards],
-        "g_feature": [g[2] for g in guards],
-        "g_version": [g[3] for g in guards],
-        "c_customer": [c[0] for c in counters],
-        "c_feature": [c[1] for c in counters],
-        "c_resource": [c[2] for c in counters],
-        "c_start": [c[3] for c in counters],
-        "c_env": [envs[c] for c in counters],
-        "c_end": [c[4] for c in counters],
-        "i_counter": [index[r.counter] for r in reports],
-        "i_slot": slots,
-        "i_key": [r.key for r in reports],
-        "i_digest": [r.digest for r in reports],
-        "i_set": [r.set_ for r in reports],
-        "i_value": [r.value for r in reports],
+        "g_customer": [g[0] for g in guards], "g_env": [g[1] for g in guards],
+        "g_feature": [g[2] for g in guards], "g_version": [g[3] for g in guards],
+        "c_customer": [c[0] for c in counters], "c_feature": [c[1] for c in counters],
+        "c_resource": [c[2] for c in counters], "c_start": [c[3] for c in counters],
+        "c_env": [envs[c] for c in counters], "c_end": [c[4] for c in counters],
+        "i_counter": [index[r.counter] for r in reports], "i_slot": slots,
+        "i_key": [r.key for r in reports], "i_digest": [r.digest for r in reports],
+        "i_set": [r.set_ for r in reports], "i_value": [r.value for r in reports],
         "i_consume": [r.consume for r in reports],
         "i_limit": [r.consume_limit for r in reports],
         "i_threshold_limit": [r.threshold_limit for r in reports],
-        "i_base": [r.base for r in reports],
-        "thresholds": list(thresholds),
-        "at": now,
-    }
+        "i_base": [r.base for r in reports], "thresholds": list(thresholds), "at": now}
     try:
         rows = await conn.fetch(_record_sql(tuple(arguments)), *arguments.values())
     except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError) as error:
@@ -161,64 +134,41 @@ async def record_usage(
     return [UsageOutcome(r["outcome"], r["usage"], r["response"]) for r in rows]
 
 
-async def counter_value(
-    conn: RawConnection,
-    customer_pk: uuid.UUID,
-    feature_id: str,
-    resource_key: str,
-    period: tuple[datetime, datetime],
-) -> float:
+async def counter_value(conn: RawConnection, customer_pk: uuid.UUID, feature_id: str,
+                        resource_key: str, period: tuple[datetime, datetime]) -> float:
     """The usage of one period (start, end); zero when nothing was counted."""
     value = await conn.fetchval(
         "SELECT value FROM usage_counters WHERE customer_pk = $1 AND feature_id = $2 "
         "AND resource_key = $3 AND period_start = $4 AND period_end = $5",
-        customer_pk,
-        feature_id,
-        resource_key,
-        *period,
-    )
+        customer_pk, feature_id, resource_key, *period)
     return float(value or 0.0)
 
 
-async def history(
-    conn: RawConnection,
-    customer_pk: uuid.UUID,
-    feature_id: str,
-    resource_key: str,
-    start: datetime,
-    end: datetime,
-) -> dict[tuple[datetime, datetime], float]:
+async def history(conn: RawConnection, customer_pk: uuid.UUID, feature_id: str,
+                  resource_key: str, start: datetime, end: datetime
+                  ) -> dict[tuple[datetime, datetime], float]:
     """Counters whose period starts in [start, end), by (period start, period end)."""
     rows = await conn.fetch(
         "SELECT period_start, period_end, value FROM usage_counters WHERE customer_pk = $1 "
         "AND feature_id = $2 AND resource_key = $3 AND period_start >= $4 "
-        "AND period_start < $5",
-        customer_pk,
-        feature_id,
-        resource_key,
-        start,
-        end,
-    )
+        "AND period_start < $5", customer_pk, feature_id, resource_key, start, end)
     return {(r["period_start"], r["period_end"]): float(r["value"]) for r in rows}
 
 
-async def prune_idempotency_keys(conn: RawConnection, before: datetime, batch: int = 10_000) -> int:
+async def prune_idempotency_keys(conn: RawConnection, before: datetime,
+                                 batch: int = 10_000) -> int:
     """Delete keys older than the retention window, a batch at a time."""
     result = await conn.execute(
         "DELETE FROM usage_idempotency_keys WHERE ctid IN (SELECT ctid FROM "
-        "usage_idempotency_keys WHERE created_at < $1 LIMIT $2)",
-        before,
-        batch,
-    )
+        "usage_idempotency_keys WHERE created_at < $1 LIMIT $2)", before, batch)
     return int(result.split()[-1])
 
 
 # --- raw events ---------------------------------------------------------------------------
 
 
-async def customers_by_ids(
-    conn: RawConnection, env: uuid.UUID, ids: Sequence[str], features: Sequence[str]
-) -> dict[str, EntitlementsState]:
+async def customers_by_ids(conn: RawConnection, env: uuid.UUID, ids: Sequence[str],
+                           features: Sequence[str]) -> dict[str, EntitlementsState]:
     """The customers with these ids that exist, with their cached entitlements for these
     features only and without their sources (events need the usage period and the limits, not
     why). PostgreSQL extracts each one (`entitlements -> feature`, a row per customer and
@@ -238,10 +188,7 @@ async def customers_by_ids(
         "LEFT JOIN LATERAL unnest($3::text[]) f(id) ON true "
         "LEFT JOIN customer_feature_entitlements fe ON fe.customer_pk = ce.customer_pk "
         "AND fe.feature_id = f.id",
-        env,
-        list(set(ids)),
-        sorted(set(features)),
-    )
+        env, list(set(ids)), sorted(set(features)))
     found: dict[str, EntitlementsState] = {}
     for r in rows:
         state = found.get(r["id"])
@@ -253,31 +200,20 @@ async def customers_by_ids(
     return found
 
 
-async def meters_for(
-    conn: RawConnection, env: uuid.UUID, event_names: Sequence[str]
-) -> list[Meter]:
+async def meters_for(conn: RawConnection, env: uuid.UUID, event_names: Sequence[str]
+                     ) -> list[Meter]:
     """The live features whose meter counts one of these events."""
     rows = await conn.fetch(
         "SELECT id, meter FROM features WHERE environment_pk = $1 AND archived_at IS NULL "
         "AND meter IS NOT NULL AND meter->>'eventName' = ANY($2::text[])",
-        env,
-        list(set(event_names)),
-    )
+        env, list(set(event_names)))
     return [Meter(r["id"], r["meter"]) for r in rows]
 
 
-async def insert_events(
-    conn: RawConnection,
-    env: uuid.UUID,
-    keys: list[str],
-    customer_pks: list[uuid.UUID],
-    names: list[str],
-    resources: list[str | None],
-    times: list[datetime],
-    dimensions: list[Any],
-    hashes: list[str],
-    now: datetime,
-) -> set[str]:
+async def insert_events(conn: RawConnection, env: uuid.UUID, keys: list[str],
+                        customer_pks: list[uuid.UUID], names: list[str],
+                        resources: list[str | None], times: list[datetime],
+                        dimensions: list[Any], hashes: list[str], now: datetime) -> set[str]:
     """Insert a batch; returns the keys that were new (the rest were stored before).
 
     Rows go in key order (stable: the first of equal keys stays first): concurrent batches
@@ -285,37 +221,29 @@ async def insert_events(
     order = sorted(range(len(keys)), key=keys.__getitem__)
     columns: list[list[Any]] = [
         [column[i] for i in order]
-        for column in (keys, customer_pks, names, resources, times, dimensions, hashes)
-    ]
+        for column in (keys, customer_pks, names, resources, times, dimensions, hashes)]
     rows = await conn.fetch(
         "INSERT INTO usage_events (environment_pk, idempotency_key, customer_pk, event_name, "
         "resource_id, occurred_at, dimensions, request_hash, received_at) "
         "SELECT $1, k, c, n, r, t, d, h, $9 FROM unnest($2::text[], $3::uuid[], $4::text[], "
         "$5::text[], $6::timestamptz[], $7::jsonb[], $8::text[]) AS e(k, c, n, r, t, d, h) "
         "ON CONFLICT DO NOTHING RETURNING idempotency_key",
-        env,
-        *columns,
-        now,
-    )
+        env, *columns, now)
     return {r["idempotency_key"] for r in rows}
 
 
-async def event_hashes(
-    conn: RawConnection, env: uuid.UUID, keys: Sequence[str]
-) -> dict[str, str | None]:
+async def event_hashes(conn: RawConnection, env: uuid.UUID, keys: Sequence[str]
+                       ) -> dict[str, str | None]:
     """The stored payload hash of each key (None: stored before hashes were kept)."""
     rows = await conn.fetch(
         "SELECT idempotency_key, request_hash FROM usage_events WHERE environment_pk = $1 "
-        "AND idempotency_key = ANY($2::text[])",
-        env,
-        list(keys),
-    )
+        "AND idempotency_key = ANY($2::text[])", env, list(keys))
     return {r["idempotency_key"]: r["request_hash"] for r in rows}
 
 
-async def insert_unique_values(
-    conn: RawConnection, rows: Sequence[tuple[uuid.UUID, str, str, datetime, datetime, str]]
-) -> list[CounterKey]:
+async def insert_unique_values(conn: RawConnection,
+                               rows: Sequence[tuple[uuid.UUID, str, str, datetime, datetime, str]]
+                               ) -> list[CounterKey]:
     """Distinct values new to their period; returns their counters (one per value, for the
     count increments). Each
     row: (customer_pk, feature, resource_key, period_start, period_end, value). Inserted in
@@ -327,12 +255,9 @@ async def insert_unique_values(
         "period_end, value) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], "
         "$4::timestamptz[], $5::timestamptz[], $6::text[]) ON CONFLICT DO NOTHING "
         "RETURNING customer_pk, feature_id, resource_key, period_start, period_end",
-        *columns,
-    )
-    return [
-        (r["customer_pk"], r["feature_id"], r["resource_key"], r["period_start"], r["period_end"])
-        for r in inserted
-    ]
+        *columns)
+    return [(r["customer_pk"], r["feature_id"], r["resource_key"], r["period_start"],
+             r["period_end"]) for r in inserted]
 
 
 _FOLD = {
@@ -341,7 +266,7 @@ _FOLD = {
     "MAX": "GREATEST(c.value, excluded.value)",
     # LATEST: the value of the newest event wins, whatever order events arrive in.
     "LATEST": "CASE WHEN c.last_event_at IS NULL OR excluded.last_event_at >= c.last_event_at "
-    "THEN excluded.value ELSE c.value END",
+              "THEN excluded.value ELSE c.value END",
 }
 
 _APPLY_SQL = """
@@ -359,9 +284,8 @@ RETURNING c.customer_pk, c.feature_id, c.resource_key, c.period_start, c.period_
 """
 
 
-async def apply_aggregates(
-    conn: RawConnection, env: uuid.UUID, op: str, rows: list[tuple[Any, ...]], now: datetime
-) -> list[CounterValue]:
+async def apply_aggregates(conn: RawConnection, env: uuid.UUID, op: str,
+                           rows: list[tuple[Any, ...]], now: datetime) -> list[CounterValue]:
     """Fold aggregated event contributions into counters, one statement per fold `op` (ADD,
     MAX, LATEST). Each row: (customer_pk, feature, resource_key, period_start, period_end,
     value, last_event_at); each counter (the first five) appears once. Returns the counters
@@ -375,24 +299,13 @@ async def apply_aggregates(
         updated = await conn.fetch(_APPLY_SQL.format(fold=_FOLD[op]), env, *columns, now)
     except asyncpg.NumericValueOutOfRangeError as error:
         raise OutOfRange(str(error)) from error
-    return [
-        CounterValue(
-            (
-                r["customer_pk"],
-                r["feature_id"],
-                r["resource_key"],
-                r["period_start"],
-                r["period_end"],
-            ),
-            float(r["value"]),
-        )
-        for r in updated
-    ]
+    return [CounterValue((r["customer_pk"], r["feature_id"], r["resource_key"],
+                          r["period_start"], r["period_end"]), float(r["value"]))
+            for r in updated]
 
 
-async def insert_crossings(
-    conn: RawConnection, env: uuid.UUID, rows: list[tuple[Any, ...]], now: datetime
-) -> int:
+async def insert_crossings(conn: RawConnection, env: uuid.UUID,
+                           rows: list[tuple[Any, ...]], now: datetime) -> int:
     """rows: (customer_pk, feature, resource_key, period_start, period_end, threshold, usage,
     limit)."""
     if not rows:
@@ -405,9 +318,5 @@ async def insert_crossings(
         "SELECT c, f, r, ps, pe, t, $1, u, l, $10 FROM unnest($2::uuid[], $3::text[], "
         "$4::text[], $5::timestamptz[], $6::timestamptz[], $7::int[], $8::float8[], "
         "$9::float8[]) AS x(c, f, r, ps, pe, t, u, l) "
-        "ON CONFLICT DO NOTHING RETURNING threshold",
-        env,
-        *columns,
-        now,
-    )
+        "ON CONFLICT DO NOTHING RETURNING threshold", env, *columns, now)
     return len(result)

@@ -304,14 +304,8 @@ _EMIT = text(
 ).bindparams(bindparam("data", type_=JSONB))
 
 
-async def insert_event(
-    session: AsyncSession,
-    env: uuid.UUID,
-    event_type: str,
-    event_pk: uuid.UUID,
-    data: dict[str, Any],
-    now: datetime,
-) -> None:
+async def insert_event(session: AsyncSession, env: uuid.UUID, event_type: str,
+                       event_pk: uuid.UUID, data: dict[str, Any], now: datetime) -> None:
     """Store the event and its deliveries in the session's transaction
     (app.domain.outbound.outbox)."""
     await session.execute(

@@ -427,15 +427,13 @@ def input_converter(type_: Any, registry: Any, config: Any) -> InputConverter | 
     fields = []
     for f in definition.fields:
         field_type = f.resolve_type(type_definition=definition)
-        fields.append(
-            (
-                config.name_converter.from_field(f),
-                f.python_name,
-                field_type,
-                _passes_through(field_type, registry),
-                not isinstance(field_type, StrawberryMaybe),
-            )
-        )
+        fields.append((
+            config.name_converter.from_field(f),
+            f.python_name,
+            field_type,
+            _passes_through(field_type, registry),
+            not isinstance(field_type, StrawberryMaybe),
+        ))
 
     def convert(value: Any, info: Any, path: tuple[str | int, ...]) -> Any:
         if value is None or value is UNSET:
@@ -447,9 +445,8 @@ def input_converter(type_: Any, registry: Any, config: Any) -> InputConverter | 
                 kwargs[python_name] = (
                     given
                     if leaf or (null_passes and given is None)
-                    else convert_argument(
-                        given, field_type, registry, config, info, path=(*path, name)
-                    )
+                    else convert_argument(given, field_type, registry, config, info,
+                                          path=(*path, name))
                 )
         return inner(**kwargs)
 

@@ -71,7 +71,8 @@ async def run_once(db: Database, clock: Clock, retention_days: int = 7) -> int:
             return total
 
 
-async def run_forever(db: Database, clock: Clock, interval: float, retention_days: int = 7) -> None:
+async def run_forever(db: Database, clock: Clock, interval: float,
+                      retention_days: int = 7) -> None:
     while True:
         try:
             moved = await run_once(db, clock, retention_days)

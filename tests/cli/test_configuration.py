@@ -45,6 +45,7 @@ def test_a_database_url_that_is_not_postgresql_is_refused(url: str, data_dir: Pa
     assert not data_dir.exists()
 
 
+
 async def _tables_in(url: str) -> set[str]:
     conn = await asyncpg.connect(url)
     try:

@@ -250,6 +250,7 @@ def external_server_url() -> str | None:
     return to_asyncpg_dsn(url) if url else None
 
 
+
 @contextlib.contextmanager
 def demo_server(logs: Path, extra_env: dict[str, str] | None = None) -> Iterator[Served]:
     """A real `allot serve --demo`: on the embedded PostgreSQL in a temporary ALLOT_DATA_DIR,

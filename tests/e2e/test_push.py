@@ -317,12 +317,13 @@ async def test_a_customer_token_narrows_a_client_keys_subscriptions(
     token = await token_for(through_a, "acme")
     b = two_servers[1]
     client = await PushClient.connect(
-        b.base_url, {"apiKey": tenant.client_key, "customerToken": token}
-    )
+        b.base_url, {"apiKey": tenant.client_key, "customerToken": token})
     try:
         await client.subscribe("other", CHANGED, {"c": "globex"})
         refused = await client.next_payload("other")
-        errors = refused["payload"] if refused["type"] == "error" else refused["payload"]["errors"]
+        errors = (
+            refused["payload"] if refused["type"] == "error" else refused["payload"]["errors"]
+        )
         assert errors[0]["extensions"]["code"] == "FORBIDDEN", refused
         await client.subscribe("mine", CHANGED, {"c": "acme"})
         await asyncio.sleep(SETTLE)
@@ -336,6 +337,5 @@ async def test_a_customer_token_narrows_a_client_keys_subscriptions(
         await client.close()
     with pytest.raises(Closed) as closed:
         await PushClient.connect(
-            b.base_url, {"apiKey": tenant.client_key, "customerToken": token[:-4] + "AAAA"}
-        )
+            b.base_url, {"apiKey": tenant.client_key, "customerToken": token[:-4] + "AAAA"})
     assert closed.value.code == 4403

@@ -42,9 +42,8 @@ class Load:
         self.events_acked = 0
         self.progress = asyncio.Event()
 
-    async def send(
-        self, http: httpx.AsyncClient, query: str, variables: dict[str, Any]
-    ) -> dict[str, Any]:
+    async def send(self, http: httpx.AsyncClient, query: str, variables: dict[str, Any]
+                   ) -> dict[str, Any]:
         """POST until the server answers 200; returns the mutation's payload."""
         gql = GraphQLClient(http, self.key)
         while True:
@@ -63,12 +62,8 @@ class Load:
         async with httpx.AsyncClient(base_url=self.server.base_url, timeout=5) as http:
             for n in range(KEYS_PER_CLIENT):
                 key = f"r{client}-{n}"
-                item = {
-                    "customerId": "acme",
-                    "featureId": "storage",
-                    "value": 1,
-                    "idempotencyKey": key,
-                }
+                item = {"customerId": "acme", "featureId": "storage", "value": 1,
+                        "idempotencyKey": key}
                 payload = await self.send(http, REPORT, {"i": item})
                 assert payload["accepted"] and payload["errors"] == [], payload
                 self.answers[key] = payload["usage"]["currentUsage"]
@@ -78,14 +73,8 @@ class Load:
     async def eventer(self, client: int) -> None:
         async with httpx.AsyncClient(base_url=self.server.base_url, timeout=5) as http:
             for b in range(BATCHES_PER_CLIENT):
-                events = [
-                    {
-                        "customerId": "acme",
-                        "eventName": "api_call",
-                        "idempotencyKey": f"e{client}-{b}-{i}",
-                    }
-                    for i in range(BATCH)
-                ]
+                events = [{"customerId": "acme", "eventName": "api_call",
+                           "idempotencyKey": f"e{client}-{b}-{i}"} for i in range(BATCH)]
                 payload = await self.send(http, EVENTS, {"i": {"events": events}})
                 assert payload["errors"] == [], payload
                 assert payload["accepted"] + payload["duplicates"] == BATCH
@@ -114,9 +103,8 @@ def server(database_url: str, tmp_path: Path) -> Any:
         api.close()
 
 
-async def test_killed_server_loses_and_doubles_nothing(
-    server: ApiServer, tenant: Tenant, db: Database
-) -> None:
+async def test_killed_server_loses_and_doubles_nothing(server: ApiServer, tenant: Tenant,
+                                                       db: Database) -> None:
     env = tenant.environments["development"]
     async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
         await setup(GraphQLClient(http, tenant.server_key), "acme")

@@ -12,24 +12,19 @@ AUDIT = """query($t: String, $id: String, $op: String) {
 
 
 async def _log(gql: GraphQLClient, **filters: str) -> list[dict]:  # type: ignore[type-arg]
-    data = await gql.execute(
-        AUDIT, {"t": filters.get("t"), "id": filters.get("id"), "op": filters.get("op")}
-    )
+    data = await gql.execute(AUDIT, {"t": filters.get("t"), "id": filters.get("id"),
+                                     "op": filters.get("op")})
     return [e["node"] for e in data["auditLog"]["edges"]]
 
 
 async def test_feature_create_and_update_are_recorded(gql: GraphQLClient) -> None:
-    await gql.mutate(
-        'mutation { createFeature(input: {id: "sso", type: BOOLEAN}) { errors { code } } }'
-    )
-    await gql.mutate(
-        'mutation { updateFeature(input: {id: "sso", name: "Single sign-on"}) { errors { code } } }'
-    )
+    await gql.mutate('mutation { createFeature(input: {id: "sso", type: BOOLEAN}) '
+                     "{ errors { code } } }")
+    await gql.mutate('mutation { updateFeature(input: {id: "sso", name: "Single sign-on"}) '
+                     "{ errors { code } } }")
     entries = await _log(gql, t="FEATURE", id="sso")
     assert [(e["operation"], e["action"]) for e in entries] == [
-        ("updateFeature", "UPDATE"),
-        ("createFeature", "CREATE"),
-    ]
+        ("updateFeature", "UPDATE"), ("createFeature", "CREATE")]
     update = entries[0]
     assert update["before"]["name"] == "sso" and update["after"]["name"] == "Single sign-on"
     assert update["actorKind"] == "server" and update["actorKeyId"] and update["requestId"]
@@ -38,9 +33,8 @@ async def test_feature_create_and_update_are_recorded(gql: GraphQLClient) -> Non
 
 async def test_failed_mutation_records_nothing(gql: GraphQLClient) -> None:
     before = await _log(gql)
-    payload = await gql.mutate(
-        'mutation { createFeature(input: {id: "bad id!", type: BOOLEAN}) { errors { code } } }'
-    )
+    payload = await gql.mutate('mutation { createFeature(input: {id: "bad id!", type: BOOLEAN})'
+                               " { errors { code } } }")
     assert payload["errors"]
     assert await _log(gql) == before
 

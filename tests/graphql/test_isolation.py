@@ -105,12 +105,8 @@ def is_unknown_customer(value: Any, dev: Dev) -> None:
 
 
 def is_unknown_customer_state(value: Any, dev: Dev) -> None:
-    assert value == {
-        "version": "0",
-        "denyReason": "CUSTOMER_NOT_FOUND",
-        "entitlements": [],
-        "usageVersions": [],
-    }, value
+    assert value == {"version": "0", "denyReason": "CUSTOMER_NOT_FOUND", "entitlements": [],
+                     "usageVersions": []}, value
 
 
 def is_default_billing(value: Any, dev: Dev) -> None:
@@ -204,18 +200,12 @@ PROBES: dict[str, list[Probe]] = {
     "auditLog": [
         # An environment's log starts with its own creation and keys (the CLI's entries):
         # nothing the development data made may show.
-        Probe(
-            f'{{ auditLog(first: 100, entityType: "FEATURE") {{ {CONNECTION} }} }}',
-            is_empty_connection,
-        ),
-        Probe(
-            f'{{ auditLog(first: 100, entityType: "SUBSCRIPTION") {{ {CONNECTION} }} }}',
-            is_empty_connection,
-        ),
-        Probe(
-            f'{{ auditLog(entityType: "CUSTOMER", entityId: "{CUSTOMER}") {{ {CONNECTION} }} }}',
-            is_empty_connection,
-        ),
+        Probe(f'{{ auditLog(first: 100, entityType: "FEATURE") {{ {CONNECTION} }} }}',
+              is_empty_connection),
+        Probe(f'{{ auditLog(first: 100, entityType: "SUBSCRIPTION") {{ {CONNECTION} }} }}',
+              is_empty_connection),
+        Probe(f'{{ auditLog(entityType: "CUSTOMER", entityId: "{CUSTOMER}") '
+              f"{{ {CONNECTION} }} }}", is_empty_connection),
     ],
 }
 

@@ -27,9 +27,7 @@ async def _rows(db: Database, pk: uuid.UUID) -> dict[str, tuple[str, dict[str, A
     async with pool.acquire() as conn:
         rows = await conn.fetch(
             "SELECT feature_id, xmin::text AS version, entitlement "
-            "FROM customer_feature_entitlements WHERE customer_pk = $1",
-            pk,
-        )
+            "FROM customer_feature_entitlements WHERE customer_pk = $1", pk)
     return {r["feature_id"]: (r["version"], r["entitlement"]) for r in rows}
 
 
@@ -77,10 +75,7 @@ async def test_a_check_reads_its_features_row(
     # state row fresh) and the check says the customer is not entitled.
     pool = await db.pool()
     async with pool.acquire() as conn:
-        await conn.execute(
-            "DELETE FROM customer_feature_entitlements "
-            "WHERE customer_pk = $1 AND feature_id = 'sso'",
-            pk,
-        )
+        await conn.execute("DELETE FROM customer_feature_entitlements "
+                           "WHERE customer_pk = $1 AND feature_id = 'sso'", pk)
     answer = await check(gql, "acme", "sso")
     assert answer["hasAccess"] is False and answer["denyReason"] == "NOT_ENTITLED"

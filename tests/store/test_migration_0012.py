@@ -24,6 +24,8 @@ from tests.support import GraphQLClient, make_tenant
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
+
+
 async def _with_app(url: str, key: str | None = None) -> tuple[GraphQLClient, str, object]:
     app = create_app(url, Settings(), clock=FrozenClock(NOW))
     lifespan = app.router.lifespan_context(app)

@@ -248,9 +248,8 @@ async def test_a_failing_mutation_is_never_run_twice(
     fast = (await gql.post(REPORT, {"i": item})).json()
     assert len(calls) == 1
     # The same failure through the executor (a fragment keeps it off the fast path).
-    executor_query = REPORT.replace(
-        "__typename } }", "...P } } fragment P on ReportUsagePayload { __typename }"
-    )
+    executor_query = REPORT.replace("__typename } }", "...P } } fragment P on ReportUsagePayload"
+                                    " { __typename }")
     normal = (await gql.post(executor_query, {"i": item})).json()
     assert len(calls) == 2
 
@@ -260,11 +259,8 @@ async def test_a_failing_mutation_is_never_run_twice(
             for e in body["errors"]
         ]
 
-    assert (
-        shape(fast)
-        == shape(normal)
-        == (None, [("Internal server error.", ["reportUsage"], "INTERNAL_SERVER_ERROR", True)])
-    )
+    assert shape(fast) == shape(normal) == (
+        None, [("Internal server error.", ["reportUsage"], "INTERNAL_SERVER_ERROR", True)])
     assert "database went away" not in str(fast)
 
 
@@ -300,23 +296,9 @@ async def test_report_usage_request_is_built_by_the_resolver_s_own_function(
 HISTORY_FIELDS = " ".join(_leaf_fields("UsagePeriod"))
 HOURLY_CATALOG: dict[str, Any] = {
     "features": [{"id": "hourly", "type": "METERED"}, {"id": "total", "type": "METERED"}],
-    "products": [
-        {
-            "id": "p",
-            "name": "P",
-            "multipleSubscriptions": False,
-            "plans": [
-                {
-                    "id": "h",
-                    "pricingType": "FREE",
-                    "entitlements": {
-                        "hourly": {"limit": 10, "resetPeriod": "HOUR"},
-                        "total": {"limit": 5},
-                    },
-                }
-            ],
-        }
-    ],
+    "products": [{"id": "p", "name": "P", "multipleSubscriptions": False, "plans": [{
+        "id": "h", "pricingType": "FREE", "entitlements": {
+            "hourly": {"limit": 10, "resetPeriod": "HOUR"}, "total": {"limit": 5}}}]}],
 }
 
 
@@ -330,9 +312,7 @@ async def test_usage_history_matches_and_takes_the_fast_path(
     for feature in ("hourly", "total"):
         report = await gql.mutate(
             "mutation($i: ReportUsageInput!) { reportUsage(input: $i) { accepted errors "
-            "{ code } } }",
-            {"i": {"customerId": "hist", "featureId": feature, "value": 2}},
-        )
+            "{ code } } }", {"i": {"customerId": "hist", "featureId": feature, "value": 2}})
         assert report["accepted"] is True, report
     services: Services = app.state.services
     principal = await services.authenticate(_Request(tenant.server_key))
@@ -342,8 +322,7 @@ async def test_usage_history_matches_and_takes_the_fast_path(
     )
     for feature, start in (("hourly", "2020-01-01T00:00:00Z"), ("total", "2020-01-01T00:00:00Z")):
         fast, normal = await _both(
-            services, principal, query, {"c": "hist", "f": feature, "from": start}
-        )
+            services, principal, query, {"c": "hist", "f": feature, "from": start})
         assert fast == normal and fast is not None
         assert fast["data"]["usageHistory"][-1]["usage"] == 2.0
     # A refusal or an error is the executor's to answer.
@@ -351,17 +330,11 @@ async def test_usage_history_matches_and_takes_the_fast_path(
     assert plan is not None
     client = await services.authenticate(_Request(tenant.client_key))
     assert client is not None
-    assert (
-        await services.fast_path.run(
-            plan,
-            {"c": "hist", "f": "hourly", "from": "2020-01-01T00:00:00Z"},
-            services.context(client, "t"),
-        )
-        is None
-    )
+    assert await services.fast_path.run(
+        plan, {"c": "hist", "f": "hourly", "from": "2020-01-01T00:00:00Z"},
+        services.context(client, "t")) is None
     refused = await gql.with_key(tenant.client_key).post(
-        query, {"c": "hist", "f": "hourly", "from": "2020-01-01T00:00:00Z"}
-    )
+        query, {"c": "hist", "f": "hourly", "from": "2020-01-01T00:00:00Z"})
     assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     missing = await gql.post(query, {"c": "nobody", "f": "hourly", "from": "2020-01-01T00:00:00Z"})
     assert missing.json()["errors"][0]["extensions"]["code"] == "CUSTOMER_NOT_FOUND"
@@ -369,10 +342,7 @@ async def test_usage_history_matches_and_takes_the_fast_path(
 
 STATE_FIELDS = (
     " ".join(f for f in _leaf_fields("EntitlementsState"))
-    + " entitlements { "
-    + ALL
-    + " } usageVersions { "
-    + " ".join(_leaf_fields("UsageVersion"))
+    + " entitlements { " + ALL + " } usageVersions { " + " ".join(_leaf_fields("UsageVersion"))
     + " }"
 )
 
@@ -383,7 +353,9 @@ async def test_entitlements_state_matches_and_takes_the_fast_path(
     """`entitlementsState` (what the SDK loads: an answer per feature) answers exactly as the
     executor, for every field of the state, its entitlements and their sources."""
     services, principal = world
-    query = "query($c: String!) { entitlementsState(customerId: $c) { " + STATE_FIELDS + " } }"
+    query = (
+        "query($c: String!) { entitlementsState(customerId: $c) { " + STATE_FIELDS + " } }"
+    )
     for customer in ("acme", "plain", "nobody"):
         fast, normal = await _both(services, principal, query, {"c": customer})
         assert fast is not None
@@ -394,7 +366,4 @@ async def test_entitlements_state_matches_and_takes_the_fast_path(
     assert len(fast["data"]["entitlementsState"]["entitlements"]) == 0  # nobody
     acme, _ = await _both(services, principal, query, {"c": "acme"})
     assert {e["featureId"] for e in acme["data"]["entitlementsState"]["entitlements"]} >= {
-        "seats",
-        "sso",
-        "regions",
-    }
+        "seats", "sso", "regions"}

@@ -168,20 +168,14 @@ def test_compiled_input_conversion_is_strawberry_s() -> None:
     ]
     converters = [(t, c) for t, c in compiled if c is not None]
     assert converters, "reportUsage's input is compiled"
-    every = {
-        "customerId": "c",
-        "featureId": "f",
-        "value": 2.5,
-        "mode": UsageMode.SET,
-        "consume": True,
-        "idempotencyKey": "k",
-        "resourceId": "r",
-        "timestamp": datetime(2030, 1, 1, tzinfo=UTC),
-    }
+    every = {"customerId": "c", "featureId": "f", "value": 2.5, "mode": UsageMode.SET,
+             "consume": True, "idempotencyKey": "k", "resourceId": "r",
+             "timestamp": datetime(2030, 1, 1, tzinfo=UTC)}
     fewest = {"customerId": "c", "featureId": "f", "value": 1.0}
     nulls = {**fewest, "idempotencyKey": None, "resourceId": None, "timestamp": None}
     for type_, convert in converters:
         for value in (every, fewest, nulls):
             ours = convert(value, None, ("input",))
-            theirs = convert_argument(value, type_, registry, schema.config, None, path=("input",))
+            theirs = convert_argument(value, type_, registry, schema.config, None,
+                                      path=("input",))
             assert type(ours) is type(theirs) and vars(ours) == vars(theirs), value

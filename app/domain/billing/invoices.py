@@ -242,45 +242,24 @@ async def issue_invoice(
     return invoice
 
 
-async def _announce(
-    session: AsyncSession,
-    event_type: str,
-    invoice: Invoice,
-    customer_id: str,
-    subscription_id: str,
-    now: datetime,
-) -> None:
+async def _announce(session: AsyncSession, event_type: str, invoice: Invoice,
+                    customer_id: str, subscription_id: str, now: datetime) -> None:
     from app.domain.outbound.outbox import emit
 
-    await emit(
-        session,
-        invoice.environment_pk,
-        event_type,
-        {
-            "invoice": {
-                "id": invoice.id,
-                "subscriptionId": subscription_id,
-                "customerId": customer_id,
-                "status": invoice.status,
-                "currency": invoice.currency,
-                "total": invoice.total,
-                "issuedAt": invoice.issued_at,
-                "dueDate": invoice.due_date,
-                "paidAt": invoice.paid_at,
-                "voidedAt": invoice.voided_at,
-            }
-        },
-        now,
-    )
+    await emit(session, invoice.environment_pk, event_type, {"invoice": {
+        "id": invoice.id, "subscriptionId": subscription_id, "customerId": customer_id,
+        "status": invoice.status, "currency": invoice.currency, "total": invoice.total,
+        "issuedAt": invoice.issued_at, "dueDate": invoice.due_date,
+        "paidAt": invoice.paid_at, "voidedAt": invoice.voided_at}}, now)
 
 
-async def announce(session: AsyncSession, event_type: str, invoice: Invoice, now: datetime) -> None:
+async def announce(session: AsyncSession, event_type: str, invoice: Invoice,
+                   now: datetime) -> None:
     """A webhook event about the invoice, in the transaction that changed it."""
     customer = await customer_store.customer_by_pk(session, invoice.customer_pk)
     sub = await customer_store.subscription_by_pk(session, invoice.subscription_pk)
-    await _announce(
-        session, event_type, invoice, customer.id if customer else "", sub.id if sub else "", now
-    )
+    await _announce(session, event_type, invoice, customer.id if customer else "",
+                    sub.id if sub else "", now)
 
 
 async def issue_due(

@@ -43,7 +43,9 @@ async def plan_and_descendants(session: AsyncSession, plan: Package) -> list[Pac
     version includes the parent too."""
     plans = await store.packages_of_product(session, plan.product_pk, PLAN)
     versions = await store.versions_by_package_pks(session, [p.pk for p in plans])
-    parents = {p.pk: {v.content.get("parent") for v in versions.get(p.pk, [])} for p in plans}
+    parents = {
+        p.pk: {v.content.get("parent") for v in versions.get(p.pk, [])} for p in plans
+    }
     found, ids = [plan], {plan.id}
     grew = True
     while grew:

@@ -57,16 +57,13 @@ def usage_period(effective: Mapping[str, Any] | None, at: datetime) -> Period | 
     anchor_time = effective.get("anchor")
     if anchor is ResetAnchor.SUBSCRIPTION_START and anchor_time is None:
         anchor = ResetAnchor.CALENDAR
-    key = (period, anchor.value, anchor_time if anchor is ResetAnchor.SUBSCRIPTION_START else None)
+    key = (period, anchor.value, anchor_time if anchor is ResetAnchor.SUBSCRIPTION_START
+           else None)
     recent = _RECENT_PERIODS.get(key)
     if recent is not None and recent.start <= at < recent.end:
         return recent
-    found = usage_period_for(
-        at,
-        ResetPeriod(period),
-        anchor,
-        datetime.fromisoformat(anchor_time) if anchor_time else None,
-    )
+    found = usage_period_for(at, ResetPeriod(period), anchor,
+                             datetime.fromisoformat(anchor_time) if anchor_time else None)
     if len(_RECENT_PERIODS) > 10_000:
         _RECENT_PERIODS.clear()
     _RECENT_PERIODS[key] = found
@@ -104,7 +101,8 @@ _PARSED: dict[tuple[uuid.UUID, str], tuple[str, EffectiveEntitlement]] = {}
 MAX_PARSED = 4_096
 
 
-def parsed(row: CachedState, feature_id: str, effective: dict[str, Any]) -> EffectiveEntitlement:
+def parsed(row: CachedState, feature_id: str, effective: dict[str, Any]
+           ) -> EffectiveEntitlement:
     key = (row.customer_pk, feature_id)
     kept = _PARSED.get(key)
     if kept is not None and kept[0] == row.entitlements_version:
@@ -117,41 +115,27 @@ def parsed(row: CachedState, feature_id: str, effective: dict[str, Any]) -> Effe
     return parsed
 
 
-def _answer(
-    feature_id: str,
-    feature_type: str,
-    effective: dict[str, Any] | None,
-    has_active: bool,
-    now: datetime,
-    requested_usage: float | None,
-    requested_values: Sequence[str] | None,
-    counters: Sequence[Counter] = (),
-    parsed: EffectiveEntitlement | None = None,
-) -> CheckResult:
+def _answer(feature_id: str, feature_type: str, effective: dict[str, Any] | None,
+            has_active: bool, now: datetime, requested_usage: float | None,
+            requested_values: Sequence[str] | None,
+            counters: Sequence[Counter] = (),
+            parsed: EffectiveEntitlement | None = None) -> CheckResult:
     if parsed is not None:
         merged = parsed
     elif effective is None:
-        merged = EffectiveEntitlement(
-            feature_id=feature_id,
-            feature_type=FeatureType(feature_type),
-            granted=False,
-            has_active_subscription=has_active,
-        )
+        merged = EffectiveEntitlement(feature_id=feature_id,
+                                      feature_type=FeatureType(feature_type), granted=False,
+                                      has_active_subscription=has_active)
     else:
         merged = EffectiveEntitlement.from_dict(effective)
     period = usage_period(effective, now)
-    check = check_entitlement(
-        merged,
-        current_usage=usage_in(period, counters),
-        requested_usage=requested_usage,
-        requested_values=requested_values,
-    )
+    check = check_entitlement(merged, current_usage=usage_in(period, counters),
+                              requested_usage=requested_usage, requested_values=requested_values)
     return CheckResult(check, period)
 
 
-async def _recompute(
-    db: Database, env: uuid.UUID, customer_pk: uuid.UUID, now: datetime
-) -> customer_entitlements.Computed:
+async def _recompute(db: Database, env: uuid.UUID, customer_pk: uuid.UUID,
+                     now: datetime) -> customer_entitlements.Computed:
     async with db.transaction() as session:
         await store.lock_customer(session, customer_pk)
         return (await customer_entitlements.refresh(session, env, [customer_pk], now))[customer_pk]
@@ -163,14 +147,12 @@ async def _recompute(
 # source of the customer changes (and publishing marks it stale), so a kept computation is
 # used only while that row is the very version it was computed alongside, and not stale.
 _BY_RESOURCE: OrderedDict[tuple[uuid.UUID, str], tuple[str, customer_entitlements.Computed]] = (
-    OrderedDict()
-)
+    OrderedDict())
 MAX_KEPT_RESOURCES = 2_000  # each holds all of a customer's entitlements: bound the memory
 
 
-async def for_resource(
-    db: Database, env: uuid.UUID, row: CachedState, resource_id: str, now: datetime
-) -> customer_entitlements.Computed:
+async def for_resource(db: Database, env: uuid.UUID, row: CachedState, resource_id: str,
+                       now: datetime) -> customer_entitlements.Computed:
     """Entitlements scoped to one resource, from the customer and the state of its cached
     entitlements."""
     key = (row.customer_pk, resource_id)
@@ -182,8 +164,7 @@ async def for_resource(
         return kept[1]
     async with db.session() as session:
         computed = await customer_entitlements.compute_for_resource(
-            session, env, row.customer_pk, resource_id, now
-        )
+            session, env, row.customer_pk, resource_id, now)
     if fresh and version is not None:
         _BY_RESOURCE[key] = (version, computed)
         if len(_BY_RESOURCE) > MAX_KEPT_RESOURCES:
@@ -196,9 +177,8 @@ def is_stale(row: CachedState, now: datetime) -> bool:
     return not row.cached or (row.valid_until is not None and row.valid_until <= now)
 
 
-async def entitlement_of(
-    db: Database, env: uuid.UUID, row: FeatureState, feature_id: str, now: datetime
-) -> tuple[dict[str, Any] | None, bool]:
+async def entitlement_of(db: Database, env: uuid.UUID, row: FeatureState, feature_id: str,
+                         now: datetime) -> tuple[dict[str, Any] | None, bool]:
     """The customer's effective entitlement for the feature from a check row, recomputed
     first when the cached one is missing or stale."""
     if is_stale(row, now):
@@ -207,9 +187,8 @@ async def entitlement_of(
     return row.entitlement, row.has_active_subscription
 
 
-async def all_entitlements_of(
-    db: Database, env: uuid.UUID, row: EntitlementsState, now: datetime
-) -> tuple[dict[str, Any], bool]:
+async def all_entitlements_of(db: Database, env: uuid.UUID, row: EntitlementsState,
+                              now: datetime) -> tuple[dict[str, Any], bool]:
     """Every effective entitlement of the customer from its cached ones, recomputed first
     when missing or stale."""
     if is_stale(row, now):
@@ -218,20 +197,13 @@ async def all_entitlements_of(
     return row.entitlements, row.has_active_subscription
 
 
-async def check_one(
-    db: Database,
-    env: uuid.UUID,
-    customer_id: str,
-    feature_id: str,
-    now: datetime,
-    requested_usage: float | None = None,
-    requested_values: Sequence[str] | None = None,
-    resource_id: str | None = None,
-) -> CheckResult:
+async def check_one(db: Database, env: uuid.UUID, customer_id: str, feature_id: str,
+                    now: datetime, requested_usage: float | None = None,
+                    requested_values: Sequence[str] | None = None,
+                    resource_id: str | None = None) -> CheckResult:
     async with db.read() as conn:
-        row = await store.fetch_check_row(
-            conn, env, customer_id, feature_id, resource_id or "", now
-        )
+        row = await store.fetch_check_row(conn, env, customer_id, feature_id,
+                                          resource_id or "", now)
     if row is None:
         return CheckResult(denied(feature_id, DenyReason.CUSTOMER_NOT_FOUND), None)
     if row.archived:
@@ -247,42 +219,22 @@ async def check_one(
         has_active = computed.has_active_subscription
     elif not is_stale(row, now) and row.entitlement is not None:
         # The stored row as it is: its parse may be kept from an earlier check.
-        return _answer(
-            feature_id,
-            row.feature_type,
-            row.entitlement,
-            row.has_active_subscription,
-            now,
-            requested_usage,
-            requested_values,
-            row.counters,
-            parsed(row, feature_id, row.entitlement),
-        )
+        return _answer(feature_id, row.feature_type, row.entitlement,
+                       row.has_active_subscription, now, requested_usage, requested_values,
+                       row.counters, parsed(row, feature_id, row.entitlement))
     else:
         effective, has_active = await entitlement_of(db, env, row, feature_id, now)
-    return _answer(
-        feature_id,
-        row.feature_type,
-        effective,
-        has_active,
-        now,
-        requested_usage,
-        requested_values,
-        row.counters,
-    )
+    return _answer(feature_id, row.feature_type, effective, has_active, now,
+                   requested_usage, requested_values, row.counters)
 
 
-async def check_all(
-    db: Database, env: uuid.UUID, customer_id: str, now: datetime, resource_id: str | None = None
-) -> list[CheckResult] | DenyReason:
+async def check_all(db: Database, env: uuid.UUID, customer_id: str, now: datetime,
+                    resource_id: str | None = None) -> list[CheckResult] | DenyReason:
     """Every feature the customer has an entitlement for (granted by some source)."""
     async with db.read() as conn:
         row = await store.fetch_all_row(conn, env, customer_id)
-        latest = (
-            {}
-            if row is None
-            else await store.latest_usage(conn, [row.customer_pk], resource_id or "", now)
-        )
+        latest = {} if row is None else await store.latest_usage(
+            conn, [row.customer_pk], resource_id or "", now)
     if row is None:
         return DenyReason.CUSTOMER_NOT_FOUND
     if row.archived:
@@ -295,21 +247,17 @@ async def check_all(
     return results_for(entitlements, has_active, now, latest.get(row.customer_pk, {}))
 
 
-def results_for(
-    entitlements: dict[str, Any], has_active: bool, now: datetime, usage: LatestUsage | None = None
-) -> list[CheckResult]:
+def results_for(entitlements: dict[str, Any], has_active: bool, now: datetime,
+                usage: LatestUsage | None = None) -> list[CheckResult]:
     """The checks of every granted feature, from a customer's computed entitlements."""
     usage = usage or {}
-    return [
-        _answer(fid, data["feature_type"], data, has_active, now, None, None, usage.get(fid, ()))
-        for fid, data in sorted(entitlements.items())
-        if data.get("granted")
-    ]
+    return [_answer(fid, data["feature_type"], data, has_active, now, None, None,
+                    usage.get(fid, ()))
+            for fid, data in sorted(entitlements.items()) if data.get("granted")]
 
 
-async def results_for_customers(
-    db: Database, env: uuid.UUID, customer_pks: list[uuid.UUID], now: datetime
-) -> dict[uuid.UUID, list[CheckResult]]:
+async def results_for_customers(db: Database, env: uuid.UUID, customer_pks: list[uuid.UUID],
+                                now: datetime) -> dict[uuid.UUID, list[CheckResult]]:
     """Batch form for lists: cached rows and usage in two queries; stale ones recomputed
     together."""
     async with db.session() as session:
@@ -327,14 +275,14 @@ async def results_for_customers(
         elif row is None or (row.valid_until is not None and row.valid_until <= now):
             stale.append(pk)
         else:
-            out[pk] = results_for(row.entitlements, row.has_active_subscription, now, usage.get(pk))
+            out[pk] = results_for(row.entitlements, row.has_active_subscription, now,
+                                  usage.get(pk))
     if stale:
         async with db.transaction() as session:
             for pk in sorted(stale):  # a fixed lock order: no deadlock between batches
                 await store.lock_customer(session, pk)
             computed = await customer_entitlements.refresh(session, env, stale, now)
         for pk, result in computed.items():
-            out[pk] = results_for(
-                result.entitlements, result.has_active_subscription, now, usage.get(pk)
-            )
+            out[pk] = results_for(result.entitlements, result.has_active_subscription, now,
+                                  usage.get(pk))
     return out

@@ -319,9 +319,8 @@ async def refresh(
     for pk in customer_pks:
         computed = compute(subs.get(pk, []), promos.get(pk, []), view, now)
         before = previous[pk].entitlements if pk in previous else {}
-        await notifications.entitlements_changed(
-            session, env, customers[pk].id, before, computed.entitlements, now
-        )
+        await notifications.entitlements_changed(session, env, customers[pk].id, before,
+                                                 computed.entitlements, now)
         await store.save_entitlements(
             session,
             pk,

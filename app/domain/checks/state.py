@@ -82,17 +82,9 @@ async def state_of(
     as_stored = not resource_id
     results = [
         answers._answer(
-            fid,
-            ftype,
-            entitlements.get(fid),
-            has_active,
-            now,
-            None,
-            None,
-            usage.get(fid, ()),
+            fid, ftype, entitlements.get(fid), has_active, now, None, None, usage.get(fid, ()),
             answers.parsed(row, fid, entitlements[fid])
-            if as_stored and entitlements.get(fid) is not None
-            else None,
+            if as_stored and entitlements.get(fid) is not None else None,
         )
         for fid, ftype in features
     ]

@@ -36,7 +36,6 @@ EVENT_TYPES: dict[str, str] = {
     "entitlements.changed": "A customer's effective entitlements changed.",
 }
 
-
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)  # money stays exact: a string such as "49.00"

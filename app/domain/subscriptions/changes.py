@@ -206,10 +206,8 @@ async def provision_subscription(
             await catalog_store.add(session, sub)
             # An end-of-period change takes effect at a boundary: nothing to prorate.
             scheduled = sub.scheduled_change is not None
-            charged = (
-                None
-                if scheduled
-                else await proration.charge_change(session, before, sub, view, now)
+            charged = None if scheduled else await proration.charge_change(
+                session, before, sub, view, now
             )
             if charged is not None and prorations is not None:
                 prorations.append(charged)
@@ -505,7 +503,9 @@ async def cancel_subscription(
         raise error
     view = await load_catalog_view(session, env)
     apply_due_change(sub, view, now)
-    at = rules.check_choice(raw.get("at") or "IMMEDIATE", tuple(CancelAt), ["at"])
+    at = rules.check_choice(
+        raw.get("at") or "IMMEDIATE", tuple(CancelAt), ["at"]
+    )
     if at == "IMMEDIATE":
         end = now
     elif at == "END_OF_PERIOD":

@@ -58,42 +58,33 @@ def _result(r: Report, target: Target, row: UsageOutcome) -> ReportResult:
     outcome = Outcome(row.outcome)
     if outcome in (Outcome.APPLIED, Outcome.REPLAYED):
         assert row.response is not None  # the answer stored with the report
-        return ReportResult(
-            True, usage_from(r.customer_id, r.feature_id, r.resource_id, row.response)
-        )
+        return ReportResult(True, usage_from(r.customer_id, r.feature_id, r.resource_id,
+                                             row.response))
     code, message, field_name = _ERRORS[outcome]
     error = DomainError(code, message, [field_name])
     if outcome != Outcome.REFUSED:
         return fail(error)
     # A refused consume answers with the usage as it stands (and stores no key).
-    return ReportResult(
-        False,
-        usage_from(
-            r.customer_id, r.feature_id, r.resource_id, {**target.base, "currentUsage": row.usage}
-        ),
-        error,
-    )
+    return ReportResult(False, usage_from(r.customer_id, r.feature_id, r.resource_id,
+                                          {**target.base, "currentUsage": row.usage}), error)
 
 
-async def record_batch(
-    db: Database, contexts: Contexts, reports: Sequence[Report]
-) -> list[ReportResult]:
+async def record_batch(db: Database, contexts: Contexts, reports: Sequence[Report]
+                       ) -> list[ReportResult]:
     """Record a batch of validated reports; one result per report, in order."""
     pool = await db.pool()
     async with pool.acquire() as conn:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             targets, guards = await contexts.targets(db, conn, reports)
-            live = [(r, t) for r, t in zip(reports, targets, strict=True) if isinstance(t, Target)]
+            live = [(r, t) for r, t in zip(reports, targets, strict=True)
+                    if isinstance(t, Target)]
             if not live:
                 return [fail(t) for t in targets if isinstance(t, DomainError)]
             try:
                 rows = await store.record_usage(
-                    conn,
-                    [_usage_report(r, t) for r, t in live],
+                    conn, [_usage_report(r, t) for r, t in live],
                     [g.row() for g in guards],
-                    THRESHOLDS,
-                    max(r.now for r in reports),
-                )
+                    THRESHOLDS, max(r.now for r in reports))
             except WriteConflict:
                 # Another process stored one of these keys first (or locked in another
                 # order): record again; its keys are now replays.
@@ -110,26 +101,16 @@ async def record_batch(
                 if row.outcome == Outcome.APPLIED:
                     announcer.note(r.env, [t.counter])
             answers = iter(rows)
-            return [
-                fail(t) if isinstance(t, DomainError) else _result(r, t, next(answers))
-                for r, t in zip(reports, targets, strict=True)
-            ]
+            return [fail(t) if isinstance(t, DomainError) else _result(r, t, next(answers))
+                    for r, t in zip(reports, targets, strict=True)]
     raise RuntimeError(f"usage batch not recorded after {MAX_ATTEMPTS} attempts")
 
 
 def _usage_report(r: Report, t: Target) -> store.UsageReport:
     return store.UsageReport(
-        counter=t.counter,
-        env=r.env,
-        key=r.key,
-        digest=r.digest,
-        set_=r.mode == "SET",
-        value=r.value,
-        consume=r.consume,
-        consume_limit=t.consume_limit,
-        threshold_limit=t.threshold_limit,
-        base=t.base,
-    )
+        counter=t.counter, env=r.env, key=r.key, digest=r.digest, set_=r.mode == "SET",
+        value=r.value, consume=r.consume, consume_limit=t.consume_limit,
+        threshold_limit=t.threshold_limit, base=t.base)
 
 
 @dataclass
@@ -167,9 +148,8 @@ class ReportBatcher:
         while self._waiting:
             groups = self._take()
             try:
-                results = await record_batch(
-                    self._db, self._contexts, [r for g in groups for r in g.reports]
-                )
+                results = await record_batch(self._db, self._contexts,
+                                             [r for g in groups for r in g.reports])
             except Exception as error:  # every caller of the batch gets the failure
                 for g in groups:
                     if not g.answer.done():
@@ -182,16 +162,15 @@ class ReportBatcher:
             start = 0
             for g in groups:
                 if not g.answer.done():
-                    g.answer.set_result(results[start : start + len(g.reports)])
+                    g.answer.set_result(results[start:start + len(g.reports)])
                 start += len(g.reports)
 
     def _take(self) -> list[_Group]:
         """The oldest groups up to the batch size (always at least one whole group)."""
         taken: list[_Group] = []
         size = 0
-        while self._waiting and (
-            not taken or size + len(self._waiting[0].reports) <= self._max_batch
-        ):
+        while self._waiting and (not taken or size + len(self._waiting[0].reports)
+                                 <= self._max_batch):
             group = self._waiting.pop(0)
             taken.append(group)
             size += len(group.reports)

@@ -33,15 +33,13 @@ from app.domain.usage.reports import Report, ReportResult, fail, validated
 from app.errors import DomainError
 
 
-async def report_usage(
-    db: Database, env: uuid.UUID, item: dict[str, Any], now: datetime
-) -> ReportResult:
+async def report_usage(db: Database, env: uuid.UUID, item: dict[str, Any],
+                       now: datetime) -> ReportResult:
     return (await report_usages(db, env, [item], now))[0]
 
 
-async def report_usages(
-    db: Database, env: uuid.UUID, items: Sequence[dict[str, Any]], now: datetime
-) -> list[ReportResult]:
+async def report_usages(db: Database, env: uuid.UUID, items: Sequence[dict[str, Any]],
+                        now: datetime) -> list[ReportResult]:
     """Record reports, each on its own (one failing does not stop the others), answering in
     order. Valid ones join this process's next batch (app/domain/usage/batch.py)."""
     results: list[ReportResult | None] = []

@@ -64,48 +64,40 @@ class _Event:
 def _digest(raw: Mapping[str, Any], at: datetime | None) -> str:
     """A hash of what the client sent (the timestamp only when it sent one, so a retry of
     an event stamped "now" is the same event)."""
-    canonical = {
-        "customerId": raw.get("customerId"),
-        "eventName": raw.get("eventName"),
-        "resourceId": raw.get("resourceId"),
-        "timestamp": at.astimezone(UTC).isoformat() if at is not None else None,
-        "dimensions": raw.get("dimensions") or {},
-    }
+    canonical = {"customerId": raw.get("customerId"), "eventName": raw.get("eventName"),
+                 "resourceId": raw.get("resourceId"),
+                 "timestamp": at.astimezone(UTC).isoformat() if at is not None else None,
+                 "dimensions": raw.get("dimensions") or {}}
     return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def _reused(e: _Event) -> DomainError:
-    return DomainError(
-        ErrorCode.IDEMPOTENCY_KEY_REUSED,
-        "this idempotency key was used for another event",
-        ["events", e.index, "idempotencyKey"],
-    )
+    return DomainError(ErrorCode.IDEMPOTENCY_KEY_REUSED,
+                       "this idempotency key was used for another event",
+                       ["events", e.index, "idempotencyKey"])
 
 
 def _validated(i: int, raw: Mapping[str, Any], now: datetime) -> _Event:
     path: list[str | int] = ["events", i]
     key = check_key(raw.get("idempotencyKey"), [*path, "idempotencyKey"])
     if key is None:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT,
-            "every event needs an idempotencyKey",
-            [*path, "idempotencyKey"],
-        )
+        raise DomainError(ErrorCode.INVALID_INPUT, "every event needs an idempotencyKey",
+                          [*path, "idempotencyKey"])
     customer_id, name = raw.get("customerId"), raw.get("eventName")
     if not isinstance(customer_id, str) or not customer_id:
-        raise DomainError(ErrorCode.INVALID_INPUT, "customerId is required", [*path, "customerId"])
+        raise DomainError(ErrorCode.INVALID_INPUT, "customerId is required",
+                          [*path, "customerId"])
     if not isinstance(name, str) or not name or len(name) > 200:
-        raise DomainError(ErrorCode.INVALID_INPUT, "eventName is required", [*path, "eventName"])
+        raise DomainError(ErrorCode.INVALID_INPUT, "eventName is required",
+                          [*path, "eventName"])
     dimensions = raw.get("dimensions") or {}
     if not isinstance(dimensions, dict):
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, "dimensions must be an object", [*path, "dimensions"]
-        )
+        raise DomainError(ErrorCode.INVALID_INPUT, "dimensions must be an object",
+                          [*path, "dimensions"])
     at = check_timestamp(raw.get("timestamp"), now, [*path, "timestamp"])
     sent = at if raw.get("timestamp") is not None else None
-    return _Event(
-        i, key, customer_id, name, raw.get("resourceId"), at, dimensions, _digest(raw, sent)
-    )
+    return _Event(i, key, customer_id, name, raw.get("resourceId"), at, dimensions,
+                  _digest(raw, sent))
 
 
 def matches(meter: Mapping[str, Any], dimensions: Mapping[str, Any]) -> bool:
@@ -137,19 +129,12 @@ class _Group:
     limit: float | None = None
 
 
-async def report_events(
-    db: Database, env: uuid.UUID, raw_events: Sequence[Mapping[str, Any]], now: datetime
-) -> EventsResult:
+async def report_events(db: Database, env: uuid.UUID,
+                        raw_events: Sequence[Mapping[str, Any]], now: datetime) -> EventsResult:
     if len(raw_events) > MAX_EVENTS:
-        return EventsResult(
-            0,
-            0,
-            [
-                DomainError(
-                    ErrorCode.INVALID_INPUT, f"at most {MAX_EVENTS} events a call", ["events"]
-                )
-            ],
-        )
+        return EventsResult(0, 0, [DomainError(ErrorCode.INVALID_INPUT,
+                                               f"at most {MAX_EVENTS} events a call",
+                                               ["events"])])
     errors: list[DomainError] = []
     events: list[_Event] = []
     for i, raw in enumerate(raw_events):
@@ -161,34 +146,23 @@ async def report_events(
     async with pool.acquire() as conn:
         # Only the entitlements of the features these events' meters feed are read.
         meters = await store.meters_for(conn, env, [e.name for e in events])
-        customers = await store.customers_by_ids(
-            conn, env, [e.customer_id for e in events], [m.feature_id for m in meters]
-        )
+        customers = await store.customers_by_ids(conn, env, [e.customer_id for e in events],
+                                                 [m.feature_id for m in meters])
         known = []
         for e in events:
             customer = customers.get(e.customer_id)
             if customer is None or customer.archived:
-                code = (
-                    ErrorCode.CUSTOMER_NOT_FOUND
-                    if customer is None
-                    else ErrorCode.CUSTOMER_ARCHIVED
-                )
-                errors.append(
-                    DomainError(
-                        code,
-                        f"customer {e.customer_id!r} cannot take events",
-                        ["events", e.index, "customerId"],
-                    )
-                )
+                code = ErrorCode.CUSTOMER_NOT_FOUND if customer is None else \
+                    ErrorCode.CUSTOMER_ARCHIVED
+                errors.append(DomainError(code, f"customer {e.customer_id!r} cannot take "
+                                          "events", ["events", e.index, "customerId"]))
             else:
                 known.append(e)
         entitlements: dict[uuid.UUID, dict[str, Any]] = {}
-        for customer in {
-            customers[e.customer_id].customer_pk: customers[e.customer_id] for e in known
-        }.values():
+        for customer in {customers[e.customer_id].customer_pk: customers[e.customer_id]
+                         for e in known}.values():
             entitlements[customer.customer_pk], _ = await checks.all_entitlements_of(
-                db, env, customer, now
-            )
+                db, env, customer, now)
         in_window = []
         for e in known:
             early = _before_start(e, entitlements[customers[e.customer_id].customer_pk], meters)
@@ -208,39 +182,21 @@ async def report_events(
         try:
             async with conn.transaction():
                 new = await store.insert_events(
-                    conn,
-                    env,
-                    [e.key for e in candidates],
+                    conn, env, [e.key for e in candidates],
                     [customers[e.customer_id].customer_pk for e in candidates],
-                    [e.name for e in candidates],
-                    [e.resource_id for e in candidates],
-                    [e.at for e in candidates],
-                    [e.dimensions for e in candidates],
-                    [e.digest for e in candidates],
-                    now,
-                )
+                    [e.name for e in candidates], [e.resource_id for e in candidates],
+                    [e.at for e in candidates], [e.dimensions for e in candidates],
+                    [e.digest for e in candidates], now)
                 seen = [e.key for e in candidates if e.key not in new]
                 stored = await store.event_hashes(conn, env, seen) if seen else {}
                 fresh = [e for e in candidates if e.key in new]
-                crossings, changed = await _aggregate(
-                    conn, env, fresh, customers, entitlements, meters, now
-                )
+                crossings, changed = await _aggregate(conn, env, fresh, customers,
+                                                      entitlements, meters, now)
         except (OutOfRange, _OutOfRange):
             # A counter would overflow: the batch is rolled back whole, nothing recorded.
-            return EventsResult(
-                0,
-                0,
-                _in_order(
-                    [
-                        *errors,
-                        DomainError(
-                            ErrorCode.INVALID_INPUT,
-                            "the events would push usage out of range",
-                            ["events"],
-                        ),
-                    ]
-                ),
-            )
+            return EventsResult(0, 0, _in_order([*errors, DomainError(
+                ErrorCode.INVALID_INPUT, "the events would push usage out of range",
+                ["events"])]))
     # Committed: announce the counters it changed (docs/push.md).
     push_store.announcer_for(db).note(env, changed)
     duplicates = 0
@@ -257,9 +213,8 @@ async def report_events(
     return EventsResult(len(fresh), duplicates, _in_order(errors), crossings)
 
 
-def _before_start(
-    e: _Event, entitlements: Mapping[str, Any], meters: list[Meter]
-) -> DomainError | None:
+def _before_start(e: _Event, entitlements: Mapping[str, Any], meters: list[Meter]
+                  ) -> DomainError | None:
     """An event dated before the start of a subscription granting a feature that counts it
     would land in a period before that subscription: refused (docs/usage.md)."""
     for meter_row in meters:
@@ -277,15 +232,10 @@ def _in_order(errors: list[DomainError]) -> list[DomainError]:
     return sorted(errors, key=lambda e: int(e.field[1]) if e.field and len(e.field) > 1 else -1)
 
 
-async def _aggregate(
-    conn: Any,
-    env: uuid.UUID,
-    events: list[_Event],
-    customers: Mapping[str, EntitlementsState],
-    entitlements: Mapping[uuid.UUID, Any],
-    meters: list[Meter],
-    now: datetime,
-) -> tuple[int, list[CounterKey]]:
+async def _aggregate(conn: Any, env: uuid.UUID, events: list[_Event],
+                     customers: Mapping[str, EntitlementsState],
+                     entitlements: Mapping[uuid.UUID, Any], meters: list[Meter],
+                     now: datetime) -> tuple[int, list[CounterKey]]:
     """Fold new events into counters (one statement per fold) and record crossings; returns
     the crossings recorded and the counters written."""
     groups: dict[str, dict[GroupKey, _Group]] = {"ADD": {}, "MAX": {}, "LATEST": {}}
@@ -349,11 +299,8 @@ async def _aggregate(
     for counter in updated:
         limit = limits.get(counter.key)
         if limit:
-            crossings += [
-                (*counter.key, t, counter.value, limit)
-                for t in THRESHOLDS
-                if counter.value >= limit * t / 100
-            ]
+            crossings += [(*counter.key, t, counter.value, limit) for t in THRESHOLDS
+                          if counter.value >= limit * t / 100]
     recorded = await store.insert_crossings(conn, env, crossings, now)
     return recorded, [counter.key for counter in updated]
 

@@ -80,9 +80,8 @@ class Contexts:
         for key in asked:
             self._kept.pop(key, None)
 
-    async def targets(
-        self, db: Database, conn: RawConnection, reports: Sequence[Report]
-    ) -> tuple[list[Target | DomainError], list[Guard]]:
+    async def targets(self, db: Database, conn: RawConnection, reports: Sequence[Report]
+                      ) -> tuple[list[Target | DomainError], list[Guard]]:
         """Each report's target or error, and the guards for the kept contexts used."""
         now = max(r.now for r in reports)
         found: dict[Asked, Context | DomainError] = {}
@@ -102,9 +101,8 @@ class Contexts:
                 found[asked] = await self._read(db, asked, rows[asked[:3]], now)
         return [_target(r, found[_asked(r)]) for r in reports], guards
 
-    async def _read(
-        self, db: Database, asked: Asked, row: FeatureState | None, now: datetime
-    ) -> Context | DomainError:
+    async def _read(self, db: Database, asked: Asked, row: FeatureState | None, now: datetime
+                    ) -> Context | DomainError:
         error = _context_error(asked, row)
         if error is not None:
             return error
@@ -146,42 +144,33 @@ def _target(r: Report, context: Context | DomainError) -> Target | DomainError:
         counter=(context.customer_pk, r.feature_id, r.resource_key, *checks.period_key(period)),
         consume_limit=consume_limit,
         threshold_limit=limit,
-        base={
-            "usageLimit": limit,
-            "periodStart": period.start.isoformat() if period else None,
-            "periodEnd": period.end.isoformat() if period else None,
-        },
-    )
+        base={"usageLimit": limit,
+              "periodStart": period.start.isoformat() if period else None,
+              "periodEnd": period.end.isoformat() if period else None})
 
 
 def before_start(since: datetime, path: list[str | int]) -> DomainError:
-    return DomainError(
-        ErrorCode.INVALID_INPUT,
-        f"timestamp is before the subscription started ({since.isoformat()})",
-        path,
-    )
+    return DomainError(ErrorCode.INVALID_INPUT,
+                       f"timestamp is before the subscription started ({since.isoformat()})",
+                       path)
 
 
 def _context_error(asked: Asked, row: FeatureState | None) -> DomainError | None:
     _, customer_id, feature_id, _ = asked
     if row is None:
-        return DomainError(
-            ErrorCode.CUSTOMER_NOT_FOUND, f"no customer {customer_id!r}", ["customerId"]
-        )
+        return DomainError(ErrorCode.CUSTOMER_NOT_FOUND, f"no customer {customer_id!r}",
+                           ["customerId"])
     if row.archived:
-        return DomainError(
-            ErrorCode.CUSTOMER_ARCHIVED, f"customer {customer_id!r} is archived", ["customerId"]
-        )
+        return DomainError(ErrorCode.CUSTOMER_ARCHIVED,
+                           f"customer {customer_id!r} is archived", ["customerId"])
     if row.feature_type is None:
-        return DomainError(ErrorCode.FEATURE_NOT_FOUND, f"no feature {feature_id!r}", ["featureId"])
+        return DomainError(ErrorCode.FEATURE_NOT_FOUND, f"no feature {feature_id!r}",
+                           ["featureId"])
     if row.feature_type != "METERED":
-        return DomainError(
-            ErrorCode.INVALID_INPUT, f"feature {feature_id!r} is not metered", ["featureId"]
-        )
+        return DomainError(ErrorCode.INVALID_INPUT, f"feature {feature_id!r} is not metered",
+                           ["featureId"])
     if row.event_fed:
-        return DomainError(
-            ErrorCode.INVALID_INPUT,
-            f"feature {feature_id!r} is fed by raw events: use reportEvents",
-            ["featureId"],
-        )
+        return DomainError(ErrorCode.INVALID_INPUT,
+                           f"feature {feature_id!r} is fed by raw events: use reportEvents",
+                           ["featureId"])
     return None

@@ -21,11 +21,8 @@ def _resolved_by_code(type_name: str) -> set[str]:
     field of the type is in both answers."""
     definition = build_schema().get_type_by_name(type_name)
     assert isinstance(definition, StrawberryObjectDefinition), type_name
-    return {
-        f.graphql_name or to_camel_case(f.python_name)
-        for f in definition.fields
-        if f.base_resolver is not None
-    }
+    return {f.graphql_name or to_camel_case(f.python_name) for f in definition.fields
+            if f.base_resolver is not None}
 
 
 REST_OMITS = {name: _resolved_by_code(name) for name in ("Entitlement", "EntitlementSource")}

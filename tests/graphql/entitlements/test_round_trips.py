@@ -24,9 +24,8 @@ def count_asyncpg_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     for name in ("fetchrow", "fetch", "fetchval", "execute", "executemany"):
         original = getattr(asyncpg.connection.Connection, name)
 
-        def counting(
-            self: Any, *args: Any, __original: Any = original, __name: str = name, **kwargs: Any
-        ) -> Any:
+        def counting(self: Any, *args: Any, __original: Any = original, __name: str = name,
+                     **kwargs: Any) -> Any:
             # Not isinstance: asyncpg's metaclass makes every connection an instance of it.
             if type(self) is not ListenerConnection:  # its pings are no request's
                 calls.append(__name)
@@ -37,9 +36,9 @@ def count_asyncpg_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     monkeypatch.undo()
 
 
-async def test_warm_check_is_one_round_trip(
-    gql: GraphQLClient, app: Starlette, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_warm_check_is_one_round_trip(gql: GraphQLClient, app: Starlette,
+                                            http: httpx.AsyncClient,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     await apply_catalog(gql)
     await new_customer(gql, "acme", subscription={"planId": "pro", "skipTrial": True})
     variables = {"c": "acme", "f": "seats", "n": 1}
@@ -51,16 +50,14 @@ async def test_warm_check_is_one_round_trip(
 
     headers = {"Authorization": f"Bearer {gql.key}"}
     with count_statements(app) as orm, count_asyncpg_calls(monkeypatch) as raw:
-        response = await http.get(
-            "/v1/customers/acme/entitlements/seats?requestedUsage=1", headers=headers
-        )
+        response = await http.get("/v1/customers/acme/entitlements/seats?requestedUsage=1",
+                                  headers=headers)
     assert response.status_code == 200 and response.json()["usageLimit"] == 10
     assert orm == [] and raw == ["fetchrow"], (orm, raw)
 
 
 async def test_warm_resource_check_is_one_round_trip_and_sees_changes_at_once(
-    gql: GraphQLClient, app: Starlette, monkeypatch: pytest.MonkeyPatch
-) -> None:
+        gql: GraphQLClient, app: Starlette, monkeypatch: pytest.MonkeyPatch) -> None:
     """Entitlements scoped to a resource are computed once and kept while the customer's
     cached entitlements stay the same version; any change to the customer shows at once."""
     await apply_catalog(gql)
@@ -80,10 +77,8 @@ async def test_warm_resource_check_is_one_round_trip_and_sees_changes_at_once(
     retention = """query($c: String!, $r: String) { entitlement(customerId: $c,
       featureId: "retention-days", resourceId: $r) { value } }"""
     assert (await gql.execute(retention, {"c": "acme", "r": "ws1"}))["entitlement"][
-        "value"
-    ] == 90  # analytics-basic's, more generous than pro's 30
+        "value"] == 90  # analytics-basic's, more generous than pro's 30
     canceled = await cancel(gql, subscriptionId=made["subscription"]["id"], at="IMMEDIATE")
     assert canceled["errors"] == [], canceled
     assert (await gql.execute(retention, {"c": "acme", "r": "ws1"}))["entitlement"][
-        "value"
-    ] == 30  # the kept computation was not reused after the change
+        "value"] == 30  # the kept computation was not reused after the change

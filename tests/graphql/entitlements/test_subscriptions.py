@@ -438,19 +438,11 @@ async def test_migration_also_moves_a_scheduled_change_with_the_addon(
     await apply_catalog(tgql)
     await republish({"compatiblePlanIds": ["pro", "free"]}, migrate=False)  # version 2
     await new_customer(
-        tgql,
-        "acme",
-        subscription={
-            "planId": "pro",
-            "skipTrial": True,
-            "addons": [{"addonId": "extra-seats", "quantity": 1}],
-        },
+        tgql, "acme", subscription={"planId": "pro", "skipTrial": True,
+                                    "addons": [{"addonId": "extra-seats", "quantity": 1}]}
     )
     sub = await subscribed(
-        tgql,
-        customerId="acme",
-        planId="free",
-        changeTiming="END_OF_PERIOD",
+        tgql, customerId="acme", planId="free", changeTiming="END_OF_PERIOD",
         addons=[{"addonId": "extra-seats", "quantity": 1}],
     )
     assert sub["scheduledChange"]["planId"] == "free"

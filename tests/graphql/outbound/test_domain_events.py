@@ -19,17 +19,13 @@ REPORT = """mutation($i: ReportUsageInput!) { reportUsage(input: $i) { accepted 
 async def _events(db: Database, tenant: Tenant) -> list[tuple[str, dict[str, Any]]]:
     pool = await db.pool()
     async with pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT type, data FROM webhook_events WHERE environment_pk = $1"
-            " ORDER BY occurred_at, type",
-            tenant.environments["development"],
-        )
+        rows = await conn.fetch("SELECT type, data FROM webhook_events WHERE environment_pk = $1"
+                                " ORDER BY occurred_at, type", tenant.environments["development"])
     return [(r["type"], r["data"]) for r in rows]
 
 
-async def test_subscription_lifecycle_emits_events(
-    gql: GraphQLClient, db: Database, tenant: Tenant
-) -> None:
+async def test_subscription_lifecycle_emits_events(gql: GraphQLClient, db: Database,
+                                                   tenant: Tenant) -> None:
     assert (await gql.mutate(ENDPOINT))["errors"] == []
     await apply_catalog(gql)
     await new_customer(gql, "acme")
@@ -42,23 +38,21 @@ async def test_subscription_lifecycle_emits_events(
     assert [t for t, _ in events].count("entitlements.changed") == 2
     payload = await provision(gql, customerId="acme", planId="pro", skipTrial=True)
     assert payload["errors"] == [], payload
-    await gql.mutate(
-        "mutation($i: CancelSubscriptionInput!) { cancelSubscription(input: $i) "
-        "{ errors { code } } }",
-        {"i": {"subscriptionId": payload["subscription"]["id"]}},
-    )
+    await gql.mutate("mutation($i: CancelSubscriptionInput!) { cancelSubscription(input: $i) "
+                     "{ errors { code } } }",
+                     {"i": {"subscriptionId": payload["subscription"]["id"]}})
     types = [t for t, _ in await _events(db, tenant)]
     assert "subscription.updated" in types and "subscription.canceled" in types
 
 
-async def test_threshold_crossings_are_emitted_once(
-    gql: GraphQLClient, db: Database, tenant: Tenant
-) -> None:
+async def test_threshold_crossings_are_emitted_once(gql: GraphQLClient, db: Database,
+                                                    tenant: Tenant) -> None:
     assert (await gql.mutate(ENDPOINT))["errors"] == []
     await apply_catalog(gql)
     await new_customer(gql, "acme")  # free: seats limit 3
     for _ in range(3):
-        await gql.mutate(REPORT, {"i": {"customerId": "acme", "featureId": "seats", "value": 1}})
+        await gql.mutate(REPORT, {"i": {"customerId": "acme", "featureId": "seats",
+                                        "value": 1}})
     clock = FrozenClock(__import__("datetime").datetime.now(__import__("datetime").UTC))
     await emit_notifications(db, clock)
     await emit_notifications(db, clock)
@@ -71,21 +65,14 @@ async def test_invoice_events(gql: GraphQLClient, db: Database, tenant: Tenant) 
     assert (await gql.mutate(ENDPOINT))["errors"] == []
     await apply_catalog(gql)
     await new_customer(gql, "acme")
-    payload = await provision(
-        gql,
-        customerId="acme",
-        planId="pro",
-        skipTrial=True,
-        billing={"mode": "INVOICE", "paymentTermsDays": 14},
-    )
+    payload = await provision(gql, customerId="acme", planId="pro", skipTrial=True,
+                              billing={"mode": "INVOICE", "paymentTermsDays": 14})
     assert payload["errors"] == [], payload
     created = [d["invoice"] for t, d in await _events(db, tenant) if t == "invoice.created"]
     assert len(created) == 1 and created[0]["total"] == "49.00"
     assert created[0]["customerId"] == "acme" and created[0]["status"] == "OPEN"
-    paid = await gql.mutate(
-        "mutation($i: MarkInvoicePaidInput!) { markInvoicePaid(input: $i) { errors { code } } }",
-        {"i": {"invoiceId": created[0]["id"]}},
-    )
+    paid = await gql.mutate("mutation($i: MarkInvoicePaidInput!) { markInvoicePaid(input: $i) "
+                            "{ errors { code } } }", {"i": {"invoiceId": created[0]["id"]}})
     assert paid["errors"] == []
     events = [d["invoice"] for t, d in await _events(db, tenant) if t == "invoice.paid"]
     assert [e["id"] for e in events] == [created[0]["id"]] and events[0]["paidAt"]

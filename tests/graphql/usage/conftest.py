@@ -48,21 +48,21 @@ async def usage_http(usage_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def frozen(usage_http: httpx.AsyncClient, db: Database, usage_clock: FrozenClock) -> Frozen:
+async def frozen(usage_http: httpx.AsyncClient, db: Database,
+                 usage_clock: FrozenClock) -> Frozen:
     """A fresh tenant on the frozen app; the clock starts at JAN_10 for every test."""
     usage_clock.set(JAN_10)
     tenant = await make_tenant(db)
-    return Frozen(
-        GraphQLClient(usage_http, tenant.server_key),
-        tenant.environments["development"],
-        usage_clock,
-    )
+    return Frozen(GraphQLClient(usage_http, tenant.server_key),
+                  tenant.environments["development"], usage_clock)
 
 
 @pytest.fixture(scope="session")
-def api_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+def api_server(database_url: str, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[ApiServer]:
     """A real `uvicorn` process (two workers) on the test database, for the whole session."""
-    server = ApiServer(database_url, tmp_path_factory.mktemp("usage-api") / "server.log", workers=2)
+    server = ApiServer(database_url, tmp_path_factory.mktemp("usage-api") / "server.log",
+                       workers=2)
     try:
         server.start()
         yield server

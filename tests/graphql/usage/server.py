@@ -31,24 +31,18 @@ def free_port() -> int:
 class ApiServer:
     """uvicorn in its own process group; `start()` again after `kill()` reuses the port."""
 
-    def __init__(
-        self, database_url: str, log_path: Path, workers: int = 1, pool_size: int = 8
-    ) -> None:
+    def __init__(self, database_url: str, log_path: Path, workers: int = 1,
+                 pool_size: int = 8) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self.workers = workers
-        self.env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "ALLOT_"))
-        }
-        self.env.update(
-            DATABASE_URL=database_url,
-            ALLOT_JOBS_INTERVAL="0",
-            ALLOT_WEBHOOK_INTERVAL="0",
-            ALLOT_POOL_SIZE=str(pool_size),
-            ALLOT_LOG_LEVEL="WARNING",
-            ALLOT_SECRET_KEY=os.environ["ALLOT_SECRET_KEY"],
-        )  # the session's
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("DATABASE_URL", "ALLOT_"))}
+        self.env.update(DATABASE_URL=database_url, ALLOT_JOBS_INTERVAL="0",
+                        ALLOT_WEBHOOK_INTERVAL="0", ALLOT_POOL_SIZE=str(pool_size),
+                        ALLOT_LOG_LEVEL="WARNING",
+                        ALLOT_SECRET_KEY=os.environ["ALLOT_SECRET_KEY"])  # the session's
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -58,29 +52,11 @@ class ApiServer:
         with self.log_path.open("ab") as log:
             log.write(f"--- start {self.starts}\n".encode())
             self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "app.main:app_from_env",
-                    "--factory",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--workers",
-                    str(self.workers),
-                    "--log-level",
-                    "warning",
-                    "--no-access-log",
-                ],
-                cwd=ROOT,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
+                [sys.executable, "-m", "uvicorn", "app.main:app_from_env", "--factory",
+                 "--host", "127.0.0.1", "--port", str(self.port),
+                 "--workers", str(self.workers), "--log-level", "warning", "--no-access-log"],
+                cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True)
         self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float) -> None:

@@ -40,13 +40,9 @@ class Item:
     key: str | None
 
     def payload(self, customer: str, key_prefix: str) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "customerId": customer,
-            "featureId": "slots",
-            "value": self.value,
-            "mode": self.mode,
-            "consume": self.consume,
-        }
+        out: dict[str, Any] = {"customerId": customer, "featureId": "slots",
+                               "value": self.value, "mode": self.mode,
+                               "consume": self.consume}
         if self.key is not None:
             out["idempotencyKey"] = key_prefix + self.key
         return out
@@ -70,23 +66,14 @@ def model(
     (app/domain/usage/rules.py) on one counter under the hard limit."""
     counter = (uuid.UUID(int=0), "slots", "", NO_PERIOD, NO_PERIOD_END)
     consume_limit, limit = limits_of(
-        {"granted": True, "usage_limit": HARD_LIMIT, "is_soft_limit": False}
-    )
+        {"granted": True, "usage_limit": HARD_LIMIT, "is_soft_limit": False})
     reports = [
         store.UsageReport(
-            counter=counter,
-            env=counter[0],
-            key=item.key,
-            digest=repr((item.mode, item.value, item.consume)),
-            set_=item.mode == "SET",
-            value=float(item.value),
-            consume=item.consume,
-            consume_limit=consume_limit,
-            threshold_limit=limit,
-            base={},
-        )
-        for item in items
-    ]
+            counter=counter, env=counter[0], key=item.key,
+            digest=repr((item.mode, item.value, item.consume)), set_=item.mode == "SET",
+            value=float(item.value), consume=item.consume, consume_limit=consume_limit,
+            threshold_limit=limit, base={})
+        for item in items]
     outcomes, ledger = record(Ledger(), reports, THRESHOLDS)
     answers: list[tuple[bool, float | None, str | None]] = []
     for outcome in outcomes:
@@ -98,33 +85,24 @@ def model(
 
 def _answer(payload: dict[str, Any]) -> tuple[bool, float | None, str | None]:
     usage = payload["usage"]
-    return (
-        payload["accepted"],
-        usage["currentUsage"] if usage else None,
-        payload["errors"][0]["code"] if payload["errors"] else None,
-    )
+    return (payload["accepted"], usage["currentUsage"] if usage else None,
+            payload["errors"][0]["code"] if payload["errors"] else None)
 
 
-items = st.lists(
-    st.builds(
-        Item,
-        mode=st.sampled_from(["DELTA", "DELTA", "SET"]),
-        value=st.integers(min_value=-20, max_value=40),
-        consume=st.booleans(),
-        key=st.none() | st.sampled_from(["a", "b", "c"]),
-    ).filter(lambda i: i.mode == "DELTA" or i.value >= 0),
-    min_size=1,
-    max_size=25,
-)
+items = st.lists(st.builds(
+    Item,
+    mode=st.sampled_from(["DELTA", "DELTA", "SET"]),
+    value=st.integers(min_value=-20, max_value=40),
+    consume=st.booleans(),
+    key=st.none() | st.sampled_from(["a", "b", "c"]),
+).filter(lambda i: i.mode == "DELTA" or i.value >= 0), min_size=1, max_size=25)
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(items=items)
 async def test_a_batch_answers_as_one_at_a_time_and_as_the_rules(
-    frozen: Frozen, db: Database, items: list[Item]
-) -> None:
+        frozen: Frozen, db: Database, items: list[Item]) -> None:
     gql, env = frozen.gql, frozen.env
     n = next(_customers)
     batched, single = f"batched-{n}", f"single-{n}"
@@ -135,26 +113,17 @@ async def test_a_batch_answers_as_one_at_a_time_and_as_the_rules(
         await new_customer(gql, customer)
     expected, expected_crossed = model(items)
 
-    data = await gql.mutate(
-        BATCH, {"i": {"usages": [item.payload(batched, f"{batched}-") for item in items]}}
-    )
+    data = await gql.mutate(BATCH, {"i": {"usages": [
+        item.payload(batched, f"{batched}-") for item in items]}})
     assert data["errors"] == []
     assert [_answer(p) for p in data["results"]] == expected
 
     one_by_one = []
     for item in items:
         payload = item.payload(single, f"{single}-")
-        one_by_one.append(
-            _answer(
-                await report(
-                    gql,
-                    payload.pop("customerId"),
-                    payload.pop("featureId"),
-                    payload.pop("value"),
-                    **payload,
-                )
-            )
-        )
+        one_by_one.append(_answer(await report(
+            gql, payload.pop("customerId"), payload.pop("featureId"), payload.pop("value"),
+            **payload)))
     assert one_by_one == expected
 
     for customer in (batched, single):
@@ -167,8 +136,6 @@ async def _crossings(db: Database, env: uuid.UUID, customer_id: str) -> dict[int
         rows = await conn.fetch(
             "SELECT x.threshold, x.usage FROM usage_threshold_crossings x JOIN customers c "
             "ON c.pk = x.customer_pk WHERE c.environment_pk = $1 AND c.id = $2 "
-            "AND x.feature_id = 'slots'",
-            env,
-            customer_id,
-        )
+            "AND x.feature_id = 'slots'", env, customer_id)
     return {r["threshold"]: r["usage"] for r in rows}
+

@@ -48,9 +48,8 @@ async def test_timestamp_puts_usage_into_its_own_period(frozen: Frozen, db: Data
     assert await reported(gql, "acme", "requests", 5) == 5
     frozen.clock.set(JAN_10 + timedelta(days=40))  # Feb 19: a new period
     assert await usage_of(gql, "acme", "requests") == 0
-    late = await report(
-        gql, "acme", "requests", 3, timestamp=(JAN_10 + timedelta(days=2)).isoformat()
-    )
+    late = await report(gql, "acme", "requests", 3, timestamp=(JAN_10 + timedelta(days=2))
+                        .isoformat())
     assert late["accepted"] and late["usage"]["currentUsage"] == 8, late
     assert late["usage"]["periodStart"] == JAN_10.isoformat()
     assert await usage_of(gql, "acme", "requests") == 0  # the current period is untouched
@@ -63,9 +62,8 @@ async def test_timestamp_puts_usage_into_its_own_period(frozen: Frozen, db: Data
     assert sorted(stored.values()) == [1, 8]
 
 
-async def test_resource_id_separates_counters(
-    gql: GraphQLClient, tenant: Tenant, db: Database
-) -> None:
+async def test_resource_id_separates_counters(gql: GraphQLClient, tenant: Tenant,
+                                              db: Database) -> None:
     await setup(gql, "acme")
     assert await reported(gql, "acme", "storage", 5, resourceId="ws-1") == 5
     assert await reported(gql, "acme", "storage", 7, resourceId="ws-2") == 7
@@ -78,9 +76,8 @@ async def test_resource_id_separates_counters(
     assert await usage_of(gql, "acme", "storage") == 1
 
 
-async def test_batch_answers_per_item_in_order(
-    gql: GraphQLClient, tenant: Tenant, db: Database
-) -> None:
+async def test_batch_answers_per_item_in_order(gql: GraphQLClient, tenant: Tenant,
+                                               db: Database) -> None:
     await setup(gql, "acme")
     env = tenant.environments["development"]
     usages = [
@@ -97,22 +94,15 @@ async def test_batch_answers_per_item_in_order(
     results = payload["results"]
     assert [r["accepted"] for r in results] == [True, False, False, False, False, True, True]
     assert [codes(r) for r in results] == [
-        [],
-        ["CUSTOMER_NOT_FOUND"],
-        ["FEATURE_NOT_FOUND"],
-        ["INVALID_INPUT"],
-        ["USAGE_LIMIT_EXCEEDED"],
-        [],
-        [],
-    ]
+        [], ["CUSTOMER_NOT_FOUND"], ["FEATURE_NOT_FOUND"], ["INVALID_INPUT"],
+        ["USAGE_LIMIT_EXCEEDED"], [], []]
     assert [r["usage"]["currentUsage"] for r in results if r["accepted"]] == [2, 5, 5]
     assert await total(db, env, "acme", "storage") == 5
     assert await total(db, env, "acme", "seats") == 0
 
 
-async def test_batch_over_1000_is_refused_whole(
-    gql: GraphQLClient, tenant: Tenant, db: Database
-) -> None:
+async def test_batch_over_1000_is_refused_whole(gql: GraphQLClient, tenant: Tenant,
+                                                db: Database) -> None:
     await setup(gql, "acme")
     item = {"customerId": "acme", "featureId": "storage", "value": 1}
     payload = await gql.mutate(BATCH, {"i": {"usages": [item] * 1001}})
@@ -124,9 +114,8 @@ async def test_batch_over_1000_is_refused_whole(
     assert full["results"][-1]["usage"]["currentUsage"] == 1000
 
 
-async def test_replay_answers_as_the_first_time(
-    gql: GraphQLClient, tenant: Tenant, db: Database
-) -> None:
+async def test_replay_answers_as_the_first_time(gql: GraphQLClient, tenant: Tenant,
+                                                db: Database) -> None:
     await setup(gql, "acme")
     env = tenant.environments["development"]
     first = await report(gql, "acme", "storage", 2, idempotencyKey="k-1")
@@ -138,9 +127,8 @@ async def test_replay_answers_as_the_first_time(
     assert await key_count(db, env) == 1
 
 
-async def test_key_reused_with_another_payload_is_an_error(
-    gql: GraphQLClient, tenant: Tenant, db: Database
-) -> None:
+async def test_key_reused_with_another_payload_is_an_error(gql: GraphQLClient, tenant: Tenant,
+                                                           db: Database) -> None:
     await setup(gql, "acme", "bolt")
     env = tenant.environments["development"]
     assert await reported(gql, "acme", "storage", 2, idempotencyKey="k") == 2
@@ -163,9 +151,8 @@ async def test_keys_are_per_environment(gql: GraphQLClient, tenant: Tenant) -> N
     assert await reported(production, "acme", "storage", 4, idempotencyKey="k") == 4
 
 
-async def test_consume_against_a_hard_limit(
-    gql: GraphQLClient, tenant: Tenant, db: Database
-) -> None:
+async def test_consume_against_a_hard_limit(gql: GraphQLClient, tenant: Tenant,
+                                            db: Database) -> None:
     await setup(gql, "acme")  # seats: 3, hard
     env = tenant.environments["development"]
     assert await reported(gql, "acme", "seats", 2, consume=True) == 2
@@ -173,11 +160,11 @@ async def test_consume_against_a_hard_limit(
     assert not over["accepted"] and codes(over) == ["USAGE_LIMIT_EXCEEDED"]
     assert over["usage"]["currentUsage"] == 2 and over["usage"]["usageLimit"] == 3
     assert await reported(gql, "acme", "seats", 1, consume=True) == 3
-    assert codes(await report(gql, "acme", "seats", 0.5, consume=True)) == ["USAGE_LIMIT_EXCEEDED"]
+    assert codes(await report(gql, "acme", "seats", 0.5, consume=True)) == [
+        "USAGE_LIMIT_EXCEEDED"]
     assert await reported(gql, "acme", "seats", -1, consume=True) == 2  # releasing always fits
     assert codes(await report(gql, "acme", "seats", 4, mode="SET", consume=True)) == [
-        "USAGE_LIMIT_EXCEEDED"
-    ]
+        "USAGE_LIMIT_EXCEEDED"]
     assert await reported(gql, "acme", "seats", 3, mode="SET", consume=True) == 3
     assert await total(db, env, "acme", "seats") == 3
     # Without consume the report is recorded anyway (the app decided); the check then denies.
@@ -185,15 +172,13 @@ async def test_consume_against_a_hard_limit(
     assert await usage_of(gql, "acme", "seats") == 4
     # Over the limit, a consume may still go down (a release, or a SET that fits).
     assert codes(await report(gql, "acme", "seats", 4, mode="SET", consume=True)) == [
-        "USAGE_LIMIT_EXCEEDED"
-    ]
+        "USAGE_LIMIT_EXCEEDED"]
     assert await reported(gql, "acme", "seats", -0.5, consume=True) == 3.5
     assert await reported(gql, "acme", "seats", 2, mode="SET", consume=True) == 2
 
 
-async def test_a_rejected_consume_stores_no_key(
-    gql: GraphQLClient, tenant: Tenant, db: Database
-) -> None:
+async def test_a_rejected_consume_stores_no_key(gql: GraphQLClient, tenant: Tenant,
+                                                db: Database) -> None:
     await setup(gql, "acme")
     assert await reported(gql, "acme", "seats", 3) == 3
     rejected = await report(gql, "acme", "seats", 1, consume=True, idempotencyKey="c-1")

@@ -21,7 +21,8 @@ TIME_LIMIT = 120.0  # seconds for a whole scenario
 
 
 @asynccontextmanager
-async def clients(server: ApiServer, tenant: Tenant, n: int) -> AsyncIterator[list[GraphQLClient]]:
+async def clients(server: ApiServer, tenant: Tenant, n: int
+                  ) -> AsyncIterator[list[GraphQLClient]]:
     """n independent HTTP clients (own connections) with the tenant's server key."""
     https = [httpx.AsyncClient(base_url=server.base_url, timeout=30) for _ in range(n)]
     try:
@@ -35,9 +36,8 @@ async def bounded(*jobs: Awaitable[T]) -> list[T]:
         return list(await asyncio.gather(*jobs))
 
 
-async def each(
-    gqls: list[GraphQLClient], work: Callable[[int, GraphQLClient], Awaitable[T]]
-) -> list[T]:
+async def each(gqls: list[GraphQLClient], work: Callable[[int, GraphQLClient], Awaitable[T]]
+               ) -> list[T]:
     return await bounded(*[work(i, gql) for i, gql in enumerate(gqls)])
 
 
@@ -55,36 +55,30 @@ async def test_no_update_is_lost(api_server: ApiServer, tenant: Tenant, db: Data
     assert await total(db, tenant.environments["development"], "acme", "storage") == 3200
 
 
-async def test_concurrent_consume_never_passes_a_hard_limit(
-    api_server: ApiServer, tenant: Tenant, db: Database
-) -> None:
+async def test_concurrent_consume_never_passes_a_hard_limit(api_server: ApiServer,
+                                                            tenant: Tenant,
+                                                            db: Database) -> None:
     """200 concurrent consumes of 1 against a hard limit of 50: exactly 50 fit."""
     async with clients(api_server, tenant, 40) as gqls:
         await setup(gqls[0], "acme")  # slots: 50, hard
 
         async def client(i: int, gql: GraphQLClient) -> list[dict[str, Any]]:
-            return list(
-                await asyncio.gather(
-                    *[report(gql, "acme", "slots", 1, consume=True) for _ in range(5)]
-                )
-            )
+            return list(await asyncio.gather(*[report(gql, "acme", "slots", 1, consume=True)
+                                               for _ in range(5)]))
 
         results = [r for rs in await each(gqls, client) for r in rs]
         accepted = [r for r in results if r["accepted"]]
         assert len(results) == 200 and len(accepted) == 50
         assert sorted(r["usage"]["currentUsage"] for r in accepted) == list(range(1, 51))
-        assert all(
-            r["errors"][0]["code"] == "USAGE_LIMIT_EXCEEDED" and r["usage"]["currentUsage"] == 50
-            for r in results
-            if not r["accepted"]
-        )
+        assert all(r["errors"][0]["code"] == "USAGE_LIMIT_EXCEEDED" and
+                   r["usage"]["currentUsage"] == 50 for r in results if not r["accepted"])
         assert await usage_of(gqls[0], "acme", "slots") == 50
     assert await total(db, tenant.environments["development"], "acme", "slots") == 50
 
 
-async def test_the_same_keys_from_many_clients_count_once(
-    api_server: ApiServer, tenant: Tenant, db: Database
-) -> None:
+async def test_the_same_keys_from_many_clients_count_once(api_server: ApiServer,
+                                                          tenant: Tenant,
+                                                          db: Database) -> None:
     """20 clients send the same 60 keyed reports (each in its own order) at once: each key
     counts once, and every answer for a key is the first one's."""
     keys = [f"key-{i}" for i in range(60)]
@@ -93,9 +87,8 @@ async def test_the_same_keys_from_many_clients_count_once(
 
         async def client(i: int, gql: GraphQLClient) -> dict[str, dict[str, Any]]:
             order = random.Random(i).sample(keys, len(keys))
-            return {
-                key: await report(gql, "acme", "storage", 2, idempotencyKey=key) for key in order
-            }
+            return {key: await report(gql, "acme", "storage", 2, idempotencyKey=key)
+                    for key in order}
 
         answers = await each(gqls, client)
         for key in keys:
@@ -108,9 +101,8 @@ async def test_the_same_keys_from_many_clients_count_once(
     assert await total(db, tenant.environments["development"], "acme", "storage") == 120
 
 
-async def test_the_same_events_from_many_clients_count_once(
-    api_server: ApiServer, tenant: Tenant
-) -> None:
+async def test_the_same_events_from_many_clients_count_once(api_server: ApiServer,
+                                                            tenant: Tenant) -> None:
     """16 clients send overlapping batches of the same 300 event keys, shuffled."""
     keys = [f"ev-{i}" for i in range(300)]
     async with clients(api_server, tenant, 16) as gqls:
@@ -121,18 +113,9 @@ async def test_the_same_events_from_many_clients_count_once(
             accepted = duplicates = 0
             for _ in range(3):
                 batch = rng.sample(keys, 120)
-                r = await send_events(
-                    gql,
-                    *[
-                        event(
-                            "acme" if int(k[3:]) % 2 else "bolt",
-                            "api_call",
-                            k,
-                            dimensions={"size": "xl" if int(k[3:]) % 3 else "s"},
-                        )
-                        for k in batch
-                    ],
-                )
+                r = await send_events(gql, *[
+                    event("acme" if int(k[3:]) % 2 else "bolt", "api_call", k,
+                          dimensions={"size": "xl" if int(k[3:]) % 3 else "s"}) for k in batch])
                 assert r["errors"] == [], r
                 accepted, duplicates = accepted + r["accepted"], duplicates + r["duplicates"]
             return accepted, duplicates

@@ -32,10 +32,7 @@ async def test_history_per_period_zero_filled(frozen: Frozen) -> None:
     # Without `to`: up to now, the current period included; `from` inside a period counts it.
     periods = await history(gql, "acme", "requests", at(2, 20))
     assert [(p["periodStart"], p["usage"]) for p in periods] == [
-        (at(2).isoformat(), 0),
-        (at(3).isoformat(), 3),
-        (at(4).isoformat(), 0),
-    ]
+        (at(2).isoformat(), 0), (at(3).isoformat(), 3), (at(4).isoformat(), 0)]
     # No periods before the subscription started (issue 10 item 13).
     earlier = await history(gql, "acme", "requests", at(1, 1), at(1, 11))
     assert [(p["periodStart"], p["usage"]) for p in earlier] == [(at(1).isoformat(), 6)]
@@ -66,10 +63,8 @@ async def test_history_of_events_and_of_resources(frozen: Frozen) -> None:
     await send_events(gql, event("acme", "api_call", "h3"))
     calls = await history(gql, "acme", "api-calls", JAN_10)
     assert [p["usage"] for p in calls] == [2, 1]
-    assert [p["usage"] for p in await history(gql, "acme", "requests", JAN_10, resource="ws")] == [
-        4,
-        0,
-    ]
+    assert [p["usage"] for p in await history(gql, "acme", "requests", JAN_10,
+                                              resource="ws")] == [4, 0]
     assert [p["usage"] for p in await history(gql, "acme", "requests", JAN_10)] == [0, 0]
 
 
@@ -98,9 +93,10 @@ async def test_history_errors(gql: GraphQLClient, tenant: Tenant) -> None:
     assert await _history_error(gql, **{"from": "not a date"}) == (400, "BAD_REQUEST")
     # Outside the DateTime bounds (1970 to 2200, issue 9): refused by the scalar itself. The
     # second was a 500 (overflow).
-    assert await _history_error(gql, **{"from": "1000-01-01T00:00:00Z"}) == (400, "INVALID_INPUT")
-    assert await _history_error(
-        gql, **{"from": "0001-01-01T00:00:00+05:00", "to": "0001-03-01T00:00:00Z"}
-    ) == (400, "INVALID_INPUT")
+    assert await _history_error(gql, **{"from": "1000-01-01T00:00:00Z"}) == (
+        400, "INVALID_INPUT")
+    assert await _history_error(gql, **{"from": "0001-01-01T00:00:00+05:00",
+                                        "to": "0001-03-01T00:00:00Z"}) == (
+        400, "INVALID_INPUT")
     client = gql.with_key(tenant.client_key)
     assert await _history_error(client) == (200, "FORBIDDEN")

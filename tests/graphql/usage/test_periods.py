@@ -36,9 +36,7 @@ async def test_a_new_period_starts_at_zero_without_any_job(frozen: Frozen) -> No
     assert seen["usagePeriodEnd"] == "2031-03-10T12:00:00+00:00"
     periods = await history(gql, "acme", "requests", JAN_10)
     assert [(p["periodStart"], p["usage"]) for p in periods] == [
-        ("2031-01-10T12:00:00+00:00", 30),
-        ("2031-02-10T12:00:00+00:00", 0),
-    ]
+        ("2031-01-10T12:00:00+00:00", 30), ("2031-02-10T12:00:00+00:00", 0)]
     assert await reported(gql, "acme", "requests", 2) == 2
     # The full January allowance is available again in February, consume included.
     assert await reported(gql, "acme", "requests", 98, consume=True) == 100
@@ -59,8 +57,7 @@ async def test_calendar_months_reset_on_the_first(frozen: Frozen) -> None:
 
 @pytest.mark.parametrize("year, february_end", [(2031, 28), (2032, 29)])
 async def test_month_end_anchor_resets_on_the_last_day_of_february(
-    frozen: Frozen, year: int, february_end: int
-) -> None:
+        frozen: Frozen, year: int, february_end: int) -> None:
     gql = frozen.gql
     frozen.clock.set(datetime(year, 1, 31, 9, tzinfo=UTC))
     await setup(gql, "acme")  # subscribed Jan 31, 09:00
@@ -77,9 +74,8 @@ async def test_month_end_anchor_resets_on_the_last_day_of_february(
     frozen.clock.set(datetime(year, 3, 31, 9, tzinfo=UTC))
     assert await usage_of(gql, "acme", "requests") == 0
     frozen.clock.set(datetime(year, 4, 30, 9, tzinfo=UTC) - SECOND)
-    assert (await check(gql, "acme", "requests"))["usagePeriodEnd"] == datetime(
-        year, 4, 30, 9, tzinfo=UTC
-    ).isoformat()
+    assert (await check(gql, "acme", "requests"))["usagePeriodEnd"] == \
+        datetime(year, 4, 30, 9, tzinfo=UTC).isoformat()
     periods = await history(gql, "acme", "requests", datetime(year, 1, 31, 9, tzinfo=UTC))
     assert [p["usage"] for p in periods] == [10, 4, 0]
 
@@ -116,7 +112,8 @@ async def test_plan_change_to_another_reset_period_starts_over(frozen: Frozen) -
     assert await usage_of(gql, "acme", "requests") == 80  # the month's counter, as it was
 
 
-async def test_periods_that_start_together_are_counted_apart(frozen: Frozen, db: Database) -> None:
+async def test_periods_that_start_together_are_counted_apart(frozen: Frozen, db: Database
+                                                             ) -> None:
     """A day and a month that start at the same instant are two counters: a change to
     another reset period starts over even at the very start of the old period (counters used
     to be keyed by the period's start alone, and then kept the usage)."""
@@ -134,13 +131,10 @@ async def test_periods_that_start_together_are_counted_apart(frozen: Frozen, db:
     async with pool.acquire() as conn:
         rows = await conn.fetch(
             "SELECT period_start, period_end, value FROM usage_counters "
-            "WHERE customer_pk = $1 AND feature_id = 'requests' ORDER BY period_end",
-            pk,
-        )
+            "WHERE customer_pk = $1 AND feature_id = 'requests' ORDER BY period_end", pk)
     assert [(r["period_start"], r["period_end"], r["value"]) for r in rows] == [
         (JAN_10, JAN_10 + timedelta(days=1), 5),
-        (JAN_10, datetime(2031, 2, 10, 12, tzinfo=UTC), 80),
-    ]
+        (JAN_10, datetime(2031, 2, 10, 12, tzinfo=UTC), 80)]
     back = await provision(gql, customerId="acme", planId="basic", changeTiming="IMMEDIATE")
     assert back["errors"] == []
     assert await usage_of(gql, "acme", "requests") == 80  # the month's counter, as it was

@@ -15,25 +15,15 @@ from tests.support import GraphQLClient
 def _catalog() -> dict[str, Any]:
     doc = copy.deepcopy(USAGE_CATALOG)
     doc["features"].append({"id": "projects", "type": "METERED"})
-    doc["products"].append(
-        {
-            "id": "workspaces",
-            "name": "Workspaces",
-            "multipleSubscriptions": True,
-            "plans": [
-                {
-                    "id": "ws-small",
-                    "pricingType": "FREE",
-                    "entitlements": {"projects": {"limit": 2}},
-                },
-                {
-                    "id": "ws-large",
-                    "pricingType": "FREE",
-                    "entitlements": {"projects": {"limit": 10}},
-                },
-            ],
-        }
-    )
+    doc["products"].append({
+        "id": "workspaces", "name": "Workspaces", "multipleSubscriptions": True,
+        "plans": [
+            {"id": "ws-small", "pricingType": "FREE",
+             "entitlements": {"projects": {"limit": 2}}},
+            {"id": "ws-large", "pricingType": "FREE",
+             "entitlements": {"projects": {"limit": 10}}},
+        ],
+    })
     return doc
 
 
@@ -55,18 +45,16 @@ async def test_each_resource_has_its_own_limit(gql: GraphQLClient) -> None:
     assert (seen["usageLimit"], seen["currentUsage"], seen["hasAccess"]) == (2, 2, False)
 
     assert await reported(gql, "acme", "projects", 10, consume=True, resourceId="ws-2") == 10
-    assert codes(await report(gql, "acme", "projects", 1, consume=True, resourceId="ws-2")) == [
-        "USAGE_LIMIT_EXCEEDED"
-    ]
+    assert codes(await report(gql, "acme", "projects", 1, consume=True,
+                              resourceId="ws-2")) == ["USAGE_LIMIT_EXCEEDED"]
     assert (await check(gql, "acme", "projects", resource="ws-2"))["usageLimit"] == 10
 
 
 async def test_a_resource_upgrade_applies_to_the_next_report(gql: GraphQLClient) -> None:
     await _workspaces(gql)
     assert await reported(gql, "acme", "projects", 2, consume=True, resourceId="ws-1") == 2
-    changed = await provision(
-        gql, customerId="acme", planId="ws-large", resourceId="ws-1", changeTiming="IMMEDIATE"
-    )
+    changed = await provision(gql, customerId="acme", planId="ws-large", resourceId="ws-1",
+                              changeTiming="IMMEDIATE")
     assert changed["errors"] == [], changed
     payload = await report(gql, "acme", "projects", 8, consume=True, resourceId="ws-1")
     assert payload["accepted"] and payload["usage"]["usageLimit"] == 10

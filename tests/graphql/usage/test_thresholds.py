@@ -29,16 +29,11 @@ async def test_each_threshold_once_per_period(frozen: Frozen, db: Database) -> N
     frozen.clock.set(FEB_10 + timedelta(hours=1))
     assert await reported(gql, "acme", "requests", 150) == 150  # both at once
     assert await crossings(db, env, "acme", "requests") == [
-        (JAN_10, 80),
-        (JAN_10, 100),
-        (FEB_10, 80),
-        (FEB_10, 100),
-    ]
+        (JAN_10, 80), (JAN_10, 100), (FEB_10, 80), (FEB_10, 100)]
 
 
-async def test_no_crossing_without_a_limit_or_when_rejected(
-    gql: GraphQLClient, tenant: Tenant, db: Database
-) -> None:
+async def test_no_crossing_without_a_limit_or_when_rejected(gql: GraphQLClient, tenant: Tenant,
+                                                            db: Database) -> None:
     env = tenant.environments["development"]
     await setup(gql, "acme")
     await reported(gql, "acme", "messages", 10**9)  # unlimited
@@ -57,35 +52,31 @@ async def test_events_cross_thresholds_once(frozen: Frozen, db: Database) -> Non
     gql, env = frozen.gql, frozen.env
     await setup(gql, "acme")  # eu-calls: 10 a month
     eu = {"region": "eu"}
-    await send_events(gql, *[event("acme", "api_call", f"e{i}", dimensions=eu) for i in range(7)])
+    await send_events(gql, *[event("acme", "api_call", f"e{i}", dimensions=eu)
+                             for i in range(7)])
     assert await crossings(db, env, "acme", "eu-calls") == []
-    await send_events(
-        gql, *[event("acme", "api_call", f"e{i}", dimensions=eu) for i in range(9)]
-    )  # 7 duplicates, 2 new
+    await send_events(gql, *[event("acme", "api_call", f"e{i}", dimensions=eu)
+                             for i in range(9)])  # 7 duplicates, 2 new
     assert await crossings(db, env, "acme", "eu-calls") == [(JAN_10, 80)]
-    await send_events(gql, *[event("acme", "api_call", f"f{i}", dimensions=eu) for i in range(20)])
+    await send_events(gql, *[event("acme", "api_call", f"f{i}", dimensions=eu)
+                             for i in range(20)])
     assert await crossings(db, env, "acme", "eu-calls") == [(JAN_10, 80), (JAN_10, 100)]
     frozen.clock.set(FEB_10)
-    await send_events(gql, *[event("acme", "api_call", f"g{i}", dimensions=eu) for i in range(8)])
+    await send_events(gql, *[event("acme", "api_call", f"g{i}", dimensions=eu)
+                             for i in range(8)])
     assert await crossings(db, env, "acme", "eu-calls") == [
-        (JAN_10, 80),
-        (JAN_10, 100),
-        (FEB_10, 80),
-    ]
+        (JAN_10, 80), (JAN_10, 100), (FEB_10, 80)]
 
 
-async def test_crossings_once_under_concurrency(
-    gql: GraphQLClient, tenant: Tenant, db: Database
-) -> None:
+async def test_crossings_once_under_concurrency(gql: GraphQLClient, tenant: Tenant,
+                                                db: Database) -> None:
     env = tenant.environments["development"]
     await setup(gql, "acme")
     results = await asyncio.gather(*[report(gql, "acme", "storage", 5) for _ in range(40)])
     assert all(r["accepted"] for r in results)
     assert sorted(r["usage"]["currentUsage"] for r in results) == [5 * n for n in range(1, 41)]
     assert [t for _, t in await crossings(db, env, "acme", "storage")] == [80, 100]
-    batches = [
-        [event("acme", "api_call", f"c{b}-{i}", dimensions={"size": "xl"}) for i in range(3)]
-        for b in range(10)
-    ]
+    batches = [[event("acme", "api_call", f"c{b}-{i}", dimensions={"size": "xl"})
+                for i in range(3)] for b in range(10)]
     await asyncio.gather(*[send_events(gql, *batch) for batch in batches])
     assert [t for _, t in await crossings(db, env, "acme", "big-calls")] == [80, 100]
