@@ -24,6 +24,7 @@ from app.resolvers.insights import InsightsQuery
 from app.resolvers.push import PushQuery, PushSubscription
 from app.resolvers.tenancy import TenancyMutation, TenancyQuery
 from app.resolvers.usage import UsageMutation, UsageQuery
+from app.resolvers.users import UserMutation, UserQuery
 from app.resolvers.webhooks import WebhookMutation, WebhookQuery
 from app.schema.common import ClientError
 from app.schema.documents import CheckedDocuments, DocumentChecker
@@ -43,6 +44,7 @@ QUERY_ROOTS: tuple[type, ...] = (
     BillingQuery,
     PushQuery,
     InsightsQuery,
+    UserQuery,
 )
 MUTATION_ROOTS: tuple[type, ...] = (
     TenancyMutation,
@@ -52,6 +54,7 @@ MUTATION_ROOTS: tuple[type, ...] = (
     UsageMutation,
     WebhookMutation,
     BillingMutation,
+    UserMutation,
 )
 
 

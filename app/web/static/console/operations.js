@@ -398,23 +398,23 @@ mutation RevokeApiKey($input: RevokeApiKeyInput!) {
 `);
 
 op("Users", `
-query Users { users { id email name role } }
+query Users { users { id email name role disabledAt createdAt lastLoginAt } }
 `);
 
 op("InviteUser", `
 mutation InviteUser($input: InviteUserInput!) {
-  inviteUser(input: $input) { errors { ...Errors } }
+  inviteUser(input: $input) { token link errors { ...Errors } }
 }
 `);
 
 op("DisableUser", `
-mutation DisableUser($id: ID!) {
-  disableUser(id: $id) { errors { ...Errors } }
+mutation DisableUser($input: DisableUserInput!) {
+  disableUser(input: $input) { user { id disabledAt } errors { ...Errors } }
 }
 `);
 
 op("ChangeUserRole", `
-mutation ChangeUserRole($id: ID!, $role: UserRole!) {
-  changeUserRole(id: $id, role: $role) { errors { ...Errors } }
+mutation ChangeUserRole($input: ChangeUserRoleInput!) {
+  changeUserRole(input: $input) { user { id role } errors { ...Errors } }
 }
 `);

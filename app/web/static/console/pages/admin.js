@@ -46,7 +46,7 @@ export function ApiKeysPage() {
 
 export function UsersPage() {
   const result = useQuery("Users");
-  const form = useForm("invite", { email: "", name: "", role: "member" });
+  const form = useForm("invite", { email: "", name: "", role: "MEMBER" });
   const [invited, setInvited] = useState(null);
   const invite = async (ev) => {
     ev.preventDefault();
@@ -57,7 +57,7 @@ export function UsersPage() {
     });
     if (ok) {
       setInvited(out);
-      form.setValues({ email: "", name: "", role: "member" });
+      form.setValues({ email: "", name: "", role: "MEMBER" });
       result.reload();
     }
   };
@@ -68,11 +68,12 @@ export function UsersPage() {
   };
   return html`<section>
     <h1>Users</h1>
-    <${Loading} result=${result}>${(data) => html`<table class="grid" id="users"><thead><tr><th>name</th><th>email</th><th>role</th><th></th></tr></thead>
-      <tbody>${data.users.map((u) => html`<tr data-user=${u.id}><td>${u.name}</td><td>${u.email}</td><td>${u.role}</td>
-        <td><button type="button" class="secondary" onClick=${act("ChangeUserRole", "changeUserRole", { id: u.id, role: u.role === "admin" ? "member" : "admin" })}>
-          make ${u.role === "admin" ? "member" : "admin"}</button>
-          <button type="button" class="danger" onClick=${act("DisableUser", "disableUser", { id: u.id })}>Disable</button></td></tr>`)}</tbody></table>`}<//>
+    <${Loading} result=${result}>${(data) => html`<table class="grid" id="users"><thead><tr><th>name</th><th>email</th><th>role</th><th>status</th><th></th></tr></thead>
+      <tbody>${data.users.map((u) => html`<tr data-user=${u.id}><td>${u.name}</td><td>${u.email}</td><td>${u.role.toLowerCase()}</td>
+        <td>${u.disabledAt ? "disabled " + day(u.disabledAt) : u.lastLoginAt ? "last login " + day(u.lastLoginAt) : "never logged in"}</td>
+        <td>${u.disabledAt ? null : html`<button type="button" class="secondary" onClick=${act("ChangeUserRole", "changeUserRole", { input: { id: u.id, role: u.role === "ADMIN" ? "MEMBER" : "ADMIN" } })}>
+          make ${u.role === "ADMIN" ? "member" : "admin"}</button>
+          <button type="button" class="danger" onClick=${act("DisableUser", "disableUser", { input: { id: u.id } })}>Disable</button>`}</td></tr>`)}</tbody></table>`}<//>
     <form class="form card" onSubmit=${invite} id="invite-form">
       <h2>Invite a user</h2>
       <${ErrorText} errors=${otherErrors(form.errors, ["email", "name", "role"])} />
@@ -80,9 +81,9 @@ export function UsersPage() {
       <${Field} form=${form} name="name" label="Name" />
       <${Field} form=${form} name="role" label="Role">
         <select id="f-role" value=${form.values.role} onChange=${(ev) => form.set("role", ev.target.value)}>
-          <option value="member">member</option><option value="admin">admin</option></select><//>
+          <option value="MEMBER">member</option><option value="ADMIN">admin</option></select><//>
       <button type="submit" disabled=${form.busy}>Invite</button>
-      ${invited ? html`<p class="notice">Invitation created${invited.url ? html`: <code>${invited.url}</code>` : ""}.</p>` : null}
+      ${invited ? html`<p class="notice">Invitation created: send them this link (shown once) <code id="invite-link">${invited.link}</code></p>` : null}
     </form>
   </section>`;
 }
