@@ -28,10 +28,11 @@ CHROMIUM_ARGS = [
 ]
 
 
-def shot(page: Page, directory: Path | None, name: str) -> None:
+def shot(page: Page, directory: Path | None, name: str, full_page: bool = True) -> None:
+    """A PNG of the page into `directory` (ALLOT_SCREENSHOT_DIR), when one is given."""
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(directory / f"{name}.png"), full_page=True)
+        page.screenshot(path=str(directory / f"{name}.png"), full_page=full_page)
 
 
 def open_page(page: Page, base_url: str, path: str) -> None:

@@ -13,6 +13,7 @@ ALLOT_SCREENSHOT_DIR=docs/console writes the screenshots docs/console.md shows.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import re
@@ -24,12 +25,15 @@ from pathlib import Path
 import asyncpg
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+from sqlalchemy import text
 
-from app.db import to_asyncpg_dsn
+from app.auth import UserRole
+from app.db import Database, to_asyncpg_dsn
 from tests.browser import chromium_path, needs_chromium
 from tests.databases import empty_database_sync
 from tests.e2e import console_steps as steps
-from tests.e2e.process import AllotServer, allot_env, fresh_data_dir, run_allot
+from tests.e2e.process import AllotServer, allot_env, fresh_data_dir
+from tests.support import make_user
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, needs_chromium]
 
@@ -51,7 +55,7 @@ class Console:
 @pytest.fixture(scope="module")
 def console(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     """`allot serve --demo` on a fresh database (so the test can count rows itself), with an
-    admin and a member made by `allot users create`."""
+    admin and a member of its account."""
     logs = tmp_path_factory.mktemp("console")
     with contextlib.ExitStack() as stack:
         database_url = stack.enter_context(empty_database_sync(server_url, "allot_console"))
@@ -60,18 +64,21 @@ def console(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         server = AllotServer(["--demo"], env, logs / "serve.log")
         stack.callback(server.close)
         base_url = server.wait_ready()
-        for email, name, role, password in (
-            (ADMIN_EMAIL, ADMIN_NAME, "admin", ADMIN_PASSWORD),
-            (MEMBER_EMAIL, "Sam Member", "member", MEMBER_PASSWORD),
-        ):
-            made = run_allot(
-                ["users", "create", "--email", email, "--name", name, "--role", role,
-                 "--password-stdin"],
-                env,
-                input_text=password + "\n",
-            )
-            assert made.returncode == 0, made.stdout + made.stderr
+        asyncio.run(_make_users(database_url))
         yield Console(server, base_url, database_url, env)
+
+
+async def _make_users(database_url: str) -> None:
+    """An admin and a member of the installation's account, made through the domain (as
+    `allot users create` does)."""
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            account_pk = (await session.execute(text("SELECT pk FROM accounts"))).scalar_one()
+        await make_user(db, account_pk, UserRole.ADMIN, ADMIN_EMAIL, ADMIN_PASSWORD, ADMIN_NAME)
+        await make_user(db, account_pk, UserRole.MEMBER, MEMBER_EMAIL, MEMBER_PASSWORD, "Sam")
+    finally:
+        await db.close()
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +143,9 @@ def sql_value(database_url: str, query: str, *args: object) -> object:
         finally:
             await conn.close()
 
-    return asyncio.run(run())
+    # Playwright's sync API keeps an event loop running in this thread: query from another.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, run()).result(timeout=30)
 
 
 def test_the_product_manager_sales_finance_flow(console: Console, context: BrowserContext) -> None:
@@ -156,26 +165,25 @@ def test_the_product_manager_sales_finance_flow(console: Console, context: Brows
 
     # Sales provisions an enterprise deal: 250 seats negotiated, 2 extra packs, a base price
     # of 4,000 instead of none, invoiced with 30-day terms.
-    steps.fill_enterprise_deal(page, base, "globex", "Globex Corporation")
+    steps.fill_enterprise_deal(page, base, "vandelay", "Vandelay Industries")
     expect(page.locator("#preview-total")).to_contain_text("4,020.00")
     steps.shot(page, pictures, "provision")
-    steps.confirm_deal(page, "globex")
+    steps.confirm_deal(page, "vandelay")
 
     # Support reads why the customer has its features.
-    seats = steps.why_customer_has(page, base, "globex", "seats")
+    seats = steps.why_customer_has(page, base, "vandelay", "seats")
     assert "negotiated value" in seats and "250" in seats, seats
-    audit_log = steps.why_customer_has(page, base, "globex", "audit-log")
+    audit_log = steps.why_customer_has(page, base, "vandelay", "audit-log")
     assert "plan enterprise" in audit_log, audit_log
-    expect(page.locator('#entitlements tr[data-feature="seats"]')).to_contain_text("0 / 260")
-    expect(page.locator(".chart-box svg").first).to_be_visible()
+    seats_usage = page.locator('#entitlements tr[data-feature="seats"] span.usage')
+    expect(seats_usage).to_have_text(re.compile(r"^\s*0 / 260\s*$"))  # 250 + 2 packs of 5
+    expect(page.locator(".chart-box svg")).to_have_count(4)  # a chart per metered feature
     steps.shot(page, pictures, "customer")
 
     # Finance marks the deal's invoice paid.
-    invoice_id = steps.mark_invoice_paid(page, base, "globex")
+    invoice_id = steps.mark_invoice_paid(page, base, "vandelay")
     steps.shot(page, pictures, "invoices")
-    paid = sql_value(
-        console.database_url, "SELECT status FROM invoices WHERE id = $1", invoice_id
-    )
+    paid = sql_value(console.database_url, "SELECT status FROM invoices WHERE id = $1", invoice_id)
     assert paid == "PAID"
 
     # The audit log says who did each of those: the user, by name.
@@ -188,7 +196,7 @@ def test_the_product_manager_sales_finance_flow(console: Console, context: Brows
         "button", name="diff"
     ).click()
     expect(audit.locator("table.diff tr.changed").first).to_be_visible()
-    steps.shot(page, pictures, "audit")
+    steps.shot(page, pictures, "audit", full_page=False)
 
     # An insights number is the database's own count.
     steps.open_page(page, base, "/insights")
@@ -205,6 +213,7 @@ def test_the_product_manager_sales_finance_flow(console: Console, context: Brows
           AND s.status IN ('ACTIVE', 'IN_TRIAL')
         """,
     )
+    assert isinstance(counted, int) and counted >= 1  # the deal above at least
     assert int(shown.inner_text()) == counted, (shown.inner_text(), counted)
     steps.shot(page, pictures, "insights")
 
@@ -263,7 +272,7 @@ def test_an_expired_session_keeps_the_half_filled_form(
     page = context.new_page()
     base = console.base_url
     log_in(page, base, ADMIN_EMAIL, ADMIN_PASSWORD, "/provision")
-    steps.fill_enterprise_deal(page, base, "initech", "Initech")
+    steps.fill_enterprise_deal(page, base, "kept-form-co", "Kept Form Co")
     context.clear_cookies()  # the session is gone (expired, or logged out elsewhere)
     page.locator("#confirm-deal").click()
     page.wait_for_url(re.compile(r"/console/login\?next=%2Fconsole%2Fprovision"))
@@ -272,11 +281,14 @@ def test_an_expired_session_keeps_the_half_filled_form(
     page.locator("button[type=submit]").click()
     page.wait_for_url(re.compile(r"/console/provision$"))
     form = page.locator("#deal-form")
-    expect(form.locator("#f-customerId")).to_have_value("initech")
+    expect(form.locator("#f-customerId")).to_have_value("kept-form-co")
     expect(form.locator("#value-seats")).to_have_value("250")
     expect(form.locator("#f-baseOverride")).to_have_value("4000")
     # Nothing was written while logged out.
-    assert sql_value(console.database_url, "SELECT count(*) FROM customers WHERE id = 'initech'") == 0
+    assert (
+        sql_value(console.database_url, "SELECT count(*) FROM customers WHERE id = 'kept-form-co'")
+        == 0
+    )
 
 
 def test_a_form_error_is_shown_next_to_its_field_with_the_code(

@@ -16,8 +16,16 @@ IMPORT = re.compile(r"""(?:\bimport|\bfrom)\s*["']([^"'\s]+)["']""")
 EXTERNAL = re.compile(r"""["'(]\s*(?:https?:)?//[a-z0-9]""", re.IGNORECASE)
 
 
-@pytest.mark.parametrize("path", ["/console", "/console/", "/console/customers/acme%20inc",
-                                  "/console/catalog/plans/pro", "/console/no-such-page"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console",
+        "/console/",
+        "/console/customers/acme%20inc",
+        "/console/catalog/plans/pro",
+        "/console/no-such-page",
+    ],
+)
 async def test_every_console_path_serves_the_shell(http: httpx.AsyncClient, path: str) -> None:
     response = await http.get(path)
     assert response.status_code == 200, response.text
@@ -56,8 +64,10 @@ async def test_every_module_import_resolves_to_a_served_javascript_file(
                 f"{url} imports {spec!r}: only relative module paths work without an import map"
             )
             todo.append(urljoin(url, spec))
-    served = {f"{STATIC_PREFIX}/{p.relative_to(static_files_dir()).as_posix()}"
-              for p in static_files_dir().rglob("*.js")}
+    served = {
+        f"{STATIC_PREFIX}/{p.relative_to(static_files_dir()).as_posix()}"
+        for p in static_files_dir().rglob("*.js")
+    }
     assert seen == served, f"unused or unreachable modules: {served ^ seen}"
 
 

@@ -174,23 +174,26 @@ export function edges(conn) {
 
 // ------------------------------------------------------------------ diff
 
-/** Side-by-side JSON diff of two values: each top-level key, changed ones marked. */
+/** Side-by-side JSON diff of two values: the changed top-level keys, the others folded. */
 export function JsonDiff({ before, after }) {
   const b = before || {};
   const a = after || {};
   const keys = [...new Set([...Object.keys(b), ...Object.keys(a)])].sort();
   const show = (v) => (v === undefined ? "" : JSON.stringify(v, null, 1));
-  return html`<table class="diff">
-    <thead><tr><th>field</th><th>before</th><th>after</th></tr></thead>
-    <tbody>
-      ${keys.map((k) => {
-        const changed = show(b[k]) !== show(a[k]);
-        return html`<tr class=${changed ? "changed" : ""}>
-          <td>${k}</td><td><pre>${show(b[k])}</pre></td><td><pre>${show(a[k])}</pre></td>
-        </tr>`;
-      })}
-    </tbody>
-  </table>`;
+  const changed = keys.filter((k) => show(b[k]) !== show(a[k]));
+  const same = keys.filter((k) => show(b[k]) === show(a[k]));
+  const rows = (list, cls) =>
+    list.map((k) => html`<tr class=${cls}><td>${k}</td><td><pre>${show(b[k])}</pre></td><td><pre>${show(a[k])}</pre></td></tr>`);
+  return html`<div class="diff-box">
+    <table class="diff">
+      <thead><tr><th>field</th><th>before</th><th>after</th></tr></thead>
+      <tbody>${changed.length ? rows(changed, "changed") : html`<tr><td colspan="3" class="muted">no field changed</td></tr>`}</tbody>
+    </table>
+    ${same.length
+      ? html`<details><summary>${same.length} unchanged field${same.length > 1 ? "s" : ""}</summary>
+          <table class="diff"><tbody>${rows(same, "")}</tbody></table></details>`
+      : null}
+  </div>`;
 }
 
 // ------------------------------------------------------------------ charts (SVG)

@@ -32,7 +32,7 @@ export function AuditPage() {
       <table class="grid" id="audit"><thead><tr><th>when</th><th>who</th><th>operation</th><th>entity</th><th>action</th><th></th></tr></thead>
         <tbody>${edges(data.auditLog).map((e) => html`<tr data-entry=${e.id}>
           <td>${when(e.occurredAt)}</td>
-          <td class="actor">${e.actorUser ? html`<strong>${e.actorUser.name || e.actorUser.email}</strong> <small class="muted">${e.actorUser.email}</small>` : e.actorKind ? `${e.actorKind} key ${e.actorKeyId || ""}` : "system"}</td>
+          <td class="actor">${e.actorUser ? html`<strong>${e.actorUser.name || e.actorUser.email}</strong> <small class="muted">${e.actorUser.email}</small>` : e.actorKind ? (e.actorKeyId ? `${e.actorKind} key ${e.actorKeyId}` : e.actorKind) : "system"}</td>
           <td>${e.operation}</td><td>${e.entityType} <small class="muted">${e.entityId}</small></td><td>${e.action}</td>
           <td><button type="button" class="link" onClick=${() => setOpen(open === e.id ? null : e.id)}>${open === e.id ? "hide" : "diff"}</button></td>
         </tr>${open === e.id ? html`<tr class="detail"><td colspan="6"><${JsonDiff} before=${e.before} after=${e.after} /></td></tr>` : null}`)}</tbody></table>
