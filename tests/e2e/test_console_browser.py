@@ -37,6 +37,9 @@ from tests.support import make_user
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, needs_chromium]
 
+# A loaded machine (2 cores, other test runs) can make a page take seconds: wait up to 15 s.
+expect.set_options(timeout=steps.TIMEOUT_MS)
+
 ADMIN_EMAIL = "pat@example.com"
 ADMIN_NAME = "Pat Admin"
 ADMIN_PASSWORD = "correct horse battery staple"
@@ -305,3 +308,110 @@ def test_a_form_error_is_shown_next_to_its_field_with_the_code(
     error = form.locator(".field.has-error", has=page.locator("#f-id")).locator(".field-error")
     expect(error).to_contain_text("DUPLICATE_ID")
     assert page.url.endswith("/console/catalog/plans/new")
+
+
+def test_drafts_catalog_code_subscriptions_invoices_and_admin_pages(
+    console: Console, context: BrowserContext
+) -> None:
+    """The rest of the pages, each through what a person does on it."""
+    page = context.new_page()
+    errors = page_errors(page)
+    base = console.base_url
+    pictures = screenshots()
+    log_in(page, base, ADMIN_EMAIL, ADMIN_PASSWORD, "/catalog/plans/pro")
+
+    # A draft of a published plan, diffed against v1, then discarded.
+    page.locator("#edit-draft").click()
+    features = page.locator('#rows-entitlements select[name$=".featureId"]')
+    expect(features.first).to_be_visible()
+    index = features.evaluate_all("els => els.findIndex((e) => e.value === 'seats')")
+    assert index >= 0
+    page.locator(f'input[name="entitlements.{index}.limit"]').fill("15")
+    page.get_by_role("button", name="Save draft").click()
+    draft = page.locator("#draft")
+    expect(draft).to_contain_text("diff against v1")
+    changed = draft.locator("tr.changed", has_text="entitlements")
+    expect(changed).to_contain_text('"seats": "10"')
+    expect(changed).to_contain_text('"seats": "15"')
+    steps.shot(page, pictures, "plan-draft")
+    page.get_by_role("button", name="Discard draft").click()
+    expect(page.locator("#draft")).to_have_count(0)
+
+    # Catalog as code: the exported document, dry-run against itself, changes nothing.
+    steps.open_page(page, base, "/catalog/code")
+    expect(page.locator("textarea.code")).to_have_value(re.compile(r'"features"'))
+    page.get_by_role("button", name="Dry run").click()
+    expect(page.locator("#page")).to_contain_text("Would change (0)")
+
+    # A subscription: promotion, change of plan at the period's end, cancellation.
+    steps.fill_enterprise_deal(page, base, "changeling", "Changeling Ltd")
+    steps.confirm_deal(page, "changeling")
+    promo = page.locator("#promotion-form")
+    promo.locator("#f-featureId").fill("projects")
+    promo.locator("#f-limit").fill("99")
+    promo.get_by_role("button", name="Grant").click()
+    expect(page.locator("#page")).to_contain_text("projects: 99 until")
+    page.get_by_role("link", name="Change plan").click()
+    page.wait_for_url(re.compile(r"/console/provision\?customer=changeling&replace=sub_"))
+    deal = page.locator("#deal-form")
+    deal.locator('select[name="changeTiming"]').select_option("END_OF_PERIOD")
+    deal.locator("#f-planId").select_option("pro")
+    deal.locator("#f-baseOverride").fill("")
+    page.locator("#confirm-deal").click()
+    page.wait_for_url(re.compile(r"/console/customers/changeling$"))
+    expect(page.locator(".subscription").first).to_contain_text("Changes to pro on")
+    page.locator(".subscription").first.get_by_role("button", name="Cancel subscription").click()
+    expect(page.locator(".subscription").first).to_contain_text("canceled")
+
+    # Invoices: the open one voided; its PDF is served.
+    steps.open_page(page, base, "/invoices?customer=changeling")
+    row = page.locator("#invoices tbody tr").first
+    expect(row).to_contain_text("OPEN")
+    pdf = row.get_by_role("link", name="PDF").get_attribute("href") or ""
+    assert page.request.get(pdf if pdf.startswith("http") else base + pdf).status == 200
+    row.get_by_role("button", name="Void").click()
+    expect(page.locator("#invoices tbody tr").first).to_contain_text("VOID")
+    page.locator('button[data-status="OPEN"]').click()
+    expect(page.locator("#invoices")).not_to_contain_text("changeling")
+
+    # Webhooks: a private target is refused, the error next to the URL with its code.
+    steps.open_page(page, base, "/webhooks")
+    page.locator("#f-url").fill("http://127.0.0.1:9/hook")
+    page.get_by_role("button", name="Create").click()
+    url_field = page.locator(".field", has=page.locator("#f-url"))
+    expect(url_field.locator(".field-error")).to_contain_text("WEBHOOK_TARGET_NOT_ALLOWED")
+    steps.shot(page, pictures, "webhooks")
+
+    # Admin pages: a key (its secret shown once), an invitation link.
+    steps.open_page(page, base, "/api-keys")
+    page.locator("#f-name").fill("console test")
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator("#new-key-secret")).to_contain_text("allot_sk_")
+    expect(page.locator("#api-keys")).to_contain_text("console test")
+    steps.open_page(page, base, "/users")
+    invite = page.locator("#invite-form")
+    invite.locator("#f-email").fill("new.hire@example.com")
+    invite.locator("#f-name").fill("New Hire")
+    invite.get_by_role("button", name="Invite").click()
+    expect(page.locator("#invite-link")).to_contain_text("/console/invite/")
+    expect(page.locator("#users")).to_contain_text(ADMIN_EMAIL)
+    steps.shot(page, pictures, "users")
+
+    # The environment switcher: production has no demo catalog.
+    steps.open_page(page, base, "/catalog")
+    expect(page.locator("#plans")).to_contain_text("Enterprise")
+    switcher = page.locator("#environment")
+    production = switcher.locator("option", has_text=re.compile("production", re.IGNORECASE))
+    switcher.select_option(production.get_attribute("value"))
+    expect(page.locator("#page")).to_contain_text("Plans 0")
+    expect(page.locator("#plans")).not_to_contain_text("Enterprise")
+    development = switcher.locator("option", has_text=re.compile("development", re.IGNORECASE))
+    switcher.select_option(development.get_attribute("value"))
+    expect(page.locator("#plans")).to_contain_text("Enterprise")
+
+    # Logging out ends the session: the console sends the browser back to the login page.
+    page.locator("#logout").click()
+    page.wait_for_url(re.compile(r"/console/login"))
+    page.goto(f"{base}/console/customers")
+    page.wait_for_url(re.compile(r"/console/login\?next=%2Fconsole%2Fcustomers"))
+    assert not errors, errors
