@@ -209,7 +209,9 @@ def scenarios(customers: int) -> list[tuple[str, str, dict[str, Any]]]:
 async def measure(http: httpx.AsyncClient, document: str, variables: dict[str, Any],
                   runs: int) -> dict[str, Any]:
     body = {"query": document, "variables": variables}
+    started = time.perf_counter()
     first = await http.post("/graphql", json=body)
+    first_ms = (time.perf_counter() - started) * 1000
     answer = first.json()
     assert "errors" not in answer, answer
     await http.post("/graphql", json=body)  # warm
@@ -224,6 +226,7 @@ async def measure(http: httpx.AsyncClient, document: str, variables: dict[str, A
         "p50_ms": round(statistics.median(times), 1),
         "p99_ms": round(times[min(len(times) - 1, int(len(times) * 0.99))], 1),
         "max_ms": round(times[-1], 1),
+        "first_ms": round(first_ms, 1),  # insights: computed (later ones reused, if kept)
         "bytes": len(first.content),
     }
 
@@ -247,8 +250,8 @@ async def bench(base: str, key: str, database_url: str, args: Any) -> dict[str, 
                               **await measure(http, documents[name], variables, args.runs)}
             f = figures[label]
             flag = "" if f["p99_ms"] <= TARGET_MS else "  > 150 ms"
-            print(f"{label:58} p50 {f['p50_ms']:7.1f}  p99 {f['p99_ms']:7.1f}{flag}",
-                  flush=True)
+            print(f"{label:58} first {f['first_ms']:7.1f}  p50 {f['p50_ms']:7.1f}  "
+                  f"p99 {f['p99_ms']:7.1f}{flag}", flush=True)
     results["operations"] = figures
     return results
 
@@ -258,16 +261,20 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument("--insights-max-age", default="60",
+                        help="ALLOT_INSIGHTS_MAX_AGE of the server (0: computed every time)")
     args = parser.parse_args()
     server, embedded = run.server_url()
     database_url = asyncio.run(run.fresh_database(server, DATABASE))
     results: dict[str, Any] = {"when": datetime.now(UTC).isoformat(),
-                               "customers": args.customers, "runs": args.runs}
+                               "customers": args.customers, "runs": args.runs,
+                               "insights_max_age": args.insights_max_age}
     try:
         upgrade(database_url)
         key = asyncio.run(run.bootstrap_key(database_url))
         port = run.free_port()
-        allot = run.start("app.main:app_from_env", database_url, port, factory=True)
+        allot = run.start("app.main:app_from_env", database_url, port, factory=True,
+                          extra_env={"ALLOT_INSIGHTS_MAX_AGE": args.insights_max_age})
         try:
             results.update(asyncio.run(bench(f"http://127.0.0.1:{port}", key, database_url,
                                              args)))
