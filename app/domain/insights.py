@@ -9,9 +9,15 @@ number is computed is in docs/console.md ("Insights").
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +27,8 @@ from app.models import Subscription
 from app.store import catalog as catalog_store
 from app.store import insights as store
 from app.store.rows import FeatureUtilizationRow, PlanCount, PlanRevenueRow
+
+T = TypeVar("T")
 
 MAX_BUCKETS = 100
 MAX_WITHIN_DAYS = 366
@@ -42,6 +50,11 @@ class Bucket:
     start: float
     end: float
     customers: int
+
+
+async def prepare(session: AsyncSession) -> None:
+    """Tune the session for reading the whole customer base (app/store/insights.py)."""
+    await store.for_analytics(session)
 
 
 async def customers_per_plan(
@@ -148,3 +161,67 @@ def search_pattern(search: str | None) -> str | None:
         )
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+# --- answers reused for a while (ALLOT_INSIGHTS_MAX_AGE) ----------------------------------------
+#
+# An insight reads the whole customer base (hundreds of milliseconds at 100,000 customers, a
+# few seconds for the limits and usage ones); the console shows the same ones again and
+# again. An answer is kept per (environment, field, arguments) in the process: younger than
+# the max age it is answered as it is; older, it is still answered at once while one
+# background task computes it again; much older (ten max ages: nobody asked for a long
+# while), or never computed, the caller waits for a fresh one.
+
+log = logging.getLogger("allot.insights")
+
+MAX_KEPT = 1_000
+STALE_FACTOR = 10
+
+
+@dataclass
+class _Kept:
+    at: float  # time.monotonic() of the computation
+    value: Any
+    refreshing: asyncio.Task[None] | None = None
+
+
+_KEPT: OrderedDict[tuple[Any, ...], _Kept] = OrderedDict()
+
+
+def forget() -> None:
+    """Drop every kept answer (tests)."""
+    _KEPT.clear()
+
+
+async def reused(key: tuple[Any, ...], max_age: float, compute: Callable[[], Awaitable[T]]) -> T:
+    if max_age <= 0:
+        return await compute()
+    now = time.monotonic()
+    kept = _KEPT.get(key)
+    if kept is None or now - kept.at > max_age * STALE_FACTOR:
+        value = await compute()
+        _keep(key, _Kept(time.monotonic(), value))
+        return value
+    _KEPT.move_to_end(key)
+    if now - kept.at > max_age and kept.refreshing is None:
+        kept.refreshing = asyncio.create_task(_refresh(key, kept, compute))
+    return kept.value  # type: ignore[no-any-return]
+
+
+async def _refresh(
+    key: tuple[Any, ...], kept: _Kept, compute: Callable[[], Awaitable[Any]]
+) -> None:
+    try:
+        value = await compute()
+    except Exception:  # the stale answer stays; the next read past the max age tries again
+        log.exception("recomputing the insight %s failed", key[1:])
+        kept.refreshing = None
+        return
+    _keep(key, _Kept(time.monotonic(), value))
+
+
+def _keep(key: tuple[Any, ...], kept: _Kept) -> None:
+    _KEPT[key] = kept
+    _KEPT.move_to_end(key)
+    while len(_KEPT) > MAX_KEPT:
+        _KEPT.popitem(last=False)

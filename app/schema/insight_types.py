@@ -25,13 +25,24 @@ T = TypeVar("T")
 
 
 async def _read(
-    info: Info[Context, None], work: Callable[[AsyncSession, Any, datetime], Awaitable[T]]
+    info: Info[Context, None],
+    work: Callable[[AsyncSession, Any, datetime], Awaitable[T]],
+    *arguments: Any,
 ) -> T:
-    """One read in its own session, the environment's; a client mistake as a top-level error."""
+    """One read in its own session, the environment's, reused for a while
+    (`ALLOT_INSIGHTS_MAX_AGE`, app/domain/insights.py `reused`); a client mistake as a
+    top-level error."""
     ctx = info.context
+    db, env = ctx.db, ctx.environment_pk
+
+    async def compute() -> T:
+        async with db.session() as session:
+            await domain.prepare(session)
+            return await work(session, env, ctx.now())
+
+    key = (env, info.field_name, *arguments)
     try:
-        async with ctx.db.session() as session:
-            return await work(session, ctx.environment_pk, ctx.now())
+        return await domain.reused(key, ctx.settings.insights_max_age, compute)
     except DomainError as error:
         raise ClientError(error.message, error.code.value) from None
 
@@ -163,7 +174,7 @@ class Insights:
                 for sub, plan_id, customer_id in found
             ]
 
-        return await _read(info, work)
+        return await _read(info, work, within_days, first)
 
     @strawberry.field(
         description="Per metered feature: customers with a limit, and those at "
@@ -195,7 +206,7 @@ class Insights:
         async def work(session: AsyncSession, env: Any, now: datetime) -> list[Any]:
             return await domain.usage_distribution(session, env, feature_id, buckets, now)
 
-        found = await _read(info, work)
+        found = await _read(info, work, feature_id, buckets)
         return [UsageBucket(from_=b.start, to=b.end, customers=b.customers) for b in found]
 
     @strawberry.field(
@@ -208,7 +219,7 @@ class Insights:
         async def work(session: AsyncSession, env: Any, now: datetime) -> list[Any]:
             return await domain.revenue_by_plan(session, env, from_, to)
 
-        rows = await _read(info, work)
+        rows = await _read(info, work, from_, to)
         return [
             PlanRevenue(
                 plan_id=r.plan_id, currency=r.currency, amount=r.amount, invoices=r.invoices

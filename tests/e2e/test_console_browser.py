@@ -63,7 +63,8 @@ def console(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     with contextlib.ExitStack() as stack:
         database_url = stack.enter_context(empty_database_sync(server_url, "allot_console"))
         data_dir = stack.enter_context(fresh_data_dir())
-        env = allot_env(data_dir, database_url)
+        # Insights computed on every read: the test compares them with its own count at once.
+        env = allot_env(data_dir, database_url) | {"ALLOT_INSIGHTS_MAX_AGE": "0"}
         server = AllotServer(["--demo"], env, logs / "serve.log")
         stack.callback(server.close)
         base_url = server.wait_ready()

@@ -230,4 +230,5 @@ async def test_insights_statements_do_not_grow_with_the_customers(
         await usage_helpers.reported(gql, f"more-{i}", "seats", i)
     many = await _insights_statements(gql, app, monkeypatch)
     assert len(many) == len(few), (few, many)
-    assert len(many) <= 14, many
+    # per field: the session tuning (jit, work_mem), its reads, and the plan/feature loaders
+    assert len(many) <= 20, many

@@ -16,7 +16,8 @@ export function InsightsPage() {
           ${i.customersPerStatus.map((s) => html`<div class="card stat" data-status=${s.status}>
             <span class="number">${s.customers}</span><span>${s.status.toLowerCase().replace("_", " ")}</span></div>`)}
         </div>
-        <p class="muted">${total} subscribed customers by subscription status</p>
+        <p class="muted">${total} subscribed customers by subscription status · the numbers are
+          recomputed in the background and may be up to a minute old (ALLOT_INSIGHTS_MAX_AGE)</p>
         <div class="chart-box" id="customers-per-plan"><h2>Customers per plan</h2>
           <${BarChart} title="customers per plan" items=${i.customersPerPlan.map((p) => ({ label: p.plan ? p.plan.name : "?", value: p.customers }))} />
           <table class="grid compact"><tbody>${i.customersPerPlan.map((p) => html`<tr data-plan=${p.plan && p.plan.id}>
