@@ -401,3 +401,61 @@ async def test_admins_see_and_change_their_account_only(
         assert payload["errors"][0]["code"] == "INVALID_INPUT"
     async with browser(console_app, _address()) as client:
         await log_in(client, stranger)  # untouched: still a member who can log in
+
+
+async def test_an_invitation_link_sets_name_and_password_once_and_logs_in(
+    console_app: Starlette, db: Database, tenant: Tenant, gql: GraphQLClient
+) -> None:
+    admin_email = await make_user(db, tenant.account_pk)
+    invite = """mutation($i: InviteUserInput!) { inviteUser(input: $i) { token link
+      errors { code field } } }"""
+    invitee = f"joiner-{uuid.uuid4().hex[:6]}@example.com"
+    async with browser(console_app, _address()) as client:
+        admin = await log_in(client, admin_email)
+        payload = await admin.mutate(invite, {"i": {"email": invitee, "name": "Jo"}})
+        assert payload["errors"] == []
+        link = payload["link"]
+        again = await admin.mutate(invite, {"i": {"email": admin_email}})
+        assert again["errors"] == [{"code": "DUPLICATE_ID", "field": ["email"]}]
+        page = await client.get(link)
+        assert page.status_code == 200 and invitee in page.text and 'value="Jo"' in page.text
+        csrf, cookie = await form_csrf(client, link)
+        short = await client.post(
+            link, data={"csrf": csrf, "name": "Jo", "password": "short"}, headers={"Cookie": cookie}
+        )
+        assert short.status_code == 400 and "at least 10 characters" in short.text
+        no_csrf = await client.post(link, data={"name": "Jo", "password": TEST_PASSWORD})
+        assert no_csrf.status_code == 403
+        accepted = await client.post(
+            link,
+            data={"csrf": csrf, "name": "Jo Joiner", "password": TEST_PASSWORD},
+            headers={"Cookie": cookie},
+        )
+        assert accepted.status_code == 303 and accepted.headers["location"] == "/console"
+        token = _set_cookie(accepted, "allot_session")["allot_session"].value
+        client.cookies.clear()
+        info = await client.get("/console/session", headers={"Cookie": f"allot_session={token}"})
+        assert info.json()["user"] == {
+            "id": info.json()["user"]["id"],
+            "email": invitee,
+            "name": "Jo Joiner",
+            "role": "member",
+        }
+        used = await client.get(link)
+        assert used.status_code == 404
+        reused = await client.post(
+            link,
+            data={"csrf": csrf, "name": "X", "password": TEST_PASSWORD},
+            headers={"Cookie": cookie},
+        )
+        assert reused.status_code == 404
+        assert (await client.get("/console/invite/made-up-token")).status_code == 404
+    log = """{ auditLog(first: 10, entityType: "USER_INVITATION") { edges { node {
+      operation action actorKind actorUser { email } before after } } } }"""
+    entries = [e["node"] for e in (await gql.execute(log))["auditLog"]["edges"]]
+    ops = [(e["operation"], e["action"]) for e in entries]
+    assert ("inviteUser", "CREATE") in ops and ("acceptInvitation", "UPDATE") in ops
+    created = next(e for e in entries if e["operation"] == "inviteUser")
+    assert created["actorUser"] == {"email": admin_email}
+    assert created["after"]["invitedBy"] == admin_email
+    assert payload["token"] not in str(entries)
