@@ -12,7 +12,7 @@ import pytest
 from app.cli.serve import prepare_database
 from app.db import Database
 from app.main import create_app
-from app.settings import Settings
+from app.settings import ConfigError, Settings
 from app.store.migrate import upgrade
 from tests.e2e.process import ROOT, allot_command, run_allot
 from tests.support import client_of, form_csrf, running
@@ -149,3 +149,28 @@ async def test_serve_after_migrate_prints_the_admin_alone(
         await db.close()
     assert "allot_sk_" not in out
     assert "email     admin@localhost" in out and "  password  " in out
+
+
+def test_console_settings_are_read_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALLOT_SESSION_DAYS", "1.5")
+    monkeypatch.setenv("ALLOT_SESSION_IDLE_HOURS", "2")
+    monkeypatch.setenv("ALLOT_SECURE_COOKIES", "true")
+    monkeypatch.setenv("ALLOT_LOGIN_FAILURES", "3")
+    monkeypatch.setenv("ALLOT_LOGIN_FAILURE_WINDOW", "60")
+    monkeypatch.setenv("ALLOT_INVITATION_DAYS", "2")
+    monkeypatch.setenv("ALLOT_ADMIN_EMAIL", "Ops@Example.com")
+    settings = Settings.from_env()
+    assert (settings.session_days, settings.session_idle_hours) == (1.5, 2.0)
+    assert settings.secure_cookies is True
+    assert (settings.login_failures, settings.login_failure_window) == (3, 60.0)
+    assert settings.invitation_days == 2.0 and settings.admin_email == "ops@example.com"
+    for variable, value in (
+        ("ALLOT_SESSION_DAYS", "0"),
+        ("ALLOT_SESSION_IDLE_HOURS", "-1"),
+        ("ALLOT_LOGIN_FAILURES", "0"),
+        ("ALLOT_ADMIN_EMAIL", "not an email"),
+    ):
+        with monkeypatch.context() as patch:
+            patch.setenv(variable, value)
+            with pytest.raises(ConfigError, match=variable):
+                Settings.from_env()

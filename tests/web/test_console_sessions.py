@@ -335,6 +335,12 @@ async def test_a_change_through_a_session_is_audited_under_the_user(
             assert node["actorKind"] == "user" and node["actorKeyId"] is None
             assert node["actorUser"]["email"] == email
             assert node["actorUser"]["name"] == "Mia Member"
+        by_user = """query($u: ID) { auditLog(first: 5, actorUserId: $u) { edges { node {
+          entityId } } } }"""
+        mine = await user.execute(by_user, {"u": node["actorUser"]["id"]})
+        assert [e["node"]["entityId"] for e in mine["auditLog"]["edges"]] == ["audited-sso"]
+        nobody = await user.execute(by_user, {"u": str(uuid.uuid4())})
+        assert nobody["auditLog"]["edges"] == []
 
 
 async def test_members_may_not_manage_keys_or_users_and_admins_may(
