@@ -465,3 +465,30 @@ async def test_an_invitation_link_sets_name_and_password_once_and_logs_in(
     assert created["actorUser"] == {"email": admin_email}
     assert created["after"]["invitedBy"] == admin_email
     assert payload["token"] not in str(entries)
+
+
+async def test_disabling_a_user_ends_their_sessions_and_a_role_change_applies_at_once(
+    console_app: Starlette, db: Database, tenant: Tenant
+) -> None:
+    admin_email = await make_user(db, tenant.account_pk)
+    member_email = await make_user(db, tenant.account_pk, role=UserRole.MEMBER)
+    change = """mutation($i: ChangeUserRoleInput!) { changeUserRole(input: $i) {
+      user { role } errors { code } } }"""
+    disable = """mutation($i: DisableUserInput!) { disableUser(input: $i) {
+      user { disabledAt } errors { code } } }"""
+    async with browser(console_app, _address()) as client:
+        admin = await log_in(client, admin_email)
+        member = await log_in(client, member_email)
+        users = (await admin.execute("{ users { id email } }"))["users"]
+        member_id = next(u["id"] for u in users if u["email"] == member_email)
+        assert (await member.post("{ apiKeys { id } }")).json()["errors"][0]["extensions"][
+            "code"
+        ] == "FORBIDDEN"
+        payload = await admin.mutate(change, {"i": {"id": member_id, "role": "ADMIN"}})
+        assert payload == {"user": {"role": "ADMIN"}, "errors": []}
+        assert "apiKeys" in await member.execute("{ apiKeys { id } }")  # the next request
+        payload = await admin.mutate(disable, {"i": {"id": member_id}})
+        assert payload["errors"] == [] and payload["user"]["disabledAt"]
+        assert (await member.post(ENVIRONMENT)).status_code == 401
+        cookie = {"Cookie": f"allot_session={member.token}"}
+        assert (await client.get("/console/session", headers=cookie)).status_code == 401
