@@ -157,3 +157,38 @@ def users_disable(
         except (DomainError, DomainErrors) as exc:
             raise user_error(exc, "users disable") from None
     typer.echo(f"Disabled user {email.strip().lower()}.")
+
+
+@users_cli.command("set-password")
+def users_set_password(
+    email: str = typer.Argument(..., metavar="EMAIL", help="The user's email."),
+    password_stdin: bool = typer.Option(
+        False,
+        "--password-stdin",
+        help="Read the password from stdin (first line); without it one is generated and "
+        "printed once.",
+    ),
+    environment: str | None = typer.Option(None, "--environment", "-e", help=ACCOUNT_HELP),
+) -> None:
+    """Give a user a new password (a forgotten one, the first admin's); their sessions end."""
+    settings = Settings.from_env()
+    generated = not password_stdin
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else rules.generate_password()
+
+    async def work(db: Database) -> None:
+        async with audit.transaction(db, AuditActor.cli("users set-password")) as session:
+            account_pk = await _account(session, environment)
+            user = await store.find_user_by_email(session, account_pk, email.strip().lower())
+            if user is None:
+                raise CliError(f"no user {email!r} in the account (see `allot users list`)")
+            await rules.set_password(session, account_pk, user.pk, password, Clock().now())
+
+    with open_database(settings, migrate=False) as url:
+        try:
+            run_with_db(url, work)
+        except (DomainError, DomainErrors) as exc:
+            raise user_error(exc, "users set-password") from None
+    typer.echo(f"Set a new password for {email.strip().lower()}.")
+    if generated:
+        typer.echo("Their password (store it now, it is not shown again):")
+        typer.echo(password)

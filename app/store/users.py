@@ -89,9 +89,15 @@ async def save_user(session: AsyncSession, user: User) -> User:
     return user
 
 
-async def end_sessions_of(session: AsyncSession, user_pk: uuid.UUID) -> None:
-    """Log a user out everywhere (disabled, demoted): sessions are not audited."""
-    await session.execute(delete(UserSession).where(col(UserSession.user_pk) == user_pk))
+async def end_sessions_of(
+    session: AsyncSession, user_pk: uuid.UUID, keep: uuid.UUID | None = None
+) -> None:
+    """Log a user out everywhere (disabled, a new password) but the session `keep`: sessions
+    are not audited."""
+    query = delete(UserSession).where(col(UserSession.user_pk) == user_pk)
+    if keep is not None:
+        query = query.where(col(UserSession.pk) != keep)
+    await session.execute(query)
 
 
 async def first_environment(session: AsyncSession, account_pk: uuid.UUID) -> Environment | None:

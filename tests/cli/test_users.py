@@ -104,6 +104,14 @@ def test_users_create_list_disable(fresh_env: Callable[[], dict[str, str]]) -> N
     assert "disabled" in table[2] and "bob@example.com" in table[2]
     refused(["users", "disable", "nobody@example.com"], env, "no user")
     refused(["users", "disable", "ann@example.com"], env, "last active admin")
+    # A new password for a user who forgot theirs: printed once, the old one stops working.
+    out = ok(["users", "set-password", "ANN@example.com"], env)
+    assert out.startswith("Set a new password for ann@example.com.\n")
+    new_password = out.strip().splitlines()[-1]
+    assert new_password != password
+    assert asyncio.run(log_in_status(url, "ann@example.com", password)) == 401
+    assert asyncio.run(log_in_status(url, "ann@example.com", new_password)) == 303
+    refused(["users", "set-password", "ann@example.com", "--password-stdin"], env, "INVALID_INPUT")
     # Environments name the account: the installation's only one here.
     assert len(json.loads(ok(["users", "list", "-e", "production", "--json"], env))) == 2
     refused(["users", "list", "-e", "staging"], env, "no environment named")

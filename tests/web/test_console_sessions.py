@@ -492,3 +492,40 @@ async def test_disabling_a_user_ends_their_sessions_and_a_role_change_applies_at
         assert (await member.post(ENVIRONMENT)).status_code == 401
         cookie = {"Cookie": f"allot_session={member.token}"}
         assert (await client.get("/console/session", headers=cookie)).status_code == 401
+
+
+async def test_a_user_changes_their_own_password_and_their_other_sessions_end(
+    console_app: Starlette, db: Database, tenant: Tenant, gql: GraphQLClient
+) -> None:
+    email = await make_user(db, tenant.account_pk, role=UserRole.MEMBER)
+    change = """mutation($i: ChangePasswordInput!) { changePassword(input: $i) {
+      user { email passwordChangedAt } errors { code field } } }"""
+    new = "my brand new password"
+    async with browser(console_app, _address()) as client:
+        here = await log_in(client, email)
+        elsewhere = await log_in(client, email)
+        wrong = await here.mutate(change, {"i": {"currentPassword": "nope", "newPassword": new}})
+        assert wrong == {
+            "user": None,
+            "errors": [{"code": "INVALID_INPUT", "field": ["currentPassword"]}],
+        }
+        short = await here.mutate(
+            change, {"i": {"currentPassword": TEST_PASSWORD, "newPassword": "short"}}
+        )
+        assert short["errors"] == [{"code": "INVALID_INPUT", "field": ["newPassword"]}]
+        assert (await elsewhere.post(ENVIRONMENT)).status_code == 200  # nothing changed yet
+        done = await here.mutate(
+            change, {"i": {"currentPassword": TEST_PASSWORD, "newPassword": new}}
+        )
+        assert done["errors"] == [] and done["user"]["passwordChangedAt"]
+        assert (await here.post(ENVIRONMENT)).status_code == 200  # this session goes on
+        assert (await elsewhere.post(ENVIRONMENT)).status_code == 401  # the others end
+        assert (await _submit(client, email, TEST_PASSWORD)).status_code == 401
+        assert (await _submit(client, email, new)).status_code == 303
+    keys = await gql.post(change, {"i": {"currentPassword": "x", "newPassword": new}})
+    assert keys.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    entries = await gql.execute(
+        '{ auditLog(first: 3, operation: "changePassword") { edges { node { before after } } } }'
+    )
+    text = str(entries)
+    assert "passwordChangedAt" in text and "argon2" not in text and new not in text
