@@ -262,8 +262,7 @@ async def accept_invitation(
         now,
     )
     invitation.accepted_at = now
-    session.add(invitation)
-    await session.flush()
+    await store.save_invitation(session, invitation)
     return user
 
 

@@ -119,6 +119,11 @@ async def add_invitation(session: AsyncSession, invitation: UserInvitation) -> U
     return invitation
 
 
+async def save_invitation(session: AsyncSession, invitation: UserInvitation) -> None:
+    session.add(invitation)
+    await session.flush()
+
+
 async def invitation_for_token(
     session: AsyncSession, token_hash: str, *, lock: bool = False
 ) -> UserInvitation | None:
