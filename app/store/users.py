@@ -207,6 +207,12 @@ async def session_for_token(conn: RawConnection, token_hash: str) -> SessionRow 
     )
 
 
+async def prune_expired_sessions(conn: RawConnection, now: datetime) -> int:
+    """Forget sessions past their absolute expiry (idle ones are at most that old)."""
+    status = await conn.execute("DELETE FROM user_sessions WHERE expires_at <= $1", now)
+    return int(status.rsplit(" ", 1)[-1])
+
+
 async def touch_session(conn: RawConnection, session_pk: uuid.UUID, now: datetime) -> None:
     await conn.execute(
         "UPDATE user_sessions SET last_seen_at = $2 WHERE pk = $1 AND last_seen_at < $2",

@@ -25,6 +25,7 @@ from app.domain.audit import AuditActor
 from app.main import create_app
 from app.settings import Settings
 from app.store import users as store
+from app.workers.jobs import prune_sessions
 from tests.support import (
     TEST_PASSWORD,
     GraphQLClient,
@@ -307,6 +308,15 @@ async def test_sessions_expire_absolutely_and_when_idle(
         cookie = {"Cookie": f"allot_session={user.token}"}
         assert (await client.get("/console/session", headers=cookie)).status_code == 401
         assert (await user.post(ENVIRONMENT)).status_code == 401
+        # The job forgets sessions past their expiry (this one was dropped when presented).
+        other = await log_in(client, email)
+        async with pool.acquire() as conn:
+            row = await store.session_for_token(conn, domain.hash_token(other.token))
+            assert row is not None
+            await store.set_session_expiry(conn, row.pk, clock.now(), clock.now())
+        assert await prune_sessions(db, clock) >= 1
+        async with pool.acquire() as conn:
+            assert await store.session_for_token(conn, domain.hash_token(other.token)) is None
         login = await client.get("/console/login", headers=cookie)
         assert login.status_code == 200 and "<form" in login.text  # back to the login page
         # Idle: used within 12 hours it lives on; 12 hours unused, it is over.
