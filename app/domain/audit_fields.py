@@ -430,6 +430,8 @@ _USER_SPECS: dict[type, Spec] = {
             "role": "role",
             "disabled_at": "disabledAt",
             "created_at": "createdAt",
+            # A password change is logged by when it happened, never by any form of it.
+            "password_changed_at": "passwordChangedAt",
         },
         internal={
             "account_pk": "users belong to the account; the entry is in the actor's environment",

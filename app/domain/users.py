@@ -165,6 +165,33 @@ async def change_role(
     return user
 
 
+async def set_password(
+    session: AsyncSession,
+    account_pk: uuid.UUID,
+    user_pk: uuid.UUID,
+    password: str,
+    now: datetime,
+    keep_session: uuid.UUID | None = None,
+    current_password: str | None = None,
+) -> User:
+    """A user's new password (`current_password`: the old one must match, for a user changing
+    their own). Every session of the user ends, but `keep_session` (the one asking)."""
+    check_password(password, "newPassword" if current_password is not None else "password")
+    await _lock(session, account_pk)
+    user = await store.get_user(session, account_pk, user_pk, lock=True)
+    if user is None:
+        raise _not_found()
+    if current_password is not None and not _verify(user.password_hash, current_password):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "the current password is not right", ["currentPassword"]
+        )
+    user.password_hash = hash_password(password)
+    user.password_changed_at = now
+    await store.save_user(session, user)
+    await store.end_sessions_of(session, user.pk, keep=keep_session)
+    return user
+
+
 @dataclass(frozen=True)
 class NewInvitation:
     invitation: UserInvitation
@@ -235,8 +262,7 @@ async def accept_invitation(
         now,
     )
     invitation.accepted_at = now
-    session.add(invitation)
-    await session.flush()
+    await store.save_invitation(session, invitation)
     return user
 
 

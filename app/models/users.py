@@ -29,6 +29,7 @@ class User(SQLModel, table=True):
     disabled_at: datetime | None = timestamp(nullable=True)
     created_at: datetime = timestamp()
     last_login_at: datetime | None = timestamp(nullable=True)
+    password_changed_at: datetime | None = timestamp(nullable=True)
 
 
 class UserSession(SQLModel, table=True):

@@ -107,6 +107,10 @@ class AuditQuery:
             strawberry.ID | None,
             strawberry.argument(description="Only changes made with this key."),
         ] = None,
+        actor_user_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Only changes made by this console user."),
+        ] = None,
         since: Annotated[
             datetime | None, strawberry.argument(description="From this instant.")
         ] = None,
@@ -120,14 +124,16 @@ class AuditQuery:
         try:
             seq = int(cursor) if cursor is not None else None
             key = uuid.UUID(str(actor_key_id)) if actor_key_id is not None else None
+            user = uuid.UUID(str(actor_user_id)) if actor_user_id is not None else None
         except ValueError:
-            raise ClientError("malformed cursor or key id", "INVALID_INPUT") from None
+            raise ClientError("malformed cursor, key id or user id", "INVALID_INPUT") from None
         filters: dict[str, Any] = {
             "entity_type": entity_type,
             "entity_id": entity_id,
             "operation": operation,
             "action": action,
             "actor_key_pk": key,
+            "actor_user_pk": user,
             "since": since,
             "until": until,
         }

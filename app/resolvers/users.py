@@ -13,9 +13,10 @@ from app.domain import audit
 from app.domain import users as domain
 from app.errors import DomainError, DomainErrors, ErrorCode
 from app.resolvers.catalog import audit_actor
-from app.schema.common import AdminUserOnly, user_errors
+from app.schema.common import AdminUserOnly, UserSessionOnly, user_errors
 from app.schema.context import Context
 from app.schema.user_types import (
+    ChangePasswordInput,
     ChangeUserRoleInput,
     DisableUserInput,
     InviteUserInput,
@@ -103,6 +104,33 @@ class UserMutation:
             user_pk = _user_pk(input.id)
             async with audit.transaction(ctx.db, audit_actor(ctx, info.field_name, now)) as session:
                 user = await domain.disable_user(session, ctx.principal.account_pk, user_pk, now)
+        except (DomainError, DomainErrors) as error:
+            return UserPayload(user=None, errors=user_errors(error))
+        return UserPayload(user=user_view(user), errors=[])
+
+    @strawberry.mutation(
+        description="Change the caller's own password (a console session; the current "
+        "password is asked). The user's other sessions end.",
+        permission_classes=[UserSessionOnly],
+    )
+    async def change_password(
+        self, info: Info[Context, None], input: ChangePasswordInput
+    ) -> UserPayload:
+        ctx = info.context
+        now = ctx.now()
+        principal = ctx.principal
+        assert principal.user_pk is not None  # UserSessionOnly
+        try:
+            async with audit.transaction(ctx.db, audit_actor(ctx, info.field_name, now)) as session:
+                user = await domain.set_password(
+                    session,
+                    principal.account_pk,
+                    principal.user_pk,
+                    input.new_password,
+                    now,
+                    keep_session=principal.key_pk,  # a session's principal: its id
+                    current_password=input.current_password,
+                )
         except (DomainError, DomainErrors) as error:
             return UserPayload(user=None, errors=user_errors(error))
         return UserPayload(user=user_view(user), errors=[])

@@ -163,6 +163,16 @@ class AdminUserOnly(BasePermission):
         return bool(info.context.principal.is_admin_user)
 
 
+class UserSessionOnly(BasePermission):
+    """What a logged-in user does for themselves (their password): no API key."""
+
+    message = "Only a user logged in to the console does this, for themselves."
+    error_extensions = {"code": "FORBIDDEN"}
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        return bool(info.context.principal.is_user)
+
+
 class ServerKeyOrAdminUser(BasePermission):
     """API keys and environment settings: server keys, and of console users only admins."""
 

@@ -30,6 +30,9 @@ class UserType:
     )
     created_at: datetime = strawberry.field(description="When the user was created.")
     last_login_at: datetime | None = strawberry.field(description="Their last login.")
+    password_changed_at: datetime | None = strawberry.field(
+        description="When their password was last changed (null: the one they were created with)."
+    )
 
 
 def user_view(user: User) -> UserType:
@@ -41,6 +44,7 @@ def user_view(user: User) -> UserType:
         disabled_at=user.disabled_at,
         created_at=user.created_at,
         last_login_at=user.last_login_at,
+        password_changed_at=user.password_changed_at,
     )
 
 
@@ -107,7 +111,13 @@ class ChangeUserRoleInput:
     role: UserRole = strawberry.field(description="admin or member.")
 
 
-@strawberry.type(description="Result of disableUser and changeUserRole.")
+@strawberry.input(description="The caller's current password and the new one.")
+class ChangePasswordInput:
+    current_password: str = strawberry.field(description="The password they log in with now.")
+    new_password: str = strawberry.field(description="The new one (10 to 1024 characters).")
+
+
+@strawberry.type(description="Result of disableUser, changeUserRole and changePassword.")
 class UserPayload:
     user: UserType | None = strawberry.field(description="The user.")
     errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")

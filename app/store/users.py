@@ -89,9 +89,15 @@ async def save_user(session: AsyncSession, user: User) -> User:
     return user
 
 
-async def end_sessions_of(session: AsyncSession, user_pk: uuid.UUID) -> None:
-    """Log a user out everywhere (disabled, demoted): sessions are not audited."""
-    await session.execute(delete(UserSession).where(col(UserSession.user_pk) == user_pk))
+async def end_sessions_of(
+    session: AsyncSession, user_pk: uuid.UUID, keep: uuid.UUID | None = None
+) -> None:
+    """Log a user out everywhere (disabled, a new password) but the session `keep`: sessions
+    are not audited."""
+    query = delete(UserSession).where(col(UserSession.user_pk) == user_pk)
+    if keep is not None:
+        query = query.where(col(UserSession.pk) != keep)
+    await session.execute(query)
 
 
 async def first_environment(session: AsyncSession, account_pk: uuid.UUID) -> Environment | None:
@@ -111,6 +117,11 @@ async def add_invitation(session: AsyncSession, invitation: UserInvitation) -> U
     session.add(invitation)
     await session.flush()
     return invitation
+
+
+async def save_invitation(session: AsyncSession, invitation: UserInvitation) -> None:
+    session.add(invitation)
+    await session.flush()
 
 
 async def invitation_for_token(
@@ -194,6 +205,12 @@ async def session_for_token(conn: RawConnection, token_hash: str) -> SessionRow 
         role=row["role"],
         disabled_at=row["disabled_at"],
     )
+
+
+async def prune_expired_sessions(conn: RawConnection, now: datetime) -> int:
+    """Forget sessions past their absolute expiry (idle ones are at most that old)."""
+    status = await conn.execute("DELETE FROM user_sessions WHERE expires_at <= $1", now)
+    return int(status.rsplit(" ", 1)[-1])
 
 
 async def touch_session(conn: RawConnection, session_pk: uuid.UUID, now: datetime) -> None:

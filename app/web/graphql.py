@@ -301,7 +301,13 @@ async def _admit_session(
     principal = session.principal(environment)
     wait = services.rate_limits.take(principal)
     if wait:
-        return _over_key_limit(services, principal, wait, request_id)
+        rate = services.rate_limits.rate_of(principal)
+        return rate_limited(
+            f"Rate limit exceeded for this session: {rate.per_second:g} requests a second, "
+            f"bursts of {rate.burst} (a batch counts each operation).",
+            wait,
+            request_id,
+        )
     return principal
 
 

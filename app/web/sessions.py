@@ -7,7 +7,6 @@ headers and answers the request's questions: who is logged in, in which environm
 from __future__ import annotations
 
 import hmac
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -152,10 +151,3 @@ def session_json(session: LiveSession, account_name: str) -> dict[str, Any]:
             {"id": str(e.pk), "slug": e.slug, "name": e.name} for e in session.environments
         ],
     }
-
-
-def user_uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None

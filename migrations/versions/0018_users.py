@@ -34,9 +34,12 @@ def upgrade() -> None:
     op.add_column("users", sa.Column("role", sa.String(), nullable=False, server_default="member"))
     op.add_column("users", sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("users", sa.Column("last_login_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column(
+        "users", sa.Column("password_changed_at", sa.DateTime(timezone=True), nullable=True)
+    )
     op.create_check_constraint("ck_users_role", "users", "role IN ('admin', 'member')")
     op.create_check_constraint("ck_users_email_lower", "users", "email = lower(email)")
-    for column in ("disabled_at", "last_login_at"):
+    for column in ("disabled_at", "last_login_at", "password_changed_at"):
         op.create_check_constraint(f"ck_users_{column}_finite", "users", f'isfinite("{column}")')
     op.create_table(
         "user_sessions",
@@ -91,12 +94,14 @@ def downgrade() -> None:
     op.drop_index("ix_user_sessions_user_pk", table_name="user_sessions")
     op.drop_table("user_sessions")
     for name in (
+        "ck_users_password_changed_at_finite",
         "ck_users_last_login_at_finite",
         "ck_users_disabled_at_finite",
         "ck_users_email_lower",
         "ck_users_role",
     ):
         op.drop_constraint(name, "users", type_="check")
+    op.drop_column("users", "password_changed_at")
     op.drop_column("users", "last_login_at")
     op.drop_column("users", "disabled_at")
     op.drop_column("users", "role")

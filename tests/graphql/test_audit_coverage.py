@@ -28,7 +28,7 @@ from app.domain.audit import AuditActor, UnauditedWrite
 from app.domain.audit_fields import EXEMPT_TABLES, SPECS
 from app.models import BillingSettings, Feature, metadata
 from tests.graphql.entitlements.catalog import apply_catalog
-from tests.support import GraphQLClient, Tenant, log_in, make_user
+from tests.support import TEST_PASSWORD, GraphQLClient, Tenant, log_in, make_user
 
 # Mutations that change nothing the audit log covers, and why.
 EXEMPT_MUTATIONS = {
@@ -222,13 +222,23 @@ async def _disable_user(gql: GraphQLClient, state: dict[str, Any]) -> None:
     )
 
 
-USER_STEPS = {"inviteUser", "changeUserRole", "disableUser"}
+async def _change_password(gql: GraphQLClient, state: dict[str, Any]) -> None:
+    await _as_admin(
+        state,
+        "mutation($i: ChangePasswordInput!) { changePassword(input: $i) "
+        f"{{ user {{ id passwordChangedAt }} {ERRORS} }} }}",
+        {"currentPassword": TEST_PASSWORD, "newPassword": "a new long password"},
+    )
+
+
+USER_STEPS = {"inviteUser", "changeUserRole", "disableUser", "changePassword"}
 FEATURE = simple("createFeature", "CreateFeatureInput", "feature { id }")
 # In the order they run; each mutation of the schema must be here or in EXEMPT_MUTATIONS.
 STEPS: list[tuple[str, Step]] = [
     ("inviteUser", _invite_user),
     ("changeUserRole", _change_user_role),
     ("disableUser", _disable_user),
+    ("changePassword", _change_password),
     ("createApiKey", _create_api_key),
     (
         "revokeApiKey",
@@ -515,7 +525,8 @@ async def test_every_mutation_is_audited_with_api_field_names(
     await assert_api_names(gql, everything, cache)
     text = str(everything)
     forbidden_names = ("metadata_", "plan_pk", "customer_pk", "key_hash", "token_hash")
-    for forbidden in (*forbidden_names, "password", "argon2", *state["secrets"]):
+    passwords = ("password_hash", "passwordHash", "argon2", TEST_PASSWORD, "a new long password")
+    for forbidden in (*forbidden_names, *passwords, *state["secrets"]):
         assert forbidden not in text, forbidden
     async with db.session() as session:
         secret = await session.execute(

@@ -25,6 +25,7 @@ from app.domain.audit import AuditActor
 from app.main import create_app
 from app.settings import Settings
 from app.store import users as store
+from app.workers.jobs import prune_sessions
 from tests.support import (
     TEST_PASSWORD,
     GraphQLClient,
@@ -307,6 +308,15 @@ async def test_sessions_expire_absolutely_and_when_idle(
         cookie = {"Cookie": f"allot_session={user.token}"}
         assert (await client.get("/console/session", headers=cookie)).status_code == 401
         assert (await user.post(ENVIRONMENT)).status_code == 401
+        # The job forgets sessions past their expiry (this one was dropped when presented).
+        other = await log_in(client, email)
+        async with pool.acquire() as conn:
+            row = await store.session_for_token(conn, domain.hash_token(other.token))
+            assert row is not None
+            await store.set_session_expiry(conn, row.pk, clock.now(), clock.now())
+        assert await prune_sessions(db, clock) >= 1
+        async with pool.acquire() as conn:
+            assert await store.session_for_token(conn, domain.hash_token(other.token)) is None
         login = await client.get("/console/login", headers=cookie)
         assert login.status_code == 200 and "<form" in login.text  # back to the login page
         # Idle: used within 12 hours it lives on; 12 hours unused, it is over.
@@ -335,6 +345,12 @@ async def test_a_change_through_a_session_is_audited_under_the_user(
             assert node["actorKind"] == "user" and node["actorKeyId"] is None
             assert node["actorUser"]["email"] == email
             assert node["actorUser"]["name"] == "Mia Member"
+        by_user = """query($u: ID) { auditLog(first: 5, actorUserId: $u) { edges { node {
+          entityId } } } }"""
+        mine = await user.execute(by_user, {"u": node["actorUser"]["id"]})
+        assert [e["node"]["entityId"] for e in mine["auditLog"]["edges"]] == ["audited-sso"]
+        nobody = await user.execute(by_user, {"u": str(uuid.uuid4())})
+        assert nobody["auditLog"]["edges"] == []
 
 
 async def test_members_may_not_manage_keys_or_users_and_admins_may(
@@ -401,3 +417,125 @@ async def test_admins_see_and_change_their_account_only(
         assert payload["errors"][0]["code"] == "INVALID_INPUT"
     async with browser(console_app, _address()) as client:
         await log_in(client, stranger)  # untouched: still a member who can log in
+
+
+async def test_an_invitation_link_sets_name_and_password_once_and_logs_in(
+    console_app: Starlette, db: Database, tenant: Tenant, gql: GraphQLClient
+) -> None:
+    admin_email = await make_user(db, tenant.account_pk)
+    invite = """mutation($i: InviteUserInput!) { inviteUser(input: $i) { token link
+      errors { code field } } }"""
+    invitee = f"joiner-{uuid.uuid4().hex[:6]}@example.com"
+    async with browser(console_app, _address()) as client:
+        admin = await log_in(client, admin_email)
+        payload = await admin.mutate(invite, {"i": {"email": invitee, "name": "Jo"}})
+        assert payload["errors"] == []
+        link = payload["link"]
+        again = await admin.mutate(invite, {"i": {"email": admin_email}})
+        assert again["errors"] == [{"code": "DUPLICATE_ID", "field": ["email"]}]
+        page = await client.get(link)
+        assert page.status_code == 200 and invitee in page.text and 'value="Jo"' in page.text
+        csrf, cookie = await form_csrf(client, link)
+        short = await client.post(
+            link, data={"csrf": csrf, "name": "Jo", "password": "short"}, headers={"Cookie": cookie}
+        )
+        assert short.status_code == 400 and "at least 10 characters" in short.text
+        no_csrf = await client.post(link, data={"name": "Jo", "password": TEST_PASSWORD})
+        assert no_csrf.status_code == 403
+        accepted = await client.post(
+            link,
+            data={"csrf": csrf, "name": "Jo Joiner", "password": TEST_PASSWORD},
+            headers={"Cookie": cookie},
+        )
+        assert accepted.status_code == 303 and accepted.headers["location"] == "/console"
+        token = _set_cookie(accepted, "allot_session")["allot_session"].value
+        client.cookies.clear()
+        info = await client.get("/console/session", headers={"Cookie": f"allot_session={token}"})
+        assert info.json()["user"] == {
+            "id": info.json()["user"]["id"],
+            "email": invitee,
+            "name": "Jo Joiner",
+            "role": "member",
+        }
+        used = await client.get(link)
+        assert used.status_code == 404
+        reused = await client.post(
+            link,
+            data={"csrf": csrf, "name": "X", "password": TEST_PASSWORD},
+            headers={"Cookie": cookie},
+        )
+        assert reused.status_code == 404
+        assert (await client.get("/console/invite/made-up-token")).status_code == 404
+    log = """{ auditLog(first: 10, entityType: "USER_INVITATION") { edges { node {
+      operation action actorKind actorUser { email } before after } } } }"""
+    entries = [e["node"] for e in (await gql.execute(log))["auditLog"]["edges"]]
+    ops = [(e["operation"], e["action"]) for e in entries]
+    assert ("inviteUser", "CREATE") in ops and ("acceptInvitation", "UPDATE") in ops
+    created = next(e for e in entries if e["operation"] == "inviteUser")
+    assert created["actorUser"] == {"email": admin_email}
+    assert created["after"]["invitedBy"] == admin_email
+    assert payload["token"] not in str(entries)
+
+
+async def test_disabling_a_user_ends_their_sessions_and_a_role_change_applies_at_once(
+    console_app: Starlette, db: Database, tenant: Tenant
+) -> None:
+    admin_email = await make_user(db, tenant.account_pk)
+    member_email = await make_user(db, tenant.account_pk, role=UserRole.MEMBER)
+    change = """mutation($i: ChangeUserRoleInput!) { changeUserRole(input: $i) {
+      user { role } errors { code } } }"""
+    disable = """mutation($i: DisableUserInput!) { disableUser(input: $i) {
+      user { disabledAt } errors { code } } }"""
+    async with browser(console_app, _address()) as client:
+        admin = await log_in(client, admin_email)
+        member = await log_in(client, member_email)
+        users = (await admin.execute("{ users { id email } }"))["users"]
+        member_id = next(u["id"] for u in users if u["email"] == member_email)
+        assert (await member.post("{ apiKeys { id } }")).json()["errors"][0]["extensions"][
+            "code"
+        ] == "FORBIDDEN"
+        payload = await admin.mutate(change, {"i": {"id": member_id, "role": "ADMIN"}})
+        assert payload == {"user": {"role": "ADMIN"}, "errors": []}
+        assert "apiKeys" in await member.execute("{ apiKeys { id } }")  # the next request
+        payload = await admin.mutate(disable, {"i": {"id": member_id}})
+        assert payload["errors"] == [] and payload["user"]["disabledAt"]
+        assert (await member.post(ENVIRONMENT)).status_code == 401
+        cookie = {"Cookie": f"allot_session={member.token}"}
+        assert (await client.get("/console/session", headers=cookie)).status_code == 401
+
+
+async def test_a_user_changes_their_own_password_and_their_other_sessions_end(
+    console_app: Starlette, db: Database, tenant: Tenant, gql: GraphQLClient
+) -> None:
+    email = await make_user(db, tenant.account_pk, role=UserRole.MEMBER)
+    change = """mutation($i: ChangePasswordInput!) { changePassword(input: $i) {
+      user { email passwordChangedAt } errors { code field } } }"""
+    new = "my brand new password"
+    async with browser(console_app, _address()) as client:
+        here = await log_in(client, email)
+        elsewhere = await log_in(client, email)
+        wrong = await here.mutate(change, {"i": {"currentPassword": "nope", "newPassword": new}})
+        assert wrong == {
+            "user": None,
+            "errors": [{"code": "INVALID_INPUT", "field": ["currentPassword"]}],
+        }
+        short = await here.mutate(
+            change, {"i": {"currentPassword": TEST_PASSWORD, "newPassword": "short"}}
+        )
+        assert short["errors"] == [{"code": "INVALID_INPUT", "field": ["newPassword"]}]
+        assert (await elsewhere.post(ENVIRONMENT)).status_code == 200  # nothing changed yet
+        done = await here.mutate(
+            change, {"i": {"currentPassword": TEST_PASSWORD, "newPassword": new}}
+        )
+        assert done["errors"] == [] and done["user"]["passwordChangedAt"]
+        assert (await here.post(ENVIRONMENT)).status_code == 200  # this session goes on
+        assert (await elsewhere.post(ENVIRONMENT)).status_code == 401  # the others end
+        assert (await _submit(client, email, TEST_PASSWORD)).status_code == 401
+        assert (await _submit(client, email, new)).status_code == 303
+    keys = await gql.post(change, {"i": {"currentPassword": "x", "newPassword": new}})
+    assert keys.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    entries = await gql.execute(
+        '{ auditLog(first: 3, operation: "changePassword") { edges { node { before after } } } }'
+    )
+    text = str(entries)
+    assert "passwordChangedAt" in text and "argon2" not in text and new not in text
