@@ -165,6 +165,7 @@ export function limitText(ent) {
   }
   if (ent.value !== null && ent.value !== undefined) return String(ent.value);
   if (ent.enumValues && ent.enumValues.length) return ent.enumValues.join(", ");
+  if (ent.isVariable) return "set per customer";
   return "on";
 }
 

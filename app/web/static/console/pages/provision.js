@@ -201,12 +201,13 @@ function DealForm({ data }) {
         ? html`<${Field} form=${form} name="paymentTermsDays" path="billing" label="Payment terms (days)" type="number" min="0" />`
         : null}
     </fieldset>
-    <${Preview} preview=${preview} overridden=${v.baseOverride !== ""} />
+    <${Preview} preview=${preview} overridden=${v.baseOverride !== ""}
+      overriddenAddons=${Object.keys(v.addonOverrides || {}).filter((k) => v.addonOverrides[k] !== "")} />
     <p><button type="submit" id="confirm-deal" disabled=${form.busy}>Confirm the deal</button></p>
   </form>`;
 }
 
-function Preview({ preview, overridden }) {
+function Preview({ preview, overridden, overriddenAddons = [] }) {
   if (!preview) return html`<section class="card preview"><h2>Charges</h2><p class="muted">choose a customer and a plan</p></section>`;
   return html`<section class="card preview" id="preview">
     <h2>Charges per period ${preview.periodStart ? html`<small class="muted">${day(preview.periodStart)} – ${day(preview.periodEnd)}</small>` : null}</h2>
@@ -214,7 +215,8 @@ function Preview({ preview, overridden }) {
       ? html`<${ErrorText} errors=${preview.errors} />`
       : html`<table class="grid"><thead><tr><th>line</th><th>qty</th><th>unit</th><th>amount</th></tr></thead>
           <tbody>${preview.lines.map((l) => html`<tr>
-            <td>${l.description}${overridden && l.kind === "BASE" ? html` <span class="tag overridden">overridden</span>` : null}</td>
+            <td>${l.description}${(overridden && l.kind === "BASE") || (l.kind === "ADDON" && overriddenAddons.includes(l.addonId))
+              ? html` <span class="tag overridden">overridden</span>` : null}</td>
             <td>${l.quantity}</td><td>${money(l.unitAmount, preview.currency)}</td><td>${money(l.amount, preview.currency)}</td></tr>`)}</tbody>
           <tfoot><tr><th colspan="3">total</th><th id="preview-total">${money(preview.total, preview.currency)}</th></tr></tfoot></table>`}
   </section>`;
