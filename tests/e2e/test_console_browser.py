@@ -277,6 +277,7 @@ def test_an_expired_session_keeps_the_half_filled_form(
     base = console.base_url
     log_in(page, base, ADMIN_EMAIL, ADMIN_PASSWORD, "/provision")
     steps.fill_enterprise_deal(page, base, "kept-form-co", "Kept Form Co")
+    expect(page.locator("#preview-total")).to_contain_text("4,020.00")  # the preview is done
     context.clear_cookies()  # the session is gone (expired, or logged out elsewhere)
     page.locator("#confirm-deal").click()
     page.wait_for_url(re.compile(r"/console/login\?next=%2Fconsole%2Fprovision"))
@@ -416,3 +417,31 @@ def test_drafts_catalog_code_subscriptions_invoices_and_admin_pages(
     page.goto(f"{base}/console/customers")
     page.wait_for_url(re.compile(r"/console/login\?next=%2Fconsole%2Fcustomers"))
     assert not errors, errors
+
+
+def test_a_page_open_before_a_new_login_still_submits(
+    console: Console, context: BrowserContext
+) -> None:
+    """The session ended and the user logged in again in another tab: the old page's CSRF
+    token is refused (403), the console asks for the current session once and sends the form
+    again."""
+    base = console.base_url
+    old = context.new_page()
+    log_in(old, base, ADMIN_EMAIL, ADMIN_PASSWORD, "/catalog/plans/new")
+    expect(old.locator("#plan-form #f-id")).to_be_visible()  # loaded before the session ends
+    context.clear_cookies()
+    other = context.new_page()
+    other.goto(f"{base}/console/login")
+    other.locator("#email").fill(ADMIN_EMAIL)
+    other.locator("#password").fill(ADMIN_PASSWORD)
+    other.locator("button[type=submit]").click()
+    other.wait_for_url(re.compile(r"/console$"))
+    statuses: list[int] = []
+    old.on("response", lambda r: statuses.append(r.status) if r.url.endswith("/graphql") else None)
+    form = old.locator("#plan-form")
+    form.locator("#f-id").fill("second-tab")
+    form.locator("#f-name").fill("Second tab")
+    form.locator('input[name="prices.0.amount"]').fill("9")
+    form.get_by_role("button", name="Create draft").click()
+    old.wait_for_url(re.compile(r"/console/catalog/plans/second-tab$"))
+    assert statuses[:2] == [403, 200], statuses

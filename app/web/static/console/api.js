@@ -14,9 +14,10 @@ export class SessionExpired extends Error {}
 
 /** A transport or GraphQL-level failure (not a typed UserError: those come back as data). */
 export class ApiError extends Error {
-  constructor(message, status) {
+  constructor(message, status, code = null) {
     super(message);
     this.status = status;
+    this.code = code;
   }
 }
 
@@ -76,15 +77,28 @@ export function isAdmin() {
 
 /** Run operation `name` (see operations.js) and return its `data`. */
 export async function gql(name, variables = {}) {
+  let response = await post(name, variables);
+  if (response.status === 403) {
+    // The CSRF token is refused: the session was replaced (a login in another tab). Ask for
+    // the current one and try once more; a second 403 is reported.
+    const fresh = await fetch("/console/session", { credentials: "same-origin" });
+    if (fresh.ok) {
+      state.session = await fresh.json();
+      response = await post(name, variables);
+    }
+  }
+  return read(response);
+}
+
+async function post(name, variables) {
   const headers = {
     "Content-Type": "application/json",
     Accept: "application/json",
     "X-CSRF-Token": (state.session && state.session.csrfToken) || "",
   };
   if (state.environmentId) headers["X-Allot-Environment"] = state.environmentId;
-  let response;
   try {
-    response = await fetch("/graphql", {
+    return await fetch("/graphql", {
       method: "POST",
       credentials: "same-origin",
       headers,
@@ -93,6 +107,9 @@ export async function gql(name, variables = {}) {
   } catch (e) {
     throw new ApiError(`cannot reach allot: ${e.message}`, 0);
   }
+}
+
+async function read(response) {
   if (response.status === 401) {
     saveDrafts();
     goToLogin();
@@ -112,7 +129,7 @@ export async function gql(name, variables = {}) {
       goToLogin();
       throw new SessionExpired("session expired");
     }
-    throw new ApiError((code ? code + ": " : "") + first.message, response.status);
+    throw new ApiError(first.message, response.status, code || null);
   }
   if (!response.ok) throw new ApiError(`HTTP ${response.status}`, response.status);
   return body.data;

@@ -56,7 +56,10 @@ export function useQuery(name, variables = {}, deps = []) {
 }
 
 export function Loading({ result, children }) {
-  if (result.error) return html`<p class="error" role="alert">${result.error.message}</p>`;
+  if (result.error) {
+    const e = result.error;
+    return html`<p class="error" role="alert">${e.code ? html`<code>${e.code}</code> ` : null}${e.message}</p>`;
+  }
   if (!result.data) return html`<p class="muted">Loading…</p>`;
   return children(result.data);
 }
@@ -90,7 +93,7 @@ export function useForm(id, initial) {
       return errs.length === 0;
     } catch (e) {
       if (!(e instanceof SessionExpired)) {
-        setErrors([{ code: "REQUEST_FAILED", message: e.message, field: null }]);
+        setErrors([{ code: e.code || "REQUEST_FAILED", message: e.message, field: null }]);
       }
       return false;
     } finally {
