@@ -6,6 +6,7 @@ clock of its own for the rate limits; tenants come from the ordinary fixtures.""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -539,3 +540,39 @@ async def test_a_user_changes_their_own_password_and_their_other_sessions_end(
     )
     text = str(entries)
     assert "passwordChangedAt" in text and "argon2" not in text and new not in text
+
+
+async def test_password_hashing_does_not_hold_the_event_loop(
+    console_app: Starlette, db: Database, tenant: Tenant
+) -> None:
+    """Argon2 costs ~0.1-0.2 s of CPU by design: it runs on a worker thread, so the event loop
+    (every other request) is not held while a login is checked."""
+    email = await make_user(db, tenant.account_pk)
+    loop = asyncio.get_running_loop()
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        last = loop.time()
+        while not done.is_set():
+            await asyncio.sleep(0.005)
+            now = loop.time()
+            gaps.append(now - last)
+            last = now
+
+    async with browser(console_app, _address()) as client:
+        csrf, cookie = await form_csrf(client)
+        ticking = asyncio.create_task(ticker())
+        started = loop.time()
+        for _ in range(3):
+            response = await client.post(
+                "/console/login",
+                data={"email": email, "password": TEST_PASSWORD, "csrf": csrf},
+                headers={"Cookie": cookie},
+            )
+            assert response.status_code == 303
+        took = loop.time() - started
+        done.set()
+        await ticking
+    # Three logins take three hashes' time, but the loop never waited anything like one.
+    assert max(gaps) < took / 6, (max(gaps), took)
