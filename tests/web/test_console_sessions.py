@@ -576,3 +576,21 @@ async def test_password_hashing_does_not_hold_the_event_loop(
         await ticking
     # Three logins take three hashes' time, but the loop never waited anything like one.
     assert max(gaps) < took / 6, (max(gaps), took)
+
+
+async def test_logins_at_once_cannot_all_pass_the_limit_before_their_failures_count(
+    console_app: Starlette, db: Database, tenant: Tenant, ticks: Ticks
+) -> None:
+    email = await make_user(db, tenant.account_pk)
+
+    async def attempt() -> int:
+        async with browser(console_app, _address()) as client:
+            return (await _submit(client, email, "wrong password!")).status_code
+
+    statuses = await asyncio.gather(*(attempt() for _ in range(10)))
+    assert sorted(statuses) == [401] * 5 + [429] * 5
+    ticks.advance(300)
+    # Successful logins give their token back: they never use the failures up.
+    for _ in range(8):
+        async with browser(console_app, _address()) as client:
+            assert (await _submit(client, email, TEST_PASSWORD)).status_code == 303
