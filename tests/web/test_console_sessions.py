@@ -510,7 +510,7 @@ async def test_a_user_changes_their_own_password_and_their_other_sessions_end(
 ) -> None:
     email = await make_user(db, tenant.account_pk, role=UserRole.MEMBER)
     change = """mutation($i: ChangePasswordInput!) { changePassword(input: $i) {
-      user { email passwordChangedAt } errors { code field } } }"""
+      user { email passwordChangedAt } errors { code field message } } }"""
     new = "my brand new password"
     async with browser(console_app, _address()) as client:
         here = await log_in(client, email)
@@ -518,12 +518,20 @@ async def test_a_user_changes_their_own_password_and_their_other_sessions_end(
         wrong = await here.mutate(change, {"i": {"currentPassword": "nope", "newPassword": new}})
         assert wrong == {
             "user": None,
-            "errors": [{"code": "INVALID_INPUT", "field": ["currentPassword"]}],
+            "errors": [
+                {
+                    "code": "INVALID_INPUT",
+                    "field": ["currentPassword"],
+                    "message": "the current password is not right",
+                }
+            ],
         }
         short = await here.mutate(
             change, {"i": {"currentPassword": TEST_PASSWORD, "newPassword": "short"}}
         )
-        assert short["errors"] == [{"code": "INVALID_INPUT", "field": ["newPassword"]}]
+        assert [(e["code"], e["field"]) for e in short["errors"]] == [
+            ("INVALID_INPUT", ["newPassword"])
+        ]
         assert (await elsewhere.post(ENVIRONMENT)).status_code == 200  # nothing changed yet
         done = await here.mutate(
             change, {"i": {"currentPassword": TEST_PASSWORD, "newPassword": new}}
@@ -533,6 +541,16 @@ async def test_a_user_changes_their_own_password_and_their_other_sessions_end(
         assert (await elsewhere.post(ENVIRONMENT)).status_code == 401  # the others end
         assert (await _submit(client, email, TEST_PASSWORD)).status_code == 401
         assert (await _submit(client, email, new)).status_code == 303
+    # Wrong current passwords are limited as failed logins are (one was spent above).
+    async with browser(console_app, _address()) as client:
+        here = await log_in(client, email, new)
+        wrong_again = {"i": {"currentPassword": "nope", "newPassword": "another long one"}}
+        for _ in range(4):
+            payload = await here.mutate(change, wrong_again)
+            assert payload["errors"][0]["message"] == "the current password is not right"
+        right = {"i": {"currentPassword": new, "newPassword": "yet another password"}}
+        payload = await here.mutate(change, right)
+        assert payload["errors"][0]["message"].startswith("too many wrong passwords")
     keys = await gql.post(change, {"i": {"currentPassword": "x", "newPassword": new}})
     assert keys.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     entries = await gql.execute(
