@@ -8,6 +8,8 @@ security", states what users see of these rules.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import re
 import secrets
@@ -33,12 +35,22 @@ MAX_NAME = 200
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 _hasher = PasswordHasher()
-# Verified against when no user has the email, so a login takes as long either way.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when no user has the email, so a login takes as long either way."""
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+# Argon2 takes ~0.1 s of CPU by design; argon2-cffi releases the GIL, so a worker thread keeps
+# the event loop (every other request) free meanwhile.
+async def _hash_off_loop(password: str) -> str:
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def _verify_off_loop(password_hash: str, password: str) -> bool:
+    return await asyncio.to_thread(_verify, password_hash, password)
 
 
 def generate_password() -> str:
@@ -105,7 +117,7 @@ async def create_user(
         email=email,
         name=name,
         role=role.value,
-        password_hash=hash_password(password),
+        password_hash=await _hash_off_loop(password),
         created_at=now,
     )
     return await store.add_user(session, user)
@@ -181,11 +193,13 @@ async def set_password(
     user = await store.get_user(session, account_pk, user_pk, lock=True)
     if user is None:
         raise _not_found()
-    if current_password is not None and not _verify(user.password_hash, current_password):
+    if current_password is not None and not await _verify_off_loop(
+        user.password_hash, current_password
+    ):
         raise DomainError(
             ErrorCode.INVALID_INPUT, "the current password is not right", ["currentPassword"]
         )
-    user.password_hash = hash_password(password)
+    user.password_hash = await _hash_off_loop(password)
     user.password_changed_at = now
     await store.save_user(session, user)
     await store.end_sessions_of(session, user.pk, keep=keep_session)
@@ -291,12 +305,14 @@ async def log_in(
         return None
     candidates = await store.login_candidates(conn, email) if email else []
     if not candidates:
-        _verify(_DUMMY_HASH, password)
+        await _verify_off_loop(await asyncio.to_thread(_dummy_hash), password)
         return None
     for user_pk, password_hash, disabled in candidates:
-        if not _verify(password_hash, password) or disabled:
+        if not await _verify_off_loop(password_hash, password) or disabled:
             continue
-        rehashed = hash_password(password) if _hasher.check_needs_rehash(password_hash) else None
+        rehashed = (
+            await _hash_off_loop(password) if _hasher.check_needs_rehash(password_hash) else None
+        )
         token, csrf = new_token(), new_token()
         expires_at = now + lifetime
         await store.start_session(conn, user_pk, hash_token(token), csrf, now, expires_at, rehashed)

@@ -38,6 +38,11 @@ def _user_pk(raw: strawberry.ID) -> uuid.UUID:
         ) from None
 
 
+def _wrong_password(error: DomainError | DomainErrors) -> bool:
+    errors = error.errors if isinstance(error, DomainErrors) else [error]
+    return any(e.field == ["currentPassword"] for e in errors)
+
+
 @strawberry.type
 class UserQuery:
     @strawberry.field(
@@ -120,6 +125,17 @@ class UserMutation:
         now = ctx.now()
         principal = ctx.principal
         assert principal.user_pk is not None  # UserSessionOnly
+        # Wrong current passwords count as failed logins of the user (docs/console.md): a
+        # stolen session cannot guess the password at will.
+        limits = ctx.services.rate_limits.login_by_email if ctx.services is not None else None
+        bucket = f"user:{principal.user_pk}"
+        if limits is not None and limits.take(bucket):
+            error = DomainError(
+                ErrorCode.INVALID_INPUT,
+                "too many wrong passwords: try again in a few minutes",
+                ["currentPassword"],
+            )
+            return UserPayload(user=None, errors=user_errors(error))
         try:
             async with audit.transaction(ctx.db, audit_actor(ctx, info.field_name, now)) as session:
                 user = await domain.set_password(
@@ -132,7 +148,11 @@ class UserMutation:
                     current_password=input.current_password,
                 )
         except (DomainError, DomainErrors) as error:
+            if limits is not None and not _wrong_password(error):
+                limits.give_back(bucket)  # only wrong passwords count
             return UserPayload(user=None, errors=user_errors(error))
+        if limits is not None:
+            limits.give_back(bucket)
         return UserPayload(user=user_view(user), errors=[])
 
     @strawberry.mutation(

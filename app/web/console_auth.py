@@ -187,7 +187,13 @@ async def login_submit(request: Request) -> Response:
     limits = services.rate_limits
     address = request.client.host if request.client else ""
     email_key = email.strip().lower()
-    wait = max(limits.login_by_email.wait(email_key), limits.login_by_address.wait(address))
+    # A failure's token is taken before the password is checked (so a burst of attempts at
+    # once cannot all pass before their failures count) and given back when it succeeds.
+    wait = limits.login_by_email.take(email_key)
+    if not wait:
+        wait = limits.login_by_address.take(address)
+        if wait:
+            limits.login_by_email.give_back(email_key)
     if wait:
         seconds = max(1, math.ceil(wait))
         response = _login_page(
@@ -206,9 +212,9 @@ async def login_submit(request: Request) -> Response:
             conn, email, form.get("password", ""), services.clock.now(), absolute
         )
     if new is None:
-        limits.login_by_email.take(email_key)
-        limits.login_by_address.take(address)
         return _login_page(request, email, next_path, GENERIC_FAILURE, status=401)
+    limits.login_by_email.give_back(email_key)
+    limits.login_by_address.give_back(address)
     response = RedirectResponse(next_path, status_code=303)
     set_session_cookie(response, request, services.settings, new.token)
     response.delete_cookie(FORM_CSRF_COOKIE, path="/console")

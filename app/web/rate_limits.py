@@ -86,6 +86,15 @@ class Buckets:
         needed = min(cost, float(self.rate.burst)) - self._refilled(level, self._ticks())
         return max(0.0, needed / per_second)
 
+    def give_back(self, key: Hashable, cost: float = 1.0) -> None:
+        """Return tokens taken for something that turned out not to count (a login taken
+        from before its password was checked, which succeeded)."""
+        level = self._levels.get(key)
+        if level is not None:
+            now = self._ticks()
+            level[0] = min(float(self.rate.burst), self._refilled(level, now) + cost)
+            level[1] = now
+
     def _refilled(self, level: list[float], now: float) -> float:
         elapsed = max(0.0, now - level[1])
         return min(float(self.rate.burst), level[0] + elapsed * self.rate.per_second)

@@ -6,6 +6,7 @@ clock of its own for the rate limits; tenants come from the ordinary fixtures.""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -509,7 +510,7 @@ async def test_a_user_changes_their_own_password_and_their_other_sessions_end(
 ) -> None:
     email = await make_user(db, tenant.account_pk, role=UserRole.MEMBER)
     change = """mutation($i: ChangePasswordInput!) { changePassword(input: $i) {
-      user { email passwordChangedAt } errors { code field } } }"""
+      user { email passwordChangedAt } errors { code field message } } }"""
     new = "my brand new password"
     async with browser(console_app, _address()) as client:
         here = await log_in(client, email)
@@ -517,12 +518,20 @@ async def test_a_user_changes_their_own_password_and_their_other_sessions_end(
         wrong = await here.mutate(change, {"i": {"currentPassword": "nope", "newPassword": new}})
         assert wrong == {
             "user": None,
-            "errors": [{"code": "INVALID_INPUT", "field": ["currentPassword"]}],
+            "errors": [
+                {
+                    "code": "INVALID_INPUT",
+                    "field": ["currentPassword"],
+                    "message": "the current password is not right",
+                }
+            ],
         }
         short = await here.mutate(
             change, {"i": {"currentPassword": TEST_PASSWORD, "newPassword": "short"}}
         )
-        assert short["errors"] == [{"code": "INVALID_INPUT", "field": ["newPassword"]}]
+        assert [(e["code"], e["field"]) for e in short["errors"]] == [
+            ("INVALID_INPUT", ["newPassword"])
+        ]
         assert (await elsewhere.post(ENVIRONMENT)).status_code == 200  # nothing changed yet
         done = await here.mutate(
             change, {"i": {"currentPassword": TEST_PASSWORD, "newPassword": new}}
@@ -532,6 +541,16 @@ async def test_a_user_changes_their_own_password_and_their_other_sessions_end(
         assert (await elsewhere.post(ENVIRONMENT)).status_code == 401  # the others end
         assert (await _submit(client, email, TEST_PASSWORD)).status_code == 401
         assert (await _submit(client, email, new)).status_code == 303
+    # Wrong current passwords are limited as failed logins are (one was spent above).
+    async with browser(console_app, _address()) as client:
+        here = await log_in(client, email, new)
+        wrong_again = {"i": {"currentPassword": "nope", "newPassword": "another long one"}}
+        for _ in range(4):
+            payload = await here.mutate(change, wrong_again)
+            assert payload["errors"][0]["message"] == "the current password is not right"
+        right = {"i": {"currentPassword": new, "newPassword": "yet another password"}}
+        payload = await here.mutate(change, right)
+        assert payload["errors"][0]["message"].startswith("too many wrong passwords")
     keys = await gql.post(change, {"i": {"currentPassword": "x", "newPassword": new}})
     assert keys.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     entries = await gql.execute(
@@ -539,3 +558,57 @@ async def test_a_user_changes_their_own_password_and_their_other_sessions_end(
     )
     text = str(entries)
     assert "passwordChangedAt" in text and "argon2" not in text and new not in text
+
+
+async def test_password_hashing_does_not_hold_the_event_loop(
+    console_app: Starlette, db: Database, tenant: Tenant
+) -> None:
+    """Argon2 costs ~0.1-0.2 s of CPU by design: it runs on a worker thread, so the event loop
+    (every other request) is not held while a login is checked."""
+    email = await make_user(db, tenant.account_pk)
+    loop = asyncio.get_running_loop()
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        last = loop.time()
+        while not done.is_set():
+            await asyncio.sleep(0.005)
+            now = loop.time()
+            gaps.append(now - last)
+            last = now
+
+    async with browser(console_app, _address()) as client:
+        csrf, cookie = await form_csrf(client)
+        ticking = asyncio.create_task(ticker())
+        started = loop.time()
+        for _ in range(3):
+            response = await client.post(
+                "/console/login",
+                data={"email": email, "password": TEST_PASSWORD, "csrf": csrf},
+                headers={"Cookie": cookie},
+            )
+            assert response.status_code == 303
+        took = loop.time() - started
+        done.set()
+        await ticking
+    # Three logins take three hashes' time, but the loop never waited anything like one.
+    assert max(gaps) < took / 6, (max(gaps), took)
+
+
+async def test_logins_at_once_cannot_all_pass_the_limit_before_their_failures_count(
+    console_app: Starlette, db: Database, tenant: Tenant, ticks: Ticks
+) -> None:
+    email = await make_user(db, tenant.account_pk)
+
+    async def attempt() -> int:
+        async with browser(console_app, _address()) as client:
+            return (await _submit(client, email, "wrong password!")).status_code
+
+    statuses = await asyncio.gather(*(attempt() for _ in range(10)))
+    assert sorted(statuses) == [401] * 5 + [429] * 5
+    ticks.advance(300)
+    # Successful logins give their token back: they never use the failures up.
+    for _ in range(8):
+        async with browser(console_app, _address()) as client:
+            assert (await _submit(client, email, TEST_PASSWORD)).status_code == 303
