@@ -7,10 +7,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from app.clock import FrozenClock
 from tests.graphql.entitlements.catalog import CATALOG, apply_catalog, new_customer, provision
 from tests.graphql.entitlements.conftest import grant
 from tests.graphql.usage.helpers import report
-from app.clock import FrozenClock
 from tests.support import GraphQLClient
 
 FEATURES = [f["id"] for f in CATALOG["features"]]
