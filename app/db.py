@@ -294,6 +294,14 @@ class Database:
         return self._pool
 
     @asynccontextmanager
+    async def raw(self) -> AsyncIterator[RawConnection]:
+        """A connection of the raw pool, for the hot paths' several statements (usage
+        batches, lists); `read()` is cheaper for one statement."""
+        pool = await self.pool()
+        async with pool.acquire() as conn:
+            yield conn
+
+    @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session for reads: its own connection, nothing shared between resolvers."""
         async with AsyncSession(self.engine, expire_on_commit=False) as session:

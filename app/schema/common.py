@@ -144,6 +144,14 @@ def connection(
     )
 
 
+class KeptView:
+    """A view a resolver may hand out again, as the same object, to later requests, and that
+    nobody changes once it is made: what was written for it under a selection may be written
+    again (the fast path keeps it: app/web/fast_path.py)."""
+
+    __slots__ = ()
+
+
 class ClientError(Exception):
     """A top-level GraphQL error meant for the client (shown, not masked)."""
 

@@ -9,11 +9,12 @@ import strawberry
 
 from app.domain.checks.state import CustomerState
 from app.domain.entitlement_sources import DenyReason
+from app.schema.common import KeptView
 from app.schema.entitlement_types import Entitlement, entitlement_view
 
 
 @strawberry.type(description="Everything a local evaluator needs to answer a customer's checks.")
-class EntitlementsState:
+class EntitlementsState(KeptView):
     customer_id: str = strawberry.field(description="The customer.")
     resource_id: str | None = strawberry.field(description="The resource it is scoped to.")
     version: str = strawberry.field(
@@ -37,7 +38,10 @@ class EntitlementsState:
         "entitlements' own end (trial, subscription, promotion…) and every usage period end. "
         "null: only an event changes it."
     )
-    computed_at: datetime = strawberry.field(description="When this state was read.")
+    computed_at: datetime = strawberry.field(
+        description="When this state was built. The same state (same version, same usage "
+        "versions) may be answered again later with its first `computedAt`."
+    )
     usage_versions: list[UsageVersion] = strawberry.field(
         description="The version of each listed feature's current usage counter (as "
         "`Usage.version` in usageChanged events): a usage event with a version not greater "
@@ -66,7 +70,26 @@ class CatalogPublication:
     published_at: datetime = strawberry.field(description="When it was published.")
 
 
+# The views of the states handed out lately, by the state's identity: a kept state
+# (app/domain/checks/state.py) gets the very view it got before, which the fast path then
+# writes from what it kept (`KeptView`). {id(state): (state, view)}: the state is held so its
+# id is not reused while the entry lives.
+_VIEWS: dict[int, tuple[CustomerState, EntitlementsState]] = {}
+MAX_VIEWS = 2_048
+
+
 def state_view(state: CustomerState) -> EntitlementsState:
+    kept = _VIEWS.get(id(state))
+    if kept is not None and kept[0] is state:
+        return kept[1]
+    view = _new_view(state)
+    if len(_VIEWS) >= MAX_VIEWS:
+        _VIEWS.clear()
+    _VIEWS[id(state)] = (state, view)
+    return view
+
+
+def _new_view(state: CustomerState) -> EntitlementsState:
     return EntitlementsState(
         customer_id=state.customer_id,
         resource_id=state.resource_id,

@@ -267,12 +267,6 @@ async def delete_version(session: AsyncSession, version: PackageVersion) -> None
     await session.flush()
 
 
-async def add(session: AsyncSession, *rows: Any) -> None:
-    """Insert new rows (or write changed ones) and send them now, so later reads see them."""
-    session.add_all(rows)
-    await session.flush()
-
-
 async def packages_by_pks(
     session: AsyncSession, pks: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, Package]:

@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database, RawConnection
 from app.store.listening import Listener
-from app.store.rows import CounterKey, json_of
+from app.store.rows import CounterKey, StateToken, json_of
 
 log = logging.getLogger("allot.push")
 
@@ -287,6 +287,33 @@ async def counter_rows(
             r["customer_id"], float(r["value"]), int(r["version"]), entitlement
         )
     return out
+
+
+_STATE_TOKEN_SQL = """
+SELECT c.pk AS customer_pk,
+       c.archived_at IS NOT NULL AS archived,
+       ce.customer_pk IS NOT NULL AS cached,
+       ce.valid_until,
+       ce.xmin::text AS entitlements_version,
+       (SELECT count(*) || ':' || coalesce(max(u.version), 0)
+          FROM usage_counters u
+         WHERE u.customer_pk = c.pk AND u.resource_key = ''
+           AND u.period_start <= $3 AND u.period_end > $3) AS usage,
+       (SELECT count(*) || ':' || coalesce(max(f.xmin::text::bigint), 0)
+          FROM features f WHERE f.environment_pk = $1) AS features
+FROM customers c
+LEFT JOIN customer_entitlements ce ON ce.customer_pk = c.pk
+WHERE c.environment_pk = $1 AND c.id = $2
+"""
+
+
+async def state_token(
+    conn: RawConnection, env: uuid.UUID, customer_id: str, now: datetime
+) -> StateToken | None:
+    """The versions a customer's whole state (not scoped to a resource) is made of at `now`,
+    in one statement that reads no entitlement document. None: no such customer."""
+    row = await conn.fetchrow(_STATE_TOKEN_SQL, env, customer_id, now)
+    return None if row is None else StateToken(**dict(row.items()))
 
 
 async def features_and_usage(

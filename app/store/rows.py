@@ -57,6 +57,20 @@ class EntitlementsState(CachedState):
 
 
 @dataclass(frozen=True, slots=True)
+class StateToken:
+    """What a customer's whole state (`entitlementsState`) is made of, by version: equal
+    tokens, read at two instants before the state's `valid_until`, mean equal states."""
+
+    customer_pk: uuid.UUID
+    archived: bool
+    cached: bool
+    valid_until: datetime | None
+    entitlements_version: str | None  # the cached row's xmin: every rewrite changes it
+    usage: str  # the current counters: how many, and the greatest version among them
+    features: str  # the environment's features: how many, and the greatest row version
+
+
+@dataclass(frozen=True, slots=True)
 class CachedEntitlements:
     """A customer's stored entitlements, as the list reads and the recomputation see them."""
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import MISSING, dataclass
+from dataclasses import MISSING, dataclass, field
 from typing import Any
 
 from graphql import (
@@ -63,6 +63,7 @@ from strawberry.types.field import StrawberryField
 from strawberry.types.unset import UNSET
 from strawberry.utils.await_maybe import await_maybe
 
+from app.schema.common import KeptView
 from app.schema.context import Context
 from app.schema.documents import CheckedDocument, DocumentChecker, refusal_for_key
 
@@ -140,6 +141,9 @@ class Plan:
     key: str
     selections: tuple[Selection, ...]
     checked: CheckedDocument
+    # What was written for the `KeptView`s this root answered lately: {id(view): (view,
+    # written)} (the view is held so its id is not reused while the entry lives).
+    written: dict[int, tuple[Any, Any]] = field(default_factory=dict, compare=False)
 
     @property
     def path(self) -> Path:
@@ -386,8 +390,26 @@ class FastPath:
         if answer is None and isinstance(plan.field_def.type, GraphQLNonNull):
             if not plan.is_mutation:
                 return None  # the executor reports the null as it does
+        if isinstance(answer, KeptView):
+            return {"data": {plan.key: _written_again(plan, answer)}}
         # The root written like any field: an object, a list of objects (usageHistory) …
         return {"data": {plan.key: _value(answer, plan.field_def.type, plan.selections)}}
+
+
+MAX_WRITTEN = 2_048
+
+
+def _written_again(plan: Plan, view: KeptView) -> Any:
+    """A kept view written under the plan's selection: what was written for it before, when
+    it was (the same object, never changed, under the same selection, writes the same)."""
+    kept = plan.written.get(id(view))
+    if kept is not None and kept[0] is view:
+        return kept[1]
+    written = _value(view, plan.field_def.type, plan.selections)
+    if len(plan.written) >= MAX_WRITTEN:
+        plan.written.clear()
+    plan.written[id(view)] = (view, written)
+    return written
 
 
 def _passes_through(type_: Any, registry: Any) -> bool:

@@ -44,9 +44,9 @@ from app.domain.periods import BillingPeriod, Period, billing_period_for
 from app.domain.subscriptions.dates import Dates, billing_anchor
 from app.errors import DomainError, ErrorCode
 from app.models import Customer, Invoice, Subscription
-from app.store import catalog as catalog_store
 from app.store import customers as customer_store
 from app.store import invoices as store
+from app.store import units
 
 log = logging.getLogger("allot.invoices")
 
@@ -237,7 +237,7 @@ async def issue_invoice(
         created_at=now,
         updated_at=now,
     )
-    await catalog_store.add(session, invoice)
+    await units.add(session, invoice)
     await _announce(session, "invoice.created", invoice, customer.id, sub.id, now)
     return invoice
 
@@ -294,7 +294,7 @@ async def issue_due(
         schedule.invoiced_until = points[-1].at
     schedule.next_due_at = next_due
     schedule.updated_at = now
-    await catalog_store.add(session, schedule)
+    await units.add(session, schedule)
     return issued
 
 
@@ -380,7 +380,7 @@ async def mark_paid(
             ["paidAt"],
         )
     invoice.status, invoice.paid_at, invoice.updated_at = InvoiceStatus.PAID, when, now
-    await catalog_store.add(session, invoice)
+    await units.add(session, invoice)
     await announce(session, "invoice.paid", invoice, now)
     return invoice
 
@@ -397,7 +397,7 @@ async def void(session: AsyncSession, env: uuid.UUID, invoice_id: str, now: date
         )
     if invoice.status == InvoiceStatus.OPEN:
         invoice.status, invoice.voided_at, invoice.updated_at = InvoiceStatus.VOID, now, now
-        await catalog_store.add(session, invoice)
+        await units.add(session, invoice)
         await announce(session, "invoice.voided", invoice, now)
     return invoice
 

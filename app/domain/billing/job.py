@@ -19,9 +19,9 @@ from app.domain.checks.customer_entitlements import CatalogView, load_catalog_vi
 from app.domain.subscriptions.changes import cancel_subscription
 from app.domain.subscriptions.dates import ENDED, Dates, status_at
 from app.errors import DomainError
-from app.store import catalog as catalog_store
 from app.store import customers as customer_store
 from app.store import invoices as store
+from app.store import units
 
 log = logging.getLogger("allot.invoices")
 
@@ -36,7 +36,7 @@ async def cancel_overdue(session: AsyncSession, now: datetime) -> int:
         if await customer_store.try_lock_customer(session, invoice.customer_pk) is None:
             continue
         invoice.overdue_at, invoice.updated_at = now, now
-        await catalog_store.add(session, invoice)
+        await units.add(session, invoice)
         await invoices.announce(session, "invoice.overdue", invoice, now)
         sub = await customer_store.subscription_by_pk(session, invoice.subscription_pk)
         if sub is not None and status_at(Dates.of(sub), now) not in ENDED:
@@ -65,14 +65,14 @@ async def issue_all_due(session: AsyncSession, now: datetime) -> int:
         schedule = await store.lock_schedule(session, sub, now)
         before = schedule.invoiced_until
         try:
-            async with session.begin_nested():
+            async with units.savepoint(session):
                 await invoices.issue_due(session, sub, now, view, names)
         except DomainError as error:
             log.warning("subscription %s cannot be invoiced: %s", sub.id, error.message)
             schedule = await store.lock_schedule(session, sub, now)
             schedule.next_due_at = now + timedelta(hours=1)
             schedule.updated_at = now
-            await catalog_store.add(session, schedule)
+            await units.add(session, schedule)
             continue
         moved += schedule.invoiced_until != before
     return moved

@@ -38,6 +38,7 @@ from app.domain.subscriptions.dates import ENDED, Dates, billing_anchor, status_
 from app.errors import DomainError, ErrorCode
 from app.models import Invoice, Subscription
 from app.store import invoices as store
+from app.store import units
 
 UNIT_PLACES = Decimal("0.000001")  # unit amounts keep up to 6 places
 _MICRO = timedelta(microseconds=1)
@@ -214,7 +215,7 @@ async def charge_change(
         schedule.invoiced_until = new_period.start
         schedule.next_due_at = new_period.end
         schedule.updated_at = now
-        session.add(schedule)
+        units.stage(session, schedule)
     total = total_of(lines)
     span = Period(now, new_period.end)
     invoice = None

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import DomainError, ErrorCode
 from app.models import BillingSettings
-from app.store import catalog as catalog_store
 from app.store import invoices as store
+from app.store import units
 
 TEXT_LIMITS = {
     "companyName": ("company_name", 200),
@@ -101,5 +101,5 @@ async def update_settings(
     if raw.get("rotateLinkSecret"):
         settings.link_secret = store.new_link_secret()
     settings.updated_at = now
-    await catalog_store.add(session, settings)
+    await units.add(session, settings)
     return settings

@@ -49,7 +49,7 @@ from app.domain.catalog.diff import (
 from app.errors import DomainError, DomainErrors, ErrorCode
 from app.models import Feature, Package, PackageVersion, Product
 from app.store import catalog as store
-from app.store import locks
+from app.store import locks, units
 from app.store import push as push_store
 
 __all__ = ["Change", "apply_catalog", "export_catalog"]
@@ -214,11 +214,8 @@ async def apply_catalog(
         if changes:  # announced on commit (catalogPublished, docs/push.md)
             await push_store.announce_catalog(session, environment_pk, "CATALOG", None, None, now)
         return changes
-    savepoint = await session.begin_nested()
-    try:
+    async with units.rolled_back(session):
         return await _Applier(session, environment_pk, now).run(declared)
-    finally:
-        await savepoint.rollback()
 
 
 class _Applier:
@@ -420,7 +417,7 @@ class _Applier:
             return False
         row.archived_at = None
         row.updated_at = self.now
-        await store.add(self.session, row)
+        await units.add(self.session, row)
         return True
 
 

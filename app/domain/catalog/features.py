@@ -18,6 +18,7 @@ from app.domain.catalog.rules import PACKAGE_LABEL
 from app.errors import DomainError, ErrorCode
 from app.models import Feature, Package, PackageVersion
 from app.store import catalog as store
+from app.store import units
 
 
 def feature_definition(feature: Feature) -> dict[str, Any]:
@@ -68,7 +69,7 @@ async def create_feature(
         updated_at=now,
     )
     _apply_feature(feature, canonical)
-    await store.add(session, feature)
+    await units.add(session, feature)
     return feature
 
 
@@ -110,7 +111,7 @@ async def update_feature(
         _apply_feature(feature, canonical)
         feature.archived_at = None if changes.get("unarchive") else feature.archived_at
         feature.updated_at = now
-        await store.add(session, feature)
+        await units.add(session, feature)
     return feature
 
 
@@ -154,5 +155,5 @@ async def archive_feature(
     if feature.archived_at is None:
         feature.archived_at = now
         feature.updated_at = now
-        await store.add(session, feature)
+        await units.add(session, feature)
     return feature

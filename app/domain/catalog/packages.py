@@ -30,6 +30,7 @@ from app.errors import DomainError, ErrorCode
 from app.models import Package, PackageVersion
 from app.store import catalog as store
 from app.store import push as push_store
+from app.store import units
 
 _NOT_FOUND = {PLAN: ErrorCode.PLAN_NOT_FOUND, ADDON: ErrorCode.ADDON_NOT_FOUND}
 _LABEL = PACKAGE_LABEL
@@ -249,7 +250,7 @@ async def create_package(
         created_at=now,
         updated_at=now,
     )
-    await store.add(session, package)
+    await units.add(session, package)
     content = await canonical_content(
         session, env, package, {k: v for k, v in raw.items() if k not in PACKAGE_KEYS}
     )
@@ -261,7 +262,7 @@ async def create_package(
         created_at=now,
         updated_at=now,
     )
-    await store.add(session, draft)
+    await units.add(session, draft)
     return package
 
 
@@ -308,11 +309,11 @@ async def update_package(
                 )
             draft.content, draft.name, draft.description = content, name, description
             draft.updated_at = now
-            await store.add(session, draft)
+            await units.add(session, draft)
         if package.latest_version is None:  # never published: the package shows its draft
             package.name, package.description = name, description
     package.updated_at = now
-    await store.add(session, package)
+    await units.add(session, package)
     return package
 
 
@@ -355,7 +356,7 @@ async def publish_package(
     package.latest_version = number
     package.name, package.description = draft.name, draft.description
     package.updated_at = now
-    await store.add(session, draft, package)
+    await units.add(session, draft, package)
     await _after_publish(session, env, package, number, migrate_existing, now)
     # Announced on commit (catalogPublished, docs/push.md).
     await push_store.announce_catalog(session, env, kind, package.id, number, now)
@@ -406,7 +407,7 @@ async def discard_draft(
         )
     await store.delete_version(session, draft)
     package.updated_at = now
-    await store.add(session, package)
+    await units.add(session, package)
     return package
 
 
@@ -436,5 +437,5 @@ async def archive_package(
             )
     package.archived_at = now
     package.updated_at = now
-    await store.add(session, package)
+    await units.add(session, package)
     return package

@@ -18,6 +18,7 @@ from app.domain.catalog.rules import PLAN
 from app.errors import DomainError, ErrorCode
 from app.models import Product
 from app.store import catalog as store
+from app.store import units
 
 # --- products -----------------------------------------------------------------------------
 
@@ -86,7 +87,7 @@ async def create_product(
         environment_pk=env, id=product_id, name=product_id, created_at=now, updated_at=now
     )
     await _check_product_fields(session, env, product, raw)
-    await store.add(session, product)
+    await units.add(session, product)
     return product
 
 
@@ -102,7 +103,7 @@ async def update_product(
         session, env, product, {k: v for k, v in changes.items() if k != "id"}
     )
     product.updated_at = now
-    await store.add(session, product)
+    await units.add(session, product)
     return product
 
 
@@ -118,6 +119,6 @@ async def archive_product(
             if package.archived_at is None:
                 package.archived_at = now
                 package.updated_at = now
-                session.add(package)
-        await store.add(session, product)
+                units.stage(session, package)
+        await units.add(session, product)
     return product

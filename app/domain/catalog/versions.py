@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.catalog.rules import PLAN
 from app.models import Package, PackageVersion
 from app.store import catalog as store
+from app.store import units
 
 
 async def bind_parent(session: AsyncSession, env: uuid.UUID, version: PackageVersion) -> None:
@@ -179,5 +180,5 @@ async def _republish(
     )
     plan.latest_version = number
     plan.updated_at = now
-    await store.add(session, version, plan)
+    await units.add(session, version, plan)
     return version, number

@@ -263,8 +263,7 @@ async def results_for_customers(db: Database, env: uuid.UUID, customer_pks: list
     async with db.session() as session:
         cached = await store.cached_entitlements(session, customer_pks)
         customers = await store.customers_by_pks(session, customer_pks)
-    pool = await db.pool()
-    async with pool.acquire() as conn:
+    async with db.raw() as conn:
         usage = await store.latest_usage(conn, customer_pks, "", now)
     out: dict[uuid.UUID, list[CheckResult]] = {}
     stale = []

@@ -18,6 +18,7 @@ from app.domain.checks import answers
 from app.domain.entitlement_sources import DenyReason
 from app.store import customers as store
 from app.store import push as push_store
+from app.store.rows import StateToken
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class CustomerState:
     version: int  # the cached entitlements' version (bumped by every rewrite); 0: none yet
     deny_reason: DenyReason | None  # CUSTOMER_NOT_FOUND / CUSTOMER_ARCHIVED: every check
     has_active_subscription: bool
-    computed_at: datetime
+    computed_at: datetime  # when it was built (a kept state keeps its own)
     results: list[answers.CheckResult] = field(default_factory=list)  # by feature id
     valid_until: datetime | None = None
     # The greatest usage counter version per feature listed (usage changes carry theirs).
@@ -45,8 +46,51 @@ def valid_until_of(
     return min(ends) if ends else None
 
 
+# The states read lately, with what each was made of: {(environment, customer id): (token,
+# state)}. An SDK loads a customer's state at start and again after every reconnection or
+# push, so the same states are asked for over and over; building one (every feature's answer)
+# and writing it cost three checks. A kept state is handed out again only while its token is
+# the one just read (same customer row, cached entitlements, current counters and features)
+# and before its `valid_until`: then every answer in it is what a fresh read would give.
+_KEPT: dict[tuple[uuid.UUID, str], tuple[StateToken, CustomerState]] = {}
+MAX_KEPT = 2_048
+
+
+def still_holds(kept: tuple[StateToken, CustomerState] | None, token: StateToken,
+                now: datetime) -> bool:
+    """Whether a kept state answers for `token` read at `now`."""
+    if kept is None or kept[0] != token:
+        return False
+    valid_until = kept[1].valid_until
+    return valid_until is None or now < valid_until
+
+
 async def state_of(
     db: Database, env: uuid.UUID, customer_id: str, now: datetime, resource_id: str | None = None
+) -> CustomerState:
+    """The customer's whole state at `now` (one answer per feature of the environment). A
+    state scoped to a resource is built on every read (its entitlements are not stored)."""
+    if resource_id:
+        return await _built(db, env, customer_id, now, resource_id)
+    async with db.read() as conn:
+        token = await push_store.state_token(conn, env, customer_id, now)
+    if token is None:
+        return CustomerState(customer_id, None, 0, DenyReason.CUSTOMER_NOT_FOUND, False, now)
+    key = (env, customer_id)
+    kept = _KEPT.get(key)
+    if kept is not None and still_holds(kept, token, now):
+        return kept[1]
+    state = await _built(db, env, customer_id, now, None)
+    # Kept under the token read before it was built: a change committed in between makes the
+    # next token differ, and the state is built again (never an older state kept as newer).
+    if len(_KEPT) >= MAX_KEPT:
+        _KEPT.clear()
+    _KEPT[key] = (token, state)
+    return state
+
+
+async def _built(
+    db: Database, env: uuid.UUID, customer_id: str, now: datetime, resource_id: str | None
 ) -> CustomerState:
     async with db.read() as conn:
         row = await store.fetch_all_row(conn, env, customer_id)

@@ -15,6 +15,7 @@ from app.models import Subscription
 from app.store import catalog as catalog_store
 from app.store import customers as customer_store
 from app.store import notifications as store
+from app.store import units
 
 TRIAL_ENDING_SOON = timedelta(days=3)
 
@@ -70,7 +71,7 @@ async def trials_ending_soon(session: AsyncSession, now: datetime, limit: int = 
         if sub.end_date is not None and sub.end_date < (sub.trial_end_date or now):
             continue  # canceled before the trial ends: nothing to announce
         await subscription_event(session, "trial.ending_soon", sub, now)
-    await catalog_store.add(session, *subs)
+    await units.add(session, *subs)
     return len(subs)
 
 

@@ -21,6 +21,7 @@ from app.domain.outbound.outbox import EVENT_TYPES
 from app.domain.outbound.targets import MalformedTarget, TargetPolicy, TargetRefused, check_url
 from app.errors import DomainError, DomainErrors, ErrorCode
 from app.models import WebhookDelivery, WebhookEndpoint
+from app.store import units
 from app.store import webhooks as store
 
 SECRET_PREFIX = "whsec_"
@@ -157,8 +158,7 @@ async def create_endpoint(
         created_at=now,
         updated_at=now,
     )
-    session.add(endpoint)
-    await session.flush()
+    await units.add(session, endpoint)
     return endpoint, secret
 
 
@@ -186,8 +186,7 @@ async def update_endpoint(
     for name, value in _validate(raw, policy).items():
         setattr(endpoint, name, value)
     endpoint.updated_at = now
-    session.add(endpoint)
-    await session.flush()
+    await units.add(session, endpoint)
     return endpoint
 
 
@@ -222,8 +221,7 @@ async def rotate_secret(
         endpoint.previous_secret_expires_at = None
     endpoint.secret = secret
     endpoint.updated_at = now
-    session.add(endpoint)
-    await session.flush()
+    await units.add(session, endpoint)
     return endpoint, secret
 
 
@@ -261,8 +259,7 @@ async def replay_delivery(
     delivery.next_attempt_at = now
     delivery.claim_token = None  # an attempt in flight now will not be recorded over this one
     delivery.updated_at = now
-    session.add(delivery)
-    await session.flush()
+    await units.add(session, delivery)
     # Deliveries are not audited on every attempt (the delivery log is their record); a
     # replay is a user's decision, so it is.
     await audit.record_object(session, delivery, "UPDATE", before)

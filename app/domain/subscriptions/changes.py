@@ -68,6 +68,7 @@ from app.errors import DomainError, ErrorCode
 from app.models import Customer, Package, Product, Subscription
 from app.store import catalog as catalog_store
 from app.store import customers as store
+from app.store import units
 
 
 def _aware(value: Any, path: list[str | int]) -> datetime | None:
@@ -203,7 +204,7 @@ async def provision_subscription(
                 sub.metadata_ = raw["metadata"]
             if status_at(Dates.of(sub), now) is SubscriptionStatus.IN_TRIAL:
                 await store.record_trial(session, customer.pk, sub.plan_pk, now)
-            await catalog_store.add(session, sub)
+            await units.add(session, sub)
             # An end-of-period change takes effect at a boundary: nothing to prorate.
             scheduled = sub.scheduled_change is not None
             charged = None if scheduled else await proration.charge_change(
@@ -227,7 +228,7 @@ async def provision_subscription(
     elif current is not None:
         # The future subscription takes over on its start date.
         end_subscription(current, start, now)
-        await catalog_store.add(session, current)
+        await units.add(session, current)
         takes_over = current
 
     if taken is not None:  # the id of the subscription being changed names only it
@@ -259,11 +260,11 @@ async def provision_subscription(
         updated_at=now,
     )
     sub.status = status_at(Dates.of(sub), now).value
-    await catalog_store.add(session, sub)
+    await units.add(session, sub)
     if replaces is not None and trial_end is not None:
         replaces.end_date = trial_end  # moved back if the trial is canceled before its end
         replaces.updated_at = now
-        await catalog_store.add(session, replaces)
+        await units.add(session, replaces)
     await notifications.subscription_event(session, "subscription.created", sub, now)
     if trial_end is not None:
         await store.record_trial(session, customer.pk, plan.pk, now)
@@ -309,7 +310,7 @@ async def _end_paid_for_trials(
         ):
             await _move_replaced(session, trial, None, now)
             end_subscription(trial, now, now)
-            await catalog_store.add(session, trial)
+            await units.add(session, trial)
             await notifications.subscription_event(session, "subscription.canceled", trial, now)
 
 
@@ -457,7 +458,7 @@ async def update_subscription(
     if raw.get("metadata") is not None:
         sub.metadata_ = raw["metadata"]
     sub.updated_at = now
-    await catalog_store.add(session, sub)
+    await units.add(session, sub)
     await proration.charge_change(session, before, sub, view, now)
     await notifications.subscription_event(session, "subscription.updated", sub, now)
     if trial_end is not None:
@@ -477,7 +478,7 @@ async def _move_replaced(
         if other.pk == trial.replaces_pk and other.canceled_at is None:
             other.end_date = end
             other.updated_at = now
-            await catalog_store.add(session, other)
+            await units.add(session, other)
 
 
 async def _resume_taken_over(session: AsyncSession, future: Subscription, now: datetime) -> None:
@@ -492,7 +493,7 @@ async def _resume_taken_over(session: AsyncSession, future: Subscription, now: d
             other.canceled_at = None
             other.status = status_at(Dates.of(other), now).value
             other.updated_at = now
-            await catalog_store.add(session, other)
+            await units.add(session, other)
 
 
 async def cancel_subscription(
@@ -555,7 +556,7 @@ async def _end_at(
     elif not sub.is_parallel_trial and end <= sub.start_date:
         await _resume_taken_over(session, sub, now)  # it never starts: the current one goes on
     end_subscription(sub, end, now)
-    await catalog_store.add(session, sub)
+    await units.add(session, sub)
     await notifications.subscription_event(session, "subscription.canceled", sub, now)
     await sync_fallback(session, env, customer, sub, view, now)
 
@@ -586,7 +587,7 @@ async def apply_due_changes(session: AsyncSession, now: datetime) -> int:
             before = sub.status
             sub.status = status_at(Dates.of(sub), now).value
             sub.updated_at = now
-            await catalog_store.add(session, sub)
+            await units.add(session, sub)
             moved += 1
             for event_type in _transition_events(before, sub.status, bool(changed_plan)):
                 await notifications.subscription_event(session, event_type, sub, now)

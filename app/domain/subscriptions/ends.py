@@ -29,8 +29,8 @@ from app.domain.subscriptions.fallbacks import sync_fallback
 from app.domain.subscriptions.provisioning import convert_trial_now, expire_trial_now, is_live
 from app.errors import DomainError, ErrorCode
 from app.models import Subscription
-from app.store import catalog as catalog_store
 from app.store import customers as store
+from app.store import units
 
 END_TRIAL_ACTIONS = tuple(EndTrialAction)
 
@@ -62,7 +62,7 @@ async def end_trial(
             await _move_replaced(session, sub, None, now)  # the paid subscription carries on
         expire_trial_now(sub, now)
         event = "trial.expired"
-    await catalog_store.add(session, sub)
+    await units.add(session, sub)
     await notifications.subscription_event(session, event, sub, now)
     await sync_fallback(session, env, customer, sub, view, now)
     await customer_entitlements.refresh(session, env, [customer.pk], now, view)
@@ -91,7 +91,7 @@ async def _replace_now(
         other.end_date = now
         other.status = status_at(Dates.of(other), now).value
         other.updated_at = now
-        await catalog_store.add(session, other)
+        await units.add(session, other)
         await notifications.subscription_event(session, "subscription.updated", other, now)
         replaced.append(other)
     return replaced
@@ -139,7 +139,7 @@ async def resume_subscription(
     sub.updated_at = now
     if trial_runs and sub.is_parallel_trial and sub.trial_end_behavior == "CONVERT_TO_PAID":
         await _move_replaced(session, sub, sub.trial_end_date, now)  # it replaces it again
-    await catalog_store.add(session, sub)
+    await units.add(session, sub)
     await notifications.subscription_event(session, "subscription.updated", sub, now)
     await sync_fallback(session, env, customer, sub, view, now)
     await customer_entitlements.refresh(session, env, [customer.pk], now, view)

@@ -24,6 +24,7 @@ from app.domain.subscriptions.provisioning import is_live, new_subscription_id
 from app.models import Customer, Package, Subscription
 from app.store import catalog as catalog_store
 from app.store import customers as store
+from app.store import units
 
 
 async def _default_plan(
@@ -87,7 +88,7 @@ async def sync_fallback(
         for fallback in mine:
             if fallback.start_date > now:  # never withdraw one that has started
                 end_subscription(fallback, now, now)
-                await catalog_store.add(session, fallback)
+                await units.add(session, fallback)
                 await notifications.subscription_event(
                     session, "subscription.canceled", fallback, now
                 )
@@ -98,7 +99,7 @@ async def sync_fallback(
             fallback.start_date = end
             fallback.status = status_at(Dates.of(fallback), now).value
             fallback.updated_at = now
-            await catalog_store.add(session, fallback)
+            await units.add(session, fallback)
             await notifications.subscription_event(session, "subscription.updated", fallback, now)
         return
     fallback = Subscription(
@@ -116,5 +117,5 @@ async def sync_fallback(
         updated_at=now,
     )
     fallback.status = status_at(Dates.of(fallback), now).value
-    await catalog_store.add(session, fallback)
+    await units.add(session, fallback)
     await notifications.subscription_event(session, "subscription.created", fallback, now)

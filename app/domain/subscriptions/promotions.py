@@ -20,6 +20,7 @@ from app.errors import DomainError, ErrorCode
 from app.models import Customer, PromotionalEntitlement
 from app.store import catalog as catalog_store
 from app.store import customers as store
+from app.store import units
 
 
 class PromotionDuration(StrEnum):
@@ -98,8 +99,9 @@ async def grant(
         for old in live:
             if old.feature_id == feature.id:
                 old.revoked_at = now
-                session.add(old)
-        session.add(
+                units.stage(session, old)
+        units.stage(
+            session,
             PromotionalEntitlement(
                 environment_pk=env,
                 customer_pk=customer.pk,
@@ -109,9 +111,9 @@ async def grant(
                 starts_at=now,
                 ends_at=ends_at,
                 created_at=now,
-            )
+            ),
         )
-    await session.flush()
+    await units.flush(session)
     await customer_entitlements.refresh(session, env, [customer.pk], now)
     return customer
 
@@ -133,7 +135,7 @@ async def revoke(
         )
     for promo in live:
         promo.revoked_at = now
-        session.add(promo)
-    await session.flush()
+        units.stage(session, promo)
+    await units.flush(session)
     await customer_entitlements.refresh(session, env, [customer.pk], now)
     return customer

@@ -27,8 +27,8 @@ from app.domain.subscriptions.dates import (
 )
 from app.errors import DomainError, ErrorCode
 from app.models import Customer, Package, Subscription
-from app.store import catalog as catalog_store
 from app.store import customers as store
+from app.store import units
 
 CUSTOMER_KEYS = ("customerId", "name", "email", "metadata")
 
@@ -54,7 +54,7 @@ async def upsert_customer(
         customer.billing_details = checked_billing_details(raw["billingDetails"])
     customer.archived_at = None
     customer.updated_at = now
-    await catalog_store.add(session, customer)
+    await units.add(session, customer)
     return customer, created
 
 
@@ -108,7 +108,7 @@ async def archive_customer(
         for sub in subs:
             if status_at(Dates.of(sub), now) not in ENDED:
                 end_subscription(sub, now, now)
-        await catalog_store.add(session, customer, *subs)
+        await units.add(session, customer, *subs)
         await customer_entitlements.refresh(session, env, [customer.pk], now)
     return customer
 

@@ -72,8 +72,7 @@ def _result(r: Report, target: Target, row: UsageOutcome) -> ReportResult:
 async def record_batch(db: Database, contexts: Contexts, reports: Sequence[Report]
                        ) -> list[ReportResult]:
     """Record a batch of validated reports; one result per report, in order."""
-    pool = await db.pool()
-    async with pool.acquire() as conn:
+    async with db.raw() as conn:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             targets, guards = await contexts.targets(db, conn, reports)
             live = [(r, t) for r, t in zip(reports, targets, strict=True)

@@ -29,6 +29,7 @@ from app.domain.usage.reports import THRESHOLDS, check_key, check_timestamp, usa
 from app.domain.usage.targets import before_start
 from app.errors import DomainError, ErrorCode
 from app.store import push as push_store
+from app.store import units
 from app.store import usage as store
 from app.store.errors import OutOfRange
 from app.store.rows import CounterKey, EntitlementsState, Meter
@@ -142,8 +143,7 @@ async def report_events(db: Database, env: uuid.UUID,
             events.append(_validated(i, raw, now))
         except DomainError as error:
             errors.append(error)
-    pool = await db.pool()
-    async with pool.acquire() as conn:
+    async with db.raw() as conn:
         # Only the entitlements of the features these events' meters feed are read.
         meters = await store.meters_for(conn, env, [e.name for e in events])
         customers = await store.customers_by_ids(conn, env, [e.customer_id for e in events],
@@ -180,7 +180,7 @@ async def report_events(db: Database, env: uuid.UUID,
             firsts.setdefault(e.key, e)
         candidates = list(firsts.values())
         try:
-            async with conn.transaction():
+            async with units.atomically(conn):
                 new = await store.insert_events(
                     conn, env, [e.key for e in candidates],
                     [customers[e.customer_id].customer_pk for e in candidates],

@@ -33,8 +33,7 @@ async def usage_history(db: Database, env: uuid.UUID, customer_id: str, feature_
     if end <= start:
         raise DomainError(ErrorCode.INVALID_INPUT, "`to` must be after `from`", ["to"])
     resource_key = resource_id or ""
-    pool = await db.pool()
-    async with pool.acquire() as conn:
+    async with db.raw() as conn:
         row = await customer_store.fetch_check_row(conn, env, customer_id, feature_id,
                                                    resource_key, now)
         if row is None:

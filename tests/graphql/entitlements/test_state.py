@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from app.clock import FrozenClock
 from tests.graphql.entitlements.catalog import CATALOG, apply_catalog, new_customer, provision
 from tests.graphql.entitlements.conftest import grant
 from tests.graphql.usage.helpers import report
@@ -159,3 +160,55 @@ async def test_every_rewrite_of_the_cached_entitlements_gives_a_greater_version(
         ] == []
         versions.append(int((await gql.execute(query))["entitlementsState"]["version"]))
     assert versions == sorted(versions) and len(set(versions)) == 3
+
+
+async def test_a_state_asked_again_is_never_behind_a_change(
+    tgql: GraphQLClient, clock: FrozenClock
+) -> None:
+    """A state asked for again may be the one built before (same `computedAt`), but only
+    while nothing it was made of changed: after usage, a grant, a new feature, its
+    `validUntil` passing, or an archive, it is what the checks answer."""
+    gql = tgql
+    await apply_catalog(gql)
+    await new_customer(gql, "acme")
+
+    async def agreed() -> dict[str, Any]:
+        state, checks = await state_and_checks(gql, "acme")
+        by_feature = {e["featureId"]: e for e in state["entitlements"]}
+        for feature in FEATURES:
+            assert by_feature[feature] == checks[feature], feature
+        return state
+
+    first = await agreed()
+    assert await agreed() == first  # nothing changed: the same state, built once
+
+    assert (await report(gql, "acme", "seats", 2))["accepted"]
+    used = await agreed()
+    assert _entry(used, "seats")["currentUsage"] == 2
+
+    assert (await grant(gql, "acme", {"featureId": "sso", "duration": "ONE_WEEK"}))["errors"] == []
+    granted = await agreed()
+    assert _entry(granted, "sso")["hasAccess"] and int(granted["version"]) > int(used["version"])
+
+    created = await gql.mutate(
+        'mutation { createFeature(input: {id: "new-flag", type: BOOLEAN}) { errors { code } } }'
+    )
+    assert created["errors"] == []
+    with_feature = await agreed()
+    assert _entry(with_feature, "new-flag")["hasAccess"] is False
+
+    # The week's grant of sso ends first: at that instant the state no longer holds.
+    clock.set(datetime.fromisoformat(with_feature["validUntil"]))
+    later = await agreed()
+    assert not _entry(later, "sso")["hasAccess"]
+    assert later["computedAt"] != with_feature["computedAt"]
+
+    await gql.mutate(
+        'mutation { archiveCustomer(input: {customerId: "acme"}) { errors { code } } }'
+    )
+    archived = (await state_and_checks(gql, "acme"))[0]
+    assert archived["denyReason"] == "CUSTOMER_ARCHIVED" and archived["entitlements"] == []
+
+
+def _entry(state: dict[str, Any], feature_id: str) -> dict[str, Any]:
+    return next(e for e in state["entitlements"] if e["featureId"] == feature_id)
