@@ -354,6 +354,19 @@ def test_drafts_catalog_code_subscriptions_invoices_and_admin_pages(
 
     # A subscription: promotion, change of plan at the period's end, cancellation.
     steps.fill_enterprise_deal(page, base, "changeling", "Changeling Ltd")
+    # Too many add-on packs: the API's error next to that add-on's quantity, nothing written.
+    extra = page.locator('#deal-form [data-addon="extra-seats"]')
+    extra.locator('input[name="addons.extra-seats"]').fill("99")
+    page.locator("#confirm-deal").click()
+    expect(extra.locator(".field-error")).to_contain_text("ADDON_QUANTITY_EXCEEDED")
+    assert page.url.endswith("/console/provision")
+    assert (
+        sql_value(
+            console.database_url, "SELECT count(*) FROM customers WHERE id = $1", "changeling"
+        )
+        == 0
+    )
+    extra.locator('input[name="addons.extra-seats"]').fill("2")
     steps.confirm_deal(page, "changeling")
     promo = page.locator("#promotion-form")
     promo.locator("#f-featureId").fill("projects")

@@ -140,6 +140,17 @@ function DealForm({ data }) {
     if (ok && done) navigate("/customers/" + encodeURIComponent(done.id));
   };
 
+  // The API's error paths index the lists as sent: map them back to the inputs.
+  const sent = subscriptionFields(v, plan, variables, featureTypes);
+  const at = (list, test) => {
+    const i = (list || []).findIndex(test);
+    return i < 0 ? "-" : String(i);
+  };
+  const entPath = (featureId) => "entitlements." + at(sent.entitlements, (e) => e.featureId === featureId);
+  const addonPath = (id) => "addons." + at(sent.addons, (a) => a.addonId === id);
+  const overridePath = (id) => "priceOverrides." + at(sent.priceOverrides, (o) => (o.addonId || null) === id);
+  const exactly = (path) => form.errors.filter((e) => e.field && e.field.join(".") === path);
+
   const handled = ["customerId", "name", "email", "planId", "billingPeriod", "entitlements", "addons", "priceOverrides", "billing"];
   return html`<form class="form deal" id="deal-form" onSubmit=${onSubmit}>
     <${ErrorText} errors=${otherErrors(form.errors, handled)} />
@@ -165,10 +176,8 @@ function DealForm({ data }) {
           <option value="MONTHLY">monthly</option><option value="ANNUALLY">annually</option>
         </select><//>
       ${variables.length
-        ? html`<h3>Negotiated values</h3>${variables.map(({ ent }) => {
-            const errs = errorsFor(form.errors, "entitlements." + ent.featureId).concat(
-              errorsFor(form.errors, "entitlements").filter((e) => (e.message || "").includes(ent.featureId)),
-            );
+        ? html`<h3>Negotiated values</h3><${ErrorText} errors=${exactly("entitlements")} />${variables.map(({ ent }) => {
+            const errs = errorsFor(form.errors, entPath(ent.featureId));
             return html`<div class=${"field" + (errs.length ? " has-error" : "")}>
               <label for=${"value-" + ent.featureId}>${ent.featureId} <small class="muted">plan default: ${limitText(ent)}</small></label>
               <input id=${"value-" + ent.featureId} name=${"values." + ent.featureId} value=${(v.values || {})[ent.featureId] || ""}
@@ -179,20 +188,25 @@ function DealForm({ data }) {
         : null}
     </fieldset>
     <fieldset><legend>Add-ons</legend>
-      <${ErrorText} errors=${errorsFor(form.errors, "addons")} />
+      <${ErrorText} errors=${exactly("addons")} />
       ${addons.length ? null : html`<p class="muted">no add-on fits this plan</p>`}
-      ${addons.map((a) => html`<div class="row">
-        <label>${a.name} <small class="muted">max ${a.maxQuantity}</small>
-          <input type="number" min="0" max=${a.maxQuantity} name=${"addons." + a.id} value=${(v.addons || {})[a.id] || 0}
-            onInput=${(ev) => setIn("addons", a.id, ev.target.value)} /></label>
-        <label>price override <input name=${"addonOverrides." + a.id} size="8" value=${(v.addonOverrides || {})[a.id] || ""}
-            onInput=${(ev) => setIn("addonOverrides", a.id, ev.target.value)} /></label>
-      </div>`)}
+      ${addons.map((a) => {
+        const qtyErrors = errorsFor(form.errors, addonPath(a.id));
+        const priceErrors = errorsFor(form.errors, overridePath(a.id));
+        return html`<div class="row" data-addon=${a.id}>
+          <label class=${"cell" + (qtyErrors.length ? " has-error" : "")}>${a.name} <small class="muted">max ${a.maxQuantity}</small>
+            <input type="number" min="0" name=${"addons." + a.id} value=${(v.addons || {})[a.id] || 0}
+              onInput=${(ev) => setIn("addons", a.id, ev.target.value)} /><${ErrorText} errors=${qtyErrors} /></label>
+          <label class=${"cell" + (priceErrors.length ? " has-error" : "")}>price override <input name=${"addonOverrides." + a.id} size="8" value=${(v.addonOverrides || {})[a.id] || ""}
+              onInput=${(ev) => setIn("addonOverrides", a.id, ev.target.value)} /><${ErrorText} errors=${priceErrors} /></label>
+        </div>`;
+      })}
     </fieldset>
     <fieldset><legend>Price and billing</legend>
-      <${Field} form=${form} name="baseOverride" path="priceOverrides" label="Negotiated base price per period"
+      <${Field} form=${form} name="baseOverride" path=${overridePath(null)} label="Negotiated base price per period"
         hint=${plan && plan.prices.length ? "list price: " + plan.prices.map((p) => money(p.amount, p.currency)).join(", ") : "custom plans have no list price"} />
-      <${Field} form=${form} name="currency" path="priceOverrides.0.currency" label="Currency of negotiated prices" size="4" />
+      <${ErrorText} errors=${exactly("priceOverrides")} />
+      <${Field} form=${form} name="currency" path="priceOverrides.-" label="Currency of negotiated prices" size="4" />
       <${Field} form=${form} name="billingMode" path="billing.mode" label="Billing">
         <select id="f-billingMode" value=${v.billingMode} onChange=${(ev) => form.set("billingMode", ev.target.value)}>
           <option value="INVOICE">by invoice</option><option value="EXTERNAL">external (another billing system)</option>
