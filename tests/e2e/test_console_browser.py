@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import http.server
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -66,7 +68,12 @@ def console(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         database_url = stack.enter_context(empty_database_sync(server_url, "allot_console"))
         data_dir = stack.enter_context(fresh_data_dir())
         # Insights computed on every read: the test compares them with its own count at once.
-        env = allot_env(data_dir, database_url) | {"ALLOT_INSIGHTS_MAX_AGE": "0"}
+        # Webhooks may reach the test's receiver on loopback (only), delivered every 0.5 s.
+        env = allot_env(data_dir, database_url) | {
+            "ALLOT_INSIGHTS_MAX_AGE": "0",
+            "ALLOT_WEBHOOK_ALLOWED_CIDRS": "127.0.0.1/32",
+            "ALLOT_WEBHOOK_INTERVAL": "0.5",
+        }
         server = AllotServer(["--demo"], env, logs / "serve.log")
         stack.callback(server.close)
         base_url = server.wait_ready()
@@ -398,7 +405,7 @@ def test_drafts_catalog_code_subscriptions_invoices_and_admin_pages(
 
     # Webhooks: a private target is refused, the error next to the URL with its code.
     steps.open_page(page, base, "/webhooks")
-    page.locator("#f-url").fill("http://127.0.0.1:9/hook")
+    page.locator("#f-url").fill("http://10.1.2.3/hook")  # private, and not allowed here
     page.get_by_role("button", name="Create").click()
     url_field = page.locator(".field", has=page.locator("#f-url"))
     expect(url_field.locator(".field-error")).to_contain_text("WEBHOOK_TARGET_NOT_ALLOWED")
@@ -465,3 +472,64 @@ def test_a_page_open_before_a_new_login_still_submits(
     form.get_by_role("button", name="Create draft").click()
     old.wait_for_url(re.compile(r"/console/catalog/plans/second-tab$"))
     assert statuses[:2] == [403, 200], statuses
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    received: list[str] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        type(self).received.append(self.path)
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[str]]]:
+    """A webhook receiver on loopback answering 200: (its URL, the paths it was sent)."""
+    received: list[str] = []
+    handler = type("Receiver", (_Receiver,), {"received": received})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_a_webhook_endpoint_its_deliveries_and_a_replay(
+    console: Console, context: BrowserContext, receiver: tuple[str, list[str]]
+) -> None:
+    url, received = receiver
+    page = context.new_page()
+    base = console.base_url
+    log_in(page, base, ADMIN_EMAIL, ADMIN_PASSWORD, "/webhooks")
+    page.locator("#f-url").fill(url)
+    page.locator("#f-description").fill("console test receiver")
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator(".notice")).to_contain_text("whsec_")
+    # An event: a deal provisioned in the console.
+    steps.fill_enterprise_deal(page, base, "hooked", "Hooked Inc")
+    steps.confirm_deal(page, "hooked")
+    steps.open_page(page, base, "/webhooks")
+    delivered = page.locator("#deliveries tbody tr", has_text="SUCCEEDED").first
+    deadline = time.monotonic() + 30
+    while not delivered.count() and time.monotonic() < deadline:
+        page.wait_for_timeout(500)
+        page.locator("#refresh-deliveries").click()
+    expect(delivered).to_be_visible()
+    before = len(received)
+    assert before >= 1
+    delivered.get_by_role("button", name="Replay").click()
+    expect(page.locator("#deliveries")).to_contain_text("(1 replays)")
+    deadline = time.monotonic() + 30
+    while len(received) <= before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(received) > before, received

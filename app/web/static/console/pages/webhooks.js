@@ -14,10 +14,11 @@ export function WebhooksPage() {
       <table class="grid"><thead><tr><th>url</th><th>events</th><th>enabled</th><th></th></tr></thead>
         <tbody>${edges(data.webhookEndpoints).map((e) => html`<${EndpointRow} key=${e.id} e=${e} onDone=${result.reload} />`)}</tbody></table>
       <${NewEndpoint} types=${data.webhookEventTypes} onDone=${result.reload} />
-      <h2>Deliveries <small class="muted">${data.webhookDeliveries.totalCount}</small></h2>
+      <h2>Deliveries <small class="muted">${data.webhookDeliveries.totalCount}</small>
+        <button type="button" class="link" id="refresh-deliveries" onClick=${result.reload}>refresh</button></h2>
       <div class="filters">${["", "PENDING", "SUCCEEDED", "FAILED"].map((s) => html`<button type="button"
         class=${"chip" + (status === s ? " active" : "")} onClick=${() => setStatus(s)}>${s ? s.toLowerCase() : "all"}</button>`)}</div>
-      <table class="grid"><thead><tr><th>created</th><th>event</th><th>status</th><th>attempts</th><th>last</th><th></th></tr></thead>
+      <table class="grid" id="deliveries"><thead><tr><th>created</th><th>event</th><th>status</th><th>attempts</th><th>last</th><th></th></tr></thead>
         <tbody>${edges(data.webhookDeliveries).map((d) => html`<${DeliveryRow} key=${d.id} d=${d} onDone=${result.reload} />`)}</tbody></table>`}<//>
   </section>`;
 }
@@ -70,7 +71,7 @@ function DeliveryRow({ d, onDone }) {
     if (ok) onDone();
   };
   const last = d.attempts[d.attempts.length - 1];
-  return html`<tr><td>${when(d.createdAt)}</td><td>${d.eventType}</td><td>${d.status}</td>
+  return html`<tr data-delivery=${d.id}><td>${when(d.createdAt)}</td><td>${d.eventType}</td><td class="status">${d.status}</td>
     <td>${d.attemptCount}${d.replayCount ? ` (${d.replayCount} replays)` : ""}</td>
     <td>${last ? `${last.statusCode || last.error || ""} in ${last.durationMs} ms` : ""}</td>
     <td><button type="button" class="secondary" onClick=${replay} disabled=${form.busy}>Replay</button><${ErrorText} errors=${form.errors} /></td></tr>`;
