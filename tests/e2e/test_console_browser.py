@@ -195,7 +195,13 @@ def test_the_product_manager_sales_finance_flow(console: Console, context: Brows
     assert "plan enterprise" in audit_log, audit_log
     seats_usage = page.locator('#entitlements tr[data-feature="seats"] span.usage')
     expect(seats_usage).to_have_text(re.compile(r"^\s*0 / 260\s*$"))  # 250 + 2 packs of 5
-    expect(page.locator(".chart-box svg")).to_have_count(4)  # a chart per metered feature
+    # A usage-history chart per metered feature (each its own request).
+    charts = page.locator(".chart-box")
+    expect(charts).to_have_count(4)
+    try:
+        expect(charts.locator("svg")).to_have_count(4, timeout=30_000)
+    except AssertionError:
+        raise AssertionError(f"usage charts: {charts.all_inner_texts()}") from None
     steps.shot(page, pictures, "customer")
 
     # Finance marks the deal's invoice paid.

@@ -2,7 +2,7 @@
 // distribution, revenue by plan. Every number comes from Query.insights.
 
 import { useState } from "../vendor/hooks.js";
-import { html, Link, useQuery, Loading, BarChart, ColumnChart, money, day } from "../ui.js";
+import { html, Link, useQuery, Loading, BarChart, ColumnChart, money, day, edges } from "../ui.js";
 
 export function InsightsPage() {
   const result = useQuery("Insights", { withinDays: 14 });
@@ -26,17 +26,23 @@ export function InsightsPage() {
           <${BarChart} title="revenue by plan" items=${i.revenueByPlan.map((r) => ({ label: `${r.plan ? r.plan.name : "?"} (${r.currency})`, value: Number(r.amount) }))} />
           <table class="grid compact"><tbody>${i.revenueByPlan.map((r) => html`<tr><td>${r.plan ? r.plan.name : "?"}</td>
             <td class="num">${money(r.amount, r.currency)}</td><td class="num">${r.invoices} invoices</td></tr>`)}</tbody></table></div>
-        <div class="chart-box"><h2>Limits: customers at ≥ 80 % / 100 %</h2>
-          <table class="grid"><thead><tr><th>feature</th><th>with a limit</th><th>≥ 80 %</th><th>≥ 100 %</th></tr></thead>
-            <tbody>${i.limitUtilization.map((l) => html`<tr><td>${l.feature ? l.feature.name : "?"}</td><td class="num">${l.customersWithLimit}</td>
-              <td class="num">${l.atLeast80Percent}</td><td class="num">${l.atLeast100Percent}</td></tr>`)}</tbody></table></div>
+        <${Limits} />
         <div class="chart-box"><h2>Trials ending in 14 days</h2>
           ${i.trialsEndingSoon.length
             ? html`<ul>${i.trialsEndingSoon.map((t) => html`<li><${Link} to=${"/customers/" + encodeURIComponent(t.customerId)}>${t.customerId}<//> · ${t.planId} · ends ${day(t.trialEndDate)}</li>`)}</ul>`
             : html`<p class="muted">none</p>`}</div>
-        <${Distribution} features=${i.limitUtilization.map((l) => l.feature).filter(Boolean)} />`;
+        <${Distribution} features=${edges(data.features).filter((f) => f.type === "METERED")} />`;
     }}<//>
   </section>`;
+}
+
+function Limits() {
+  const result = useQuery("LimitUtilization");
+  return html`<div class="chart-box" id="limit-utilization"><h2>Limits: customers at ≥ 80 % / 100 %</h2>
+    <${Loading} result=${result}>${(data) => html`<table class="grid"><thead><tr><th>feature</th><th>with a limit</th><th>≥ 80 %</th><th>≥ 100 %</th></tr></thead>
+      <tbody>${data.insights.limitUtilization.map((l) => html`<tr><td>${l.feature ? l.feature.name : "?"}</td><td class="num">${l.customersWithLimit}</td>
+        <td class="num">${l.atLeast80Percent}</td><td class="num">${l.atLeast100Percent}</td></tr>`)}</tbody></table>`}<//>
+  </div>`;
 }
 
 function Distribution({ features }) {
