@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 from sqlalchemy import text
@@ -150,6 +151,18 @@ def log_in(page: Page, base_url: str, email: str, password: str, path: str = "")
     expect(page.locator("#current-user")).to_be_visible()
 
 
+def report_usage(console: Console, customer_id: str, values: dict[str, float]) -> None:
+    document = """mutation($i: ReportUsageInput!) { reportUsage(input: $i) { errors { code } } }"""
+    headers = {"Authorization": f"Bearer {console.server.server_keys()['development']}"}
+    with httpx.Client(base_url=console.base_url, timeout=15) as client:
+        for feature_id, value in values.items():
+            item = {"customerId": customer_id, "featureId": feature_id, "value": value}
+            answer = client.post(
+                "/graphql", json={"query": document, "variables": {"i": item}}, headers=headers
+            )
+            assert answer.json()["data"]["reportUsage"]["errors"] == [], answer.text
+
+
 def sql_value(database_url: str, query: str, *args: object) -> object:
     async def run() -> object:
         conn = await asyncpg.connect(to_asyncpg_dsn(database_url))
@@ -187,6 +200,8 @@ def test_the_product_manager_sales_finance_flow(console: Console, context: Brows
     expect(page.locator("#preview-total")).to_contain_text("4,020.00")
     steps.shot(page, pictures, "provision")
     steps.confirm_deal(page, "vandelay")
+    # The customer's app reports usage (with the development server key the start printed).
+    report_usage(console, "vandelay", {"seats": 180, "projects": 7})
 
     # Support reads why the customer has its features.
     seats = steps.why_customer_has(page, base, "vandelay", "seats")
@@ -194,7 +209,7 @@ def test_the_product_manager_sales_finance_flow(console: Console, context: Brows
     audit_log = steps.why_customer_has(page, base, "vandelay", "audit-log")
     assert "plan enterprise" in audit_log, audit_log
     seats_usage = page.locator('#entitlements tr[data-feature="seats"] span.usage')
-    expect(seats_usage).to_have_text(re.compile(r"^\s*0 / 260\s*$"))  # 250 + 2 packs of 5
+    expect(seats_usage).to_have_text(re.compile(r"^\s*180 / 260\s*$"))  # 250 + 2 packs of 5
     # A usage-history chart per metered feature (each its own request).
     charts = page.locator(".chart-box")
     expect(charts).to_have_count(4)

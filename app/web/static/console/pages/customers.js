@@ -83,9 +83,13 @@ function Sources({ ent }) {
 function UsageHistory({ customerId, featureId }) {
   const from = new Date(Date.now() - 180 * 24 * 3600 * 1000).toISOString();
   const result = useQuery("UsageHistory", { customerId, featureId, from });
-  return html`<${Loading} result=${result}>${(data) => html`<${ColumnChart}
-      title=${"usage of " + featureId}
-      points=${data.usageHistory.map((p) => ({ label: (p.periodStart || "").slice(0, 10), value: p.usage }))} />`}<//>`;
+  return html`<${Loading} result=${result}>${(data) => {
+    const periods = data.usageHistory;
+    const single = periods.length === 1 && !periods[0].periodStart;
+    return html`${single ? html`<p class="muted">no reset period: one running total</p>` : null}
+      <${ColumnChart} title=${"usage of " + featureId}
+        points=${periods.map((p) => ({ label: (p.periodStart || "total").slice(0, 10), value: p.usage }))} />`;
+  }}<//>`;
 }
 
 export function CustomerPage({ params }) {
