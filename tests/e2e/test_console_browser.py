@@ -374,6 +374,18 @@ def test_drafts_catalog_code_subscriptions_invoices_and_admin_pages(
     page.get_by_role("button", name="Discard draft").click()
     expect(page.locator("#draft")).to_have_count(0)
 
+    # An add-on's draft: a higher maximum, diffed, published as v2.
+    steps.open_page(page, base, "/catalog/addons/extra-seats")
+    page.locator("#edit-draft").click()
+    page.locator("#addon-form #f-maxQuantity").fill("60")
+    page.get_by_role("button", name="Save draft").click()
+    changed = page.locator("#draft tr.changed", has_text="maxQuantity")
+    expect(changed).to_contain_text("50")
+    expect(changed).to_contain_text("60")
+    page.locator("#publish").click()
+    expect(page.locator("#page")).to_contain_text("published v2")
+    expect(page.locator("#page")).to_contain_text("at most 60")
+
     # Catalog as code: the exported document, dry-run against itself, changes nothing.
     steps.open_page(page, base, "/catalog/code")
     expect(page.locator("textarea.code")).to_have_value(re.compile(r'"features"'))

@@ -10,7 +10,7 @@ import {
   SessionExpired,
 } from "./api.js";
 import { html, Link, currentPath, navigate } from "./ui.js";
-import { CatalogPage, PlanPage, NewPlanPage, CatalogCodePage } from "./pages/catalog.js";
+import { CatalogPage, PlanPage, NewPlanPage, CatalogCodePage, AddonPage } from "./pages/catalog.js";
 import { CustomersPage, CustomerPage } from "./pages/customers.js";
 import { ProvisionPage } from "./pages/provision.js";
 import { InvoicesPage } from "./pages/invoices.js";
@@ -38,6 +38,7 @@ const ROUTES = [
   [/^\/catalog\/code$/, CatalogCodePage],
   [/^\/catalog\/plans\/new$/, NewPlanPage],
   [/^\/catalog\/plans\/([^/]+)$/, PlanPage],
+  [/^\/catalog\/addons\/([^/]+)$/, AddonPage],
   [/^\/customers$/, CustomersPage],
   [/^\/customers\/([^/]+)$/, CustomerPage],
   [/^\/provision$/, ProvisionPage],

@@ -175,6 +175,34 @@ mutation DiscardPlanDraft($input: IdInput!) {
 }
 `);
 
+op("AddonDetail", `
+query AddonDetail($id: String!) {
+  addon(id: $id) {
+    ...AddonFields
+    draft { ...VersionFields }
+    versions { ...VersionFields }
+  }
+}
+`);
+
+op("UpdateAddon", `
+mutation UpdateAddon($input: UpdateAddonInput!) {
+  updateAddon(input: $input) { addon { ...AddonFields } errors { ...Errors } }
+}
+`);
+
+op("PublishAddon", `
+mutation PublishAddon($input: PublishInput!) {
+  publishAddon(input: $input) { addon { ...AddonFields } errors { ...Errors } }
+}
+`);
+
+op("DiscardAddonDraft", `
+mutation DiscardAddonDraft($input: IdInput!) {
+  discardAddonDraft(input: $input) { addon { ...AddonFields } errors { ...Errors } }
+}
+`);
+
 op("ExportCatalog", `
 query ExportCatalog { exportCatalog }
 `);

@@ -97,7 +97,7 @@ export function CatalogPage() {
         <h2>Add-ons <small>${data.addons.totalCount}</small></h2>
         <table class="grid"><thead><tr><th>add-on</th><th>product</th><th>max qty</th><th>entitlements</th><th>prices</th></tr></thead>
           <tbody>${edges(data.addons).map((a) => html`<tr>
-            <td>${a.name} <small class="muted">${a.id}</small></td><td>${a.productId}</td><td>${a.maxQuantity}</td>
+            <td><${Link} to=${"/catalog/addons/" + a.id}>${a.name}<//> <small class="muted">${a.id}</small>${a.hasDraft ? html` <span class="tag">draft</span>` : null}</td><td>${a.productId}</td><td>${a.maxQuantity}</td>
             <td>${a.entitlements.map((e) => `${e.featureId} ${e.behavior === "INCREMENT" ? "+" : ""}${limitText(e)}`).join("; ")}</td>
             <td>${a.prices.map(priceText).join("; ")}</td></tr>`)}</tbody></table>`;
     }}<//>
@@ -295,6 +295,7 @@ function versionSummary(v) {
     defaultTrial: v.defaultTrial,
     entitlements: Object.fromEntries(v.entitlements.map((e) => [e.featureId, limitText(e) + (e.isVariable ? " (variable)" : "")])),
     prices: v.prices.map(priceText),
+    ...(v.maxQuantity !== null && v.maxQuantity !== undefined ? { maxQuantity: v.maxQuantity, compatiblePlanIds: v.compatiblePlanIds } : {}),
   };
 }
 
@@ -344,18 +345,24 @@ export function PlanPage({ params }) {
   </section>`;
 }
 
-function PublishBox({ plan, onDone }) {
-  const form = useForm("publish-" + plan.id, { migrate: false });
+const PUBLISH = {
+  plan: ["PublishPlan", "publishPlan", "DiscardPlanDraft", "discardPlanDraft"],
+  addon: ["PublishAddon", "publishAddon", "DiscardAddonDraft", "discardAddonDraft"],
+};
+
+function PublishBox({ plan, onDone, kind = "plan" }) {
+  const [publishOp, publishField, discardOp, discardField] = PUBLISH[kind];
+  const form = useForm(`publish-${kind}-${plan.id}`, { migrate: false });
   const publish = async (ev) => {
     ev.preventDefault();
     const ok = await form.submit(async (v) => {
-      const out = await gql("PublishPlan", { input: { id: plan.id, migrateExistingSubscriptions: !!v.migrate } });
-      return out.publishPlan.errors;
+      const out = await gql(publishOp, { input: { id: plan.id, migrateExistingSubscriptions: !!v.migrate } });
+      return out[publishField].errors;
     });
     if (ok) onDone();
   };
   const discard = async () => {
-    const ok = await form.submit(async () => (await gql("DiscardPlanDraft", { input: { id: plan.id } })).discardPlanDraft.errors);
+    const ok = await form.submit(async () => (await gql(discardOp, { input: { id: plan.id } }))[discardField].errors);
     if (ok) onDone();
   };
   return html`<form class="form inline" id="publish-form" onSubmit=${publish}>
@@ -433,5 +440,91 @@ function CatalogCodeForm({ initial }) {
         <table class="grid"><thead><tr><th>change</th><th>entity</th><th>id</th><th>detail</th></tr></thead>
         <tbody>${changes.list.map((c) => html`<tr><td>${c.kind}</td><td>${c.entity}</td><td>${c.id}</td><td>${c.detail || ""}</td></tr>`)}</tbody></table>`
       : null}
+  </form>`;
+}
+
+// ------------------------------------------------------------------ add-ons
+
+const ADDON_ENT_EXTRA = { key: "behavior", label: "behavior", options: ["", "INCREMENT", "OVERRIDE"] };
+
+export function AddonPage({ params }) {
+  const [id] = params;
+  const catalog = useQuery("Catalog");
+  const detail = useQuery("AddonDetail", { id });
+  const [editing, setEditing] = useState(false);
+  const reload = () => {
+    detail.reload();
+    catalog.reload();
+  };
+  return html`<section>
+    <${Loading} result=${detail}>${(d) => {
+      const addon = d.addon;
+      if (!addon) return html`<h1>Add-on ${id}</h1><p class="error"><code>ADDON_NOT_FOUND</code> no add-on ${id} in this environment.</p>`;
+      const published = addon.versions[0] || null;
+      return html`<${Loading} result=${catalog}>${(data) => html`
+        <h1>${addon.name} <small class="muted">${addon.id}</small></h1>
+        <p>add-on of ${addon.productId} · at most ${addon.maxQuantity} ·
+          ${addon.compatiblePlanIds.length ? "for " + addon.compatiblePlanIds.join(", ") : "for every plan"} ·
+          ${addon.version === null ? "never published" : "published v" + addon.version}</p>
+        <h2>Entitlements</h2>
+        <table class="grid"><thead><tr><th>feature</th><th>limit / value</th><th>behavior</th></tr></thead>
+          <tbody>${addon.entitlements.map((e) => html`<tr><td>${e.featureId}</td><td>${limitText(e)}</td><td>${e.behavior || ""}</td></tr>`)}</tbody></table>
+        <h2>Prices</h2>
+        <ul>${addon.prices.map((p) => html`<li>${priceText(p)}</li>`)}</ul>
+        ${addon.draft
+          ? html`<section class="card" id="draft">
+              <h2>Draft <small class="muted">diff against ${published ? "v" + published.version : "nothing published yet"}</small></h2>
+              <${JsonDiff} before=${versionSummary(published)} after=${versionSummary(addon.draft)} />
+              <${PublishBox} plan=${addon} kind="addon" onDone=${reload} />
+            </section>`
+          : null}
+        <p><button type="button" class="secondary" id="edit-draft" onClick=${() => setEditing(!editing)}>
+          ${editing ? "Close the editor" : addon.draft ? "Edit the draft" : "Edit (creates a draft)"}</button></p>
+        ${editing ? html`<${EditAddonForm} addon=${addon} data=${data} onDone=${() => { setEditing(false); reload(); }} />` : null}`}<//>`;
+    }}<//>
+  </section>`;
+}
+
+function EditAddonForm({ addon, data, onDone }) {
+  const base = addon.draft || addon.versions[0] || addon;
+  const form = useForm("edit-addon-" + addon.id, {
+    name: base.name,
+    description: base.description,
+    maxQuantity: String(base.maxQuantity ?? addon.maxQuantity),
+    compatiblePlanIds: (base.compatiblePlanIds || addon.compatiblePlanIds || []).join(", "),
+    entitlements: base.entitlements.map((e) => ({ ...entToRow(e), behavior: e.behavior || "" })),
+    prices: base.prices.map(priceToRow),
+  });
+  const onSubmit = async (ev) => {
+    ev.preventDefault();
+    const ok = await form.submit(async (v) => {
+      const entitlements = entRowsToInput(v.entitlements || []).map((e, i) => {
+        const behavior = (v.entitlements.filter((r) => r.featureId)[i] || {}).behavior;
+        return behavior ? { ...e, behavior } : e;
+      });
+      const input = {
+        id: addon.id,
+        name: v.name || null,
+        description: v.description || null,
+        maxQuantity: v.maxQuantity === "" ? null : Number(v.maxQuantity),
+        compatiblePlanIds: v.compatiblePlanIds.split(",").map((x) => x.trim()).filter(Boolean),
+        entitlements,
+        prices: priceRowsToInput(v.prices || []),
+      };
+      return (await gql("UpdateAddon", { input })).updateAddon.errors;
+    });
+    if (ok) onDone();
+  };
+  const handled = ["name", "description", "maxQuantity", "compatiblePlanIds", "entitlements", "prices"];
+  return html`<form class="form" id="addon-form" onSubmit=${onSubmit}>
+    <${ErrorText} errors=${otherErrors(form.errors, handled)} />
+    <${Field} form=${form} name="name" label="Name" />
+    <${Field} form=${form} name="description" label="Description" />
+    <${Field} form=${form} name="maxQuantity" label="Maximum quantity" type="number" min="1" />
+    <${Field} form=${form} name="compatiblePlanIds" label="Compatible plans" hint="plan ids, comma-separated; none: every plan" />
+    <${RowsEditor} form=${form} name="entitlements" label="Entitlements"
+      empty=${{ ...EMPTY_ENT, behavior: "" }} columns=${[...entColumns(edges(data.features)), ADDON_ENT_EXTRA]} />
+    <${RowsEditor} form=${form} name="prices" label="Prices" empty=${EMPTY_PRICE} columns=${PRICE_COLUMNS} />
+    <p><button type="submit" disabled=${form.busy}>Save draft</button></p>
   </form>`;
 }
