@@ -203,6 +203,15 @@ def test_the_product_manager_sales_finance_flow(console: Console, context: Brows
     # The customer's app reports usage (with the development server key the start printed).
     report_usage(console, "vandelay", {"seats": 180, "projects": 7})
 
+    # Support finds the customer by a part of its name and opens it.
+    steps.open_page(page, base, "/customers")
+    page.locator("#customer-search").fill("vandel")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#page")).to_contain_text("1 customer matching")
+    page.locator("#customers").get_by_role("link", name="Vandelay Industries").click()
+    page.wait_for_url(re.compile(r"/console/customers/vandelay$"))
+    expect(page.locator("#entitlements")).to_be_visible()
+
     # Support reads why the customer has its features.
     seats = steps.why_customer_has(page, base, "vandelay", "seats")
     assert "negotiated value" in seats and "250" in seats, seats

@@ -40,7 +40,7 @@ export function CustomersPage() {
       <button type="submit">Search</button>
     </form>
     <${Loading} result=${result}>${(data) => html`
-      <p class="muted">${data.customers.totalCount} customers${query ? ` matching “${query}”` : ""}</p>
+      <p class="muted">${data.customers.totalCount} customer${data.customers.totalCount === 1 ? "" : "s"}${query ? ` matching “${query}”` : ""}</p>
       <table class="grid" id="customers"><thead><tr><th>customer</th><th>email</th><th>subscriptions</th><th>since</th></tr></thead>
         <tbody>${edges(data.customers).map((c) => html`<tr>
           <td><${Link} to=${"/customers/" + encodeURIComponent(c.id)}>${c.name || c.id}<//> <small class="muted">${c.id}</small></td>
