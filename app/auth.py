@@ -21,6 +21,14 @@ class KeyKind(StrEnum):
     CLIENT = "client"
 
 
+class UserRole(StrEnum):
+    """What a console user may do: `admin` manages users and API keys besides everything a
+    `member` does (a member acts with a server key's rights otherwise)."""
+
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
 _PREFIXES = {KeyKind.SERVER: "allot_sk_", KeyKind.CLIENT: "allot_pk_"}
 
 
@@ -38,6 +46,17 @@ class Principal:
     customer_tokens_required: bool = False
     # The customer of the token the request presented (None: no token).
     customer_id: str | None = None
+    # A console session's user (then `key_pk` is the session's id and `kind` is server).
+    user_pk: uuid.UUID | None = None
+    user_role: UserRole | None = None
+
+    @property
+    def is_user(self) -> bool:
+        return self.user_pk is not None
+
+    @property
+    def is_admin_user(self) -> bool:
+        return self.user_role is UserRole.ADMIN
 
     @property
     def is_server(self) -> bool:

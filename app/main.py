@@ -29,6 +29,7 @@ from app.store.key_revocations import RevocationListener
 from app.store.push import PushListener, announcer_for
 from app.store.secrets import verify_key
 from app.web.billing_pages import invoice_pdf, payment_page
+from app.web.console_auth import routes as console_auth_routes
 from app.web.cors import CorsPolicy
 from app.web.graphiql import static_files_dir
 from app.web.graphql import Services, graphql_get, graphql_post, json_response
@@ -150,6 +151,8 @@ def create_app(
               methods=["OPTIONS"]),
         Route("/invoices/{token}.pdf", guarded(invoice_pdf), methods=["GET"]),
         Route("/pay/{token}", guarded(payment_page), methods=["GET"]),
+        # The console's login, logout, session and invitation endpoints (app/web/console_auth.py).
+        *console_auth_routes(),
         Mount(
             "/static/graphiql",
             app=StaticFiles(directory=static_files_dir()),

@@ -78,6 +78,21 @@ def postgres_url(raw: str, name: str = "DATABASE_URL") -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def _positive(name: str, default: float) -> float:
+    value = _float(name, default)
+    if value <= 0:
+        raise ConfigError(f"{name}={value:g} must be more than 0")
+    return value
+
+
+def _email(name: str, default: str) -> str:
+    raw = os.environ.get(name, "").strip().lower() or default
+    local, at, domain = raw.partition("@")
+    if not at or not local or not domain or any(c.isspace() for c in raw):
+        raise ConfigError(f"{name}={raw!r} is not an email address")
+    return raw
+
+
 def _hosts(name: str, default: str) -> tuple[str, ...]:
     raw = os.environ.get(name)
     entries = [h.strip().lower() for h in (default if raw is None else raw).split(",")]
@@ -212,6 +227,18 @@ class Settings:
     rate_limit_auth_failures_burst: int = 100
     # Origins whose frontends may call /graphql and /v1 (CORS); empty = none, "*" = any.
     cors_origins: tuple[str, ...] = ()
+    # Console users (docs/console.md "Users, sessions and security"): a session ends this
+    # long after login, or after this long unused; cookies get `Secure` on https requests,
+    # or always with `secure_cookies` (behind a proxy that terminates TLS).
+    session_days: float = 7.0
+    session_idle_hours: float = 12.0
+    secure_cookies: bool = False
+    # Failed logins allowed per email and per client address in the window (then 429).
+    login_failures: int = 5
+    login_failure_window: float = 300.0
+    invitation_days: float = 7.0
+    # The first start's admin user, when the account has none.
+    admin_email: str = "admin@localhost"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -257,4 +284,11 @@ class Settings:
             rate_limit_auth_failures=_rate("ALLOT_RATE_LIMIT_AUTH_FAILURES", 10.0),
             rate_limit_auth_failures_burst=_burst("ALLOT_RATE_LIMIT_AUTH_FAILURES_BURST", 100),
             cors_origins=_origins("ALLOT_CORS_ORIGINS"),
+            session_days=_positive("ALLOT_SESSION_DAYS", 7.0),
+            session_idle_hours=_positive("ALLOT_SESSION_IDLE_HOURS", 12.0),
+            secure_cookies=_flag("ALLOT_SECURE_COOKIES"),
+            login_failures=_burst("ALLOT_LOGIN_FAILURES", 5),
+            login_failure_window=_positive("ALLOT_LOGIN_FAILURE_WINDOW", 300.0),
+            invitation_days=_positive("ALLOT_INVITATION_DAYS", 7.0),
+            admin_email=_email("ALLOT_ADMIN_EMAIL", "admin@localhost"),
         )

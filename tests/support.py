@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,9 +13,10 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
-from app.auth import KeyKind
+from app.auth import KeyKind, UserRole
+from app.clock import Clock
 from app.db import Database
-from app.domain import audit
+from app.domain import audit, users
 from app.domain.audit import AuditActor
 from app.store import tenancy as store
 
@@ -99,3 +102,94 @@ class GraphQLClient:
         data = await self.execute(query, variables)
         (payload,) = data.values()
         return payload
+
+
+# --- console users and sessions ------------------------------------------------------------
+
+TEST_PASSWORD = "correct horse battery staple"
+
+
+async def make_user(
+    db: Database,
+    account_pk: uuid.UUID,
+    role: UserRole = UserRole.ADMIN,
+    email: str | None = None,
+    password: str = TEST_PASSWORD,
+    name: str = "Test User",
+) -> str:
+    """A user of the account (through the domain, audited as the CLI); returns the email."""
+    email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
+    async with audit.transaction(db, AuditActor.cli("tests: make_user")) as session:
+        user = await users.create_user(
+            session, account_pk, email, name, role, password, Clock().now()
+        )
+    return user.email
+
+
+_CSRF_FIELD = re.compile(r'name=csrf value="([^"]+)"')
+
+
+async def form_csrf(http: httpx.AsyncClient, path: str = "/console/login") -> tuple[str, str]:
+    """(the form's CSRF token, the Cookie header carrying it) of a login or invitation page."""
+    page = await http.get(path, headers={"Cookie": ""})
+    match = _CSRF_FIELD.search(page.text)
+    assert match, page.text
+    token = html.unescape(match.group(1))
+    http.cookies.clear()
+    return token, f"allot_form_csrf={token}"
+
+
+async def log_in(
+    http: httpx.AsyncClient, email: str, password: str = TEST_PASSWORD
+) -> SessionClient:
+    """Log in through POST /console/login as a browser would (the form's CSRF cookie, then
+    the session cookie), and read the session's CSRF token from GET /console/session: a
+    GraphQL client acting as that user. Leaves the client's cookie jar empty."""
+    csrf, cookie = await form_csrf(http)
+    response = await http.post(
+        "/console/login",
+        data={"email": email, "password": password, "csrf": csrf},
+        headers={"Cookie": cookie},
+    )
+    assert response.status_code == 303, response.text
+    token = response.cookies["allot_session"]
+    http.cookies.clear()
+    info = await http.get("/console/session", headers={"Cookie": f"allot_session={token}"})
+    assert info.status_code == 200, info.text
+    return SessionClient(http, token, info.json()["csrfToken"])
+
+
+class SessionClient(GraphQLClient):
+    """Posts GraphQL as a console user: the session cookie, X-CSRF-Token and (optionally)
+    X-Allot-Environment, no API key."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        token: str,
+        csrf: str | None,
+        environment: str | None = None,
+    ) -> None:
+        super().__init__(http, None)
+        self.token = token
+        self.csrf = csrf
+        self.environment = environment
+
+    def in_environment(self, environment: str | None) -> SessionClient:
+        return SessionClient(self.http, self.token, self.csrf, environment)
+
+    def with_csrf(self, csrf: str | None) -> SessionClient:
+        return SessionClient(self.http, self.token, csrf, self.environment)
+
+    def headers(self) -> dict[str, str]:
+        headers = {"Cookie": f"allot_session={self.token}"}
+        if self.csrf is not None:
+            headers["X-CSRF-Token"] = self.csrf
+        if self.environment is not None:
+            headers["X-Allot-Environment"] = self.environment
+        return headers
+
+    async def post(self, query: str, variables: dict[str, Any] | None = None) -> httpx.Response:
+        return await self.http.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=self.headers()
+        )

@@ -75,6 +75,12 @@ catalog_cli = typer.Typer(
     cls=CommandGroup, help="Catalog as code: apply or export YAML/JSON files.", no_args_is_help=True
 )
 cli.add_typer(keys_cli, name="keys")
+users_cli = typer.Typer(
+    cls=CommandGroup,
+    help="Create, list and disable the console's users.",
+    no_args_is_help=True,
+)
+cli.add_typer(users_cli, name="users")
 cli.add_typer(catalog_cli, name="catalog")
 jobs_cli = typer.Typer(
     cls=CommandGroup, help="Background work, for operators.", no_args_is_help=True

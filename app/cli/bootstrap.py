@@ -5,6 +5,12 @@ only while the database has no account, so it runs at most once per database. `s
 a server key per environment: they exist in clear only in its result (the database keeps
 their hashes), so it prints them once. `migrate` makes no keys (nothing secret in a deploy
 log); `allot keys create` makes them when they are needed.
+
+`serve` also makes the first admin user when the installation's account has none
+(`ensure_first_admin`: `admin@localhost`, or ALLOT_ADMIN_EMAIL) with a generated password,
+printed once with the keys (or alone, when `migrate` bootstrapped): the next start finds a user
+and prints nothing. `allot users create` makes more; `migrate` makes none (no secrets in a
+deploy log).
 """
 
 from __future__ import annotations
@@ -12,12 +18,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from app.auth import KeyKind
+from app.auth import KeyKind, UserRole
+from app.clock import Clock
 from app.db import Database
 from app.domain import audit
+from app.domain import users as user_rules
 from app.domain.audit import AuditActor
 from app.store import locks
 from app.store import tenancy as store
+from app.store import users as user_store
 
 DEFAULT_ACCOUNT_NAME = "default"
 
@@ -26,6 +35,7 @@ DEFAULT_ENVIRONMENTS: tuple[tuple[str, str], ...] = (
     ("development", "Development"),
     ("production", "Production"),
 )
+
 
 @dataclass(frozen=True)
 class Bootstrap:
@@ -62,7 +72,53 @@ async def bootstrap_if_empty(
     return Bootstrap(account_pk=account.pk, environments=environments, server_keys=server_keys)
 
 
-def key_banner(result: Bootstrap, graphiql_url: str | None = None) -> str:
+@dataclass(frozen=True)
+class FirstAdmin:
+    """The admin user a first start made. `password` is a secret: show it once, keep nothing."""
+
+    email: str
+    password: str
+
+
+async def ensure_first_admin(db: Database, email: str) -> FirstAdmin | None:
+    """An admin user with a generated password for the installation's account (the oldest),
+    only if it has no user yet (any user, even disabled: then an admin exists or existed and
+    the CLI manages them). None otherwise."""
+    async with audit.transaction(db, AuditActor.cli("bootstrap")) as session:
+        await locks.lock_bootstrap(session)  # two first starts at once: one makes the admin
+        account = await store.first_account(session)
+        if account is None or await user_store.count_users(session, account.pk) > 0:
+            return None
+        password = user_rules.generate_password()
+        await user_rules.create_user(
+            session, account.pk, email, "Admin", UserRole.ADMIN, password, Clock().now()
+        )
+    return FirstAdmin(email=email, password=password)
+
+
+def admin_lines(admin: FirstAdmin, console_url: str | None) -> list[str]:
+    where = f" at {console_url}" if console_url else ""
+    return [
+        f"Console admin login{where} (the password is shown only this once; "
+        "`allot users create` makes more users):",
+        "",
+        f"  email     {admin.email}",
+        f"  password  {admin.password}",
+    ]
+
+
+def admin_banner(admin: FirstAdmin, console_url: str | None = None) -> str:
+    """What `allot serve` prints once when it made the first admin of an existing account."""
+    rule = "=" * 78
+    return "\n".join([rule, *admin_lines(admin, console_url), rule])
+
+
+def key_banner(
+    result: Bootstrap,
+    graphiql_url: str | None = None,
+    admin: FirstAdmin | None = None,
+    console_url: str | None = None,
+) -> str:
     """The text `allot serve` prints once on stdout after a first start."""
     width = max(len(slug) for slug in result.server_keys)
     rule = "=" * 78
@@ -81,5 +137,7 @@ def key_banner(result: Bootstrap, graphiql_url: str | None = None) -> str:
             "GraphiQL with the development key:",
             f"  {graphiql_url}?key={result.server_keys['development']}",
         ]
+    if admin is not None:
+        lines += ["", *admin_lines(admin, console_url)]
     lines.append(rule)
     return "\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 # The command modules register their commands on the typer apps when imported.
-from app.cli import catalog, environments, keys, secrets, serve  # noqa: F401
+from app.cli import catalog, environments, keys, secrets, serve, users  # noqa: F401
 from app.cli.base import CliError, Shutdown, cli, configure_logging, install_signal_handlers
 from app.settings import Settings
 

@@ -70,12 +70,16 @@ async def prepare_database(
 ) -> None:
     """First start: bootstrap and print the keys once. `--demo`: load what of the demo data
     is missing, never touching anything else (app/cli/demo.py)."""
-    from app.cli.bootstrap import bootstrap_if_empty, key_banner
+    from app.cli.bootstrap import admin_banner, bootstrap_if_empty, ensure_first_admin, key_banner
 
     result = await bootstrap_if_empty(db)
+    admin = await ensure_first_admin(db, (settings or Settings()).admin_email)
+    console_url = f"{base_url}/console/login"
     if result is not None:
-        print(key_banner(result, f"{base_url}/graphql"), flush=True)
-    else:
+        print(key_banner(result, f"{base_url}/graphql", admin, console_url), flush=True)
+    elif admin is not None:
+        print(admin_banner(admin, console_url), flush=True)
+    if result is None:
         async with db.session() as session:
             keys = await store.count_active_server_keys(session)
         if keys == 0:  # bootstrapped by `allot migrate`, which makes no keys

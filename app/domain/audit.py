@@ -13,6 +13,7 @@ raises at commit, so code that forgets to audit fails in its first test.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -35,7 +36,7 @@ from app.models.audit import AuditEntry
 if TYPE_CHECKING:
     from app.db import Database
 
-ACTOR_KINDS = ("server", "client", "system", "cli")
+ACTOR_KINDS = ("server", "client", "system", "cli", "user")
 SECRET, ROTATED = "[secret]", "[rotated]"
 _ACTOR = "audit_actor"
 _STATE = "audit_state"
@@ -51,14 +52,18 @@ class UnauditedWrite(RuntimeError):
 
 @dataclass(frozen=True)
 class AuditActor:
-    """Who acts: an API key (`server`/`client`, with the key and request), the CLI (`cli`,
-    the command) or a background job (`system`, the job's name as the operation)."""
+    """Who acts: an API key (`server`/`client`, with the key and request), a console user
+    (`user`, with the user), the CLI (`cli`, the command) or a background job (`system`, the
+    job's name as the operation). `environment_pk`: the environment whose log gets the
+    entries of account-wide entities (users, invitations), which belong to no environment."""
 
     kind: str
     operation: str
     now: datetime
     key_pk: uuid.UUID | None = None
     request_id: str | None = None
+    user_pk: uuid.UUID | None = None
+    environment_pk: uuid.UUID | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ACTOR_KINDS:
@@ -95,6 +100,14 @@ def _table(obj: Any) -> str:
 def attach(session: AsyncSession | Session, actor: AuditActor) -> None:
     """Make `actor` the author of every change of this session's transaction."""
     session.info[_ACTOR] = actor
+
+
+def log_account_changes_in(session: AsyncSession | Session, environment_pk: uuid.UUID) -> None:
+    """Entries of account-wide entities (users, invitations) of this transaction go to
+    `environment_pk`'s log, unless the actor already names an environment (a session's)."""
+    actor: AuditActor | None = session.info.get(_ACTOR)
+    if actor is not None and actor.environment_pk is None:
+        session.info[_ACTOR] = dataclasses.replace(actor, environment_pk=environment_pk)
 
 
 @asynccontextmanager
@@ -204,10 +217,17 @@ def _entry(
     spec = SPECS[type(obj)]
     lookup = _lookup(session)
     _state(session).recorded.add(_table(obj))
+    environment_pk = spec.environment_pk(lookup, obj) or actor.environment_pk
+    if environment_pk is None:
+        raise UnauditedWrite(
+            f"{_table(obj)} belongs to no environment: the actor must name the environment "
+            "whose log records it (AuditActor.environment_pk)"
+        )
     return AuditEntry(
-        environment_pk=spec.environment_pk(lookup, obj),
+        environment_pk=environment_pk,
         occurred_at=actor.now,
         actor_key_pk=actor.key_pk,
+        actor_user_pk=actor.user_pk,
         actor_kind=actor.kind,
         operation=actor.operation,
         request_id=actor.request_id,

@@ -28,6 +28,8 @@ from app.models import (
     Product,
     PromotionalEntitlement,
     Subscription,
+    User,
+    UserInvitation,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -52,7 +54,8 @@ class Ref:
 class Spec:
     entity_type: Callable[[Lookup, Any], str]
     entity_id: Callable[[Lookup, Any], str]
-    environment_pk: Callable[[Lookup, Any], uuid.UUID]
+    # None: an account-wide entity, logged in the actor's environment (AuditActor)
+    environment_pk: Callable[[Lookup, Any], uuid.UUID | None]
     # column -> API field name
     fields: dict[str, str]
     # column -> why the API does not show it (not logged)
@@ -410,11 +413,62 @@ SPECS: dict[type, Spec] = {
     ),
 }
 
+
+def _account_wide(_: Lookup, obj: Any) -> None:
+    return None
+
+
+_USER_SPECS: dict[type, Spec] = {
+    User: Spec(
+        _fixed("USER"),
+        _pk,
+        _account_wide,
+        fields={
+            "pk": "id",
+            "email": "email",
+            "name": "name",
+            "role": "role",
+            "disabled_at": "disabledAt",
+            "created_at": "createdAt",
+            # A password change is logged by when it happened, never by any form of it.
+            "password_changed_at": "passwordChangedAt",
+        },
+        internal={
+            "account_pk": "users belong to the account; the entry is in the actor's environment",
+            "password_hash": "the Argon2 hash of the password: never logged",
+            "last_login_at": "bookkeeping of logins (sessions are not audited)",
+        },
+    ),
+    UserInvitation: Spec(
+        _fixed("USER_INVITATION"),
+        _pk,
+        _account_wide,
+        fields={
+            "pk": "id",
+            "email": "email",
+            "name": "name",
+            "role": "role",
+            "invited_by_pk": "invitedBy",
+            "created_at": "createdAt",
+            "expires_at": "expiresAt",
+            "accepted_at": "acceptedAt",
+        },
+        internal={
+            "account_pk": "invitations belong to the account; logged in the actor's environment",
+            "token_hash": "a hash of the link's token: never logged",
+        },
+        refs={"invited_by_pk": Ref(User, "email")},
+    ),
+}
+SPECS.update(_USER_SPECS)
+
 # Tables whose writes are not audit entries, and why. Everything else must be in SPECS.
 EXEMPT_TABLES: dict[str, str] = {
     "audit_log": "the log itself",
     "accounts": "created once with the installation; its environments' CREATE entries say it",
-    "users": "no code writes it",
+    "user_sessions": "login sessions: a row per login, touched by every request of the "
+    "session (far too many for the log, and a credential's hash); logins are not changes to "
+    "the account's data, and what a session's user changes is audited under the user",
     "customer_entitlements": "a cache computed from audited sources (subscriptions, "
     "promotions, the catalog)",
     "customer_feature_entitlements": "the same cache, one row per feature",

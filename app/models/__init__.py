@@ -14,7 +14,7 @@ from app.models.customers import (
     Subscription,
 )
 from app.models.secrets import SecretKeyCheck
-from app.models.tenancy import Account, ApiKey, CustomerToken, Environment, User
+from app.models.tenancy import Account, ApiKey, CustomerToken, Environment
 from app.models.usage import (
     ThresholdCrossing,
     UsageCounter,
@@ -22,6 +22,7 @@ from app.models.usage import (
     UsageIdempotencyKey,
     UsageUniqueValue,
 )
+from app.models.users import User, UserInvitation, UserSession
 from app.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 metadata = SQLModel.metadata
@@ -53,6 +54,8 @@ __all__ = [
     "UsageIdempotencyKey",
     "UsageUniqueValue",
     "User",
+    "UserInvitation",
+    "UserSession",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -28,6 +28,8 @@ class AuditEntry(SQLModel, table=True):
     occurred_at: datetime = timestamp()
     actor_key_pk: uuid.UUID | None = None
     actor_kind: str | None = None
+    # The user of a console session (actor kind `user`).
+    actor_user_pk: uuid.UUID | None = Field(default=None, foreign_key="users.pk", nullable=True)
     operation: str
     request_id: str | None = None
     entity_type: str

@@ -1,4 +1,4 @@
-"""Tenancy: accounts, their users, environments and API keys."""
+"""Tenancy: accounts, environments and API keys (users: app/models/users.py)."""
 
 from __future__ import annotations
 
@@ -16,17 +16,6 @@ class Account(SQLModel, table=True):
 
     pk: uuid.UUID = uuid_pk()
     name: str
-    created_at: datetime = timestamp()
-
-
-class User(SQLModel, table=True):
-    __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("account_pk", "email"),)
-
-    pk: uuid.UUID = uuid_pk()
-    account_pk: uuid.UUID = Field(foreign_key="accounts.pk", index=True)
-    email: str
-    name: str = ""
     created_at: datetime = timestamp()
 
 

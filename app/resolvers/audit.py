@@ -10,6 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from app.models import User
 from app.models.audit import AuditEntry as AuditRow
 from app.schema.common import (
     ClientError,
@@ -22,7 +23,9 @@ from app.schema.common import (
     wants_total,
 )
 from app.schema.context import Context
+from app.schema.user_types import AuditUser
 from app.store import audit as store
+from app.store import users as user_store
 
 
 @strawberry.type(description="One change recorded by the audit log.")
@@ -33,7 +36,11 @@ class AuditEntry:
         description="The API key that made the change (null for the CLI and the jobs)."
     )
     actor_kind: str | None = strawberry.field(
-        description="server or client (an API key), cli (a command) or system (a job)."
+        description="server or client (an API key), user (a console user), cli (a command) "
+        "or system (a job)."
+    )
+    actor_user: AuditUser | None = strawberry.field(
+        description="The console user who made the change (actor kind user)."
     )
     operation: str = strawberry.field(
         description="The mutation, the CLI command or the job (jobs.*) that made it."
@@ -53,12 +60,16 @@ class AuditEntry:
     )
 
 
-def entry_view(row: AuditRow) -> AuditEntry:
+def entry_view(row: AuditRow, users: dict[uuid.UUID, User] | None = None) -> AuditEntry:
+    user = (users or {}).get(row.actor_user_pk) if row.actor_user_pk else None
     return AuditEntry(
         id=strawberry.ID(str(row.seq)),
         occurred_at=row.occurred_at,
         actor_key_id=strawberry.ID(str(row.actor_key_pk)) if row.actor_key_pk else None,
         actor_kind=row.actor_kind,
+        actor_user=AuditUser(id=strawberry.ID(str(user.pk)), email=user.email, name=user.name)
+        if user is not None
+        else None,
         operation=row.operation,
         request_id=row.request_id,
         entity_type=row.entity_type,
@@ -96,6 +107,10 @@ class AuditQuery:
             strawberry.ID | None,
             strawberry.argument(description="Only changes made with this key."),
         ] = None,
+        actor_user_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Only changes made by this console user."),
+        ] = None,
         since: Annotated[
             datetime | None, strawberry.argument(description="From this instant.")
         ] = None,
@@ -109,14 +124,16 @@ class AuditQuery:
         try:
             seq = int(cursor) if cursor is not None else None
             key = uuid.UUID(str(actor_key_id)) if actor_key_id is not None else None
+            user = uuid.UUID(str(actor_user_id)) if actor_user_id is not None else None
         except ValueError:
-            raise ClientError("malformed cursor or key id", "INVALID_INPUT") from None
+            raise ClientError("malformed cursor, key id or user id", "INVALID_INPUT") from None
         filters: dict[str, Any] = {
             "entity_type": entity_type,
             "entity_id": entity_id,
             "operation": operation,
             "action": action,
             "actor_key_pk": key,
+            "actor_user_pk": user,
             "since": since,
             "until": until,
         }
@@ -124,6 +141,14 @@ class AuditQuery:
             page = await store.list_entries(
                 session, ctx.environment_pk, size, seq, filters, count=wants_total(info)
             )
+            # The users of the page's entries, in one statement.
+            users = await user_store.users_by_pk(
+                session, {r.actor_user_pk for r in page.items if r.actor_user_pk is not None}
+            )
         return connection(
-            page.items, page.has_next, page.total, entry_view, key=lambda r: str(r.seq)
+            page.items,
+            page.has_next,
+            page.total,
+            lambda row: entry_view(row, users),
+            key=lambda r: str(r.seq),
         )

@@ -90,12 +90,22 @@ def audit_actor(ctx: Context, operation: str, now: datetime) -> AuditActor:
     if ctx.cli_command is not None:
         return AuditActor.cli(f"{ctx.cli_command}: {operation}", now)
     principal = ctx.principal
+    if principal.user_pk is not None:  # a console session: the user, in its environment
+        return AuditActor(
+            kind="user",
+            operation=operation,
+            now=now,
+            request_id=ctx.request_id,
+            user_pk=principal.user_pk,
+            environment_pk=principal.environment_pk,
+        )
     return AuditActor(
         kind=principal.kind.value,
         operation=operation,
         now=now,
         key_pk=principal.key_pk,
         request_id=ctx.request_id,
+        environment_pk=principal.environment_pk,
     )
 
 

@@ -23,6 +23,7 @@ from app.resolvers.customers import CustomerMutation, CustomerQuery
 from app.resolvers.push import PushQuery, PushSubscription
 from app.resolvers.tenancy import TenancyMutation, TenancyQuery
 from app.resolvers.usage import UsageMutation, UsageQuery
+from app.resolvers.users import UserMutation, UserQuery
 from app.resolvers.webhooks import WebhookMutation, WebhookQuery
 from app.schema.common import ClientError
 from app.schema.documents import CheckedDocuments, DocumentChecker
@@ -41,6 +42,7 @@ QUERY_ROOTS: tuple[type, ...] = (
     AuditQuery,
     BillingQuery,
     PushQuery,
+    UserQuery,
 )
 MUTATION_ROOTS: tuple[type, ...] = (
     TenancyMutation,
@@ -50,6 +52,7 @@ MUTATION_ROOTS: tuple[type, ...] = (
     UsageMutation,
     WebhookMutation,
     BillingMutation,
+    UserMutation,
 )
 
 

@@ -14,7 +14,7 @@ from app.domain import audit
 from app.errors import DomainError, ErrorCode
 from app.models import ApiKey
 from app.resolvers.catalog import audit_actor
-from app.schema.common import ServerKeyOnly, UserError, user_errors
+from app.schema.common import ServerKeyOnly, ServerKeyOrAdminUser, UserError, user_errors
 from app.schema.context import Context
 from app.store import customers as customer_store
 from app.store import tenancy as store
@@ -133,7 +133,7 @@ class TenancyQuery:
         )
 
     @strawberry.field(
-        description="API keys of this environment.", permission_classes=[ServerKeyOnly]
+        description="API keys of this environment.", permission_classes=[ServerKeyOrAdminUser]
     )
     async def api_keys(self, info: Info[Context, None]) -> list[ApiKeyType]:
         async with info.context.db.session() as session:
@@ -144,7 +144,8 @@ class TenancyQuery:
 @strawberry.type
 class TenancyMutation:
     @strawberry.mutation(
-        description="Create an API key for this environment.", permission_classes=[ServerKeyOnly]
+        description="Create an API key for this environment.",
+        permission_classes=[ServerKeyOrAdminUser],
     )
     async def create_api_key(
         self, info: Info[Context, None], input: CreateApiKeyInput
@@ -159,7 +160,7 @@ class TenancyMutation:
 
     @strawberry.mutation(
         description="Revoke an API key of this environment, at once.",
-        permission_classes=[ServerKeyOnly],
+        permission_classes=[ServerKeyOrAdminUser],
     )
     async def revoke_api_key(
         self, info: Info[Context, None], input: RevokeApiKeyInput
@@ -238,7 +239,7 @@ class TenancyMutation:
 
     @strawberry.mutation(
         description="Change the environment's settings (only the fields given).",
-        permission_classes=[ServerKeyOnly],
+        permission_classes=[ServerKeyOrAdminUser],
     )
     async def update_environment_settings(
         self, info: Info[Context, None], input: UpdateEnvironmentSettingsInput

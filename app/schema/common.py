@@ -160,6 +160,38 @@ class ClientError(Exception):
         self.extensions = {"code": code}
 
 
+class AdminUserOnly(BasePermission):
+    """Users are managed by admin users (a console session) only: not members, and no API
+    key (a key belongs to one environment, users reach every environment of the account)."""
+
+    message = "Only an admin user (logged in to the console) manages users."
+    error_extensions = {"code": "FORBIDDEN"}
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        return bool(info.context.principal.is_admin_user)
+
+
+class UserSessionOnly(BasePermission):
+    """What a logged-in user does for themselves (their password): no API key."""
+
+    message = "Only a user logged in to the console does this, for themselves."
+    error_extensions = {"code": "FORBIDDEN"}
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        return bool(info.context.principal.is_user)
+
+
+class ServerKeyOrAdminUser(BasePermission):
+    """API keys and environment settings: server keys, and of console users only admins."""
+
+    message = "This operation needs a server key or an admin user."
+    error_extensions = {"code": "FORBIDDEN"}
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        principal = info.context.principal
+        return bool(principal.is_server and (not principal.is_user or principal.is_admin_user))
+
+
 class ServerKeyOnly(BasePermission):
     """Publishable (client) keys may only check entitlements and read the catalog."""
 

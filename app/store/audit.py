@@ -18,7 +18,8 @@ async def list_entries(session: AsyncSession, env: uuid.UUID, first: int, after:
                        filters: dict[str, Any], count: bool = True) -> Page[AuditEntry]:
     """Newest first; `after` is the `seq` of the last entry of the previous page."""
     conditions: list[Any] = [col(AuditEntry.environment_pk) == env]
-    for name in ("entity_type", "entity_id", "operation", "action", "actor_key_pk"):
+    for name in ("entity_type", "entity_id", "operation", "action", "actor_key_pk",
+                 "actor_user_pk"):
         if filters.get(name) is not None:
             conditions.append(getattr(AuditEntry, name) == filters[name])
     since: datetime | None = filters.get("since")

@@ -43,6 +43,7 @@ from app.web.graphiql import graphiql_html
 from app.web.media_types import APPLICATION_JSON, Answer, negotiate
 from app.web.rate_limits import RateLimits
 from app.web.request_ids import log_client_error, request_id_for
+from app.web.sessions import CSRF_HEADER, ENVIRONMENT_HEADER, live_session, session_token
 
 log = logging.getLogger("allot.http")
 
@@ -228,6 +229,8 @@ async def admit(services: Services, request: Request, request_id: str) -> Princi
     address = request.client.host if request.client else ""
     failures = services.rate_limits.auth_failures
     secret = presented_key(request)
+    if secret is None and session_token(request) is not None:
+        return await _admit_session(services, request, request_id)
     if secret is not None and (wait := failures.wait(address)):
         if services.cached_principal(secret) is None:
             return rate_limited(
@@ -254,6 +257,58 @@ async def admit(services: Services, request: Request, request_id: str) -> Princi
             request_id=request_id,
         )
     return narrowed
+
+
+async def _admit_session(
+    services: Services, request: Request, request_id: str
+) -> Principal | Response:
+    """A console session (the `allot_session` cookie, no API key): the CSRF token in
+    X-CSRF-Token, the environment in X-Allot-Environment (its id or slug; absent: the
+    account's first), then the session's rate limit (docs/console.md)."""
+    session = await live_session(services, request)
+    if session is None:
+        return json_response(
+            error_body(
+                "The session has ended or expired: log in again (/console/login).",
+                "UNAUTHENTICATED",
+                request_id,
+            ),
+            status=401,
+            request_id=request_id,
+        )
+    if not session.csrf_matches(request.headers.get(CSRF_HEADER)):
+        return json_response(
+            error_body(
+                "A session's requests carry its CSRF token in X-CSRF-Token "
+                "(GET /console/session gives it).",
+                "FORBIDDEN",
+                request_id,
+            ),
+            status=403,
+            request_id=request_id,
+        )
+    environment = session.environment(request.headers.get(ENVIRONMENT_HEADER))
+    if environment is None:
+        return json_response(
+            error_body(
+                "No environment with that id or slug in your account (X-Allot-Environment).",
+                "ENVIRONMENT_NOT_FOUND",
+                request_id,
+            ),
+            status=404,
+            request_id=request_id,
+        )
+    principal = session.principal(environment)
+    wait = services.rate_limits.take(principal)
+    if wait:
+        rate = services.rate_limits.rate_of(principal)
+        return rate_limited(
+            f"Rate limit exceeded for this session: {rate.per_second:g} requests a second, "
+            f"bursts of {rate.burst} (a batch counts each operation).",
+            wait,
+            request_id,
+        )
+    return principal
 
 
 def charge_batch(

@@ -86,6 +86,15 @@ class Buckets:
         needed = min(cost, float(self.rate.burst)) - self._refilled(level, self._ticks())
         return max(0.0, needed / per_second)
 
+    def give_back(self, key: Hashable, cost: float = 1.0) -> None:
+        """Return tokens taken for something that turned out not to count (a login taken
+        from before its password was checked, which succeeded)."""
+        level = self._levels.get(key)
+        if level is not None:
+            now = self._ticks()
+            level[0] = min(float(self.rate.burst), self._refilled(level, now) + cost)
+            level[1] = now
+
     def _refilled(self, level: list[float], now: float) -> float:
         elapsed = max(0.0, now - level[1])
         return min(float(self.rate.burst), level[0] + elapsed * self.rate.per_second)
@@ -115,12 +124,18 @@ class RateLimits:
         client: Rate,
         auth_failures: Rate,
         ticks: Callable[[], float] = time.monotonic,
+        login_failures: Rate | None = None,
     ) -> None:
         self.by_kind = {
             KeyKind.SERVER: Buckets(server, ticks),
             KeyKind.CLIENT: Buckets(client, ticks),
         }
         self.auth_failures = Buckets(auth_failures, ticks)
+        # Failed console logins (app/web/console_auth.py): one bucket per email and one per
+        # client address; `burst` failures, then one more every window/burst seconds.
+        login = login_failures or Rate(5 / 300, 5)
+        self.login_by_email = Buckets(login, ticks)
+        self.login_by_address = Buckets(login, ticks)
 
     @classmethod
     def of(cls, settings: Settings, ticks: Callable[[], float] = time.monotonic) -> RateLimits:
@@ -129,6 +144,7 @@ class RateLimits:
             Rate(settings.rate_limit_client, settings.rate_limit_client_burst),
             Rate(settings.rate_limit_auth_failures, settings.rate_limit_auth_failures_burst),
             ticks,
+            Rate(settings.login_failures / settings.login_failure_window, settings.login_failures),
         )
 
     def take(self, principal: Principal, cost: float = 1.0, *, then: float = 0.0) -> float:

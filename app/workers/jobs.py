@@ -19,6 +19,7 @@ from app.domain.billing.job import run_billing
 from app.domain.outbound import notifications
 from app.domain.subscriptions.changes import apply_due_changes
 from app.store import usage as usage_store
+from app.store import users as user_store
 
 log = logging.getLogger("allot.jobs")
 
@@ -39,6 +40,16 @@ async def prune_idempotency_keys(db: Database, clock: Clock, retention_days: int
     return pruned
 
 
+async def prune_sessions(db: Database, clock: Clock) -> int:
+    """Forget console sessions past their absolute expiry (they log no one in)."""
+    pool = await db.pool()
+    async with pool.acquire() as conn:
+        pruned = await user_store.prune_expired_sessions(conn, clock.now())
+    if pruned:
+        log.info("jobs: pruned %d expired console sessions", pruned)
+    return pruned
+
+
 async def emit_notifications(db: Database, clock: Clock) -> int:
     """Turn what metering and the calendar recorded into webhook events (exactly once):
     usage threshold crossings, and trials ending soon."""
@@ -55,8 +66,9 @@ async def emit_notifications(db: Database, clock: Clock) -> int:
 
 async def run_once(db: Database, clock: Clock, retention_days: int = 7) -> int:
     """One pass; returns how many subscriptions it moved. Loops until nothing is due.
-    Also prunes usage idempotency keys past their retention."""
+    Also prunes usage idempotency keys past their retention, and expired console sessions."""
     await prune_idempotency_keys(db, clock, retention_days)
+    await prune_sessions(db, clock)
     await emit_notifications(db, clock)
     total = 0
     while True:

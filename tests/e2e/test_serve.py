@@ -6,6 +6,7 @@ servers of their own to check what happens on SIGTERM / SIGINT and on a second s
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from pathlib import Path
@@ -78,6 +79,31 @@ def test_first_start_prints_one_server_key_per_environment(served: Served) -> No
     for environment, key in served.keys.items():
         response = graphql(served.base_url, key, "{ environment { slug } }")
         assert data(response)["environment"]["slug"] == environment
+
+
+def test_first_start_prints_the_console_admin_login_and_it_logs_in(served: Served) -> None:
+    lines = served.server.stdout_lines
+    assert any("Console admin login at " in line for line in lines)
+    assert "  email     admin@localhost" in lines
+    (password,) = [line.split()[-1] for line in lines if line.startswith("  password  ")]
+    with httpx.Client(base_url=served.base_url, timeout=15) as browser:
+        form = browser.get("/console/login")
+        csrf = re.search(r'name=csrf value="([^"]+)"', form.text)
+        assert csrf, form.text
+        response = browser.post(
+            "/console/login",
+            data={"email": "admin@localhost", "password": password, "csrf": csrf.group(1)},
+        )
+        assert response.status_code == 303, response.text
+        session = browser.get("/console/session").json()
+        assert session["user"]["email"] == "admin@localhost"
+        assert session["user"]["role"] == "admin"
+        answer = browser.post(
+            "/graphql",
+            json={"query": "{ users { email role } }"},
+            headers={"X-CSRF-Token": session["csrfToken"]},
+        )
+    assert answer.json()["data"]["users"] == [{"email": "admin@localhost", "role": "ADMIN"}]
 
 
 def test_healthz(served: Served) -> None:
@@ -291,6 +317,8 @@ def test_sigterm_stops_the_server_and_its_embedded_postgres(tmp_path: Path, data
         base_url = server.wait_ready()
         assert data(graphql(base_url, key, "{ plans { totalCount } }"))["plans"]["totalCount"] == 3
         assert not any("allot_sk_" in line for line in server.stdout_lines)
+        # … and no admin login either: the account has its user.
+        assert not any(line.startswith("  password  ") for line in server.stdout_lines)
         assert "demo catalog already present" in server.log_text()
         _stop_and_check(server, signal.SIGINT, data_dir)
     finally:

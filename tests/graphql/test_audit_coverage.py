@@ -21,13 +21,14 @@ from sqlalchemy import select, update
 from sqlmodel import col
 
 from app import models
+from app.auth import UserRole
 from app.db import Database
 from app.domain import audit
 from app.domain.audit import AuditActor, UnauditedWrite
 from app.domain.audit_fields import EXEMPT_TABLES, SPECS
 from app.models import BillingSettings, Feature, metadata
 from tests.graphql.entitlements.catalog import apply_catalog
-from tests.support import GraphQLClient, Tenant
+from tests.support import TEST_PASSWORD, GraphQLClient, Tenant, log_in, make_user
 
 # Mutations that change nothing the audit log covers, and why.
 EXEMPT_MUTATIONS = {
@@ -55,6 +56,8 @@ GRAPHQL_TYPE: dict[str, tuple[str, type]] = {
     "BILLING_SETTINGS": ("BillingSettings", models.BillingSettings),
     "WEBHOOK_ENDPOINT": ("WebhookEndpoint", models.WebhookEndpoint),
     "WEBHOOK_DELIVERY": ("WebhookDelivery", models.WebhookDelivery),
+    "USER": ("User", models.User),
+    "USER_INVITATION": ("UserInvitation", models.UserInvitation),
 }
 
 FIELDS = "query($t: String!) { __type(name: $t) { fields { name } } }"
@@ -184,9 +187,58 @@ async def _end_trial(gql: GraphQLClient, state: dict[str, Any]) -> None:
     )
 
 
+async def _as_admin(state: dict[str, Any], document: str, variables: dict[str, Any]) -> Any:
+    """User management is for admin users (a console session), not keys."""
+    payload = await state["admin"].mutate(document, {"i": variables})
+    assert payload["errors"] == [], payload["errors"]
+    return payload
+
+
+async def _invite_user(gql: GraphQLClient, state: dict[str, Any]) -> None:
+    payload = await _as_admin(
+        state,
+        "mutation($i: InviteUserInput!) { inviteUser(input: $i) "
+        f"{{ token invitation {{ id }} {ERRORS} }} }}",
+        {"email": "invitee@example.com", "name": "Ivy", "role": "MEMBER"},
+    )
+    state["secrets"].append(payload["token"])
+
+
+async def _change_user_role(gql: GraphQLClient, state: dict[str, Any]) -> None:
+    await _as_admin(
+        state,
+        "mutation($i: ChangeUserRoleInput!) { changeUserRole(input: $i) "
+        f"{{ user {{ id }} {ERRORS} }} }}",
+        {"id": state["member"], "role": "ADMIN"},
+    )
+
+
+async def _disable_user(gql: GraphQLClient, state: dict[str, Any]) -> None:
+    await _as_admin(
+        state,
+        "mutation($i: DisableUserInput!) { disableUser(input: $i) "
+        f"{{ user {{ id disabledAt }} {ERRORS} }} }}",
+        {"id": state["member"]},
+    )
+
+
+async def _change_password(gql: GraphQLClient, state: dict[str, Any]) -> None:
+    await _as_admin(
+        state,
+        "mutation($i: ChangePasswordInput!) { changePassword(input: $i) "
+        f"{{ user {{ id passwordChangedAt }} {ERRORS} }} }}",
+        {"currentPassword": TEST_PASSWORD, "newPassword": "a new long password"},
+    )
+
+
+USER_STEPS = {"inviteUser", "changeUserRole", "disableUser", "changePassword"}
 FEATURE = simple("createFeature", "CreateFeatureInput", "feature { id }")
 # In the order they run; each mutation of the schema must be here or in EXEMPT_MUTATIONS.
 STEPS: list[tuple[str, Step]] = [
+    ("inviteUser", _invite_user),
+    ("changeUserRole", _change_user_role),
+    ("disableUser", _disable_user),
+    ("changePassword", _change_password),
     ("createApiKey", _create_api_key),
     (
         "revokeApiKey",
@@ -453,6 +505,11 @@ async def test_every_mutation_is_audited_with_api_field_names(
         f"{sorted(names - set(covered) - set(EXEMPT_MUTATIONS))}"
     )
     state: dict[str, Any] = {"secrets": []}
+    admin = await make_user(db, tenant.account_pk, UserRole.ADMIN)
+    member = await make_user(db, tenant.account_pk, UserRole.MEMBER)
+    state["admin"] = await log_in(gql.http, admin)
+    users = (await state["admin"].execute("{ users { id email } }"))["users"]
+    state["member"] = next(u["id"] for u in users if u["email"] == member)
     for name, step in STEPS:
         await step(gql, state)
         if name == "voidInvoice":
@@ -461,12 +518,15 @@ async def test_every_mutation_is_audited_with_api_field_names(
     for name in covered:
         entries = await log(gql, name)
         assert entries, f"{name} wrote no audit entry"
-        assert all(e["actorKind"] == "server" for e in entries)
+        kind = "user" if name in USER_STEPS else "server"
+        assert all(e["actorKind"] == kind for e in entries), (name, entries)
         await assert_api_names(gql, entries, cache)
     everything = await log(gql)
     await assert_api_names(gql, everything, cache)
     text = str(everything)
-    for forbidden in ("metadata_", "plan_pk", "customer_pk", "key_hash", *state["secrets"]):
+    forbidden_names = ("metadata_", "plan_pk", "customer_pk", "key_hash", "token_hash")
+    passwords = ("password_hash", "passwordHash", "argon2", TEST_PASSWORD, "a new long password")
+    for forbidden in (*forbidden_names, *passwords, *state["secrets"]):
         assert forbidden not in text, forbidden
     async with db.session() as session:
         secret = await session.execute(

@@ -140,6 +140,9 @@ def _lookup(root: str, entity_id: str) -> list[Probe]:
 PROBES: dict[str, list[Probe]] = {
     "environment": [Probe("{ environment { id slug } }", is_other_environment)],
     "apiKeys": [Probe("{ apiKeys { id prefix } }", has_no_dev_key)],
+    # Keys are refused it (FORBIDDEN); an admin user sees only the account's users:
+    # tests/web/test_console_sessions.py, test_admins_see_and_change_their_account_only.
+    "users": [],
     "features": _list_probes("features"),
     "feature": _lookup("feature", FEATURE),
     "products": _list_probes("products"),
