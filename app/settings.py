@@ -189,6 +189,9 @@ class Settings:
     max_tokens: int = 5_000
     max_batch: int = 10
     max_page_size: int = 100
+    # Seconds an insights answer is reused (docs/console.md "Insights"); 0 = computed on
+    # every read (tests). From the environment: 60.
+    insights_max_age: float = 0.0
     # The cost budget of a request (docs/security.md "Request limits"), batches summed.
     max_request_tokens: int = 10_000
     max_query_cost: int = 250_000  # server keys
@@ -264,6 +267,7 @@ class Settings:
             log_level=os.environ.get("ALLOT_LOG_LEVEL", "INFO"),
             log_format=_choice("ALLOT_LOG_FORMAT", ("text", "json")),
             jobs_interval=_float("ALLOT_JOBS_INTERVAL", 30),
+            insights_max_age=_float("ALLOT_INSIGHTS_MAX_AGE", 60),
             idempotency_retention_days=_int("ALLOT_IDEMPOTENCY_RETENTION_DAYS", 7),
             public_url=_public_url("ALLOT_PUBLIC_URL"),
             allowed_hosts=_hosts("ALLOT_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]"),

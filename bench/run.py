@@ -75,9 +75,12 @@ def server_url() -> tuple[str, EmbeddedPostgres | None]:
     return embedded.dsn("postgres"), embedded
 
 
-async def fresh_database(server: str) -> str:
-    name = f"allot_bench_{uuid.uuid4().hex[:8]}"
+async def fresh_database(server: str, name: str | None = None) -> str:
+    """A new, empty database on the server: `name` (dropped first if it exists), or a
+    random allot_bench_… one."""
+    name = name or f"allot_bench_{uuid.uuid4().hex[:8]}"
     conn = await asyncpg.connect(replace_database(server, "postgres"))
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     await conn.execute(f'CREATE DATABASE "{name}"')
     await conn.close()
     return replace_database(server, name)

@@ -114,13 +114,14 @@ async def seed(client: Client, database_url: str, count: int) -> None:
 
 CLONE_SQL = """
 CREATE TEMP TABLE clones AS
-SELECT gen_random_uuid() AS pk, $1 || lpad(n::text, 6, '0') AS id,
-       CASE WHEN n % 100 = 0 THEN 'tmpl-addon' ELSE 'tmpl-plain' END AS template
+SELECT gen_random_uuid() AS pk, $1 || lpad(n::text, 6, '0') AS id, n,
+       ($3::text[])[1 + n % array_length($3::text[], 1)] AS template
 FROM generate_series(0, $2 - 1) n;
 
 INSERT INTO customers (pk, environment_pk, id, name, email, metadata_, archived_at,
                        created_at, updated_at, billing_details)
-SELECT k.pk, c.environment_pk, k.id, c.name, c.email, c.metadata_, NULL, c.created_at,
+SELECT k.pk, c.environment_pk, k.id, c.name || ' ' || k.n,
+       replace(c.email, '@', '+' || k.n || '@'), c.metadata_, NULL, c.created_at,
        c.updated_at, c.billing_details
 FROM clones k JOIN customers c ON c.id = k.template;
 
@@ -143,10 +144,41 @@ INSERT INTO customer_feature_entitlements (customer_pk, feature_id, entitlement)
 SELECT k.pk, e.feature_id, e.entitlement
 FROM clones k JOIN customers c ON c.id = k.template
 JOIN customer_feature_entitlements e ON e.customer_pk = c.pk;
+
+-- the templates' usage, spread over 0 to 1.2 times theirs (the same periods: the clones'
+-- subscriptions start with their template's)
+INSERT INTO usage_counters (customer_pk, feature_id, resource_key, period_start, period_end,
+                            environment_pk, value, last_event_at, updated_at)
+SELECT k.pk, u.feature_id, u.resource_key, u.period_start, u.period_end, u.environment_pk,
+       round(u.value * ((k.n * 7919) % 121) / 100.0), u.last_event_at, u.updated_at
+FROM clones k JOIN customers c ON c.id = k.template
+JOIN usage_counters u ON u.customer_pk = c.pk;
+
+-- the templates' invoices, issued over the 90 days before theirs
+INSERT INTO invoices (pk, environment_pk, id, customer_pk, subscription_pk, status, kind,
+                      currency, total, lines, period_start, period_end, issued_at, due_date,
+                      paid_at, voided_at, overdue_at, issuer, bill_to, payment_terms_days,
+                      created_at, updated_at)
+SELECT gen_random_uuid(), i.environment_pk, i.id || '-' || k.id, k.pk, cs.pk, i.status, i.kind,
+       i.currency, i.total, i.lines, i.period_start, i.period_end,
+       i.issued_at - (k.n % 90) * interval '1 day', i.due_date - (k.n % 90) * interval '1 day',
+       i.paid_at, i.voided_at, i.overdue_at, i.issuer, i.bill_to, i.payment_terms_days,
+       i.created_at, i.updated_at
+FROM clones k JOIN customers c ON c.id = k.template
+JOIN invoices i ON i.customer_pk = c.pk
+JOIN subscriptions s ON s.pk = i.subscription_pk
+JOIN subscriptions cs ON cs.id = s.id || '-' || k.id AND cs.environment_pk = s.environment_pk;
 """
 
+# scale.py's mix: every 100th clone holds the add-on.
+SCALE_TEMPLATES = ["tmpl-addon"] + ["tmpl-plain"] * 99
 
-async def clone(conn: asyncpg.Connection, count: int) -> None:
+
+async def clone(conn: asyncpg.Connection, count: int,
+                templates: list[str] | None = None, prefix: str = PREFIX) -> None:
+    """`count` customers cloned in SQL from template customers made through GraphQL: the
+    n-th from `templates[n % len(templates)]`, with its subscriptions, cached entitlements,
+    usage counters and invoices. Shared by bench/scale.py and bench/console.py."""
     columns = await conn.fetch(
         "SELECT column_name FROM information_schema.columns WHERE table_name = "
         "'subscriptions' ORDER BY ordinal_position"
@@ -156,7 +188,7 @@ async def clone(conn: asyncpg.Connection, count: int) -> None:
         for statement in CLONE_SQL.split(";\n"):
             if statement.strip():
                 if "$1" in statement:
-                    await conn.execute(statement, PREFIX, count)
+                    await conn.execute(statement, prefix, count, templates or SCALE_TEMPLATES)
                 else:
                     await conn.execute(statement)
     await conn.execute("ANALYZE")

@@ -56,6 +56,8 @@ class Invoice(SQLModel, table=True):
         Index("ix_invoices_customer", "customer_pk", "issued_at"),
         Index("ix_invoices_subscription", "subscription_pk", "issued_at"),
         Index("ix_invoices_open_due", "status", "due_date"),
+        # Insights: revenue over a range of issue dates.
+        Index("ix_invoices_environment_issued", "environment_pk", "issued_at"),
     )
 
     pk: uuid.UUID = uuid_pk()

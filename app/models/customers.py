@@ -12,10 +12,22 @@ from sqlmodel import Field, SQLModel
 
 from app.models.base import jsonb, timestamp, uuid_pk
 
+# What `customers(search:)` matches (app/store/customers.py), and the trigram index's
+# expression: id, name and email joined by a newline, so a match never spans two fields.
+SEARCH_TEXT = "((((id || '\n') || coalesce(name, '')) || '\n') || coalesce(email, ''))"
+
 
 class Customer(SQLModel, table=True):
     __tablename__ = "customers"
-    __table_args__ = (UniqueConstraint("environment_pk", "id"),)
+    __table_args__ = (
+        UniqueConstraint("environment_pk", "id"),
+        # `customers(search:)`: a trigram index over id, name and email (migration 0019).
+        Index("ix_customers_search", text(SEARCH_TEXT), postgresql_using="gin",
+              postgresql_ops={"search_text": "gin_trgm_ops"}),
+        # Insights leave out an environment's (few) archived customers by their keys.
+        Index("ix_customers_archived", "environment_pk",
+              postgresql_where=text("archived_at IS NOT NULL")),
+    )
 
     pk: uuid.UUID = uuid_pk()
     environment_pk: uuid.UUID = Field(foreign_key="environments.pk", index=True)
@@ -45,6 +57,9 @@ class Subscription(SQLModel, table=True):
         UniqueConstraint("environment_pk", "id"),
         Index("ix_subscriptions_customer", "customer_pk"),
         Index("ix_subscriptions_plan", "plan_pk"),
+        # Insights: the trials ending soon.
+        Index("ix_subscriptions_trial_end", "environment_pk", "trial_end_date",
+              postgresql_where=text("trial_end_date IS NOT NULL")),
         # The billing job's scan: only subscriptions billed by invoice, usually a few.
         Index("ix_subscriptions_invoiced", "start_date",
               postgresql_where=text("billing_mode = 'INVOICE'")),

@@ -9,6 +9,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info, get_object_definition
 
+from app.domain import insights
 from app.domain.billing import invoices
 from app.domain.subscriptions import (
     changes,
@@ -18,12 +19,14 @@ from app.domain.subscriptions import (
     provisioning_keys,
 )
 from app.domain.subscriptions import ends as subscription_ends
+from app.errors import DomainError
 from app.models import Subscription as SubscriptionRow
 from app.resolvers.catalog import in_transaction
 from app.resolvers.entitlement_checks import check_entitlement, check_entitlements
 from app.schema.catalog_inputs import given
 from app.schema.common import (
     AfterArg,
+    ClientError,
     Connection,
     FirstArg,
     IncludeArchivedArg,
@@ -67,6 +70,13 @@ SubscriptionIdArg = Annotated[str, strawberry.argument(description="The subscrip
 ResourceIdArg = Annotated[
     str | None,
     strawberry.argument(description="The resource (of a multiple-subscription product)."),
+]
+SearchArg = Annotated[
+    str | None,
+    strawberry.argument(
+        description="Only customers whose id, name or email contains this text, ignoring "
+        "case (at most 200 characters; null or blank: every customer)."
+    ),
 ]
 RequestedUsageArg = Annotated[
     float | None,
@@ -131,9 +141,14 @@ class CustomerQuery:
         first: FirstArg = None,
         after: AfterArg = None,
         include_archived: IncludeArchivedArg = False,
+        search: SearchArg = None,
     ) -> Connection[Customer]:
         ctx = info.context
         size = page_size(first, ctx.settings.max_page_size)
+        try:
+            pattern = insights.search_pattern(search)
+        except DomainError as error:
+            raise ClientError(error.message, error.code.value) from None
         async with ctx.db.session() as session:
             page = await store.list_customers(
                 session,
@@ -142,6 +157,7 @@ class CustomerQuery:
                 decode_cursor(after),
                 include_archived,
                 count=wants_total(info),
+                search=pattern,
             )
         return connection(page.items, page.has_next, page.total, customer_view)
 

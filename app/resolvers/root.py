@@ -20,6 +20,7 @@ from app.resolvers.billing import BillingMutation, BillingQuery
 from app.resolvers.catalog import CatalogMutation, CatalogQuery
 from app.resolvers.catalog_code import CatalogCodeMutation, CatalogCodeQuery
 from app.resolvers.customers import CustomerMutation, CustomerQuery
+from app.resolvers.insights import InsightsQuery
 from app.resolvers.push import PushQuery, PushSubscription
 from app.resolvers.tenancy import TenancyMutation, TenancyQuery
 from app.resolvers.usage import UsageMutation, UsageQuery
@@ -43,6 +44,7 @@ QUERY_ROOTS: tuple[type, ...] = (
     BillingQuery,
     PushQuery,
     UserQuery,
+    InsightsQuery,
 )
 MUTATION_ROOTS: tuple[type, ...] = (
     TenancyMutation,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -21,6 +21,7 @@ from app.models import (
     PromotionalEntitlement,
     Subscription,
 )
+from app.models.customers import SEARCH_TEXT
 from app.store import push
 from app.store.catalog import Page, _page
 from app.store.rows import (
@@ -65,10 +66,15 @@ async def list_customers(
     include_archived: bool = False,
     *,
     count: bool = True,
+    search: str | None = None,
 ) -> Page[Customer]:
+    """By id; `search` is a LIKE pattern matched case-insensitively against the id, name and
+    email (app.domain.insights.search_pattern), through the trigram index (migration 0019)."""
     filters: list[Any] = [col(Customer.environment_pk) == env]
     if not include_archived:
         filters.append(col(Customer.archived_at).is_(None))
+    if search is not None:
+        filters.append(literal_column(SEARCH_TEXT).ilike(search, escape="\\"))
     return await _page(session, Customer, filters, first, after, count)
 
 

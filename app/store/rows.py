@@ -142,3 +142,44 @@ class EnvironmentRow:
     slug: str
     name: str
     require_customer_tokens: bool
+
+
+# --- insights (app/store/insights.py) --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlanCount:
+    plan_id: str
+    customers: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCount:
+    status: str
+    customers: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureUtilizationRow:
+    feature_id: str
+    customers_with_limit: int
+    at_least_80: int
+    at_least_100: int
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSpread:
+    """Current usage of one feature over the customers granted it: the range (None: no such
+    customer) and how many customers fall in each bucket (bucket index → customers)."""
+
+    low: float | None
+    high: float | None
+    counts: dict[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRevenueRow:
+    plan_id: str
+    currency: str
+    amount: Any  # Decimal
+    invoices: int

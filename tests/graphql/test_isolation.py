@@ -113,6 +113,21 @@ def is_default_billing(value: Any, dev: Dev) -> None:
     assert value == {"companyName": "", "nextInvoiceNumber": 1}, value
 
 
+def is_empty_insights(value: Any, dev: Dev) -> None:
+    """Nothing of development counted (the observing environment has no data of its own)."""
+    assert {row["customers"] for row in value.pop("customersPerStatus")} == {0}, value
+    assert value == {
+        "customersPerPlan": [], "trialsEndingSoon": [], "limitUtilization": [],
+        "revenueByPlan": [],
+    }, value
+
+
+INSIGHTS = (
+    "{ insights { customersPerPlan { plan { id } customers } customersPerStatus { status "
+    "customers } trialsEndingSoon(withinDays: 366) { id customerId } limitUtilization { "
+    "feature { id } customersWithLimit } revenueByPlan { plan { id } amount } } }"
+)
+
 ENTITLEMENT = "featureId hasAccess denyReason usageLimit sources { kind subscriptionId planId }"
 
 
@@ -152,8 +167,13 @@ PROBES: dict[str, list[Probe]] = {
     "addons": _list_probes("addons", f'productId: "{PRODUCT}"'),
     "addon": _lookup("addon", ADDON),
     "exportCatalog": [Probe("{ exportCatalog }", has_no_dev_id)],
-    "customers": _list_probes("customers"),
+    "customers": _list_probes("customers", f'search: "{CUSTOMER}"'),
     "customer": _lookup("customer", CUSTOMER),
+    "insights": [
+        Probe(INSIGHTS, is_empty_insights),
+        Probe(f'{{ insights {{ usageDistribution(featureId: "{FEATURE}") {{ customers }} }} }}',
+              is_null, allowed_errors=frozenset({"FEATURE_NOT_FOUND"})),
+    ],
     "subscription": _lookup("subscription", SUBSCRIPTION),
     "entitlement": [
         Probe(
@@ -288,6 +308,11 @@ async def _check_sanity_in_dev(gql: GraphQLClient) -> None:
     }
     exported = (await gql.execute("{ exportCatalog }"))["exportCatalog"]
     assert FEATURE in str(exported) and ADDON in str(exported)
+    insights = (await gql.execute(INSIGHTS))["insights"]
+    assert insights["customersPerPlan"] == [{"plan": {"id": PLAN}, "customers": 1}]
+    assert insights["limitUtilization"] == [{"feature": {"id": FEATURE}, "customersWithLimit": 1}]
+    found = await gql.execute(f'{{ customers(search: "{CUSTOMER}") {{ totalCount }} }}')
+    assert found == {"customers": {"totalCount": 1}}
 
 
 @pytest.mark.parametrize("observer", ["production", "other-account"])

@@ -16,7 +16,9 @@ from starlette.applications import Starlette
 
 from app.store import customers as customers_store
 from app.web import graphql as http_module
+from tests.graphql import test_insights as insights
 from tests.graphql.entitlements.catalog import apply_catalog, new_customer
+from tests.graphql.usage import helpers as usage_helpers
 from tests.support import GraphQLClient
 
 LIST = """query($first: Int) { customers(first: $first) { totalCount edges { node {
@@ -201,3 +203,32 @@ def test_the_raw_pool_is_reached_only_through_acquire() -> None:
     direct = re.compile(r"pool\.(fetch|fetchrow|fetchval|execute|executemany|copy_\w+)\(")
     offenders = [str(path) for path in app_dir.rglob("*.py") if direct.search(path.read_text())]
     assert offenders == []
+
+
+# --- the insights (tests/graphql/test_insights.py checks their numbers) ---------------------
+
+
+async def _insights_statements(
+    gql: GraphQLClient, app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> list[str]:
+    await gql.execute(insights.INSIGHTS, {"feature": "seats"})  # warm: the document is checked once
+    async with count_every_statement(app, monkeypatch) as seen:
+        await gql.execute(insights.INSIGHTS, {"feature": "seats"})
+    return seen
+
+
+async def test_insights_statements_do_not_grow_with_the_customers(
+    gql: GraphQLClient, app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http_module, "AUTH_CACHE_SECONDS", 3600.0)
+    await apply_catalog(gql)
+    await new_customer(gql, "only", subscription=insights.BY_INVOICE)
+    few = await _insights_statements(gql, app, monkeypatch)
+    for i in range(12):
+        sub = {"planId": "pro", "trial": {"days": 2}} if i % 3 else insights.BY_INVOICE
+        await new_customer(gql, f"more-{i}", subscription=sub)
+        await usage_helpers.reported(gql, f"more-{i}", "seats", i)
+    many = await _insights_statements(gql, app, monkeypatch)
+    assert len(many) == len(few), (few, many)
+    # per field: the session tuning (jit, work_mem), its reads, and the plan/feature loaders
+    assert len(many) <= 20, many
