@@ -43,8 +43,8 @@ QUERY_ROOTS: tuple[type, ...] = (
     AuditQuery,
     BillingQuery,
     PushQuery,
-    InsightsQuery,
     UserQuery,
+    InsightsQuery,
 )
 MUTATION_ROOTS: tuple[type, ...] = (
     TenancyMutation,

@@ -117,6 +117,33 @@ class UsageOutcome:
     response: dict[str, Any] | None
 
 
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    """A console login session and its user, as read by the session cookie's hash."""
+
+    pk: uuid.UUID
+    csrf_token: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    user_pk: uuid.UUID
+    account_pk: uuid.UUID
+    email: str
+    name: str
+    role: str
+    disabled_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentRow:
+    """An environment as a session's principal needs it."""
+
+    pk: uuid.UUID
+    slug: str
+    name: str
+    require_customer_tokens: bool
+
+
 # --- insights (app/store/insights.py) --------------------------------------------------------
 
 
@@ -156,30 +183,3 @@ class PlanRevenueRow:
     currency: str
     amount: Any  # Decimal
     invoices: int
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRow:
-    """A console login session and its user, as read by the session cookie's hash."""
-
-    pk: uuid.UUID
-    csrf_token: str
-    created_at: datetime
-    last_seen_at: datetime
-    expires_at: datetime
-    user_pk: uuid.UUID
-    account_pk: uuid.UUID
-    email: str
-    name: str
-    role: str
-    disabled_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class EnvironmentRow:
-    """An environment as a session's principal needs it."""
-
-    pk: uuid.UUID
-    slug: str
-    name: str
-    require_customer_tokens: bool

