@@ -299,23 +299,55 @@ function versionSummary(v) {
   };
 }
 
-export function PlanPage({ params }) {
-  const [id] = params;
+/** The catalog and one versioned entity's detail (plan, add-on), the editor's toggle and a reload of both. */
+function useVersionedDetail(detailQuery, id) {
   const catalog = useQuery("Catalog");
-  const detail = useQuery("PlanDetail", { id });
+  const detail = useQuery(detailQuery, { id });
   const [editing, setEditing] = useState(false);
   const reload = () => {
     detail.reload();
     catalog.reload();
   };
+  return { catalog, detail, editing, setEditing, reload };
+}
+
+function notFound(title, code, what, id) {
+  return html`<h1>${title} ${id}</h1><p class="error"><code>${code}</code> no ${what} ${id} in this environment.</p>`;
+}
+
+/**
+ * A versioned entity's prices, its draft (diff against the published version, publish or
+ * discard) and the button that opens `editor(onDone)`: the shared end of the plan and add-on pages.
+ */
+function PricesAndDraft({ entity, kind, page, editor }) {
+  const { editing, setEditing, reload } = page;
+  const published = entity.versions[0] || null;
+  return html`
+    <h2>Prices</h2>
+    <ul>${entity.prices.map((p) => html`<li>${priceText(p)}</li>`)}</ul>
+    ${entity.draft
+      ? html`<section class="card" id="draft">
+          <h2>Draft <small class="muted">diff against ${published ? "v" + published.version : "nothing published yet"}</small></h2>
+          <${JsonDiff} before=${versionSummary(published)} after=${versionSummary(entity.draft)} />
+          <${PublishBox} plan=${entity} kind=${kind} onDone=${reload} />
+        </section>`
+      : null}
+    <p><button type="button" class="secondary" id="edit-draft" onClick=${() => setEditing(!editing)}>
+      ${editing ? "Close the editor" : entity.draft ? "Edit the draft" : "Edit (creates a draft)"}</button></p>
+    ${editing ? editor(() => { setEditing(false); reload(); }) : null}`;
+}
+
+export function PlanPage({ params }) {
+  const [id] = params;
+  const page = useVersionedDetail("PlanDetail", id);
+  const { catalog, detail } = page;
   return html`<section>
     <${Loading} result=${detail}>${(d) => {
       const plan = d.plan;
-      if (!plan) return html`<h1>Plan ${id}</h1><p class="error"><code>PLAN_NOT_FOUND</code> no plan ${id} in this environment.</p>`;
+      if (!plan) return notFound("Plan", "PLAN_NOT_FOUND", "plan", id);
       return html`<${Loading} result=${catalog}>${(data) => {
         const plansById = Object.fromEntries(edges(data.plans).map((p) => [p.id, p]));
         const rows = resolvedEntitlements(plansById[plan.id] || plan, plansById);
-        const published = plan.versions[0] || null;
         return html`
           <h1>${plan.name} <small class="muted">${plan.id}</small></h1>
           <p>${plan.pricingType} plan of ${plan.productId} ·
@@ -323,18 +355,8 @@ export function PlanPage({ params }) {
             ${plan.parentPlanId ? html` · includes <${Link} to=${"/catalog/plans/" + plan.parentPlanId}>${plan.parentPlanId}<//>` : null}</p>
           <h2>Entitlements</h2>
           <${EntitlementTable} rows=${rows} planId=${plan.id} />
-          <h2>Prices</h2>
-          <ul>${plan.prices.map((p) => html`<li>${priceText(p)}</li>`)}</ul>
-          ${plan.draft
-            ? html`<section class="card" id="draft">
-                <h2>Draft <small class="muted">diff against ${published ? "v" + published.version : "nothing published yet"}</small></h2>
-                <${JsonDiff} before=${versionSummary(published)} after=${versionSummary(plan.draft)} />
-                <${PublishBox} plan=${plan} onDone=${reload} />
-              </section>`
-            : null}
-          <p><button type="button" class="secondary" id="edit-draft" onClick=${() => setEditing(!editing)}>
-            ${editing ? "Close the editor" : plan.draft ? "Edit the draft" : "Edit (creates a draft)"}</button></p>
-          ${editing ? html`<${EditPlanForm} plan=${plan} data=${data} onDone=${() => { setEditing(false); reload(); }} />` : null}
+          <${PricesAndDraft} entity=${plan} kind="plan" page=${page}
+            editor=${(onDone) => html`<${EditPlanForm} plan=${plan} data=${data} onDone=${onDone} />`} />
           <h2>Versions</h2>
           <table class="grid"><thead><tr><th>version</th><th>published</th><th>migrated subscribers</th><th>parent</th></tr></thead>
             <tbody>${plan.versions.map((v) => html`<tr><td>v${v.version}</td><td>${day(v.publishedAt)}</td>
@@ -449,18 +471,12 @@ const ADDON_ENT_EXTRA = { key: "behavior", label: "behavior", options: ["", "INC
 
 export function AddonPage({ params }) {
   const [id] = params;
-  const catalog = useQuery("Catalog");
-  const detail = useQuery("AddonDetail", { id });
-  const [editing, setEditing] = useState(false);
-  const reload = () => {
-    detail.reload();
-    catalog.reload();
-  };
+  const page = useVersionedDetail("AddonDetail", id);
+  const { catalog, detail } = page;
   return html`<section>
     <${Loading} result=${detail}>${(d) => {
       const addon = d.addon;
-      if (!addon) return html`<h1>Add-on ${id}</h1><p class="error"><code>ADDON_NOT_FOUND</code> no add-on ${id} in this environment.</p>`;
-      const published = addon.versions[0] || null;
+      if (!addon) return notFound("Add-on", "ADDON_NOT_FOUND", "add-on", id);
       return html`<${Loading} result=${catalog}>${(data) => html`
         <h1>${addon.name} <small class="muted">${addon.id}</small></h1>
         <p>add-on of ${addon.productId} · at most ${addon.maxQuantity} ·
@@ -469,18 +485,8 @@ export function AddonPage({ params }) {
         <h2>Entitlements</h2>
         <table class="grid"><thead><tr><th>feature</th><th>limit / value</th><th>behavior</th></tr></thead>
           <tbody>${addon.entitlements.map((e) => html`<tr><td>${e.featureId}</td><td>${limitText(e)}</td><td>${e.behavior || ""}</td></tr>`)}</tbody></table>
-        <h2>Prices</h2>
-        <ul>${addon.prices.map((p) => html`<li>${priceText(p)}</li>`)}</ul>
-        ${addon.draft
-          ? html`<section class="card" id="draft">
-              <h2>Draft <small class="muted">diff against ${published ? "v" + published.version : "nothing published yet"}</small></h2>
-              <${JsonDiff} before=${versionSummary(published)} after=${versionSummary(addon.draft)} />
-              <${PublishBox} plan=${addon} kind="addon" onDone=${reload} />
-            </section>`
-          : null}
-        <p><button type="button" class="secondary" id="edit-draft" onClick=${() => setEditing(!editing)}>
-          ${editing ? "Close the editor" : addon.draft ? "Edit the draft" : "Edit (creates a draft)"}</button></p>
-        ${editing ? html`<${EditAddonForm} addon=${addon} data=${data} onDone=${() => { setEditing(false); reload(); }} />` : null}`}<//>`;
+        <${PricesAndDraft} entity=${addon} kind="addon" page=${page}
+          editor=${(onDone) => html`<${EditAddonForm} addon=${addon} data=${data} onDone=${onDone} />`} />`}<//>`;
     }}<//>
   </section>`;
 }
