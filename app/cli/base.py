@@ -4,6 +4,7 @@ finding the database."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import logging.config
 import signal
@@ -111,6 +112,7 @@ def _options(
     ),
 ) -> None:
     """allot: entitlements and pricing as a GraphQL service."""
+
 
 secrets_cli = typer.Typer(
     cls=CommandGroup,
@@ -362,6 +364,37 @@ def run_with_db(url: str, work: Callable[[Database], Awaitable[T]]) -> T:
             await db.close()
 
     return asyncio.run(main())
+
+
+def run_against_database(
+    settings: Settings, work: Callable[[Database], Awaitable[T]], context: str = ""
+) -> T:
+    """Run `work` against the configured database (not migrating it); a DomainError or
+    DomainErrors it raises becomes one CliError (see `user_error`) naming `context`."""
+    from app.errors import DomainError, DomainErrors
+
+    with open_database(settings, migrate=False) as url:
+        try:
+            return run_with_db(url, work)
+        except (DomainError, DomainErrors) as exc:
+            raise user_error(exc, context) from None
+
+
+def print_listing(
+    settings: Settings,
+    work: Callable[[Database], Awaitable[list[dict[str, Any]]]],
+    *,
+    output_json: bool,
+    table: Callable[[list[dict[str, Any]]], None],
+) -> None:
+    """A `list` command's output: the rows `work` reads, as JSON with --json, else through
+    `table` (which prints them for a terminal)."""
+    with open_database(settings, migrate=False) as url:
+        rows = run_with_db(url, work)
+    if output_json:
+        typer.echo(json.dumps(rows, indent=2))
+    else:
+        table(rows)
 
 
 async def find_environment(session: AsyncSession, slug: str) -> Environment:

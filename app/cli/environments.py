@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 import typer
 from sqlalchemy.exc import IntegrityError
 
-from app.cli.base import CliError, environments_cli, open_database, run_with_db
+from app.cli.base import CliError, environments_cli, open_database, print_listing, run_with_db
 from app.db import Database
 from app.domain import audit
 from app.domain.audit import AuditActor
@@ -81,12 +80,10 @@ def environments_list(
             for e in rows
         ]
 
-    with open_database(settings, migrate=False) as url:
-        environments = run_with_db(url, work)
-    if output_json:
-        typer.echo(json.dumps(environments, indent=2))
-        return
-    width = max([len("NAME"), *(len(e["name"]) for e in environments)])
-    typer.echo(f"{'NAME':{width}}  {'CREATED':19}  DISPLAY NAME")
-    for e in environments:
-        typer.echo(f"{e['name']:{width}}  {e['createdAt'][:19]:19}  {e['displayName']}")
+    def table(environments: list[dict[str, Any]]) -> None:
+        width = max([len("NAME"), *(len(e["name"]) for e in environments)])
+        typer.echo(f"{'NAME':{width}}  {'CREATED':19}  DISPLAY NAME")
+        for e in environments:
+            typer.echo(f"{e['name']:{width}}  {e['createdAt'][:19]:19}  {e['displayName']}")
+
+    print_listing(settings, work, output_json=output_json, table=table)

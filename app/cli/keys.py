@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from enum import StrEnum
 from typing import Any
@@ -16,6 +15,7 @@ from app.cli.base import (
     find_environment,
     keys_cli,
     open_database,
+    print_listing,
     run_with_db,
 )
 from app.clock import Clock
@@ -82,19 +82,17 @@ def keys_list(
             for key in keys
         ]
 
-    with open_database(settings, migrate=False) as url:
-        keys = run_with_db(url, work)
-    if output_json:
-        typer.echo(json.dumps(keys, indent=2))
-        return
-    header = f"{'ID':36}  {'KIND':6}  {'PREFIX':14}  {'CREATED':19}  {'STATUS':7}  NAME"
-    typer.echo(header)
-    for key in keys:
-        status = "revoked" if key["revokedAt"] else "active"
-        typer.echo(
-            f"{key['id']:36}  {key['kind']:6}  {key['prefix']:14}  "
-            f"{key['createdAt'][:19]:19}  {status:7}  {key['name']}"
-        )
+    def table(keys: list[dict[str, Any]]) -> None:
+        header = f"{'ID':36}  {'KIND':6}  {'PREFIX':14}  {'CREATED':19}  {'STATUS':7}  NAME"
+        typer.echo(header)
+        for key in keys:
+            status = "revoked" if key["revokedAt"] else "active"
+            typer.echo(
+                f"{key['id']:36}  {key['kind']:6}  {key['prefix']:14}  "
+                f"{key['createdAt'][:19]:19}  {status:7}  {key['name']}"
+            )
+
+    print_listing(settings, work, output_json=output_json, table=table)
 
 
 @keys_cli.command("revoke")
@@ -121,5 +119,3 @@ def keys_revoke(
                 f"no active key {key_id} in environment {environment} (already revoked?)"
             )
     typer.echo(f"Revoked key {key_id} in environment {environment}.")
-
-

@@ -5,7 +5,6 @@ account (the first start's), or on the account of the environment `--environment
 
 from __future__ import annotations
 
-import json
 import sys
 import uuid
 from enum import StrEnum
@@ -18,9 +17,8 @@ from app.auth import UserRole
 from app.cli.base import (
     CliError,
     find_environment,
-    open_database,
-    run_with_db,
-    user_error,
+    print_listing,
+    run_against_database,
     users_cli,
 )
 from app.clock import Clock
@@ -28,7 +26,6 @@ from app.db import Database
 from app.domain import audit
 from app.domain import users as rules
 from app.domain.audit import AuditActor
-from app.errors import DomainError, DomainErrors
 from app.settings import Settings
 from app.store import tenancy as tenancy_store
 from app.store import users as store
@@ -36,6 +33,12 @@ from app.store import users as store
 ACCOUNT_HELP = (
     "An environment (slug) of the account, e.g. production; default: the installation's account."
 )
+
+
+PASSWORD_STDIN_HELP = (
+    "Read the password from stdin (first line); without it one is generated and printed once."
+)
+GENERATED_PASSWORD_NOTE = "Their password (store it now, it is not shown again):"
 
 
 class RoleOption(StrEnum):
@@ -52,6 +55,31 @@ async def _account(session: AsyncSession, environment: str | None) -> uuid.UUID:
     return account.pk
 
 
+async def _user(
+    session: AsyncSession, environment: str | None, email: str
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """The account's pk and the pk of its user `email` (a CliError when there is none)."""
+    account_pk = await _account(session, environment)
+    user = await store.find_user_by_email(session, account_pk, email.strip().lower())
+    if user is None:
+        raise CliError(f"no user {email!r} in the account (see `allot users list`)")
+    return account_pk, user.pk
+
+
+def _password(password_stdin: bool) -> str:
+    """The first line of stdin with --password-stdin, else a generated password."""
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return rules.generate_password()
+
+
+def _show_generated(password_stdin: bool, password: str) -> None:
+    """A generated password is printed once, last (one given on stdin never is)."""
+    if not password_stdin:
+        typer.echo(GENERATED_PASSWORD_NOTE)
+        typer.echo(password)
+
+
 @users_cli.command("create")
 def users_create(
     email: str = typer.Option(..., "--email", help="The user's email: their login."),
@@ -59,22 +87,13 @@ def users_create(
     role: RoleOption = typer.Option(
         RoleOption.member, "--role", help="admin (manages users and keys) or member."
     ),
-    password_stdin: bool = typer.Option(
-        False,
-        "--password-stdin",
-        help="Read the password from stdin (first line); without it one is generated and "
-        "printed once.",
-    ),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help=PASSWORD_STDIN_HELP),
     environment: str | None = typer.Option(None, "--environment", "-e", help=ACCOUNT_HELP),
 ) -> None:
     """Create a console user; a generated password is the last line of the output (shown
     only once)."""
     settings = Settings.from_env()
-    generated = not password_stdin
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = rules.generate_password()
+    password = _password(password_stdin)
 
     async def work(db: Database) -> str:
         async with audit.transaction(db, AuditActor.cli("users create")) as session:
@@ -84,15 +103,9 @@ def users_create(
             )
         return user.email
 
-    with open_database(settings, migrate=False) as url:
-        try:
-            created = run_with_db(url, work)
-        except (DomainError, DomainErrors) as exc:
-            raise user_error(exc, "users create") from None
+    created = run_against_database(settings, work, "users create")
     typer.echo(f"Created {role.value} user {created}.")
-    if generated:
-        typer.echo("Their password (store it now, it is not shown again):")
-        typer.echo(password)
+    _show_generated(password_stdin, password)
 
 
 @users_cli.command("list")
@@ -120,19 +133,17 @@ def users_list(
             for u in users
         ]
 
-    with open_database(settings, migrate=False) as url:
-        users = run_with_db(url, work)
-    if output_json:
-        typer.echo(json.dumps(users, indent=2))
-        return
-    width = max([len("EMAIL"), *(len(u["email"]) for u in users)])
-    typer.echo(f"{'EMAIL':{width}}  {'ROLE':6}  {'STATUS':8}  {'LAST LOGIN':19}  NAME")
-    for user in users:
-        status = "disabled" if user["disabledAt"] else "active"
-        last = (user["lastLoginAt"] or "never")[:19]
-        typer.echo(
-            f"{user['email']:{width}}  {user['role']:6}  {status:8}  {last:19}  {user['name']}"
-        )
+    def table(users: list[dict[str, Any]]) -> None:
+        width = max([len("EMAIL"), *(len(u["email"]) for u in users)])
+        typer.echo(f"{'EMAIL':{width}}  {'ROLE':6}  {'STATUS':8}  {'LAST LOGIN':19}  NAME")
+        for user in users:
+            status = "disabled" if user["disabledAt"] else "active"
+            last = (user["lastLoginAt"] or "never")[:19]
+            typer.echo(
+                f"{user['email']:{width}}  {user['role']:6}  {status:8}  {last:19}  {user['name']}"
+            )
+
+    print_listing(settings, work, output_json=output_json, table=table)
 
 
 @users_cli.command("disable")
@@ -145,50 +156,28 @@ def users_disable(
 
     async def work(db: Database) -> None:
         async with audit.transaction(db, AuditActor.cli("users disable")) as session:
-            account_pk = await _account(session, environment)
-            user = await store.find_user_by_email(session, account_pk, email.strip().lower())
-            if user is None:
-                raise CliError(f"no user {email!r} in the account (see `allot users list`)")
-            await rules.disable_user(session, account_pk, user.pk, Clock().now())
+            account_pk, user_pk = await _user(session, environment, email)
+            await rules.disable_user(session, account_pk, user_pk, Clock().now())
 
-    with open_database(settings, migrate=False) as url:
-        try:
-            run_with_db(url, work)
-        except (DomainError, DomainErrors) as exc:
-            raise user_error(exc, "users disable") from None
+    run_against_database(settings, work, "users disable")
     typer.echo(f"Disabled user {email.strip().lower()}.")
 
 
 @users_cli.command("set-password")
 def users_set_password(
     email: str = typer.Argument(..., metavar="EMAIL", help="The user's email."),
-    password_stdin: bool = typer.Option(
-        False,
-        "--password-stdin",
-        help="Read the password from stdin (first line); without it one is generated and "
-        "printed once.",
-    ),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help=PASSWORD_STDIN_HELP),
     environment: str | None = typer.Option(None, "--environment", "-e", help=ACCOUNT_HELP),
 ) -> None:
     """Give a user a new password (a forgotten one, the first admin's); their sessions end."""
     settings = Settings.from_env()
-    generated = not password_stdin
-    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else rules.generate_password()
+    password = _password(password_stdin)
 
     async def work(db: Database) -> None:
         async with audit.transaction(db, AuditActor.cli("users set-password")) as session:
-            account_pk = await _account(session, environment)
-            user = await store.find_user_by_email(session, account_pk, email.strip().lower())
-            if user is None:
-                raise CliError(f"no user {email!r} in the account (see `allot users list`)")
-            await rules.set_password(session, account_pk, user.pk, password, Clock().now())
+            account_pk, user_pk = await _user(session, environment, email)
+            await rules.set_password(session, account_pk, user_pk, password, Clock().now())
 
-    with open_database(settings, migrate=False) as url:
-        try:
-            run_with_db(url, work)
-        except (DomainError, DomainErrors) as exc:
-            raise user_error(exc, "users set-password") from None
+    run_against_database(settings, work, "users set-password")
     typer.echo(f"Set a new password for {email.strip().lower()}.")
-    if generated:
-        typer.echo("Their password (store it now, it is not shown again):")
-        typer.echo(password)
+    _show_generated(password_stdin, password)
