@@ -42,6 +42,19 @@ async def client_of(
 TEST_WEBHOOK_CIDRS = ("127.0.0.0/8", "::1/128")
 
 
+class Ticks:
+    """A monotonic clock (the app's `ticks`, for rate limits) that moves only when told to."""
+
+    def __init__(self, start: float = 1_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @dataclass
 class Tenant:
     """A fresh account with `development` and `production` environments and keys for both.

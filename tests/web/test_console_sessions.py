@@ -31,6 +31,7 @@ from tests.support import (
     TEST_PASSWORD,
     GraphQLClient,
     Tenant,
+    Ticks,
     form_csrf,
     log_in,
     make_tenant,
@@ -41,22 +42,6 @@ from tests.support import (
 FEATURE = """mutation($i: CreateFeatureInput!) { createFeature(input: $i) {
   feature { id } errors { code message field } } }"""
 ENVIRONMENT = "{ environment { id slug } }"
-
-
-class Ticks:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture(scope="module")
-def ticks() -> Ticks:
-    return Ticks()
 
 
 @pytest.fixture(scope="module")

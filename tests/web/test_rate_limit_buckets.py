@@ -9,15 +9,7 @@ from hypothesis import strategies as st
 
 from app.settings import ConfigError, Settings
 from app.web.rate_limits import Buckets, Rate
-
-
-class Ticks:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
+from tests.support import Ticks
 
 rates = st.builds(
     Rate,
@@ -35,7 +27,7 @@ steps = st.lists(
 def test_never_more_than_burst_plus_rate_times_the_window(
     rate: Rate, requests: list[tuple[float, int]]
 ) -> None:
-    ticks = Ticks()
+    ticks = Ticks(0.0)
     buckets = Buckets(rate, ticks)
     granted: list[tuple[float, float]] = []  # (when, tokens)
     for pause, cost in requests:
@@ -56,7 +48,7 @@ def test_the_wait_is_exactly_what_is_missing(
 ) -> None:
     """A refused request may retry after the wait it was given (plus the `then` tokens its
     retry takes first): not sooner, and no later is needed."""
-    ticks = Ticks()
+    ticks = Ticks(0.0)
     buckets = Buckets(rate, ticks)
     for pause, cost in requests:
         ticks.now += pause
@@ -78,7 +70,7 @@ def test_the_wait_is_exactly_what_is_missing(
 
 
 def test_a_key_never_seen_has_a_full_bucket_and_no_memory() -> None:
-    ticks = Ticks()
+    ticks = Ticks(0.0)
     buckets = Buckets(Rate(1, 3), ticks)
     assert buckets.wait("new", 3) == 0.0
     assert len(buckets) == 0
@@ -88,13 +80,13 @@ def test_a_key_never_seen_has_a_full_bucket_and_no_memory() -> None:
 
 
 def test_a_zero_rate_is_off() -> None:
-    buckets = Buckets(Rate(0, 1), Ticks())
+    buckets = Buckets(Rate(0, 1), Ticks(0.0))
     assert all(buckets.take(n, 100) == 0.0 for n in range(1_000))
     assert len(buckets) == 0
 
 
 def test_memory_is_bounded_and_idle_full_buckets_go_first() -> None:
-    ticks = Ticks()
+    ticks = Ticks(0.0)
     buckets = Buckets(Rate(1, 10), ticks, max_tracked=100)
     assert buckets.take("busy", 10) == 0.0  # empty, stays remembered
     for n in range(99):

@@ -20,7 +20,7 @@ from app.db import Database
 from app.main import create_app
 from app.settings import Settings
 from tests.graphql.usage.helpers import REPORT, setup, total
-from tests.support import GraphQLClient, Tenant
+from tests.support import GraphQLClient, Tenant, Ticks
 
 LIMITED = Settings(
     rate_limit_server=1.0,
@@ -31,24 +31,6 @@ LIMITED = Settings(
     rate_limit_auth_failures_burst=2,
 )
 QUERY = "{ environment { slug } }"  # any key may ask it
-
-
-class Ticks:
-    """A monotonic clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture(scope="module")
-def ticks() -> Ticks:
-    return Ticks()
 
 
 @pytest.fixture(scope="module")
