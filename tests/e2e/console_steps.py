@@ -7,25 +7,35 @@ Selectors are the console's own ids and field names (app/web/static/console/page
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
+
+from tests.browser import BASE_FLAGS
 
 TIMEOUT_MS = 15_000
 
-# Launch flags: those of tests/browser.py that apply to a Playwright-driven browser.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--hide-scrollbars",
-    "--mute-audio",
-]
+# Launch flags: those of tests/browser.py that apply to a Playwright-driven browser (it
+# chooses headless itself).
+CHROMIUM_ARGS = [flag for flag in BASE_FLAGS if flag != "--headless"]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """An option to pick in a <select>, for `fill_form` (a plain string is typed in)."""
+
+    value: str
+
+
+def fill_form(form: Locator, values: dict[str, str | Choice]) -> None:
+    """Fill the fields of `form` in the order given (a choice can show the next fields)."""
+    for selector, value in values.items():
+        field = form.locator(selector)
+        if isinstance(value, Choice):
+            field.select_option(value.value)
+        else:
+            field.fill(value)
 
 
 def shot(page: Page, directory: Path | None, name: str, full_page: bool = True) -> None:
@@ -43,13 +53,18 @@ def open_page(page: Page, base_url: str, path: str) -> None:
 def create_and_publish_plan(page: Page, base_url: str, plan_id: str, name: str) -> None:
     open_page(page, base_url, "/catalog/plans/new")
     form = page.locator("#plan-form")
-    form.locator("#f-id").fill(plan_id)
-    form.locator("#f-name").fill(name)
-    form.locator("#f-productId").select_option("app")
-    form.locator("#f-pricingType").select_option("PAID")
-    form.locator("#f-parentPlanId").select_option("free")
-    form.locator('select[name="entitlements.0.featureId"]').select_option("sso")
-    form.locator('input[name="prices.0.amount"]').fill("29.00")
+    fill_form(
+        form,
+        {
+            "#f-id": plan_id,
+            "#f-name": name,
+            "#f-productId": Choice("app"),
+            "#f-pricingType": Choice("PAID"),
+            "#f-parentPlanId": Choice("free"),
+            'select[name="entitlements.0.featureId"]': Choice("sso"),
+            'input[name="prices.0.amount"]': "29.00",
+        },
+    )
     form.get_by_role("button", name="Create draft").click()
     page.wait_for_url(re.compile(rf"/console/catalog/plans/{plan_id}$"), timeout=TIMEOUT_MS)
     draft = page.locator("#draft")
@@ -64,15 +79,19 @@ def create_and_publish_plan(page: Page, base_url: str, plan_id: str, name: str) 
 
 def fill_enterprise_deal(page: Page, base_url: str, customer_id: str, name: str) -> None:
     open_page(page, base_url, "/provision")
-    form = page.locator("#deal-form")
-    form.locator("#f-customerId").fill(customer_id)
-    form.locator("#f-name").fill(name)
-    form.locator("#f-planId").select_option("enterprise")
-    form.locator("#value-seats").fill("250")
-    form.locator('input[name="addons.extra-seats"]').fill("2")
-    form.locator("#f-baseOverride").fill("4000")
-    form.locator("#f-billingMode").select_option("INVOICE")
-    form.locator("#f-paymentTermsDays").fill("30")
+    fill_form(
+        page.locator("#deal-form"),
+        {
+            "#f-customerId": customer_id,
+            "#f-name": name,
+            "#f-planId": Choice("enterprise"),
+            "#value-seats": "250",
+            'input[name="addons.extra-seats"]': "2",
+            "#f-baseOverride": "4000",
+            "#f-billingMode": Choice("INVOICE"),
+            "#f-paymentTermsDays": "30",
+        },
+    )
 
 
 def confirm_deal(page: Page, customer_id: str) -> None:

@@ -151,6 +151,13 @@ def log_in(page: Page, base_url: str, email: str, password: str, path: str = "")
     expect(page.locator("#current-user")).to_be_visible()
 
 
+def admin_page(console: Console, context: BrowserContext, path: str) -> Page:
+    """A new tab of `context`, logged in as the test admin on the console page `path`."""
+    page = context.new_page()
+    log_in(page, console.base_url, ADMIN_EMAIL, ADMIN_PASSWORD, path)
+    return page
+
+
 def report_usage(console: Console, customer_id: str, values: dict[str, float]) -> None:
     document = """mutation($i: ReportUsageInput!) { reportUsage(input: $i) { errors { code } } }"""
     headers = {"Authorization": f"Bearer {console.server.server_keys()['development']}"}
@@ -272,8 +279,7 @@ def test_the_product_manager_sales_finance_flow(console: Console, context: Brows
 def test_graphql_without_the_csrf_header_is_refused(
     console: Console, context: BrowserContext
 ) -> None:
-    page = context.new_page()
-    log_in(page, console.base_url, ADMIN_EMAIL, ADMIN_PASSWORD, "/invoices")
+    page = admin_page(console, context, "/invoices")
     statuses = page.evaluate(
         """async () => {
           const session = await (await fetch("/console/session")).json();
@@ -317,9 +323,8 @@ def test_a_member_does_not_see_the_admin_pages(console: Console, context: Browse
 def test_an_expired_session_keeps_the_half_filled_form(
     console: Console, context: BrowserContext
 ) -> None:
-    page = context.new_page()
+    page = admin_page(console, context, "/provision")
     base = console.base_url
-    log_in(page, base, ADMIN_EMAIL, ADMIN_PASSWORD, "/provision")
     steps.fill_enterprise_deal(page, base, "kept-form-co", "Kept Form Co")
     expect(page.locator("#preview-total")).to_contain_text("4,020.00")  # the preview is done
     context.clear_cookies()  # the session is gone (expired, or logged out elsewhere)
@@ -343,9 +348,7 @@ def test_an_expired_session_keeps_the_half_filled_form(
 def test_a_form_error_is_shown_next_to_its_field_with_the_code(
     console: Console, context: BrowserContext
 ) -> None:
-    page = context.new_page()
-    base = console.base_url
-    log_in(page, base, ADMIN_EMAIL, ADMIN_PASSWORD, "/catalog/plans/new")
+    page = admin_page(console, context, "/catalog/plans/new")
     form = page.locator("#plan-form")
     form.locator("#f-id").fill("free")  # taken by the demo catalog
     form.locator("#f-name").fill("Another free")
@@ -550,9 +553,8 @@ def test_a_webhook_endpoint_its_deliveries_and_a_replay(
     console: Console, context: BrowserContext, receiver: tuple[str, list[str]]
 ) -> None:
     url, received = receiver
-    page = context.new_page()
+    page = admin_page(console, context, "/webhooks")
     base = console.base_url
-    log_in(page, base, ADMIN_EMAIL, ADMIN_PASSWORD, "/webhooks")
     page.locator("#f-url").fill(url)
     page.locator("#f-description").fill("console test receiver")
     page.get_by_role("button", name="Create").click()
