@@ -136,6 +136,16 @@ def _not_found() -> DomainError:
     return DomainError(ErrorCode.NOT_FOUND, "no user with that id in this account", ["id"])
 
 
+async def _locked_user(session: AsyncSession, account_pk: uuid.UUID, user_pk: uuid.UUID) -> User:
+    """The account locked for user changes (see `_lock`) and its user `user_pk`, locked too;
+    NOT_FOUND when the account has no such user."""
+    await _lock(session, account_pk)
+    user = await store.get_user(session, account_pk, user_pk, lock=True)
+    if user is None:
+        raise _not_found()
+    return user
+
+
 async def _last_admin_check(session: AsyncSession, user: User) -> None:
     if user.role == UserRole.ADMIN.value and user.disabled_at is None:
         if await store.count_active_admins(session, user.account_pk) <= 1:
@@ -150,10 +160,7 @@ async def disable_user(
     session: AsyncSession, account_pk: uuid.UUID, user_pk: uuid.UUID, now: datetime
 ) -> User:
     """Disable a user (idempotent) and end their sessions at once."""
-    await _lock(session, account_pk)
-    user = await store.get_user(session, account_pk, user_pk, lock=True)
-    if user is None:
-        raise _not_found()
+    user = await _locked_user(session, account_pk, user_pk)
     if user.disabled_at is None:
         await _last_admin_check(session, user)
         user.disabled_at = now
@@ -165,10 +172,7 @@ async def disable_user(
 async def change_role(
     session: AsyncSession, account_pk: uuid.UUID, user_pk: uuid.UUID, role: UserRole
 ) -> User:
-    await _lock(session, account_pk)
-    user = await store.get_user(session, account_pk, user_pk, lock=True)
-    if user is None:
-        raise _not_found()
+    user = await _locked_user(session, account_pk, user_pk)
     if user.role != role.value:
         if role is UserRole.MEMBER:
             await _last_admin_check(session, user)
@@ -189,10 +193,7 @@ async def set_password(
     """A user's new password (`current_password`: the old one must match, for a user changing
     their own). Every session of the user ends, but `keep_session` (the one asking)."""
     check_password(password, "newPassword" if current_password is not None else "password")
-    await _lock(session, account_pk)
-    user = await store.get_user(session, account_pk, user_pk, lock=True)
-    if user is None:
-        raise _not_found()
+    user = await _locked_user(session, account_pk, user_pk)
     if current_password is not None and not await _verify_off_loop(
         user.password_hash, current_password
     ):

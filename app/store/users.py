@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +17,8 @@ from sqlmodel import col
 from app.db import RawConnection
 from app.models import Account, Environment, User, UserInvitation, UserSession
 from app.store.rows import EnvironmentRow, SessionRow
+
+_Audited = TypeVar("_Audited", User, UserInvitation)
 
 # --- users (ORM, audited) ------------------------------------------------------------------
 
@@ -77,16 +80,20 @@ async def count_active_admins(session: AsyncSession, account_pk: uuid.UUID) -> i
     return int((await session.execute(query)).scalar_one())
 
 
-async def add_user(session: AsyncSession, user: User) -> User:
-    session.add(user)
+async def _write(session: AsyncSession, row: _Audited) -> _Audited:
+    """A new or changed audited row into the caller's unit of work, flushed (so the audit
+    entry and the next statement see it)."""
+    session.add(row)
     await session.flush()
-    return user
+    return row
+
+
+async def add_user(session: AsyncSession, user: User) -> User:
+    return await _write(session, user)
 
 
 async def save_user(session: AsyncSession, user: User) -> User:
-    session.add(user)
-    await session.flush()
-    return user
+    return await _write(session, user)
 
 
 async def end_sessions_of(
@@ -114,14 +121,11 @@ async def first_environment(session: AsyncSession, account_pk: uuid.UUID) -> Env
 
 
 async def add_invitation(session: AsyncSession, invitation: UserInvitation) -> UserInvitation:
-    session.add(invitation)
-    await session.flush()
-    return invitation
+    return await _write(session, invitation)
 
 
 async def save_invitation(session: AsyncSession, invitation: UserInvitation) -> None:
-    session.add(invitation)
-    await session.flush()
+    await _write(session, invitation)
 
 
 async def invitation_for_token(
