@@ -19,6 +19,7 @@ from app.domain.money import format_money
 from app.models import Invoice
 from app.store import invoices as store
 from app.web.graphql import Services
+from app.web.html_pages import standalone_page
 
 HEADERS = {
     "Cache-Control": "private, no-store",
@@ -44,13 +45,7 @@ padding:.6rem 1rem;border-radius:8px;background:#1d2330;color:#fff;text-decorati
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    html = (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        '<meta name=viewport content="width=device-width,initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{STYLE}</style></head>"
-        f"<body><main>{body}</main></body></html>"
-    )
-    return HTMLResponse(html, status_code=status, headers=HEADERS)
+    return HTMLResponse(standalone_page(title, STYLE, body), status_code=status, headers=HEADERS)
 
 
 async def _resolve(request: Request) -> tuple[Invoice | None, links.LinkState, Services]:

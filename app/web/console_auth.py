@@ -28,6 +28,7 @@ from app.domain.audit import AuditActor
 from app.errors import DomainError, DomainErrors
 from app.store import users as store
 from app.web.graphql import Services, error_body, json_response, read_limited_body
+from app.web.html_pages import standalone_page
 from app.web.request_ids import request_id_for
 from app.web.sessions import (
     CSRF_HEADER,
@@ -64,12 +65,7 @@ def _services(request: Request) -> Services:
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    html = (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        '<meta name=viewport content="width=device-width,initial-scale=1">'
-        f"<title>{escape(title)} · allot</title><style>{_STYLE}</style></head>"
-        f"<body><main>{body}</main></body></html>"
-    )
+    html = standalone_page(f"{title} · allot", _STYLE, body)
     response = HTMLResponse(html, status_code=status)
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
