@@ -77,8 +77,11 @@ async def _ok(gql: GraphQLClient, document: str, variables: dict[str, Any]) -> A
     return payload
 
 
-def simple(mutation: str, input_type: str, selection: str = "") -> Callable[..., Step]:
-    """A step running `mutation` with the input built from the scenario's state."""
+def simple(
+    mutation: str, input_type: str, selection: str = "", *, as_admin: bool = False
+) -> Callable[..., Step]:
+    """A step running `mutation` with the input built from the scenario's state; `as_admin`:
+    through the admin user's console session (user management is for admins, not keys)."""
 
     def build(make: Callable[[dict[str, Any]], dict[str, Any]]) -> Step:
         async def step(gql: GraphQLClient, state: dict[str, Any]) -> Any:
@@ -86,7 +89,7 @@ def simple(mutation: str, input_type: str, selection: str = "") -> Callable[...,
                 f"mutation($i: {input_type}!) {{ {mutation}(input: $i) "
                 f"{{ {selection} {ERRORS} }} }}"
             )
-            return await _ok(gql, document, make(state))
+            return await _ok(state["admin"] if as_admin else gql, document, make(state))
 
         return step
 
@@ -187,16 +190,9 @@ async def _end_trial(gql: GraphQLClient, state: dict[str, Any]) -> None:
     )
 
 
-async def _as_admin(state: dict[str, Any], document: str, variables: dict[str, Any]) -> Any:
-    """User management is for admin users (a console session), not keys."""
-    payload = await state["admin"].mutate(document, {"i": variables})
-    assert payload["errors"] == [], payload["errors"]
-    return payload
-
-
 async def _invite_user(gql: GraphQLClient, state: dict[str, Any]) -> None:
-    payload = await _as_admin(
-        state,
+    payload = await _ok(
+        state["admin"],
         "mutation($i: InviteUserInput!) { inviteUser(input: $i) "
         f"{{ token invitation {{ id }} {ERRORS} }} }}",
         {"email": "invitee@example.com", "name": "Ivy", "role": "MEMBER"},
@@ -204,31 +200,15 @@ async def _invite_user(gql: GraphQLClient, state: dict[str, Any]) -> None:
     state["secrets"].append(payload["token"])
 
 
-async def _change_user_role(gql: GraphQLClient, state: dict[str, Any]) -> None:
-    await _as_admin(
-        state,
-        "mutation($i: ChangeUserRoleInput!) { changeUserRole(input: $i) "
-        f"{{ user {{ id }} {ERRORS} }} }}",
-        {"id": state["member"], "role": "ADMIN"},
-    )
-
-
-async def _disable_user(gql: GraphQLClient, state: dict[str, Any]) -> None:
-    await _as_admin(
-        state,
-        "mutation($i: DisableUserInput!) { disableUser(input: $i) "
-        f"{{ user {{ id disabledAt }} {ERRORS} }} }}",
-        {"id": state["member"]},
-    )
-
-
-async def _change_password(gql: GraphQLClient, state: dict[str, Any]) -> None:
-    await _as_admin(
-        state,
-        "mutation($i: ChangePasswordInput!) { changePassword(input: $i) "
-        f"{{ user {{ id passwordChangedAt }} {ERRORS} }} }}",
-        {"currentPassword": TEST_PASSWORD, "newPassword": "a new long password"},
-    )
+_change_user_role = simple("changeUserRole", "ChangeUserRoleInput", "user { id }", as_admin=True)(
+    lambda s: {"id": s["member"], "role": "ADMIN"}
+)
+_disable_user = simple("disableUser", "DisableUserInput", "user { id disabledAt }", as_admin=True)(
+    lambda s: {"id": s["member"]}
+)
+_change_password = simple(
+    "changePassword", "ChangePasswordInput", "user { id passwordChangedAt }", as_admin=True
+)(lambda s: {"currentPassword": TEST_PASSWORD, "newPassword": "a new long password"})
 
 
 USER_STEPS = {"inviteUser", "changeUserRole", "disableUser", "changePassword"}
