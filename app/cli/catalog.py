@@ -12,8 +12,7 @@ from app.cli.base import (
     ENVIRONMENT_HELP,
     catalog_cli,
     find_environment,
-    open_database,
-    run_with_db,
+    run_against_database,
     user_error,
 )
 from app.db import Database
@@ -65,11 +64,7 @@ def catalog_apply(
             await find_environment(session, environment)
         return list(await catalog_files.apply_file(db, environment, file, dry_run))
 
-    with open_database(settings, migrate=False) as url:
-        try:
-            changes = run_with_db(url, work)
-        except (DomainError, DomainErrors) as exc:
-            raise user_error(exc, str(file)) from None
+    changes = run_against_database(settings, work, str(file))
     for change in changes:
         typer.echo(format_planned(change) if dry_run else catalog_files.format_change(change))
     verb = "would make" if dry_run else "made"
@@ -85,7 +80,6 @@ def catalog_export(
 ) -> None:
     """Print an environment's catalog (YAML or JSON) on stdout, ready for `catalog apply`."""
     from app.cli import catalog_files
-    from app.errors import DomainError, DomainErrors
 
     settings = Settings.from_env()
 
@@ -94,9 +88,5 @@ def catalog_export(
             await find_environment(session, environment)
         return await catalog_files.export_environment(db, environment, fmt.value)
 
-    with open_database(settings, migrate=False) as url:
-        try:
-            text = run_with_db(url, work)
-        except (DomainError, DomainErrors) as exc:
-            raise user_error(exc) from None
+    text = run_against_database(settings, work)
     typer.echo(text, nl=not text.endswith("\n"))
