@@ -127,6 +127,16 @@ def test_a_product_manager_creates_edits_and_archives_features_and_products(
     assert _count_features(db, FEATURE) == 1
     assert _feature_column(db, "type", FEATURE) == "METERED"
 
+    # A configuration feature whose value is one of a list.
+    form.locator("#f-id").fill("gpu-tier")
+    form.locator("#f-type").select_option("CONFIGURATION")
+    form.locator("#f-valueType").select_option("ENUM")
+    form.locator("#f-enumValues").fill("small, large")
+    form.locator("#save-feature").click()
+    page.wait_for_url(re.compile(r"/console/catalog/features/gpu-tier$"))
+    expect(page.locator("#feature-summary")).to_contain_text("ENUM: small, large")
+    assert _feature_column(db, "enum_values", "gpu-tier") == '["small", "large"]'
+
     # Renamed on its page (its type is fixed there).
     steps.open_page(page, base, f"/catalog/features/{FEATURE}")
     form = page.locator("#feature-form")
