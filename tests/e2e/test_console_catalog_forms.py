@@ -4,8 +4,9 @@ tests/e2e/test_console_browser.py).
 
 A product manager creates a metered feature with a unit and a meter (a refused meter first: the
 API's error next to its field, nothing written), sees DUPLICATE_ID next to the id when creating
-it twice, renames it, creates a product, is refused archiving a feature plans still grant, and
-archives the new one; each checked in SQL, and each change audited under the user.
+it twice, creates an ENUM configuration feature, renames the metered one, creates a product, is
+refused archiving a feature plans still grant, archives the new one, edits and archives the
+product; each checked in SQL, and each change audited under the user.
 
 ALLOT_SCREENSHOT_DIR=docs/console writes docs/console/feature-form.png.
 """
@@ -191,12 +192,33 @@ def test_a_product_manager_creates_edits_and_archives_features_and_products(
     expect(page.locator("#page")).to_contain_text("ML Platform")
     expect(page.locator("#page")).not_to_contain_text(FEATURE)
 
+    # The product edited, then archived (with its plans and add-ons: it has none).
+    steps.open_page(page, base, f"/catalog/products/{PRODUCT}")
+    form = page.locator("#product-form")
+    expect(form.locator("#f-defaultPlan")).to_have_value("")  # no plans yet: none
+    form.locator("#f-description").fill("Training and serving models.")
+    form.locator("#save-product").click()
+    expect(form.locator("#saved")).to_be_visible()
+    described = sql_value(db, "SELECT description FROM products WHERE id = $1", PRODUCT)
+    assert described == "Training and serving models.", described
+    page.locator("#archive-product").click()
+    expect(page.locator("#archive")).to_contain_text("0 plans and 0 add-ons are archived with it")
+    page.locator("#confirm-archive").click()
+    expect(page.locator("#archived")).to_be_visible()
+    archived = sql_value(db, "SELECT archived_at IS NOT NULL FROM products WHERE id = $1", PRODUCT)
+    assert archived is True
+    steps.open_page(page, base, "/catalog")
+    expect(page.locator("#page")).to_contain_text("Acme App")
+    expect(page.locator("#page")).not_to_contain_text("ML Platform")
+
     # Each change is audited under the user who made it.
     for operation, entity in (
         ("createFeature", FEATURE),
         ("updateFeature", FEATURE),
         ("archiveFeature", FEATURE),
         ("createProduct", PRODUCT),
+        ("updateProduct", PRODUCT),
+        ("archiveProduct", PRODUCT),
     ):
         who = sql_value(
             db,
