@@ -27,7 +27,7 @@ function ProductFields({ form, isNew, plans }) {
     <${Check} form=${form} name="downgradeToDefaultPlan" label="Customers fall back to the default plan when a subscription ends" />`;
 }
 
-function productInput(v, isNew) {
+function productInput(v, isNew, currentDefault = null) {
   const input = {
     id: v.id,
     name: v.name.trim() ? v.name : null,
@@ -35,8 +35,9 @@ function productInput(v, isNew) {
     multipleSubscriptions: !!v.multipleSubscriptions,
     downgradeToDefaultPlan: !!v.downgradeToDefaultPlan,
   };
-  // A new product has no plans yet: its default plan is chosen once it has one.
-  if (!isNew) input.defaultPlan = v.defaultPlan || null;
+  // A new product has no plans yet: its default plan is chosen once it has one. Sent only when
+  // changed, so a default plan archived since does not block other edits.
+  if (!isNew && (v.defaultPlan || null) !== (currentDefault || null)) input.defaultPlan = v.defaultPlan || null;
   return input;
 }
 
@@ -111,7 +112,7 @@ function EditProductForm({ product, plans, onDone }) {
     ev.preventDefault();
     setSaved(false);
     const ok = await form.submit(async (v) => {
-      const out = await gql("UpdateProduct", { input: productInput(v, false) });
+      const out = await gql("UpdateProduct", { input: productInput(v, false, product.defaultPlanId) });
       return out.updateProduct.errors;
     });
     if (ok) {
@@ -119,8 +120,13 @@ function EditProductForm({ product, plans, onDone }) {
       onDone();
     }
   };
+  // A default plan archived since is shown as it is (kept unless another is chosen).
+  const current = product.defaultPlanId;
+  const choices = current && !plans.some((p) => p.id === current)
+    ? [...plans, { id: current, name: "archived or gone" }]
+    : plans;
   return html`<form class="form" id="product-form" onSubmit=${onSubmit}>
-    <${ProductFields} form=${form} isNew=${false} plans=${plans} />
+    <${ProductFields} form=${form} isNew=${false} plans=${choices} />
     <p><button type="submit" id="save-product" disabled=${form.busy}>Save</button>
       ${saved ? html` <span class="notice" id="saved">Saved.</span>` : null}</p>
   </form>`;
