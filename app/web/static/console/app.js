@@ -11,6 +11,8 @@ import {
 } from "./api.js";
 import { html, Link, currentPath, navigate } from "./ui.js";
 import { CatalogPage, PlanPage, NewPlanPage, CatalogCodePage, AddonPage } from "./pages/catalog.js";
+import { NewFeaturePage, FeaturePage } from "./pages/features.js";
+import { NewProductPage, ProductPage } from "./pages/products.js";
 import { CustomersPage, CustomerPage } from "./pages/customers.js";
 import { ProvisionPage } from "./pages/provision.js";
 import { InvoicesPage } from "./pages/invoices.js";
@@ -39,6 +41,10 @@ const ROUTES = [
   [/^\/catalog\/plans\/new$/, NewPlanPage],
   [/^\/catalog\/plans\/([^/]+)$/, PlanPage],
   [/^\/catalog\/addons\/([^/]+)$/, AddonPage],
+  [/^\/catalog\/features\/new$/, NewFeaturePage],
+  [/^\/catalog\/features\/([^/]+)$/, FeaturePage],
+  [/^\/catalog\/products\/new$/, NewProductPage],
+  [/^\/catalog\/products\/([^/]+)$/, ProductPage],
   [/^\/customers$/, CustomersPage],
   [/^\/customers\/([^/]+)$/, CustomerPage],
   [/^\/provision$/, ProvisionPage],

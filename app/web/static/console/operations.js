@@ -213,6 +213,72 @@ mutation ApplyCatalog($input: ApplyCatalogInput!) {
 }
 `);
 
+// ---------------------------------------------------------------- features and products
+
+fragment("FeatureFields", `
+fragment FeatureFields on Feature {
+  id name description type unit unitPlural valueType enumValues isArchived createdAt updatedAt
+  meter { eventName aggregation field filters { dimension operator values } }
+}
+`);
+
+fragment("ProductFields", `
+fragment ProductFields on Product {
+  id name description multipleSubscriptions defaultPlanId downgradeToDefaultPlan isArchived
+  createdAt
+}
+`);
+
+op("FeatureDetail", `
+query FeatureDetail($id: String!) {
+  feature(id: $id) { ...FeatureFields }
+}
+`);
+
+op("CreateFeature", `
+mutation CreateFeature($input: CreateFeatureInput!) {
+  createFeature(input: $input) { feature { ...FeatureFields } errors { ...Errors } }
+}
+`);
+
+op("UpdateFeature", `
+mutation UpdateFeature($input: UpdateFeatureInput!) {
+  updateFeature(input: $input) { feature { ...FeatureFields } errors { ...Errors } }
+}
+`);
+
+op("ArchiveFeature", `
+mutation ArchiveFeature($input: IdInput!) {
+  archiveFeature(input: $input) { feature { ...FeatureFields } errors { ...Errors } }
+}
+`);
+
+op("ProductDetail", `
+query ProductDetail($id: String!) {
+  product(id: $id) { ...ProductFields }
+  plans(productId: $id, first: 100) { edges { node { id name version isArchived } } }
+  addons(productId: $id, first: 100) { totalCount }
+}
+`);
+
+op("CreateProduct", `
+mutation CreateProduct($input: CreateProductInput!) {
+  createProduct(input: $input) { product { ...ProductFields } errors { ...Errors } }
+}
+`);
+
+op("UpdateProduct", `
+mutation UpdateProduct($input: UpdateProductInput!) {
+  updateProduct(input: $input) { product { ...ProductFields } errors { ...Errors } }
+}
+`);
+
+op("ArchiveProduct", `
+mutation ArchiveProduct($input: IdInput!) {
+  archiveProduct(input: $input) { product { ...ProductFields } errors { ...Errors } }
+}
+`);
+
 // ---------------------------------------------------------------- customers
 
 op("SearchCustomers", `

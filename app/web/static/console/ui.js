@@ -103,15 +103,20 @@ export function useForm(id, initial) {
   return { values, setValues, set, bind, errors, setErrors, busy, submit };
 }
 
-/** The API errors whose field path starts with `path` (a dotted string such as "prices"). */
+/** Whether dotted field path `field` is `path` or inside it ("unitPlural" is not in "unit"). */
+function within(field, path) {
+  return field === path || field.startsWith(path + ".");
+}
+
+/** The API errors whose field path is `path` or inside it (a dotted string such as "prices"). */
 export function errorsFor(errors, path) {
-  return errors.filter((e) => e.field && e.field.join(".").startsWith(path));
+  return errors.filter((e) => e.field && within(e.field.join("."), path));
 }
 
 /** Errors not shown next to any of `paths`: shown at the top of the form. */
 export function otherErrors(errors, paths) {
   return errors.filter(
-    (e) => !e.field || !paths.some((p) => e.field.join(".").startsWith(p)),
+    (e) => !e.field || !paths.some((p) => within(e.field.join("."), p)),
   );
 }
 

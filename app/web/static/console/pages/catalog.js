@@ -66,6 +66,8 @@ export function CatalogPage() {
     <h1>Catalog</h1>
     <p class="actions">
       <${Link} to="/catalog/plans/new" class="button" id="new-plan">New plan<//>
+      <${Link} to="/catalog/features/new" class="button" id="new-feature">New feature<//>
+      <${Link} to="/catalog/products/new" class="button" id="new-product">New product<//>
       <${Link} to="/catalog/code" class="button secondary">Catalog as code<//>
     </p>
     <${Loading} result=${result}>${(data) => {
@@ -75,13 +77,13 @@ export function CatalogPage() {
         <h2>Features <small>${data.features.totalCount}</small></h2>
         <table class="grid"><thead><tr><th>id</th><th>name</th><th>type</th><th>unit / values</th><th>meter</th></tr></thead>
           <tbody>${edges(data.features).map((f) => html`<tr>
-            <td>${f.id}</td><td>${f.name}</td><td>${f.type}</td>
+            <td><${Link} to=${"/catalog/features/" + f.id}>${f.id}<//></td><td>${f.name}</td><td>${f.type}</td>
             <td>${f.unitPlural || f.unit || (f.enumValues || []).join(", ")}</td>
             <td>${f.meter ? `${f.meter.aggregation} of ${f.meter.eventName}` : ""}</td></tr>`)}</tbody></table>
         <h2>Products <small>${data.products.totalCount}</small></h2>
         <table class="grid"><thead><tr><th>id</th><th>name</th><th>default plan</th></tr></thead>
           <tbody>${edges(data.products).map((p) => html`<tr>
-            <td>${p.id}</td><td>${p.name}</td><td>${p.defaultPlanId || ""}</td></tr>`)}</tbody></table>
+            <td><${Link} to=${"/catalog/products/" + p.id}>${p.id}<//></td><td>${p.name}</td><td>${p.defaultPlanId || ""}</td></tr>`)}</tbody></table>
         <h2>Plans <small>${data.plans.totalCount}</small></h2>
         <table class="grid" id="plans"><thead><tr><th>plan</th><th>product</th><th>type</th><th>version</th><th>entitlements</th><th>prices</th></tr></thead>
           <tbody>${plans.map((p) => {
