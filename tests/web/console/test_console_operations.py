@@ -13,7 +13,7 @@ from graphql import GraphQLSchema, OperationDefinitionNode, parse, validate
 
 from app.resolvers.root import build_schema
 from app.settings import Settings
-from tests.web.console.operations import OPERATIONS_JS, definitions, document_of
+from app.web.console_documents import OPERATIONS_JS, definitions, document_of
 
 OPERATIONS, FRAGMENTS = definitions()
 

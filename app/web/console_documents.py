@@ -1,5 +1,7 @@
 """The console's GraphQL documents, read from app/web/static/console/operations.js the way the
-browser assembles them (an operation plus every fragment it spreads)."""
+browser assembles them (an operation plus every fragment it spreads): the documents the
+schema test validates (tests/web/console/test_console_operations.py) and the console
+benchmark times (bench/console.py)."""
 
 from __future__ import annotations
 
