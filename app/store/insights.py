@@ -77,40 +77,32 @@ FROM (SELECT s.customer_pk, {STATUS_AT} AS status
 GROUP BY status
 """
 
-# The customers granted a metered feature with a limit (not unlimited), from the stored
-# effective entitlements, and their usage in the counter current at :now (the newest one
-# when two periods overlap; the customer as a whole, not per resource). Each side is fenced
-# (OFFSET 0) so that it is computed once and only its narrow columns travel through the
-# joins: unfenced, the planner carried each row's whole entitlement document (~900 bytes)
-# into the sorts, and sorted the counters in every parallel worker (3 s against 0.8 s at
-# 100,000 customers, BENCHMARKS.md).
-_LIMITS = f"""
-limits AS (
-  SELECT fe.customer_pk, fe.feature_id, fe.usage_limit
-  FROM (SELECT customer_pk, feature_id,
-               CAST(entitlement->>'usage_limit' AS double precision) AS usage_limit
-        FROM customer_feature_entitlements
-        WHERE feature_id = ANY(CAST(:features AS text[]))
-          AND entitlement->>'granted' = 'true'
-          AND coalesce(entitlement->>'is_unlimited', 'false') <> 'true'
-          AND entitlement->>'usage_limit' IS NOT NULL
-        OFFSET 0) fe
-  JOIN customer_entitlements ce ON ce.customer_pk = fe.customer_pk
-  WHERE ce.environment_pk = :env AND ce.customer_pk {NOT_ARCHIVED}
-), current_usage AS (
-  SELECT customer_pk, feature_id, value
-  FROM (SELECT DISTINCT ON (customer_pk, feature_id) customer_pk, feature_id, value
-        FROM usage_counters
-        WHERE environment_pk = :env AND feature_id = ANY(CAST(:features AS text[]))
-          AND resource_key = '' AND period_start <= CAST(:now AS timestamptz)
-          AND period_end > CAST(:now AS timestamptz)
-        ORDER BY customer_pk, feature_id, period_start DESC
-        OFFSET 0) newest
-)
+# The counter current at :now of each customer for the features asked (the newest one when
+# two periods overlap; the customer as a whole, not per resource), read from
+# ix_usage_counters_feature_current alone, already in (feature, customer) order.
+_CURRENT_USAGE = """
+SELECT DISTINCT ON (feature_id, customer_pk) feature_id, customer_pk, value
+FROM usage_counters
+WHERE environment_pk = :env AND feature_id = ANY(CAST(:features AS text[]))
+  AND resource_key = '' AND period_start <= CAST(:now AS timestamptz)
+  AND period_end > CAST(:now AS timestamptz)
+ORDER BY feature_id, customer_pk, period_start DESC
 """
 
+# The customers granted a metered feature with a limit (not unlimited), from the narrow
+# columns of their stored effective entitlements (migration 0020: generated from the
+# document, read through ix_customer_feature_entitlements_insights alone), and their usage
+# in the current counter. Each side is fenced (OFFSET 0): computed once, only its narrow
+# columns through the join.
 _UTILIZATION = f"""
-WITH {_LIMITS}
+WITH limits AS (
+  SELECT feature_id, customer_pk, usage_limit
+  FROM customer_feature_entitlements
+  WHERE environment_pk = :env AND granted AND metered
+    AND feature_id = ANY(CAST(:features AS text[])) AND usage_limit IS NOT NULL
+    AND customer_pk {NOT_ARCHIVED}
+  OFFSET 0
+), current_usage AS ({_CURRENT_USAGE} OFFSET 0)
 SELECT l.feature_id,
        count(*) AS customers_with_limit,
        count(*) FILTER (WHERE coalesce(u.value, 0) >= 0.8 * l.usage_limit) AS at_least_80,
@@ -122,18 +114,18 @@ GROUP BY l.feature_id
 
 _DISTRIBUTION = f"""
 WITH granted AS (
-  SELECT fe.customer_pk
-  FROM customer_entitlements ce
-  JOIN customer_feature_entitlements fe ON fe.customer_pk = ce.customer_pk
-  WHERE ce.environment_pk = :env AND ce.customer_pk {NOT_ARCHIVED}
-    AND fe.feature_id = :feature
-    AND fe.entitlement->>'granted' = 'true'
+  SELECT customer_pk
+  FROM customer_feature_entitlements
+  WHERE environment_pk = :env AND granted AND metered AND feature_id = :feature
+    AND customer_pk {NOT_ARCHIVED}
+  OFFSET 0
 ), current_usage AS (
   SELECT DISTINCT ON (customer_pk) customer_pk, value
   FROM usage_counters
   WHERE environment_pk = :env AND feature_id = :feature AND resource_key = ''
     AND period_start <= CAST(:now AS timestamptz) AND period_end > CAST(:now AS timestamptz)
   ORDER BY customer_pk, period_start DESC
+  OFFSET 0
 ), vals AS (
   SELECT coalesce(u.value, 0) AS v
   FROM granted g LEFT JOIN current_usage u ON u.customer_pk = g.customer_pk
