@@ -181,6 +181,10 @@ class CustomerFeatureEntitlement(SQLModel, table=True):
         Index("ix_customer_feature_entitlements_insights", "environment_pk", "feature_id",
               "customer_pk", postgresql_include=["usage_limit"],
               postgresql_where=text("granted AND metered")),
+        # limitUtilization: only the rows with a limit.
+        Index("ix_customer_feature_entitlements_limits", "environment_pk", "feature_id",
+              "customer_pk", postgresql_include=["usage_limit"],
+              postgresql_where=text("granted AND metered AND usage_limit IS NOT NULL")),
     )
 
     customer_pk: uuid.UUID = Field(foreign_key="customers.pk", primary_key=True)

@@ -81,7 +81,7 @@ GROUP BY status
 # narrow columns of their stored effective entitlements (migration 0020: generated from the
 # document), and their usage in the counter current at :now (the newest one when two periods
 # overlap; the customer as a whole, not per resource). One feature at a time, both sides come
-# from an index alone already in customer order (ix_customer_feature_entitlements_insights,
+# from an index alone already in customer order (ix_customer_feature_entitlements_limits,
 # ix_usage_counters_feature_current), so they are merged as they are read: no sort, no hash
 # of 400,000 rows (twice as fast as hashing all features' rows at once, BENCHMARKS.md).
 _UTILIZATION = f"""

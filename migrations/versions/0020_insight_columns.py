@@ -16,8 +16,9 @@ carries, beside the document:
   unlimited, or without a limit), generated from the document by PostgreSQL itself (STORED),
   so they can never disagree with it, whatever writes the row;
 
-and one partial index over the granted metered rows, (environment, feature, customer) with
-the limit, which both insights read alone (an index-only scan). The counters get one index
+and two partial indexes, (environment, feature, customer) with the limit: over the granted
+metered rows (usageDistribution) and over those with a limit (limitUtilization), each read
+alone (an index-only scan). The counters get one index
 in (environment, feature, customer, newest period first) order with the period's end and the
 value, over the counters not per resource: the current counter of each customer for a
 feature is read from it alone, already in order (no sort). Adding the columns rewrites the
@@ -70,6 +71,14 @@ def upgrade() -> None:
         postgresql_where=sa.text("granted AND metered"),
     )
     op.create_index(
+        "ix_customer_feature_entitlements_limits",
+        "customer_feature_entitlements",
+        ["environment_pk", "feature_id", "customer_pk"],
+        unique=False,
+        postgresql_include=["usage_limit"],
+        postgresql_where=sa.text("granted AND metered AND usage_limit IS NOT NULL"),
+    )
+    op.create_index(
         "ix_usage_counters_feature_current",
         "usage_counters",
         ["environment_pk", "feature_id", "customer_pk", sa.text("period_start DESC")],
@@ -81,6 +90,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_usage_counters_feature_current", table_name="usage_counters")
+    op.drop_index(
+        "ix_customer_feature_entitlements_limits", table_name="customer_feature_entitlements"
+    )
     op.drop_index(
         "ix_customer_feature_entitlements_insights", table_name="customer_feature_entitlements"
     )
