@@ -140,8 +140,8 @@ SELECT k.pk, e.environment_pk, e.has_active_subscription, e.valid_until, e.compu
 FROM clones k JOIN customers c ON c.id = k.template
 JOIN customer_entitlements e ON e.customer_pk = c.pk;
 
-INSERT INTO customer_feature_entitlements (customer_pk, feature_id, entitlement)
-SELECT k.pk, e.feature_id, e.entitlement
+INSERT INTO customer_feature_entitlements (customer_pk, feature_id, entitlement, environment_pk)
+SELECT k.pk, e.feature_id, e.entitlement, e.environment_pk
 FROM clones k JOIN customers c ON c.id = k.template
 JOIN customer_feature_entitlements e ON e.customer_pk = c.pk;
 

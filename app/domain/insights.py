@@ -165,17 +165,17 @@ def search_pattern(search: str | None) -> str | None:
 
 # --- answers reused for a while (ALLOT_INSIGHTS_MAX_AGE) ----------------------------------------
 #
-# An insight reads the whole customer base (hundreds of milliseconds at 100,000 customers, a
-# few seconds for the limits and usage ones); the console shows the same ones again and
-# again. An answer is kept per (environment, field, arguments) in the process: younger than
-# the max age it is answered as it is; older, it is still answered at once while one
-# background task computes it again; much older (ten max ages: nobody asked for a long
-# while), or never computed, the caller waits for a fresh one.
+# An insight reads the whole customer base (tens to hundreds of milliseconds at 100,000
+# customers); the console shows the same ones again and again. An answer is kept per
+# (environment, field, arguments) in the process: younger than the max age it is answered as
+# it is; older, however much older, it is still answered at once while one background task
+# computes it again (the next read gets the new one). Only a key never computed in this
+# process makes its reader wait (and readers asking for it meanwhile wait for the same
+# computation, not one each).
 
 log = logging.getLogger("allot.insights")
 
 MAX_KEPT = 1_000
-STALE_FACTOR = 10
 
 
 @dataclass
@@ -186,26 +186,54 @@ class _Kept:
 
 
 _KEPT: OrderedDict[tuple[Any, ...], _Kept] = OrderedDict()
+# The first computation of a key, shared by the readers that wait for it.
+_FIRST: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
+# The background refreshes running (held here so that none is collected before it ends).
+_REFRESHING: set[asyncio.Task[None]] = set()
 
 
 def forget() -> None:
     """Drop every kept answer (tests)."""
     _KEPT.clear()
+    _FIRST.clear()
 
 
 async def reused(key: tuple[Any, ...], max_age: float, compute: Callable[[], Awaitable[T]]) -> T:
     if max_age <= 0:
         return await compute()
-    now = time.monotonic()
     kept = _KEPT.get(key)
-    if kept is None or now - kept.at > max_age * STALE_FACTOR:
-        value = await compute()
-        _keep(key, _Kept(time.monotonic(), value))
-        return value
+    if kept is None:
+        return await _first(key, compute)
     _KEPT.move_to_end(key)
-    if now - kept.at > max_age and kept.refreshing is None:
+    if time.monotonic() - kept.at > max_age and kept.refreshing is None:
         kept.refreshing = asyncio.create_task(_refresh(key, kept, compute))
+        _REFRESHING.add(kept.refreshing)
+        kept.refreshing.add_done_callback(_REFRESHING.discard)
     return kept.value  # type: ignore[no-any-return]
+
+
+async def _first(key: tuple[Any, ...], compute: Callable[[], Awaitable[T]]) -> T:
+    pending = _FIRST.get(key)
+    if pending is not None:
+        # shielded: one waiter going away (its request cancelled) cancels nobody else's
+        return await asyncio.shield(pending)
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    _FIRST[key] = future
+    try:
+        value = await compute()
+    except BaseException as error:  # a client mistake, or the database: not kept
+        if isinstance(error, Exception):
+            future.set_exception(error)
+            future.exception()  # retrieved: no "never retrieved" warning without waiters
+        else:
+            future.cancel()
+        raise
+    else:
+        _keep(key, _Kept(time.monotonic(), value))
+        future.set_result(value)
+        return value
+    finally:
+        _FIRST.pop(key, None)
 
 
 async def _refresh(

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, UniqueConstraint, text
+from sqlalchemy import BigInteger, Boolean, Column, Computed, Float, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from app.models.base import jsonb, timestamp, uuid_pk
@@ -151,14 +151,56 @@ class CustomerEntitlements(SQLModel, table=True):
     )
 
 
+# The columns PostgreSQL derives from a feature entitlement's document (migration 0020), in
+# its own rendering (so the migrations test compares them as equal): granted, metered, and
+# the effective limit (null when not granted, unlimited or without a limit).
+ENTITLEMENT_GRANTED = "COALESCE(((entitlement ->> 'granted'::text) = 'true'::text), false)"
+ENTITLEMENT_METERED = (
+    "COALESCE(((entitlement ->> 'feature_type'::text) = 'METERED'::text), false)"
+)
+ENTITLEMENT_USAGE_LIMIT = (
+    "CASE WHEN (((entitlement ->> 'granted'::text) = 'true'::text) AND "
+    "(COALESCE((entitlement ->> 'is_unlimited'::text), 'false'::text) <> 'true'::text)) "
+    "THEN ((entitlement ->> 'usage_limit'::text))::double precision "
+    "ELSE NULL::double precision END"
+)
+
+
 class CustomerFeatureEntitlement(SQLModel, table=True):
     """One customer's precomputed effective entitlement for one feature (granted or not).
 
     A row per feature, not one document per customer: a check reads one feature, and a
-    document would be decompressed whole for it (migration 0015)."""
+    document would be decompressed whole for it (migration 0015). The insights read the
+    narrow columns beside the document (migration 0020): its environment, and what
+    PostgreSQL generates from the document itself (never out of step with it)."""
 
     __tablename__ = "customer_feature_entitlements"
+    __table_args__ = (
+        # limitUtilization and usageDistribution: an environment's granted metered rows of
+        # a feature, in customer order, with the limit (index-only).
+        Index("ix_customer_feature_entitlements_insights", "environment_pk", "feature_id",
+              "customer_pk", postgresql_include=["usage_limit"],
+              postgresql_where=text("granted AND metered")),
+        # limitUtilization: only the rows with a limit.
+        Index("ix_customer_feature_entitlements_limits", "environment_pk", "feature_id",
+              "customer_pk", postgresql_include=["usage_limit"],
+              postgresql_where=text("granted AND metered AND usage_limit IS NOT NULL")),
+    )
 
     customer_pk: uuid.UUID = Field(foreign_key="customers.pk", primary_key=True)
     feature_id: str = Field(primary_key=True)
     entitlement: dict[str, Any] = jsonb(default=dict)
+    environment_pk: uuid.UUID = Field(foreign_key="environments.pk")
+    granted: bool = Field(
+        default=False,
+        sa_column=Column(Boolean, Computed(ENTITLEMENT_GRANTED, persisted=True), nullable=False),
+    )
+    metered: bool = Field(
+        default=False,
+        sa_column=Column(Boolean, Computed(ENTITLEMENT_METERED, persisted=True), nullable=False),
+    )
+    usage_limit: float | None = Field(
+        default=None,
+        sa_column=Column(Float, Computed(ENTITLEMENT_USAGE_LIMIT, persisted=True),
+                         nullable=True),
+    )

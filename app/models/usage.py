@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Float, Index
+from sqlalchemy import BigInteger, Column, DateTime, Float, Index, text
 from sqlmodel import Field, SQLModel
 
 from app.models.base import jsonb, timestamp
@@ -19,6 +19,14 @@ class UsageCounter(SQLModel, table=True):
     the usage is not per resource; a counter that never resets ends at 9999-12-31."""
 
     __tablename__ = "usage_counters"
+    __table_args__ = (
+        # The insights: the current counter of a feature of every customer, newest period
+        # first, read from the index alone (migration 0020).
+        Index("ix_usage_counters_feature_current", "environment_pk", "feature_id",
+              "customer_pk", text("period_start DESC"),
+              postgresql_include=["period_end", "value"],
+              postgresql_where=text("resource_key = ''")),
+    )
 
     customer_pk: uuid.UUID = Field(foreign_key="customers.pk", primary_key=True)
     feature_id: str = Field(primary_key=True)

@@ -185,7 +185,8 @@ async def save_entitlements(
     ))
     if entitlements:
         rows = insert(CustomerFeatureEntitlement).values([
-            {"customer_pk": customer_pk, "feature_id": feature_id, "entitlement": entitlement}
+            {"customer_pk": customer_pk, "feature_id": feature_id, "entitlement": entitlement,
+             "environment_pk": env}
             for feature_id, entitlement in entitlements.items()
         ])
         await session.execute(rows.on_conflict_do_update(

@@ -58,6 +58,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_invoices_environment_issued", table_name="invoices")
     op.drop_index(
+        "ix_customers_archived",
+        table_name="customers",
+        postgresql_where=sa.text("archived_at IS NOT NULL"),
+    )
+    op.drop_index(
         "ix_subscriptions_trial_end",
         table_name="subscriptions",
         postgresql_where=sa.text("trial_end_date IS NOT NULL"),

@@ -1,6 +1,7 @@
 """Insights answers reused for ALLOT_INSIGHTS_MAX_AGE seconds (app/domain/insights.py
-`reused`): fresh ones as they are, stale ones answered at once and recomputed once in the
-background, very old or missing ones computed while the caller waits."""
+`reused`): fresh ones as they are, stale ones (however old) answered at once and recomputed
+once in the background; only a key never computed makes its readers wait, for one
+computation."""
 
 from __future__ import annotations
 
@@ -60,13 +61,46 @@ async def test_stale_answers_are_answered_and_recomputed_once(
     assert await insights.reused(("e", "f"), 60, source.compute) == 2
 
 
-async def test_very_old_answers_are_not_served(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_very_old_answers_are_answered_too(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [1000.0]
     monkeypatch.setattr(insights.time, "monotonic", lambda: clock[0])
     source = Source()
     await insights.reused(("e", "f"), 60, source.compute)
-    clock[0] += 60 * insights.STALE_FACTOR + 1
+    clock[0] += 60 * 1000
+    assert await insights.reused(("e", "f"), 60, source.compute) == 1  # never waits
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
     assert await insights.reused(("e", "f"), 60, source.compute) == 2
+
+
+async def test_readers_of_a_key_never_computed_share_one_computation() -> None:
+    release = asyncio.Event()
+    source = Source()
+
+    async def slow() -> int:
+        await release.wait()
+        return await source.compute()
+
+    readers = [asyncio.create_task(insights.reused(("e", "f"), 60, slow)) for _ in range(3)]
+    await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.gather(*readers) == [1, 1, 1]
+    assert source.calls == 1
+
+
+async def test_a_failed_first_computation_fails_its_readers_and_is_not_kept() -> None:
+    release = asyncio.Event()
+
+    async def refused() -> int:
+        await release.wait()
+        raise ValueError("bad argument")
+
+    readers = [asyncio.create_task(insights.reused(("e", "f"), 60, refused)) for _ in range(2)]
+    await asyncio.sleep(0)
+    release.set()
+    results = await asyncio.gather(*readers, return_exceptions=True)
+    assert all(isinstance(r, ValueError) for r in results), results
+    assert await insights.reused(("e", "f"), 60, Source().compute) == 1
 
 
 async def test_a_failed_refresh_keeps_the_stale_answer(monkeypatch: pytest.MonkeyPatch,
