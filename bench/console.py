@@ -1,5 +1,6 @@
 """The console's pages at 100,000 customers: the server time of each GraphQL operation a page
-issues (bench/console_operations.graphql), p50/p99 over N sequential runs.
+sends (the very documents of app/web/static/console/operations.js, read by
+app/web/console_documents.py), p50/p99 over N sequential runs.
 
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
         python bench/console.py [--customers 100000] [--runs 50]
@@ -22,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
-import re
 import statistics
 import sys
 import time
@@ -38,11 +37,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.store.migrate import upgrade  # noqa: E402
+from app.web.console_documents import document_of  # noqa: E402
 from bench import run, scale  # noqa: E402
 
 DATABASE = "allot_bench_console"
 PREFIX = "cs-"
-OPERATIONS_FILE = ROOT / "bench" / "console_operations.graphql"
 TARGET_MS = 150.0
 
 # Template id → (name, email, subscription fields or None for the default plan, usage).
@@ -90,20 +89,6 @@ GRANT = (
     "mutation($c: String!) { grantPromotionalEntitlements(input: {customerId: $c, "
     'grants: [{featureId: "audit-log", duration: ONE_MONTH}]}) { errors { code message } } }'
 )
-
-
-def operations() -> dict[str, str]:
-    """The named operations of bench/console_operations.graphql, each a document of its own."""
-    text = OPERATIONS_FILE.read_text()
-    text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
-    starts = [m.start() for m in re.finditer(r"^query ", text, re.M)] + [len(text)]
-    out = {}
-    for a, b in itertools.pairwise(starts):
-        doc = text[a:b].strip()
-        name = re.match(r"query (\w+)", doc)
-        assert name is not None
-        out[name.group(1)] = doc
-    return out
 
 
 async def seed(client: scale.Client, database_url: str, count: int) -> None:
@@ -169,43 +154,47 @@ def page_customer_id(customers: int) -> str:
 
 
 def scenarios(customers: int) -> list[tuple[str, str, dict[str, Any]]]:
-    """(label, operation, variables): what each console page sends."""
+    """(label, console operation, variables): what each console page sends, as it sends it."""
     page = page_customer_id(customers)
     month_ago = (datetime.now(UTC) - timedelta(days=30)).replace(minute=0, second=0,
                                                                  microsecond=0)
-    quarter_ago = (datetime.now(UTC) - timedelta(days=90)).isoformat()
     prefix = page[:-2]  # 100 customers share it
+    deal = {"customerId": page, "planId": "pro", "skipTrial": True,
+            "billing": {"mode": "INVOICE", "paymentTermsDays": 30}}
     return [
-        ("insights: customers per plan", "InsightsCustomersPerPlan", {}),
-        ("insights: customers per status", "InsightsCustomersPerStatus", {}),
-        ("insights: trials ending soon (14 days)", "InsightsTrialsEndingSoon",
-         {"withinDays": 14}),
-        ("insights: limit utilization", "InsightsLimitUtilization", {}),
-        ("insights: usage distribution (seats)", "InsightsUsageDistribution",
-         {"featureId": "seats"}),
-        ("insights: revenue by plan (all time)", "InsightsRevenueByPlan", {}),
-        ("insights: revenue by plan (90 days)", "InsightsRevenueByPlan",
-         {"from": quarter_ago}),
-        ("customers: first page, no search", "CustomerSearch", {}),
-        (f"customers: search id prefix {prefix!r} (100 match)", "CustomerSearch",
-         {"search": prefix}),
-        ("customers: search id, one customer", "CustomerSearch", {"search": page}),
-        ("customers: search name 'wind traders 4250' (1 match)", "CustomerSearch",
-         {"search": "wind traders 4250"}),
-        ("customers: search name 'northwind' (30,000 match)", "CustomerSearch",
-         {"search": "northwind"}),
-        ("customers: search email 'ops+4250@north' (1 match)", "CustomerSearch",
-         {"search": "ops+4250@north"}),
-        ("customers: search, no match", "CustomerSearch", {"search": "no-such-customer"}),
-        ("customer page", "CustomerPage", {"id": page}),
-        ("customer page: usage history, 30 days hourly", "CustomerUsageHistory",
+        ("catalog", "Catalog", {}),
+        ("catalog: plan page (pro)", "PlanDetail", {"id": "pro"}),
+        ("catalog: feature page (seats)", "FeatureDetail", {"id": "seats"}),
+        ("catalog: product page", "ProductDetail", {"id": scale.catalog()["products"][0]["id"]}),
+        ("insights: counts, trials ending (14 days), revenue", "Insights", {"withinDays": 14}),
+        ("insights: limit utilization", "LimitUtilization", {}),
+        ("insights: usage distribution (seats)", "UsageDistribution",
+         {"featureId": "seats", "buckets": 10}),
+        ("customers: first page, no search", "SearchCustomers", {"first": 25}),
+        (f"customers: search id prefix {prefix!r} (100 match)", "SearchCustomers",
+         {"search": prefix, "first": 25}),
+        ("customers: search id, one customer", "SearchCustomers",
+         {"search": page, "first": 25}),
+        ("customers: search name 'wind traders 4250' (1 match)", "SearchCustomers",
+         {"search": "wind traders 4250", "first": 25}),
+        ("customers: search name 'northwind' (30,000 match)", "SearchCustomers",
+         {"search": "northwind", "first": 25}),
+        ("customers: search email 'ops+4250@north' (1 match)", "SearchCustomers",
+         {"search": "ops+4250@north", "first": 25}),
+        ("customers: search, no match", "SearchCustomers",
+         {"search": "no-such-customer", "first": 25}),
+        ("customer page", "CustomerDetail", {"id": page}),
+        ("customer page: usage history, 30 days hourly", "UsageHistory",
          {"customerId": page, "featureId": scale.HOURLY, "from": month_ago.isoformat()}),
-        ("invoices: first page", "InvoiceList", {}),
-        ("invoices: status OPEN", "InvoiceList", {"status": "OPEN"}),
-        ("invoices: status PAID", "InvoiceList", {"status": "PAID"}),
-        ("invoices: status VOID", "InvoiceList", {"status": "VOID"}),
-        ("audit log: first page", "AuditLogPage", {}),
-        ("plans", "PlanList", {}),
+        ("provision a deal: options", "ProvisionOptions", {}),
+        ("provision a deal: preview of the charges", "PreviewSubscription", {"input": deal}),
+        ("invoices: first page", "Invoices", {"first": 50}),
+        ("invoices: status OPEN", "Invoices", {"status": "OPEN", "first": 50}),
+        ("invoices: status PAID", "Invoices", {"status": "PAID", "first": 50}),
+        ("invoices: status VOID", "Invoices", {"status": "VOID", "first": 50}),
+        ("audit log: first page", "AuditLog", {"first": 50}),
+        ("webhooks", "Webhooks", {}),
+        ("API keys", "ApiKeys", {}),
     ]
 
 
@@ -243,14 +232,13 @@ async def bench(base: str, key: str, database_url: str, args: Any) -> dict[str, 
     picks = scenarios(args.customers)
     await page_customer(client, database_url, page_customer_id(args.customers))
     await client.http.aclose()
-    documents = operations()
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"},
                                  timeout=600, limits=limits) as http:
         figures = {}
         for label, name, variables in picks:
             figures[label] = {"operation": name, "variables": variables,
-                              **await measure(http, documents[name], variables, args.runs)}
+                              **await measure(http, document_of(name), variables, args.runs)}
             f = figures[label]
             flag = "" if f["p99_ms"] <= TARGET_MS else "  > 150 ms"
             print(f"{label:58} first {f['first_ms']:7.1f}  p50 {f['p50_ms']:7.1f}  "
