@@ -67,10 +67,5 @@ def downgrade() -> None:
         table_name="subscriptions",
         postgresql_where=sa.text("trial_end_date IS NOT NULL"),
     )
-    op.drop_index(
-        "ix_customers_archived",
-        table_name="customers",
-        postgresql_where=sa.text("archived_at IS NOT NULL"),
-    )
     op.execute("DROP INDEX ix_customers_search")
     op.execute("DROP EXTENSION IF EXISTS pg_trgm")
