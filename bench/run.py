@@ -93,6 +93,17 @@ async def drop_database(url: str) -> None:
     await conn.close()
 
 
+def clean_up(database_url: str, embedded: Any, keep: bool = False) -> None:
+    """After a bench: its database dropped (or kept, and said so), the embedded server
+    stopped."""
+    if keep:
+        print("kept", database_url)
+    else:
+        asyncio.run(drop_database(database_url))
+    if embedded is not None:
+        embedded.stop()
+
+
 # No background jobs; the rate limits run (their cost is part of every figure) but never
 # refuse: wrk sends far more than the default 1,000 requests a second per key.
 BENCH_SETTINGS = {

@@ -272,12 +272,7 @@ def main() -> None:
         finally:
             run.stop(allot)
     finally:
-        if args.keep:
-            print("kept", database_url)
-        else:
-            asyncio.run(run.drop_database(database_url))
-        if embedded is not None:
-            embedded.stop()
+        run.clean_up(database_url, embedded, args.keep)
     run.write_results(results, "scale-")
 
 
