@@ -320,8 +320,7 @@ class Database:
             yield conn
 
     async def ping(self) -> bool:
-        pool = await self.pool()
-        async with pool.acquire() as conn:
+        async with self.raw() as conn:
             return bool(await conn.fetchval("SELECT 1"))
 
     async def close(self) -> None:

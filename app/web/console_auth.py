@@ -202,8 +202,7 @@ async def login_submit(request: Request) -> Response:
         response.headers["Retry-After"] = str(seconds)
         return response
     absolute, _ = lifetimes(services.settings)
-    pool = await services.db.pool()
-    async with pool.acquire() as conn:
+    async with services.db.raw() as conn:
         new = await domain.log_in(
             conn, email, form.get("password", ""), services.clock.now(), absolute
         )
@@ -237,8 +236,7 @@ async def logout(request: Request) -> Response:
                 status=403,
                 request_id=request_id,
             )
-        pool = await services.db.pool()
-        async with pool.acquire() as conn:
+        async with services.db.raw() as conn:
             await store.drop_session(conn, session.row.pk)
     response = RedirectResponse("/console/login", status_code=303)
     clear_session_cookie(response, request, services.settings)
@@ -255,8 +253,7 @@ async def session_info(request: Request) -> Response:
             status=401,
             request_id=request_id,
         )
-    pool = await services.db.pool()
-    async with pool.acquire() as conn:
+    async with services.db.raw() as conn:
         name = await store.account_name(conn, session.row.account_pk)
     response = json_response(session_json(session, name))
     response.headers["Cache-Control"] = "no-store"
@@ -342,8 +339,7 @@ async def invite_submit(request: Request) -> Response:
         body = _invite_form(token, csrf, invitation.email, name, by_field)
         return _with_form_cookie(_page("Join", body, status=400), request, csrf)
     absolute, _ = lifetimes(services.settings)
-    pool = await services.db.pool()
-    async with pool.acquire() as conn:
+    async with services.db.raw() as conn:
         new = await domain.log_in(conn, email, password, now, absolute)
     response = RedirectResponse(CONSOLE_HOME if new else "/console/login", status_code=303)
     if new is not None:

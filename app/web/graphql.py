@@ -129,8 +129,7 @@ class Services:
 
     async def _look_up(self, secret: str) -> Principal | None:
         now = time.monotonic()
-        pool = await self.db.pool()
-        async with pool.acquire() as conn:
+        async with self.db.raw() as conn:
             principal = await principal_for_key(conn, secret)
         if principal is None:
             self._auth_cache.pop(secret, None)

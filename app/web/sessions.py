@@ -91,8 +91,7 @@ async def live_session(services: Any, request: Request) -> LiveSession | None:
         return None
     now: datetime = services.clock.now()
     _, idle = lifetimes(services.settings)
-    pool = await services.db.pool()
-    async with pool.acquire() as conn:
+    async with services.db.raw() as conn:
         row = await store.session_for_token(conn, domain.hash_token(token))
         if row is None:
             return None

@@ -31,8 +31,7 @@ async def prune_idempotency_keys(db: Database, clock: Clock, retention_days: int
         return 0
     before = clock.now() - timedelta(days=retention_days)
     pruned = 0
-    pool = await db.pool()
-    async with pool.acquire() as conn:
+    async with db.raw() as conn:
         while (deleted := await usage_store.prune_idempotency_keys(conn, before)) > 0:
             pruned += deleted
     if pruned:
@@ -42,8 +41,7 @@ async def prune_idempotency_keys(db: Database, clock: Clock, retention_days: int
 
 async def prune_sessions(db: Database, clock: Clock) -> int:
     """Forget console sessions past their absolute expiry (they log no one in)."""
-    pool = await db.pool()
-    async with pool.acquire() as conn:
+    async with db.raw() as conn:
         pruned = await user_store.prune_expired_sessions(conn, clock.now())
     if pruned:
         log.info("jobs: pruned %d expired console sessions", pruned)

@@ -167,8 +167,7 @@ class PushHub:
     async def _customer_id(self, env: uuid.UUID, customer_pk: uuid.UUID) -> str | None:
         found = self._customer_ids.get(customer_pk)
         if found is None:
-            pool = await self.db.pool()
-            async with pool.acquire() as conn:
+            async with self.db.raw() as conn:
                 found = (await push_store.customer_ids(conn, env, [customer_pk])).get(customer_pk)
             if found is not None:
                 if len(self._customer_ids) > _ID_CACHE_LIMIT:
@@ -225,8 +224,7 @@ class PushHub:
             self._load_customer(env, pk)
 
     async def _pks_of(self, env: uuid.UUID, names: set[str]) -> list[uuid.UUID]:
-        pool = await self.db.pool()
-        async with pool.acquire() as conn:
+        async with self.db.raw() as conn:
             found = await push_store.customer_pks(conn, env, sorted(names))
         for pk, customer_id in found.items():
             self._customer_ids[pk] = customer_id
@@ -282,8 +280,7 @@ class PushHub:
 
     async def _deliver_usage(self, notices: list[UsageNotice]) -> None:
         try:
-            pool = await self.db.pool()
-            async with pool.acquire() as conn:
+            async with self.db.raw() as conn:
                 rows = await push_store.counter_rows(conn, notices)
         except Exception:
             log.exception("could not load usage counters for push")
