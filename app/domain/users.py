@@ -314,11 +314,23 @@ async def log_in(
         rehashed = (
             await _hash_off_loop(password) if _hasher.check_needs_rehash(password_hash) else None
         )
-        token, csrf = new_token(), new_token()
-        expires_at = now + lifetime
-        await store.start_session(conn, user_pk, hash_token(token), csrf, now, expires_at, rehashed)
-        return NewSession(token, csrf, user_pk, expires_at)
+        return await start_session(conn, user_pk, now, lifetime, rehashed)
     return None
+
+
+async def start_session(
+    conn: RawConnection,
+    user_pk: uuid.UUID,
+    now: datetime,
+    lifetime: timedelta,
+    rehashed: str | None = None,
+) -> NewSession:
+    """A new session for a user whose password was just checked (a login) or just set (an
+    accepted invitation); `rehashed`: the password's new hash, when its parameters aged."""
+    token, csrf = new_token(), new_token()
+    expires_at = now + lifetime
+    await store.start_session(conn, user_pk, hash_token(token), csrf, now, expires_at, rehashed)
+    return NewSession(token, csrf, user_pk, expires_at)
 
 
 def _verify(password_hash: str, password: str) -> bool:

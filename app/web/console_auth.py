@@ -328,7 +328,6 @@ async def invite_submit(request: Request) -> Response:
     try:
         async with audit.transaction(services.db, actor) as session:
             user = await domain.accept_invitation(session, token, name, password, now)
-            email = user.email
     except (DomainError, DomainErrors) as error:
         errors = error.errors if isinstance(error, DomainErrors) else [error]
         by_field = {(e.field or [""])[-1]: e.message for e in errors}
@@ -339,11 +338,12 @@ async def invite_submit(request: Request) -> Response:
         body = _invite_form(token, csrf, invitation.email, name, by_field)
         return _with_form_cookie(_page("Join", body, status=400), request, csrf)
     absolute, _ = lifetimes(services.settings)
+    # The session of the user just made (not a login by email: the same email and password
+    # may belong to a user of another account).
     async with services.db.raw() as conn:
-        new = await domain.log_in(conn, email, password, now, absolute)
-    response = RedirectResponse(CONSOLE_HOME if new else "/console/login", status_code=303)
-    if new is not None:
-        set_session_cookie(response, request, services.settings, new.token)
+        new = await domain.start_session(conn, user.pk, now, absolute)
+    response = RedirectResponse(CONSOLE_HOME, status_code=303)
+    set_session_cookie(response, request, services.settings, new.token)
     response.delete_cookie(FORM_CSRF_COOKIE, path="/console")
     return response
 

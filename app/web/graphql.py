@@ -229,7 +229,18 @@ async def admit(services: Services, request: Request, request_id: str) -> Princi
     failures = services.rate_limits.auth_failures
     secret = presented_key(request)
     if secret is None and session_token(request) is not None:
-        return await _admit_session(services, request, request_id)
+        # A session is looked up in the database as a key is: made-up cookies count as
+        # failed authentications of the address, and are refused while it is over the limit.
+        if wait := failures.wait(address):
+            return rate_limited(
+                "Rate limit of failed authentications from this address exceeded.",
+                wait,
+                request_id,
+            )
+        admitted = await _admit_session(services, request, request_id)
+        if isinstance(admitted, Response) and admitted.status_code == 401:
+            failures.take(address)
+        return admitted
     if secret is not None and (wait := failures.wait(address)):
         if services.cached_principal(secret) is None:
             return rate_limited(

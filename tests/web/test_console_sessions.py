@@ -405,6 +405,40 @@ async def test_admins_see_and_change_their_account_only(
         await log_in(client, stranger)  # untouched: still a member who can log in
 
 
+async def test_an_accepted_invitation_logs_in_the_user_it_made_not_a_namesake(
+    console_app: Starlette, db: Database, tenant: Tenant, clock: FrozenClock
+) -> None:
+    """The same email and password in another account, made earlier: accepting the
+    invitation starts a session for the new user, in the inviting account."""
+    invitee = f"twice-{uuid.uuid4().hex[:6]}@example.com"
+    other = await make_tenant(db, "older account")
+    async with audit.transaction(db, AuditActor.cli("tests: an older namesake")) as session:
+        await domain.create_user(
+            session, other.account_pk, invitee, "Namesake", UserRole.MEMBER, TEST_PASSWORD,
+            clock.now() - timedelta(days=1),
+        )
+    admin_email = await make_user(db, tenant.account_pk)
+    invite = """mutation($i: InviteUserInput!) { inviteUser(input: $i) { link
+      errors { code } } }"""
+    async with browser(console_app, _address()) as client:
+        admin = await log_in(client, admin_email)
+        payload = await admin.mutate(invite, {"i": {"email": invitee, "name": "Twin"}})
+        assert payload["errors"] == []
+        link = payload["link"]
+        csrf, cookie = await form_csrf(client, link)
+        accepted = await client.post(
+            link,
+            data={"csrf": csrf, "name": "Twin", "password": TEST_PASSWORD},
+            headers={"Cookie": cookie},
+        )
+        assert accepted.status_code == 303, accepted.text
+        token = _set_cookie(accepted, "allot_session")["allot_session"].value
+        client.cookies.clear()
+        info = await client.get("/console/session", headers={"Cookie": f"allot_session={token}"})
+        assert info.json()["account"]["id"] == str(tenant.account_pk)
+        assert info.json()["user"]["email"] == invitee
+
+
 async def test_an_invitation_link_sets_name_and_password_once_and_logs_in(
     console_app: Starlette, db: Database, tenant: Tenant, gql: GraphQLClient
 ) -> None:

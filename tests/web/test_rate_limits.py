@@ -242,6 +242,21 @@ async def test_failed_authentications_are_limited_per_address(
         assert await _status(http, _bad_key()) == 401
 
 
+async def test_made_up_session_cookies_are_limited_per_address(limited_app: Starlette) -> None:
+    """A session cookie is looked up in the database as a key is: made-up ones drain the
+    address's bucket of failed authentications like made-up keys."""
+    async with _client(limited_app, "198.51.100.10") as http:
+        made_up = {"Cookie": "allot_session=made-up", "X-CSRF-Token": "x"}
+        for _ in range(2):  # the burst of failures
+            assert await _status(http, made_up) == 401
+        refused = await http.post("/graphql", json={"query": QUERY}, headers=made_up)
+        error = assert_rate_limited(refused, retry_after=1)
+        assert "authentication" in error["message"], error
+        assert_rate_limited(
+            await http.post("/graphql", json={"query": QUERY}, headers=_bad_key()), 1
+        )
+
+
 async def test_requests_without_a_key_cost_no_failure_tokens(limited_app: Starlette) -> None:
     """No key is answered 401 without a database lookup, so it is not what the per-address
     bucket protects: it does not drain it."""
