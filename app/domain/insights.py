@@ -33,8 +33,6 @@ T = TypeVar("T")
 MAX_BUCKETS = 100
 MAX_WITHIN_DAYS = 366
 MAX_SEARCH_LENGTH = 200
-# Invoices counted as revenue: issued and not voided.
-REVENUE_STATUSES = store.REVENUE_STATUSES
 
 
 @dataclass(frozen=True)

@@ -144,7 +144,8 @@ ToArg = Annotated[
 
 
 @strawberry.type(
-    description="Numbers across the environment's customers (archived customers left out); "
+    description="Numbers across the environment's customers (archived customers left out, "
+    "but from revenue); "
     'each is computed when selected, from the stored state (docs/console.md, "Insights").'
 )
 class Insights:

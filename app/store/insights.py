@@ -2,7 +2,8 @@
 customer base, each answered by one statement whatever the number of customers.
 
 What each number means, and where it approximates, is in docs/console.md ("Insights"). Every
-statement is scoped to one environment and leaves archived customers out.
+statement is scoped to one environment and leaves archived customers out, but revenue: an
+archived customer's invoices were still earned.
 """
 
 from __future__ import annotations

@@ -68,4 +68,5 @@ def downgrade() -> None:
         postgresql_where=sa.text("trial_end_date IS NOT NULL"),
     )
     op.execute("DROP INDEX ix_customers_search")
-    op.execute("DROP EXTENSION IF EXISTS pg_trgm")
+    # pg_trgm stays: other objects of the database may use it (the upgrade creates it only
+    # if missing).
