@@ -62,3 +62,8 @@ class DomainErrors(Exception):
     def __init__(self, errors: Sequence[DomainError]) -> None:
         super().__init__("; ".join(e.message for e in errors))
         self.errors = list(errors)
+
+
+def each_error(error: DomainError | DomainErrors) -> list[DomainError]:
+    """The client mistakes one raise carries: one, or every one found."""
+    return error.errors if isinstance(error, DomainErrors) else [error]

@@ -148,7 +148,7 @@ class CustomerQuery:
         try:
             pattern = insights.search_pattern(search)
         except DomainError as error:
-            raise ClientError(error.message, error.code.value) from None
+            raise ClientError.of(error) from None
         async with ctx.db.session() as session:
             page = await store.list_customers(
                 session,

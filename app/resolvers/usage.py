@@ -15,7 +15,7 @@ from app.domain.usage import reports as usage_reports
 from app.domain.usage.history import usage_history
 from app.domain.usage.rules import UsageMode
 from app.errors import DomainError
-from app.schema.common import ServerKeyOnly, UserError, user_errors
+from app.schema.common import ClientError, ServerKeyOnly, UserError, user_errors
 from app.schema.context import Context
 
 UNSET: Any = strawberry.UNSET
@@ -153,9 +153,7 @@ class UsageQuery:
             periods = await usage_history(ctx.db, ctx.environment_pk, customer_id, feature_id,
                                           from_, to, ctx.now(), resource_id)
         except DomainError as error:
-            from app.schema.common import ClientError
-
-            raise ClientError(error.message, error.code.value) from None
+            raise ClientError.of(error) from None
         return [UsagePeriod(period_start=p.period_start, period_end=p.period_end,
                             usage=p.usage) for p in periods]
 

@@ -11,7 +11,7 @@ from strawberry.types import Info
 from app.auth import UserRole
 from app.domain import audit
 from app.domain import users as domain
-from app.errors import DomainError, DomainErrors, ErrorCode
+from app.errors import DomainError, DomainErrors, ErrorCode, each_error
 from app.resolvers.catalog import audit_actor
 from app.schema.common import AdminUserOnly, UserSessionOnly, user_errors
 from app.schema.context import Context
@@ -39,7 +39,7 @@ def _user_pk(raw: strawberry.ID) -> uuid.UUID:
 
 
 def _wrong_password(error: DomainError | DomainErrors) -> bool:
-    errors = error.errors if isinstance(error, DomainErrors) else [error]
+    errors = each_error(error)
     return any(e.field == ["currentPassword"] for e in errors)
 
 

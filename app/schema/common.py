@@ -13,7 +13,7 @@ from strawberry.scalars import JSON as StrawberryJSON
 from strawberry.types import Info
 from strawberry.types.nodes import SelectedField, Selection
 
-from app.errors import DomainError, DomainErrors
+from app.errors import DomainError, DomainErrors, each_error
 from app.errors import ErrorCode as DomainErrorCode
 
 ErrorCode = strawberry.enum(
@@ -43,7 +43,7 @@ class UserError:
 
 
 def user_errors(error: DomainError | DomainErrors) -> list[UserError]:
-    errors = error.errors if isinstance(error, DomainErrors) else [error]
+    errors = each_error(error)
     return [UserError(code=e.code, message=e.message, field=e.field) for e in errors]
 
 
@@ -158,6 +158,11 @@ class ClientError(Exception):
     def __init__(self, message: str, code: str) -> None:
         super().__init__(message)
         self.extensions = {"code": code}
+
+    @classmethod
+    def of(cls, error: DomainError) -> ClientError:
+        """A domain error as a top-level error (for fields that answer no payload)."""
+        return cls(error.message, error.code.value)
 
 
 class AdminUserOnly(BasePermission):

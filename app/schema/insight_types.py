@@ -44,7 +44,7 @@ async def _read(
     try:
         return await domain.reused(key, ctx.settings.insights_max_age, compute)
     except DomainError as error:
-        raise ClientError(error.message, error.code.value) from None
+        raise ClientError.of(error) from None
 
 
 async def _plan(info: Info[Context, None], plan_id: str) -> Plan:

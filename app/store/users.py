@@ -225,10 +225,6 @@ async def touch_session(conn: RawConnection, session_pk: uuid.UUID, now: datetim
     )
 
 
-async def end_session(conn: RawConnection, token_hash: str) -> None:
-    await conn.execute("DELETE FROM user_sessions WHERE token_hash = $1", token_hash)
-
-
 async def drop_session(conn: RawConnection, session_pk: uuid.UUID) -> None:
     await conn.execute("DELETE FROM user_sessions WHERE pk = $1", session_pk)
 

@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from app.domain import audit
 from app.domain import users as domain
 from app.domain.audit import AuditActor
-from app.errors import DomainError, DomainErrors
+from app.errors import DomainError, DomainErrors, each_error
 from app.store import users as store
 from app.web.graphql import Services, error_body, json_response, read_limited_body
 from app.web.html_pages import standalone_page
@@ -329,7 +329,7 @@ async def invite_submit(request: Request) -> Response:
         async with audit.transaction(services.db, actor) as session:
             user = await domain.accept_invitation(session, token, name, password, now)
     except (DomainError, DomainErrors) as error:
-        errors = error.errors if isinstance(error, DomainErrors) else [error]
+        errors = each_error(error)
         by_field = {(e.field or [""])[-1]: e.message for e in errors}
         if "token" in by_field:
             return _invalid_invitation()

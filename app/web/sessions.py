@@ -7,6 +7,7 @@ headers and answers the request's questions: who is logged in, in which environm
 from __future__ import annotations
 
 import hmac
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,8 +47,12 @@ class LiveSession:
         if ref is None or not ref.strip():
             return self.environments[0]
         ref = ref.strip()
+        try:
+            pk: uuid.UUID | None = uuid.UUID(ref)
+        except ValueError:
+            pk = None  # a slug
         for environment in self.environments:
-            if environment.slug == ref or str(environment.pk) == ref:
+            if environment.slug == ref or environment.pk == pk:
                 return environment
         return None
 
