@@ -76,17 +76,12 @@ async def trials_ending_soon(
     now: datetime,
     within_days: int,
     first: int,
-    max_first: int,
 ) -> list[tuple[Subscription, str, str]]:
     if not 0 <= within_days <= MAX_WITHIN_DAYS:
         raise DomainError(
             ErrorCode.INVALID_INPUT,
             f"`withinDays` must be between 0 and {MAX_WITHIN_DAYS}",
             ["withinDays"],
-        )
-    if not 0 <= first <= max_first:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, f"`first` must be between 0 and {max_first}", ["first"]
         )
     return await store.trials_ending(session, env, now, now + timedelta(days=within_days), first)
 

@@ -17,7 +17,7 @@ from app.domain import insights as domain
 from app.domain.subscriptions.dates import SubscriptionStatus
 from app.errors import DomainError
 from app.schema.catalog_types import Feature, Plan, feature_view
-from app.schema.common import ClientError
+from app.schema.common import ClientError, page_size
 from app.schema.context import Context
 from app.schema.customer_types import CustomerSubscription, subscription_view
 
@@ -126,7 +126,11 @@ WithinDaysArg = Annotated[
     ),
 ]
 TrialsFirstArg = Annotated[
-    int, strawberry.argument(description="How many to return: 0 to 100 (soonest first).")
+    int,
+    strawberry.argument(
+        description="How many to return: 0 to the server's page size cap (100 by default), "
+        "soonest first."
+    ),
 ]
 BucketsArg = Annotated[
     int, strawberry.argument(description=f"How many equal ranges (1 to {domain.MAX_BUCKETS}).")
@@ -166,16 +170,16 @@ class Insights:
     async def trials_ending_soon(
         self, info: Info[Context, None], within_days: WithinDaysArg = 7, first: TrialsFirstArg = 20
     ) -> list[CustomerSubscription]:
-        cap = info.context.settings.max_page_size
+        size = page_size(first, info.context.settings.max_page_size)  # before any reading
 
         async def work(session: AsyncSession, env: Any, now: datetime) -> list[Any]:
-            found = await domain.trials_ending_soon(session, env, now, within_days, first, cap)
+            found = await domain.trials_ending_soon(session, env, now, within_days, size)
             return [
                 subscription_view(sub, plan_id, customer_id, now)
                 for sub, plan_id, customer_id in found
             ]
 
-        return await _read(info, work, within_days, first)
+        return await _read(info, work, within_days, size)
 
     @strawberry.field(
         description="Per metered feature: customers with a limit, and those at "
